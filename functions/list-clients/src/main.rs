@@ -1,0 +1,6 @@
+//! List clients. Generated from infra/routes.tsv by infra/routes.py.
+
+#[tokio::main]
+async fn main() -> Result<(), clientele::Error> {
+    clientele::run(clientele::api::clients::list_clients).await
+}

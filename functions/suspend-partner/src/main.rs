@@ -1,0 +1,6 @@
+//! Suspend a partner and its tree. Generated from infra/routes.tsv by infra/routes.py.
+
+#[tokio::main]
+async fn main() -> Result<(), clientele::Error> {
+    clientele::run(clientele::api::partners::suspend).await
+}

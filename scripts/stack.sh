@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The local stack: DynamoDB Local + the API served by `cargo lambda watch`.
+#
+#   scripts/stack.sh run    serve on $PORT (default 9000) until Ctrl-C
+#   scripts/stack.sh test   serve on free ports, run every test, clean up
+#
+# Expects the tools `make tools` installs under .tools/. Everything it starts
+# runs in its own process group and is stopped on exit, however it exits.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+PY="$TOOLS/venv/bin/python"
+CARGO_LAMBDA="$TOOLS/venv/bin/cargo-lambda"
+DDB_DIR="$TOOLS/dynamodb"
+RUN_DIR="$ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+PIDS=()
+cleanup() {
+  local code=$?
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "$pid" ]] && kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  sleep 0.5
+  for pid in "${PIDS[@]:-}"; do
+    [[ -n "$pid" ]] && kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+  exit "$code"
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+  "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_for_port() { # port, what, seconds, pid
+  for _ in $(seq 1 $(( $3 * 10 ))); do
+    if (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if ! kill -0 "$4" 2>/dev/null; then
+      echo "$2 exited before listening on port $1; its log:" >&2
+      tail -n 30 "$5" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "$2 did not come up on port $1" >&2
+  return 1
+}
+
+random_secret() {
+  "$PY" -c 'import secrets; print(secrets.token_urlsafe(48))'
+}
+
+start_dynamodb() { # port
+  # -inMemory: each run starts empty. Data is kept per access key and region, so
+  # every process of the stack uses the same fixed dummy credentials.
+  (cd "$DDB_DIR" && exec setsid java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+      -inMemory -port "$1" >"$RUN_DIR/dynamodb.log" 2>&1) &
+  PIDS+=($!)
+  wait_for_port "$1" "DynamoDB Local" 60 "$!" "$RUN_DIR/dynamodb.log"
+}
+
+# Writes the functions' environment to $RUN_DIR/env and exports it here.
+write_env() { # dynamodb port, admin key
+  local admin_sha
+  admin_sha=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+  cat >"$RUN_DIR/env" <<ENV
+TABLE_NAME=clientele
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=us-east-1
+AWS_EC2_METADATA_DISABLED=true
+CURSOR_SECRET=$(random_secret)
+JWT_SECRET=$(random_secret)
+ADMIN_API_KEY_SHA256=$admin_sha
+ALLOW_INSECURE_WEBHOOKS=true
+WEBHOOK_RETRY_SCHEDULE=${WEBHOOK_RETRY_SCHEDULE:-5s,5m,30m,2h,5h,10h,10h}
+RUST_LOG=${RUST_LOG:-info}
+ENV
+}
+
+start_api() { # port, extra watch flags...
+  local port=$1; shift
+  (cd "$ROOT" && exec setsid "$CARGO_LAMBDA" lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+      --env-file "$RUN_DIR/env" --concurrency "${CONCURRENCY:-4}" "$@" >"$RUN_DIR/api.log" 2>&1) &
+  PIDS+=($!)
+  wait_for_port "$port" "the API" 300 "$!" "$RUN_DIR/api.log"
+}
+
+stack() { # api port, dynamodb port, admin key, watch flags...
+  local api=$1 ddb=$2 admin=$3; shift 3
+  start_dynamodb "$ddb"
+  write_env "$ddb" "$admin"
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+    "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
+  start_api "$api" "$@"
+}
+
+case "${1:-}" in
+  run)
+    PORT=${PORT:-9000}
+    ADMIN=${ADMIN_API_KEY:-ck_live_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 32)}
+    (cd "$ROOT" && cargo build --workspace --bins)
+    stack "$PORT" "$(free_port)" "$ADMIN"
+    cat <<MSG
+
+  Clientele is serving at http://127.0.0.1:$PORT/v1
+  Platform admin API key: $ADMIN
+  (send it as X-API-Key; set ADMIN_API_KEY to choose your own)
+  Logs: .run/api.log, .run/dynamodb.log. Ctrl-C stops everything.
+
+MSG
+    tail -f "$RUN_DIR/api.log" &
+    PIDS+=($!)
+    wait "${PIDS[1]}"
+    ;;
+  test)
+    (cd "$ROOT" && cargo build --workspace --bins --tests)
+    API_PORT=$(free_port)
+    ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
+    stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes
+    export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN"
+    status=0
+    # Unit tests first, then the end-to-end suite through the stack (its summary closes the run).
+    (cd "$ROOT" && cargo test -p clientele --lib && \
+      cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
+    if [[ $status -ne 0 ]]; then
+      echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
+    fi
+    exit $status
+    ;;
+  *)
+    echo "usage: $0 run|test" >&2; exit 2 ;;
+esac

@@ -1,0 +1,333 @@
+//! `/v1/clients`: create, list, retrieve, change, delete and find clients.
+
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use crate::auth::Principal;
+use crate::domain::client::{
+    CLIENT_KEY_PREFIX, ChangeKind, Client, ClientChange, NewClient, PartnerRef, PartnerSelector, Status,
+};
+use crate::domain::fields::Fields;
+use crate::domain::partner::Partner;
+use crate::domain::scopes::Scope;
+use crate::domain::values::{Email, Name, Username};
+use crate::domain::{is_id, new_id, now};
+use crate::error::{ApiError, FieldError};
+use crate::http::{Ctx, Reply, list};
+use crate::secrets;
+use crate::store::{ClientQuery, Page, Store};
+
+/// How often a change without `If-Match` is re-applied when another change won the race.
+const MAX_ATTEMPTS: u32 = 64;
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Client {id}"))
+}
+
+/// A client the caller can see.
+async fn visible(store: &Store, who: &Principal, id: &str) -> Result<Client, ApiError> {
+    store.client(id).await?.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| not_found(id))
+}
+
+fn reply(c: &Client) -> Reply {
+    Reply::ok(c.view()).etag(c.version)
+}
+
+/// Reads, changes and writes back one client, as one versioned step.
+///
+/// `change` gets the current client and returns the new one (or an error, which
+/// ends the attempt). With `If-Match`, a stale version is a 412; without it, a
+/// concurrent writer makes the change run again on the newer client, so no
+/// change is lost and each bumps `version` exactly once.
+///
+/// # Errors
+/// 404, 412, or whatever `change` or the store return.
+pub async fn modify(
+    cx: &Ctx,
+    who: &Principal,
+    id: &str,
+    change: impl Fn(&Client) -> Result<Client, ApiError>,
+) -> Result<Client, ApiError> {
+    let expected = cx.if_match()?;
+    let store = &cx.app.store;
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = visible(store, who, id).await?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(ApiError::VersionMismatch { current: current.version });
+        }
+        let mut next = change(&current)?;
+        next.version = current.version + 1;
+        next.modified = now();
+        match store.update_client(&current, &next).await {
+            Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
+            Err(ApiError::VersionMismatch { .. }) => {
+                let latest = visible(store, who, id).await?;
+                return Err(ApiError::VersionMismatch { current: latest.version });
+            }
+            other => return other.map(|()| next),
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one client".into()))
+}
+
+async fn backoff(attempt: u32) {
+    let cap = 5u64 << attempt.min(5);
+    let wait = rand::thread_rng().gen_range(1..=cap);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// The partner a request names by `{ id }` or `{ name }`, if the caller sees it.
+async fn named_partner(cx: &Ctx, who: &Principal, sel: &PartnerSelector) -> Result<Partner, ApiError> {
+    let (found, label) = match sel {
+        PartnerSelector::Id(id) => (cx.app.store.partner(id).await?, id.clone()),
+        PartnerSelector::Name(name) => (cx.app.store.partner_by_name(name).await?, name.as_str().to_owned()),
+    };
+    found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {label}")))
+}
+
+/// `POST /v1/clients`: the client, with its own API key shown this once.
+///
+/// # Errors
+/// 400 for a bad body, 404 for a partner outside the caller's tree, 409 for a
+/// name, email or username in use.
+pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_CREATE)?;
+    let new = NewClient::from_body(cx.json()?)?;
+    let direct = match (&new.direct_partner, &who.partner) {
+        (Some(sel), _) => named_partner(&cx, &who, sel).await?,
+        (None, Some(own)) => own.clone(),
+        (None, None) => return Err(ApiError::invalid("directPartner", "is required for the platform admin")),
+    };
+    let root = if direct.path.len() == 1 {
+        direct.clone()
+    } else {
+        cx.app.store.partner(&direct.root_id).await?.ok_or_else(|| ApiError::internal("root partner missing"))?
+    };
+    let secret = secrets::generate(CLIENT_KEY_PREFIX);
+    let now = now();
+    let p = new.profile;
+    let client = Client {
+        id: new_id(),
+        name: p.name,
+        email: p.email,
+        username: p.username,
+        company: p.company,
+        mid: p.mid,
+        billing_id: p.billing_id,
+        location: p.location,
+        contact: p.contact,
+        metadata: p.metadata,
+        direct_partner: PartnerRef { id: direct.id.clone(), name: direct.name.as_str().to_owned() },
+        partner: PartnerRef { id: root.id.clone(), name: root.name.as_str().to_owned() },
+        ancestors: direct.path.clone(),
+        status: new.status,
+        trial_ends_at: None,
+        suspended: false,
+        suspended_reason: None,
+        permissions: new.permissions,
+        quotas: new.quotas,
+        license_count: 0,
+        domain_count: 0,
+        api_key_prefix: secrets::visible_prefix(&secret),
+        api_key_hash: secrets::sha256_hex(&secret),
+        created: now.clone(),
+        modified: now,
+        version: 0,
+    };
+    cx.app.store.create_client(&client).await?;
+    let mut body = client.view();
+    body["apiKey"] = json!(secret);
+    Ok(Reply::created(body, format!("/v1/clients/{}", client.id)).etag(client.version))
+}
+
+/// `GET /v1/clients`: summaries, newest first, filtered by `partner`, `status`,
+/// `suspended`, `q` (name prefix) and `email`.
+///
+/// # Errors
+/// 400 naming each bad filter or paging parameter; 404 for a partner outside the tree.
+pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let mut errors = Vec::new();
+    let status = cx.query("status").and_then(|s| {
+        Status::parse(&s).or_else(|| {
+            errors.push(FieldError::new("status", "must be demo, trial or live"));
+            None
+        })
+    });
+    let suspended = cx.query("suspended").and_then(|s| match s.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => {
+            errors.push(FieldError::new("suspended", "must be true or false"));
+            None
+        }
+    });
+    let q = cx.query("q").and_then(|q| {
+        let trimmed = q.trim().to_owned();
+        if trimmed.is_empty() || trimmed.chars().count() > Name::MAX {
+            errors.push(FieldError::new("q", "must be 1-200 characters"));
+            None
+        } else {
+            Some(trimmed)
+        }
+    });
+    let email = cx.query("email").and_then(|e| {
+        Email::parse(&e).map_err(|m| errors.push(FieldError::new("email", m))).ok()
+    });
+    let partner_filter = cx.query("partner");
+    if !errors.is_empty() {
+        return Err(Page::with_errors(|n| cx.query(n), errors));
+    }
+    let scope = match partner_filter {
+        None => who.scope().to_owned(),
+        Some(p) => {
+            let sel = if is_id(&p) {
+                PartnerSelector::Id(p)
+            } else {
+                PartnerSelector::Name(Name::parse(&p).map_err(|m| ApiError::invalid("partner", m))?)
+            };
+            named_partner(&cx, &who, &sel).await?.id
+        }
+    };
+    let query = ClientQuery { scope, status, suspended, q, email };
+    let fingerprint = format!(
+        "clients|{}|{}|{:?}|{:?}|{:?}|{:?}",
+        who.scope(),
+        query.scope,
+        query.status,
+        query.suspended,
+        query.q,
+        query.email.as_ref().map(Email::key)
+    );
+    let page = cx.page(&fingerprint)?;
+    let found = cx.app.store.list_clients(&query, &page).await?;
+    let data: Vec<Value> = found.clients.iter().map(|c| c.summary(0)).collect();
+    Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
+}
+
+/// `GET /v1/clients/{clientId}`.
+///
+/// # Errors
+/// 404 when missing or outside the caller's tree.
+pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let id = cx.id_param("clientId", "Client")?;
+    Ok(reply(&visible(&cx.app.store, &who, &id).await?))
+}
+
+async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_EDIT)?;
+    let id = cx.id_param("clientId", "Client")?;
+    let change = ClientChange::from_body(cx.json()?, kind)?;
+    let updated = modify(&cx, &who, &id, |c| {
+        let mut next = c.with_profile(change.apply(c)?);
+        if let Some(active) = change.is_active {
+            if active == next.suspended {
+                next.suspended = !active;
+                next.suspended_reason = None;
+            }
+        }
+        Ok(next)
+    })
+    .await?;
+    Ok(reply(&updated))
+}
+
+/// `PATCH /v1/clients/{clientId}`: JSON Merge Patch of the profile;
+/// `isActive: false` suspends, `true` unsuspends.
+///
+/// # Errors
+/// 400, 404, 409 (taken values), 412 (stale `If-Match`).
+pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
+    change(cx, ChangeKind::Patch).await
+}
+
+/// `PUT /v1/clients/{clientId}`: replaces every writable field.
+///
+/// # Errors
+/// As [`update`].
+pub async fn replace(cx: Ctx) -> Result<Reply, ApiError> {
+    change(cx, ChangeKind::Replace).await
+}
+
+/// `DELETE /v1/clients/{clientId}`: removes the client and frees its unique values.
+///
+/// # Errors
+/// 404 (also when deleted already), 412 (stale `If-Match`).
+pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_REMOVE)?;
+    let id = cx.id_param("clientId", "Client")?;
+    let expected = cx.if_match()?;
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = visible(&cx.app.store, &who, &id).await?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(ApiError::VersionMismatch { current: current.version });
+        }
+        match cx.app.store.delete_client(&current).await {
+            Err(ApiError::VersionMismatch { .. }) => backoff(attempt).await,
+            other => return other.map(|()| Reply::no_content()),
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one client".into()))
+}
+
+/// `GET /v1/clients/by-username/{username}`.
+///
+/// # Errors
+/// 404 when no visible client has it.
+pub async fn by_username(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let raw = cx.path_param("username").unwrap_or_default();
+    let missing = || ApiError::NotFound(format!("Client with username {raw}"));
+    let username = Username::parse(&raw).map_err(|_| missing())?;
+    let found = cx.app.store.client_by_username(username.as_str()).await?;
+    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?))
+}
+
+/// `POST /v1/clients/lookup` `{ "apiKey" }`: the client a client API key belongs to.
+/// The key travels in the body so that it never lands in URL logs.
+///
+/// # Errors
+/// 400 for a bad body, 404 when no visible client has the key.
+pub async fn lookup(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let mut f = Fields::from_body(cx.json()?)?;
+    let key: Option<String> = f.required("apiKey");
+    f.finish()?;
+    let hash = secrets::sha256_hex(key.unwrap_or_default().trim());
+    let found = cx.app.store.client_by_key_hash(&hash).await?;
+    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| ApiError::NotFound("Client with this API key".into()))?))
+}
+
+/// `GET /v1/clients/search?term=`: the client whose username or email is exactly `term`.
+///
+/// # Errors
+/// 400 without a term, 404 when no visible client matches.
+pub async fn search(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let term = cx.query("term").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let term = term.ok_or_else(|| ApiError::invalid("term", "is required: an exact username or email"))?;
+    let missing = || ApiError::NotFound(format!("Client matching {term}"));
+    let found = if term.contains('@') {
+        match Email::parse(&term) {
+            Ok(email) => cx.app.store.client_by_email(&email).await?,
+            Err(_) => None,
+        }
+    } else {
+        match Username::parse(&term) {
+            Ok(u) => cx.app.store.client_by_username(u.as_str()).await?,
+            Err(_) => None,
+        }
+    };
+    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?))
+}

@@ -1,0 +1,109 @@
+//! `/v1/partners`: create, list, retrieve, suspend and unsuspend partners.
+
+use crate::domain::partner::{NewPartner, Partner};
+use crate::domain::scopes::Scope;
+use crate::domain::{new_id, now};
+use crate::error::ApiError;
+use crate::http::{Ctx, Reply, list};
+use crate::store::MAX_DEPTH;
+
+/// `POST /v1/partners`: a root partner (admin) or a sub-partner in the caller's tree.
+///
+/// # Errors
+/// 400 for a bad body or a tree deeper than allowed, 404 for a parent outside
+/// the caller's tree, 409 `name_taken`.
+pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::PARTNERS_CREATE)?;
+    let new = NewPartner::from_body(cx.json()?)?;
+    let parent = match (&new.parent_id, &who.partner) {
+        (None, None) => None,
+        (None, Some(own)) => Some(own.clone()),
+        (Some(id), _) => {
+            let parent = cx.app.store.partner(id).await?.filter(|p| who.sees(&p.path));
+            Some(parent.ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))?)
+        }
+    };
+    if parent.as_ref().is_some_and(|p| p.path.len() >= MAX_DEPTH) {
+        return Err(ApiError::invalid("parentId", format!("partner trees are at most {MAX_DEPTH} levels deep")));
+    }
+    let id = new_id();
+    let now = now();
+    let mut path = parent.as_ref().map(|p| p.path.clone()).unwrap_or_default();
+    path.push(id.clone());
+    let partner = Partner {
+        root_id: path[0].clone(),
+        id,
+        name: new.name,
+        kind: new.kind,
+        parent_id: parent.map(|p| p.id),
+        path,
+        suspended: false,
+        created: now.clone(),
+        modified: now,
+    };
+    cx.app.store.create_partner(&partner).await?;
+    Ok(Reply::created(partner.view(), format!("/v1/partners/{}", partner.id)))
+}
+
+/// `GET /v1/partners`: the caller's subtree (itself included), newest first.
+///
+/// # Errors
+/// 400 for bad paging parameters.
+pub async fn list_partners(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::PARTNERS_VIEW)?;
+    let fingerprint = format!("partners|{}", who.scope());
+    let page = cx.page(&fingerprint)?;
+    let (partners, after, total) = cx.app.store.list_partners(who.scope(), &page).await?;
+    Ok(list(total, partners.iter().map(Partner::view).collect(), cx.cursor(&fingerprint, after)))
+}
+
+/// Loads a partner the caller can see.
+async fn visible(cx: &Ctx, who: &crate::auth::Principal) -> Result<Partner, ApiError> {
+    let id = cx.id_param("partnerId", "Partner")?;
+    cx.app
+        .store
+        .partner(&id)
+        .await?
+        .filter(|p| who.sees(&p.path))
+        .ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))
+}
+
+/// `GET /v1/partners/{partnerId}`.
+///
+/// # Errors
+/// 404 outside the caller's tree.
+pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::PARTNERS_VIEW)?;
+    Ok(Reply::ok(visible(&cx, &who).await?.view()))
+}
+
+async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::PARTNERS_EDIT)?;
+    let partner = visible(&cx, &who).await?;
+    if who.partner.as_ref().is_some_and(|own| own.id == partner.id) {
+        return Err(ApiError::Forbidden("A partner cannot suspend or unsuspend itself".into()));
+    }
+    let partner = cx.app.store.set_partner_suspended(&partner, suspended, &now()).await?;
+    Ok(Reply::ok(partner.view()))
+}
+
+/// `POST /v1/partners/{partnerId}/suspend`: every credential of the partner and
+/// its subtree stops authenticating from the next request on.
+///
+/// # Errors
+/// 403 on the caller's own partner, 404 outside its tree.
+pub async fn suspend(cx: Ctx) -> Result<Reply, ApiError> {
+    set_suspended(cx, true).await
+}
+
+/// `POST /v1/partners/{partnerId}/unsuspend`.
+///
+/// # Errors
+/// As [`suspend`].
+pub async fn unsuspend(cx: Ctx) -> Result<Reply, ApiError> {
+    set_suspended(cx, false).await
+}

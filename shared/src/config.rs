@@ -1,0 +1,144 @@
+//! Typed settings, read once per cold start from the environment.
+//!
+//! Every function reads the same variables; a missing or malformed one stops the
+//! cold start with a message naming it, rather than failing on some later request.
+
+use std::time::Duration;
+
+/// The deployment's settings.
+#[derive(Clone)]
+pub struct Config {
+    /// The DynamoDB table holding everything (`TABLE_NAME`).
+    pub table_name: String,
+    /// Key that signs list cursors (`CURSOR_SECRET`).
+    pub cursor_secret: Vec<u8>,
+    /// Key that signs and verifies HS256 bearer tokens (`JWT_SECRET`).
+    pub jwt_secret: Vec<u8>,
+    /// SHA-256 (hex) of the platform admin's API key (`ADMIN_API_KEY_SHA256`).
+    /// Only the hash is configured, so the key itself never sits in the environment.
+    pub admin_key_sha256: String,
+    /// Whether webhook URLs may be `http://` and loopback (`ALLOW_INSECURE_WEBHOOKS`, local only).
+    pub allow_insecure_webhooks: bool,
+    /// Delays between webhook delivery attempts (`WEBHOOK_RETRY_SCHEDULE`).
+    pub webhook_retry_schedule: Vec<Duration>,
+    /// Lifetime of tokens issued by `POST /v1/auth/token` (`TOKEN_TTL_SECONDS`, default 3600).
+    pub token_ttl: Duration,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    name: &'static str,
+    problem: String,
+}
+
+impl ConfigError {
+    fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self { name, problem: problem.into() }
+    }
+}
+
+const DEFAULT_RETRY_SCHEDULE: &str = "5s,5m,30m,2h,5h,10h,10h";
+
+impl Config {
+    /// Reads the settings from the process environment.
+    ///
+    /// # Errors
+    /// Names the first variable that is missing or malformed.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests can supply their own.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| ConfigError::new(name, "is required"))
+        };
+        let secret = |name: &'static str| {
+            let value = required(name)?;
+            if value.len() < 32 {
+                return Err(ConfigError::new(name, "must be at least 32 characters"));
+            }
+            Ok(value.into_bytes())
+        };
+        let admin_key_sha256 = required("ADMIN_API_KEY_SHA256")?.to_ascii_lowercase();
+        if admin_key_sha256.len() != 64 || !admin_key_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::new("ADMIN_API_KEY_SHA256", "must be 64 hex digits"));
+        }
+        let schedule = lookup("WEBHOOK_RETRY_SCHEDULE").unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.into());
+        let webhook_retry_schedule = parse_schedule(&schedule)
+            .map_err(|p| ConfigError::new("WEBHOOK_RETRY_SCHEDULE", p))?;
+        let token_ttl = match lookup("TOKEN_TTL_SECONDS") {
+            None => Duration::from_secs(3600),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (60..=86_400).contains(s))
+                .map(Duration::from_secs)
+                .ok_or_else(|| ConfigError::new("TOKEN_TTL_SECONDS", "must be 60..=86400"))?,
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            cursor_secret: secret("CURSOR_SECRET")?,
+            jwt_secret: secret("JWT_SECRET")?,
+            admin_key_sha256,
+            allow_insecure_webhooks: matches!(
+                lookup("ALLOW_INSECURE_WEBHOOKS").as_deref(),
+                Some("1" | "true" | "yes")
+            ),
+            webhook_retry_schedule,
+            token_ttl,
+        })
+    }
+}
+
+/// Parses `5s,5m,30m,2h` into durations.
+fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            let (number, unit) = part.split_at(part.find(|c: char| !c.is_ascii_digit()).unwrap_or(part.len()));
+            let n: u64 = number.parse().map_err(|_| format!("`{part}` is not like 5s, 5m or 2h"))?;
+            let secs = match unit {
+                "ms" => return Ok(Duration::from_millis(n)),
+                "s" => n,
+                "m" => n * 60,
+                "h" => n * 3600,
+                _ => return Err(format!("`{part}` is not like 5s, 5m or 2h")),
+            };
+            Ok(Duration::from_secs(secs))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_retry_schedule_is_the_contracts() {
+        let s = parse_schedule(DEFAULT_RETRY_SCHEDULE).unwrap();
+        let secs: Vec<u64> = s.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [5, 300, 1800, 7200, 18000, 36000, 36000]);
+    }
+
+    #[test]
+    fn malformed_schedule_names_the_bad_part() {
+        let err = parse_schedule("5s,soon").unwrap_err();
+        assert!(err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn missing_table_name_is_reported_by_name() {
+        let env = |k: &str| match k {
+            "CURSOR_SECRET" | "JWT_SECRET" => Some("x".repeat(32)),
+            "ADMIN_API_KEY_SHA256" => Some("a".repeat(64)),
+            _ => None,
+        };
+        let err = Config::from_lookup(env).err().expect("must fail");
+        assert!(err.to_string().contains("TABLE_NAME"), "{err}");
+    }
+}

@@ -1,0 +1,85 @@
+//! Partners: the platform's resellers, agencies and their sub-partners, as a tree.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::fields::{Errors, Fields, FromJson, parse_with};
+use super::values::Name;
+use crate::error::ApiError;
+
+/// What kind of business a partner is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartnerType {
+    Partner,
+    Reseller,
+    Agency,
+}
+
+impl FromJson for PartnerType {
+    fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
+        parse_with(value, at, errors, |v| match v.as_str() {
+            Some("partner") => Ok(Self::Partner),
+            Some("reseller") => Ok(Self::Reseller),
+            Some("agency") => Ok(Self::Agency),
+            _ => Err("must be one of partner, reseller, agency".into()),
+        })
+    }
+}
+
+/// A stored partner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partner {
+    pub id: String,
+    pub name: Name,
+    #[serde(rename = "type")]
+    pub kind: PartnerType,
+    pub parent_id: Option<String>,
+    pub root_id: String,
+    /// Ids from the root down to this partner, itself included.
+    pub path: Vec<String>,
+    pub suspended: bool,
+    pub created: String,
+    pub modified: String,
+}
+
+impl Partner {
+    /// The partner as the API shows it.
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "type": self.kind,
+            "parentId": self.parent_id,
+            "rootId": self.root_id,
+            "suspended": self.suspended,
+            "created": self.created,
+            "modified": self.modified,
+        })
+    }
+}
+
+/// The body of `POST /v1/partners`.
+#[derive(Debug)]
+pub struct NewPartner {
+    pub name: Name,
+    pub kind: PartnerType,
+    pub parent_id: Option<String>,
+}
+
+impl NewPartner {
+    /// # Errors
+    /// `validation_failed` listing every bad or unknown field.
+    pub fn from_body(body: Value) -> Result<Self, ApiError> {
+        let mut f = Fields::from_body(body)?;
+        let name = f.required::<Name>("name");
+        let kind = f.optional::<PartnerType>("type").unwrap_or(PartnerType::Partner);
+        let parent_id = f.optional::<String>("parentId");
+        if parent_id.as_deref().is_some_and(|p| !super::is_id(p)) {
+            f.error("parentId", "must be a partner id");
+        }
+        f.finish()?;
+        Ok(Self { name: name.expect("checked by finish"), kind, parent_id })
+    }
+}

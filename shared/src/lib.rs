@@ -1,0 +1,28 @@
+//! Clientele's shared library: everything the per-operation Lambda functions
+//! do, so that each function's `main` is one line of wiring.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed settings, read once per cold start.
+//! - [`app`]: the state a function builds once (config, DynamoDB store).
+//! - [`http`]: the runner, request reading (body limits, JSON, paging), responses.
+//! - [`error`]: the one error type and its RFC 9457 problem+json form.
+//! - [`auth`]: credentials → principal, permissions, tenancy.
+//! - [`secrets`]: generating, hashing and signing secrets.
+//! - [`domain`]: validated values and the records (partners, keys, clients).
+//! - [`store`]: the DynamoDB table: key layout, transactions, lists, cursors.
+//! - [`api`]: one function per route.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod secrets;
+pub mod store;
+
+pub use error::ApiError;
+pub use http::run;
+pub use lambda_http::Error;

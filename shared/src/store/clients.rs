@@ -1,0 +1,330 @@
+//! Clients: the record, its unique claims, its list entries and counters.
+//!
+//! Every write is one transaction over the record, the claims it gains or
+//! loses, its list entries (one per scope) and the counters those lists total.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::lists::{Partition, add_counters, scopes};
+use super::tx::{Cond, Failed};
+use super::{Guard, Item, Page, Store, Tx, key, n, s, to_item};
+use crate::domain::client::{Client, Status};
+use crate::domain::values::Email;
+use crate::error::{ApiError, Taken};
+
+const LIST: &str = "CLIENTS";
+
+fn client_pk(id: &str) -> String {
+    format!("CLIENT#{id}")
+}
+
+fn email_claim(c: &Client) -> String {
+    format!("UNIQUE#EMAIL#{}", c.email.key())
+}
+
+fn email_claim_of(e: &Email) -> String {
+    format!("UNIQUE#EMAIL#{}", e.key())
+}
+
+fn name_claim(c: &Client) -> String {
+    format!("UNIQUE#CLIENTNAME#{}#{}", c.direct_partner.id, c.name.key())
+}
+
+fn username_claim(u: &str) -> String {
+    format!("UNIQUE#USERNAME#{u}")
+}
+
+fn key_claim(hash: &str) -> String {
+    format!("CLIENTKEY#{hash}")
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claim {
+    id: String,
+}
+
+/// A claim on a unique value, naming the client that holds it.
+fn claim_item(pk: String, id: &str) -> Result<Item, ApiError> {
+    to_item(pk, "#", &Claim { id: id.to_owned() })
+}
+
+/// Which clients to list.
+#[derive(Debug, Clone)]
+pub struct ClientQuery {
+    /// `ALL` or a partner id: that partner's whole subtree.
+    pub scope: String,
+    pub status: Option<Status>,
+    pub suspended: Option<bool>,
+    /// Case-insensitive name prefix.
+    pub q: Option<String>,
+    pub email: Option<Email>,
+}
+
+/// A page of clients.
+pub struct ClientList {
+    pub clients: Vec<Client>,
+    pub next_after: Option<String>,
+    pub total: u64,
+}
+
+/// The counter fields a client in this state counts towards.
+fn counter_fields(c: &Client) -> Vec<String> {
+    let st = c.status.as_str();
+    let su = c.suspended;
+    vec!["total".into(), format!("st_{st}"), format!("su_{su}"), format!("st_{st}_su_{su}")]
+}
+
+fn counter_deltas(before: Option<&Client>, after: Option<&Client>) -> Vec<(String, i64)> {
+    let mut deltas: Vec<(String, i64)> = Vec::new();
+    for (c, d) in [(before, -1), (after, 1)] {
+        for f in c.map(counter_fields).unwrap_or_default() {
+            match deltas.iter_mut().find(|(name, _)| *name == f) {
+                Some(entry) => entry.1 += d,
+                None => deltas.push((f, d)),
+            }
+        }
+    }
+    deltas.retain(|(_, d)| *d != 0);
+    deltas
+}
+
+/// The list entry of `c` under `scope`, carrying the keys of every filtered index.
+fn entry(c: &Client, scope: &str) -> Item {
+    let base = format!("{LIST}#{scope}");
+    let st = c.status.as_str();
+    let su = c.suspended;
+    let mut e = key(base.clone(), &c.id);
+    e.insert("id".into(), s(c.id.clone()));
+    e.insert("status".into(), s(st));
+    e.insert("suspended".into(), AttributeValue::Bool(su));
+    e.insert("gsi1pk".into(), s(format!("{base}#st#{st}")));
+    e.insert("gsi1sk".into(), s(c.id.clone()));
+    e.insert("gsi2pk".into(), s(format!("{base}#su#{su}")));
+    e.insert("gsi2sk".into(), s(c.id.clone()));
+    e.insert("gsi3pk".into(), s(format!("{base}#st#{st}#su#{su}")));
+    e.insert("gsi3sk".into(), s(c.id.clone()));
+    e.insert("gsi4pk".into(), s(format!("{base}#name")));
+    e.insert("gsi4sk".into(), s(format!("{}#{}", c.name.key(), c.id)));
+    e
+}
+
+fn failed(e: Failed<Guard>, c: &Client) -> ApiError {
+    match e {
+        Failed::Condition(Guard::Email) => ApiError::Taken { what: Taken::Email, value: c.email.as_str().into() },
+        Failed::Condition(Guard::Name) => ApiError::Taken { what: Taken::Name, value: c.name.as_str().into() },
+        Failed::Condition(Guard::Username) => ApiError::Taken {
+            what: Taken::Username,
+            value: c.username.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+        },
+        Failed::Condition(Guard::Version) => ApiError::VersionMismatch { current: c.version },
+        Failed::Condition(Guard::Record) => ApiError::NotFound(format!("Client {}", c.id)),
+        Failed::Condition(Guard::Secret) => ApiError::internal("client key hash collided"),
+        Failed::Error(e) => e,
+    }
+}
+
+impl Store {
+    /// A client by id.
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, ApiError> {
+        self.get(client_pk(id), "#").await
+    }
+
+    async fn claimed(&self, pk: String) -> Result<Option<Client>, ApiError> {
+        match self.get::<Claim>(pk, "#").await? {
+            Some(claim) => self.client(&claim.id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The client with this username.
+    pub async fn client_by_username(&self, username: &str) -> Result<Option<Client>, ApiError> {
+        self.claimed(username_claim(username)).await
+    }
+
+    /// The client with this email (case-insensitive).
+    pub async fn client_by_email(&self, email: &Email) -> Result<Option<Client>, ApiError> {
+        self.claimed(email_claim_of(email)).await
+    }
+
+    /// The client whose own API key hashes to `hash`.
+    pub async fn client_by_key_hash(&self, hash: &str) -> Result<Option<Client>, ApiError> {
+        self.claimed(key_claim(hash)).await
+    }
+
+    /// Stores a new client with its claims, list entries and counters.
+    ///
+    /// # Errors
+    /// `name_taken`, `email_taken` or `username_taken` when a claim is held.
+    pub async fn create_client(&self, c: &Client) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        tx.create(t, to_item(client_pk(&c.id), "#", c)?, Guard::Record);
+        let with_pk = |pk: String| claim_item(pk, &c.id);
+        tx.create(t, with_pk(email_claim(c))?, Guard::Email);
+        tx.create(t, with_pk(name_claim(c))?, Guard::Name);
+        if let Some(u) = &c.username {
+            tx.create(t, with_pk(username_claim(u.as_str()))?, Guard::Username);
+        }
+        tx.create(t, with_pk(key_claim(&c.api_key_hash))?, Guard::Secret);
+        let deltas = counter_deltas(None, Some(c));
+        for scope in scopes(&c.ancestors) {
+            tx.put(t, entry(c, &scope), None, None);
+            add_counters(&mut tx, t, LIST, &scope, &deltas);
+        }
+        self.commit(tx).await.map_err(|e| failed(e, c))
+    }
+
+    /// Writes `after` over `before` if the stored client is still at `before.version`,
+    /// moving claims, entries and counters with it. `after.version` must be `before.version + 1`.
+    ///
+    /// # Errors
+    /// `version_mismatch` when the client changed since it was read; `*_taken`
+    /// when a new unique value is held by another client.
+    pub async fn update_client(&self, before: &Client, after: &Client) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        let version = Cond::new("version = :v").value(":v", n(before.version as i64));
+        tx.put(t, to_item(client_pk(&after.id), "#", after)?, Some(version), Some(Guard::Version));
+        let claim = |pk: String| claim_item(pk, &after.id);
+        if email_claim(before) != email_claim(after) {
+            tx.delete(t, key(email_claim(before), "#"), None, None);
+            tx.create(t, claim(email_claim(after))?, Guard::Email);
+        }
+        if name_claim(before) != name_claim(after) {
+            tx.delete(t, key(name_claim(before), "#"), None, None);
+            tx.create(t, claim(name_claim(after))?, Guard::Name);
+        }
+        if before.username != after.username {
+            if let Some(u) = &before.username {
+                tx.delete(t, key(username_claim(u.as_str()), "#"), None, None);
+            }
+            if let Some(u) = &after.username {
+                tx.create(t, claim(username_claim(u.as_str()))?, Guard::Username);
+            }
+        }
+        if before.api_key_hash != after.api_key_hash {
+            tx.delete(t, key(key_claim(&before.api_key_hash), "#"), None, None);
+            tx.create(t, claim(key_claim(&after.api_key_hash))?, Guard::Secret);
+        }
+        let listed_differently =
+            before.name.key() != after.name.key() || before.status != after.status || before.suspended != after.suspended;
+        if listed_differently {
+            let deltas = counter_deltas(Some(before), Some(after));
+            for scope in scopes(&after.ancestors) {
+                tx.put(t, entry(after, &scope), None, None);
+                add_counters(&mut tx, t, LIST, &scope, &deltas);
+            }
+        }
+        self.commit(tx).await.map_err(|e| failed(e, after))
+    }
+
+    /// Deletes a client that is still at `c.version`, with its claims, entries
+    /// and counters, so its unique values can be used again at once.
+    ///
+    /// # Errors
+    /// `version_mismatch` when it changed since it was read.
+    pub async fn delete_client(&self, c: &Client) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        let version = Cond::new("version = :v").value(":v", n(c.version as i64));
+        tx.delete(t, key(client_pk(&c.id), "#"), Some(version), Some(Guard::Version));
+        tx.delete(t, key(email_claim(c), "#"), None, None);
+        tx.delete(t, key(name_claim(c), "#"), None, None);
+        if let Some(u) = &c.username {
+            tx.delete(t, key(username_claim(u.as_str()), "#"), None, None);
+        }
+        tx.delete(t, key(key_claim(&c.api_key_hash), "#"), None, None);
+        let deltas = counter_deltas(Some(c), None);
+        for scope in scopes(&c.ancestors) {
+            tx.delete(t, key(format!("{LIST}#{scope}"), &c.id), None, None);
+            add_counters(&mut tx, t, LIST, &scope, &deltas);
+        }
+        self.commit(tx).await.map_err(|e| failed(e, c))
+    }
+
+    /// One page of clients matching `q`, newest first, with the total that match.
+    pub async fn list_clients(&self, q: &ClientQuery, page: &Page) -> Result<ClientList, ApiError> {
+        if let Some(email) = &q.email {
+            return self.list_by_email(q, email, page).await;
+        }
+        if let Some(prefix) = &q.q {
+            return self.list_by_name_prefix(q, &prefix.to_lowercase(), page).await;
+        }
+        let base = format!("{LIST}#{}", q.scope);
+        let (part, field) = match (q.status, q.suspended) {
+            (None, None) => (Partition::table(base), "total".to_owned()),
+            (Some(st), None) => (
+                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())),
+                format!("st_{}", st.as_str()),
+            ),
+            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")), format!("su_{su}")),
+            (Some(st), Some(su)) => (
+                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())),
+                format!("st_{}_su_{su}", st.as_str()),
+            ),
+        };
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, &q.scope, &field))?;
+        let clients = self.clients_in_order(&entries.strings("id")).await?;
+        Ok(ClientList { clients, next_after: entries.next_after, total })
+    }
+
+    /// Clients by id, in the order given; ones deleted meanwhile are left out.
+    async fn clients_in_order(&self, ids: &[String]) -> Result<Vec<Client>, ApiError> {
+        let pks: Vec<String> = ids.iter().map(|id| client_pk(id)).collect();
+        let mut found: Vec<Client> = self.batch_get(&pks).await?;
+        found.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
+        Ok(found)
+    }
+
+    fn matches(q: &ClientQuery, c: &Client) -> bool {
+        (q.scope == super::lists::ALL || c.ancestors.contains(&q.scope))
+            && q.status.is_none_or(|st| st == c.status)
+            && q.suspended.is_none_or(|su| su == c.suspended)
+            && q.q.as_ref().is_none_or(|p| c.name.key().starts_with(&p.to_lowercase()))
+    }
+
+    async fn list_by_email(&self, q: &ClientQuery, email: &Email, page: &Page) -> Result<ClientList, ApiError> {
+        let found: Vec<Client> = self.client_by_email(email).await?.into_iter().filter(|c| Self::matches(q, c)).collect();
+        let total = found.len() as u64;
+        let clients = found
+            .into_iter()
+            .filter(|c| page.after.as_ref().is_none_or(|a| c.id < *a))
+            .skip(page.skip)
+            .take(page.limit)
+            .collect();
+        Ok(ClientList { clients, next_after: None, total })
+    }
+
+    /// Name-prefix search: reads every entry whose name starts with the prefix
+    /// (cost in proportion to the matches), then pages newest first.
+    async fn list_by_name_prefix(&self, q: &ClientQuery, prefix: &str, page: &Page) -> Result<ClientList, ApiError> {
+        let part = Partition::index("gsi4", "gsi4pk", "gsi4sk", format!("{LIST}#{}#name", q.scope));
+        let entries = self.all_with_prefix(&part, prefix).await?;
+        let attr = |e: &Item, name: &str| e.get(name).cloned();
+        let mut ids: Vec<String> = entries
+            .iter()
+            .filter(|e| {
+                q.status.is_none_or(|st| attr(e, "status") == Some(s(st.as_str())))
+                    && q.suspended.is_none_or(|su| attr(e, "suspended") == Some(AttributeValue::Bool(su)))
+            })
+            .filter_map(|e| match e.get("id") {
+                Some(AttributeValue::S(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        let total = ids.len() as u64;
+        let rest: Vec<String> = ids
+            .into_iter()
+            .filter(|id| page.after.as_ref().is_none_or(|a| id < a))
+            .skip(page.skip)
+            .take(page.limit + 1)
+            .collect();
+        let more = rest.len() > page.limit;
+        let page_ids = &rest[..rest.len().min(page.limit)];
+        let next_after = if more { page_ids.last().cloned() } else { None };
+        let clients = self.clients_in_order(page_ids).await?;
+        Ok(ClientList { clients, next_after, total })
+    }
+}

@@ -1,0 +1,190 @@
+//! List entries, counters and newest-first pages, shared by every list.
+//!
+//! A record listed under a partner tree gets one entry per scope (`ALL` and each
+//! ancestor). Counters are spread over [`COUNTER_SHARDS`] items per scope, each
+//! write picking one at random, so that a busy partner's creates do not all
+//! contend on one item; a total is one `BatchGetItem` of the shards.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rand::Rng;
+
+use super::cursor::Page;
+use super::tx::Tx;
+use super::{Item, Store, key, n, s, sdk_error};
+use crate::error::ApiError;
+
+/// How many items one scope's counters are spread over.
+pub const COUNTER_SHARDS: u32 = 8;
+
+/// The scope every record is listed under, for the platform admin.
+pub const ALL: &str = "ALL";
+
+/// The scopes a record with this ancestor path is listed under.
+pub fn scopes(path: &[String]) -> Vec<String> {
+    std::iter::once(ALL.to_owned()).chain(path.iter().cloned()).collect()
+}
+
+/// Adds `deltas` to counters of `list` (e.g. `CLIENTS`) in `scope`, in the transaction.
+pub fn add_counters<L: Copy>(tx: &mut Tx<L>, table: &str, list: &str, scope: &str, deltas: &[(String, i64)]) {
+    if deltas.is_empty() {
+        return;
+    }
+    let shard = rand::thread_rng().gen_range(0..COUNTER_SHARDS);
+    let mut names = Vec::new();
+    let mut values = Vec::new();
+    let mut parts = Vec::new();
+    for (i, (field, delta)) in deltas.iter().enumerate() {
+        names.push((format!("#c{i}"), field.clone()));
+        values.push((format!(":c{i}"), n(*delta)));
+        parts.push(format!("#c{i} :c{i}"));
+    }
+    tx.update(
+        table,
+        key(format!("COUNT#{list}#{scope}#{shard}"), "#"),
+        format!("ADD {}", parts.join(", ")),
+        names,
+        values,
+        None,
+        None,
+    );
+}
+
+/// A partition to page through, newest first: the base table or one index.
+pub struct Partition {
+    pub index: Option<&'static str>,
+    pub pk_name: &'static str,
+    pub sk_name: &'static str,
+    pub pk: String,
+}
+
+impl Partition {
+    /// A partition of the base table.
+    pub fn table(pk: String) -> Self {
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk }
+    }
+
+    /// A partition of `gsiN`.
+    pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
+        Self { index: Some(index), pk_name, sk_name, pk }
+    }
+}
+
+/// One page of entries and, when more follow, the sort key to continue after.
+pub struct EntryPage {
+    pub entries: Vec<Item>,
+    pub next_after: Option<String>,
+}
+
+impl EntryPage {
+    /// The value of string attribute `name` of each entry.
+    pub fn strings(&self, name: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e.get(name) {
+                Some(AttributeValue::S(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl Store {
+    /// The sum of counter `field` over the shards of `list` in `scope`.
+    pub(crate) async fn count(&self, list: &str, scope: &str, field: &str) -> Result<u64, ApiError> {
+        let pks: Vec<String> = (0..COUNTER_SHARDS).map(|i| format!("COUNT#{list}#{scope}#{i}")).collect();
+        let shards: Vec<HashMap<String, serde_json::Value>> = self.batch_get(&pks).await?;
+        let total: i64 = shards.iter().filter_map(|m| m.get(field)).filter_map(serde_json::Value::as_i64).sum();
+        Ok(total.max(0) as u64)
+    }
+
+    /// One page of `partition`, newest first, after `page.after` and past `page.skip` entries.
+    pub(crate) async fn page(&self, part: &Partition, page: &Page) -> Result<EntryPage, ApiError> {
+        let mut after = page.after.clone();
+        if page.skip > 0 {
+            let skipped = self.collect(part, after.as_deref(), page.skip, true).await?;
+            if skipped.len() < page.skip {
+                return Ok(EntryPage { entries: Vec::new(), next_after: None });
+            }
+            after = skipped.last().and_then(|e| sort_key(e, part.sk_name));
+        }
+        let mut entries = self.collect(part, after.as_deref(), page.limit + 1, false).await?;
+        let more = entries.len() > page.limit;
+        entries.truncate(page.limit);
+        let next_after = if more { entries.last().and_then(|e| sort_key(e, part.sk_name)) } else { None };
+        Ok(EntryPage { entries, next_after })
+    }
+
+    /// Up to `want` entries of `part` after `after`, newest first.
+    async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
+        let mut items = Vec::with_capacity(want.min(1000));
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .set_index_name(part.index.map(str::to_owned))
+                .key_condition_expression(if after.is_some() { "#p = :p AND #s < :a" } else { "#p = :p" })
+                .expression_attribute_names("#p", part.pk_name)
+                .expression_attribute_values(":p", s(part.pk.clone()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take());
+            if let Some(a) = after {
+                q = q.expression_attribute_values(":a", s(a));
+            }
+            if after.is_some() || keys_only {
+                q = q.expression_attribute_names("#s", part.sk_name);
+            }
+            if keys_only {
+                q = q.projection_expression("#s");
+            }
+            if part.index.is_none() {
+                q = q.consistent_read(true);
+            }
+            let out = q.send().await.map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if items.len() >= want || start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Every entry of `part` whose sort key begins with `prefix` (for filters that
+    /// may cost in proportion to their matches).
+    pub(crate) async fn all_with_prefix(&self, part: &Partition, prefix: &str) -> Result<Vec<Item>, ApiError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .set_index_name(part.index.map(str::to_owned))
+                .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
+                .expression_attribute_names("#p", part.pk_name)
+                .expression_attribute_names("#s", part.sk_name)
+                .expression_attribute_values(":p", s(part.pk.clone()))
+                .expression_attribute_values(":prefix", s(prefix))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+fn sort_key(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}

@@ -1,0 +1,212 @@
+//! DynamoDB: the one table, its key layout, and every read and write the API makes.
+//!
+//! # Key layout
+//!
+//! Every item has a string partition key `pk` and sort key `sk`. Four overloaded
+//! global secondary indexes (`gsi1`..`gsi4`, keys `gsiNpk`/`gsiNsk`) serve the
+//! filtered lists. `#` is the sort key of items that stand alone.
+//!
+//! | item                         | pk                                   | sk            | indexes |
+//! |------------------------------|--------------------------------------|---------------|---------|
+//! | partner                      | `PARTNER#<id>`                       | `#`           | |
+//! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
+//! | client                       | `CLIENT#<id>`                        | `#`           | |
+//! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`) |
+//! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
+//! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
+//! | API key                      | `APIKEY#<id>`                        | `#`           | gsi1: `APIKEYS#<partnerId>` / `<id>` |
+//! | API key by hash              | `KEYHASH#<sha256>`                   | `#`           | |
+//!
+//! `<scope>` is `ALL` (the platform admin's view) or the id of a partner: a client
+//! or partner has one list entry per ancestor partner (its whole path from the
+//! root, itself included for partners) plus one under `ALL`. Any subtree's list
+//! is then one `Query` on its own partition, newest first because ids are UUIDv7,
+//! so a page costs the same whatever the size of the partner. Trees are bounded
+//! to [`MAX_DEPTH`] levels, which bounds a write's transaction.
+//!
+//! Unique values (partner names, client emails, usernames, client names within a
+//! partner, key hashes) are claim items written with `attribute_not_exists(pk)` in
+//! the same `TransactWriteItems` as the record, so racing writers get exactly one
+//! winner and a failed write leaves nothing behind. Counters (`total` per list,
+//! and per status / suspended filter) are `ADD`ed in that same transaction.
+
+mod api_keys;
+mod lists;
+mod clients;
+pub mod cursor;
+mod partners;
+mod tx;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client as Dynamo;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+pub use api_keys::KeyGrant;
+pub use clients::{ClientList, ClientQuery};
+pub use lists::ALL;
+pub use cursor::Page;
+pub use tx::{Failed, Tx};
+
+/// What a transaction's condition guards, reported when it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// The record must not exist yet (a fresh id), or must still exist.
+    Record,
+    /// The record must still be at the version that was read.
+    Version,
+    Name,
+    Email,
+    Username,
+    /// A secret's hash must be unique.
+    Secret,
+}
+
+/// The deepest a partner tree may grow (root = level 1).
+pub const MAX_DEPTH: usize = 8;
+
+/// A raw DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Handle on the table; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Dynamo,
+    table: String,
+}
+
+/// Maps an SDK failure to the API's error: throttling and unreachable stores are
+/// a 503 the caller may retry, anything else a 500. The full cause is logged here.
+pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some(
+                "ProvisionedThroughputExceededException"
+                    | "ThrottlingException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+            )
+        ),
+        _ => false,
+    };
+    tracing::error!(op, error = %DisplayErrorContext(&err), "dynamodb call failed");
+    if retryable {
+        ApiError::Unavailable(Box::new(err))
+    } else {
+        ApiError::Internal(Box::new(err))
+    }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Serializes a record and adds its keys.
+pub(crate) fn to_item<T: Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, ApiError> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(ApiError::internal)?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    Ok(item)
+}
+
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(ApiError::internal)
+}
+
+pub(crate) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
+impl Store {
+    pub fn new(db: Dynamo, table: impl Into<String>) -> Self {
+        Self { db, table: table.into() }
+    }
+
+    /// Builds the SDK client from the environment (region, credentials, and
+    /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    pub async fn from_env(table: impl Into<String>) -> Self {
+        let sdk = aws_config::load_from_env().await;
+        Self::new(Dynamo::new(&sdk), table)
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// One item by key, strongly consistent.
+    pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
+        let out = self
+            .db
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Many items by `pk` (all with sort key `#`), in any order, missing ones skipped.
+    pub(crate) async fn batch_get<T: DeserializeOwned>(&self, pks: &[String]) -> Result<Vec<T>, ApiError> {
+        let mut found = Vec::with_capacity(pks.len());
+        for chunk in pks.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(|pk| key(pk.clone(), "#")).collect();
+            pending.dedup();
+            let mut attempts = 0;
+            while !pending.is_empty() {
+                let keys = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(ApiError::internal)?;
+                let out = self
+                    .db
+                    .batch_get_item()
+                    .request_items(&self.table, keys)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchGetItem", e))?;
+                if let Some(mut items) = out.responses {
+                    for item in items.remove(&self.table).unwrap_or_default() {
+                        found.push(from_item(item)?);
+                    }
+                }
+                if let Some(mut left) = out.unprocessed_keys {
+                    if let Some(k) = left.remove(&self.table) {
+                        pending = k.keys;
+                    }
+                }
+                attempts += 1;
+                if !pending.is_empty() {
+                    if attempts > 5 {
+                        return Err(ApiError::Unavailable("BatchGetItem left keys unprocessed".into()));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempts)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs a transaction; see [`Tx`] for how failed conditions are reported.
+    pub(crate) async fn commit(&self, tx: Tx<Guard>) -> Result<(), tx::Failed<Guard>> {
+        tx.commit(&self.db).await
+    }
+}

@@ -1,0 +1,93 @@
+//! Partners: records, name claims, subtree lists.
+
+use super::lists::{Partition, add_counters, scopes};
+use super::tx::Failed;
+use super::{Guard, Page, Store, Tx, key, s, to_item};
+use crate::domain::partner::Partner;
+use crate::domain::values::Name;
+use crate::error::{ApiError, Taken};
+
+const LIST: &str = "PARTNERS";
+
+fn partner_pk(id: &str) -> String {
+    format!("PARTNER#{id}")
+}
+
+fn name_claim(name: &Name) -> String {
+    format!("UNIQUE#PARTNERNAME#{}", name.key())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Claim {
+    id: String,
+}
+
+impl Store {
+    /// A partner by id.
+    pub async fn partner(&self, id: &str) -> Result<Option<Partner>, ApiError> {
+        self.get(partner_pk(id), "#").await
+    }
+
+    /// Partners by id, in the order of `ids`; missing ones are left out.
+    pub async fn partners(&self, ids: &[String]) -> Result<Vec<Partner>, ApiError> {
+        let pks: Vec<String> = ids.iter().map(|id| partner_pk(id)).collect();
+        let mut found: Vec<Partner> = self.batch_get(&pks).await?;
+        found.sort_by_key(|p| ids.iter().position(|id| *id == p.id));
+        Ok(found)
+    }
+
+    /// A partner by its (case-insensitive) name.
+    pub async fn partner_by_name(&self, name: &Name) -> Result<Option<Partner>, ApiError> {
+        match self.get::<Claim>(name_claim(name), "#").await? {
+            Some(claim) => self.partner(&claim.id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a new partner, claiming its name and listing it under every ancestor.
+    ///
+    /// # Errors
+    /// `name_taken` when another partner has the name.
+    pub async fn create_partner(&self, p: &Partner) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        tx.create(t, to_item(partner_pk(&p.id), "#", p)?, Guard::Record);
+        tx.create(t, to_item(name_claim(&p.name), "#", &Claim { id: p.id.clone() })?, Guard::Name);
+        for scope in scopes(&p.path) {
+            let mut entry = key(format!("{LIST}#{scope}"), &p.id);
+            entry.insert("id".into(), s(p.id.clone()));
+            tx.put(t, entry, None, None);
+            add_counters(&mut tx, t, LIST, &scope, &[("total".into(), 1)]);
+        }
+        match self.commit(tx).await {
+            Ok(()) => Ok(()),
+            Err(Failed::Condition(Guard::Name)) => {
+                Err(ApiError::Taken { what: Taken::Name, value: p.name.as_str().to_owned() })
+            }
+            Err(Failed::Condition(g)) => Err(ApiError::internal(format!("partner create guard {g:?} failed"))),
+            Err(Failed::Error(e)) => Err(e),
+        }
+    }
+
+    /// Sets a partner's `suspended` flag.
+    pub async fn set_partner_suspended(&self, p: &Partner, suspended: bool, now: &str) -> Result<Partner, ApiError> {
+        let mut next = p.clone();
+        next.suspended = suspended;
+        next.modified = now.to_owned();
+        let mut tx = Tx::new();
+        tx.put(self.table(), to_item(partner_pk(&p.id), "#", &next)?, None, None);
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Error(e) => e,
+            Failed::Condition(g) => ApiError::internal(format!("partner update guard {g:?} failed")),
+        })?;
+        Ok(next)
+    }
+
+    /// One page of the partners listed under `scope`, newest first, and the total.
+    pub async fn list_partners(&self, scope: &str, page: &Page) -> Result<(Vec<Partner>, Option<String>, u64), ApiError> {
+        let part = Partition::table(format!("{LIST}#{scope}"));
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, scope, "total"))?;
+        let partners = self.partners(&entries.strings("id")).await?;
+        Ok((partners, entries.next_after, total))
+    }
+}

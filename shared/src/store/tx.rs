@@ -1,0 +1,185 @@
+//! Building and committing one `TransactWriteItems`.
+//!
+//! Each write is added with a label saying what its condition guards; when
+//! DynamoDB cancels the transaction, the cancellation reasons (one per item, in
+//! order) tell which condition failed, and the label becomes the API's answer
+//! (`email_taken`, `version_mismatch`, ...). Transactions cancelled only by
+//! another transaction touching the same items (hot counters) are retried here.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client as Dynamo;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use rand::Rng;
+
+use super::{Item, sdk_error};
+use crate::error::ApiError;
+
+/// The most items DynamoDB accepts in one transaction.
+pub const MAX_ITEMS: usize = 100;
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub enum Failed<L> {
+    /// The condition of the item labelled `L` was false.
+    Condition(L),
+    /// Anything else.
+    Error(ApiError),
+}
+
+impl<L> From<ApiError> for Failed<L> {
+    fn from(e: ApiError) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// The writes of one transaction, each with an optional label for its condition.
+pub struct Tx<L> {
+    items: Vec<(TransactWriteItem, Option<L>)>,
+}
+
+impl<L: Copy> Default for Tx<L> {
+    fn default() -> Self {
+        Self { items: Vec::new() }
+    }
+}
+
+/// One condition on an item: expression plus its placeholder values.
+pub struct Cond {
+    pub expression: &'static str,
+    pub values: Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+}
+
+impl Cond {
+    pub fn new(expression: &'static str) -> Self {
+        Self { expression, values: Vec::new() }
+    }
+
+    pub fn value(mut self, name: &'static str, v: aws_sdk_dynamodb::types::AttributeValue) -> Self {
+        self.values.push((name, v));
+        self
+    }
+}
+
+impl<L: Copy> Tx<L> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// A put that must not overwrite anything (`attribute_not_exists(pk)`).
+    pub fn create(&mut self, table: &str, item: Item, label: L) {
+        self.put(table, item, Some(Cond::new("attribute_not_exists(pk)")), Some(label));
+    }
+
+    /// A put, with an optional condition.
+    pub fn put(&mut self, table: &str, item: Item, cond: Option<Cond>, label: Option<L>) {
+        let mut b = Put::builder().table_name(table).set_item(Some(item));
+        if let Some(c) = cond {
+            b = b.condition_expression(c.expression);
+            for (k, v) in c.values {
+                b = b.expression_attribute_values(k, v);
+            }
+        }
+        self.items.push((TransactWriteItem::builder().put(b.build().expect("table and item set")).build(), label));
+    }
+
+    /// A delete, with an optional condition.
+    pub fn delete(&mut self, table: &str, key: Item, cond: Option<Cond>, label: Option<L>) {
+        let mut b = Delete::builder().table_name(table).set_key(Some(key));
+        if let Some(c) = cond {
+            b = b.condition_expression(c.expression);
+            for (k, v) in c.values {
+                b = b.expression_attribute_values(k, v);
+            }
+        }
+        self.items.push((TransactWriteItem::builder().delete(b.build().expect("table and key set")).build(), label));
+    }
+
+    /// An update expression, with optional condition; `names` fills `#n` placeholders.
+    pub fn update(
+        &mut self,
+        table: &str,
+        key: Item,
+        expression: String,
+        names: Vec<(String, String)>,
+        values: Vec<(String, aws_sdk_dynamodb::types::AttributeValue)>,
+        cond: Option<Cond>,
+        label: Option<L>,
+    ) {
+        let mut b = Update::builder().table_name(table).set_key(Some(key)).update_expression(expression);
+        for (k, v) in names {
+            b = b.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            b = b.expression_attribute_values(k, v);
+        }
+        if let Some(c) = cond {
+            b = b.condition_expression(c.expression);
+            for (k, v) in c.values {
+                b = b.expression_attribute_values(k, v);
+            }
+        }
+        self.items.push((TransactWriteItem::builder().update(b.build().expect("table, key, expression set")).build(), label));
+    }
+
+    /// A condition on an item the transaction does not write.
+    pub fn check(&mut self, table: &str, key: Item, cond: Cond, label: L) {
+        let mut b = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .condition_expression(cond.expression);
+        for (k, v) in cond.values {
+            b = b.expression_attribute_values(k, v);
+        }
+        self.items.push((TransactWriteItem::builder().condition_check(b.build().expect("complete")).build(), Some(label)));
+    }
+
+    pub(crate) async fn commit(self, db: &Dynamo) -> Result<(), Failed<L>> {
+        if self.items.len() > MAX_ITEMS {
+            return Err(Failed::Error(ApiError::internal(format!(
+                "transaction of {} items exceeds DynamoDB's {MAX_ITEMS}",
+                self.items.len()
+            ))));
+        }
+        let (writes, labels): (Vec<_>, Vec<_>) = self.items.into_iter().unzip();
+        let mut attempt = 0u32;
+        loop {
+            let result = db.transact_write_items().set_transact_items(Some(writes.clone())).send().await;
+            let err = match result {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let reasons = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => e.cancellation_reasons().to_vec(),
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => Vec::new(),
+                _ => return Err(Failed::Error(sdk_error("TransactWriteItems", err))),
+            };
+            let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+            if let Some(i) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
+                if let Some(label) = labels[i] {
+                    return Err(Failed::Condition(label));
+                }
+                return Err(Failed::Error(ApiError::internal(format!("unlabelled condition {i} failed"))));
+            }
+            let contended = codes.is_empty()
+                || codes.iter().all(|c| matches!(*c, "None" | "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"));
+            attempt += 1;
+            if !contended || attempt > 10 {
+                return Err(Failed::Error(sdk_error("TransactWriteItems", err)));
+            }
+            // Full jitter, growing from ~20 ms: contending writers spread out.
+            let cap = 20u64 << attempt.min(6);
+            let wait = rand::thread_rng().gen_range(cap / 2..=cap);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}

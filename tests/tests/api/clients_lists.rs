@@ -1,0 +1,159 @@
+//! Client lists: pages, cursors, totals and filters.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{app, unique, unique_email};
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn cursor_pages_cover_every_client_exactly_once_newest_first() {
+    let app = app();
+    let p = app.partner().await;
+    let mut created = Vec::new();
+    for _ in 0..23 {
+        created.push(app.client(&p).await["id"].as_str().unwrap().to_owned());
+    }
+    let mut seen = Vec::new();
+    let mut query = "?limit=5".to_owned();
+    let mut pages = 0;
+    loop {
+        let res = app.list_clients(&p.key, &query).await;
+        let page = res.expect(200);
+        assert_eq!(page["total"], 23);
+        assert!(page["data"].as_array().unwrap().len() <= 5);
+        seen.extend(ids(page));
+        pages += 1;
+        match page["nextCursor"].as_str() {
+            Some(c) => query = format!("?limit=5&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 5);
+    created.reverse();
+    assert_eq!(seen, created, "every client once, newest first");
+}
+
+#[tokio::test]
+async fn summaries_hold_the_documented_fields() {
+    let app = app();
+    let p = app.partner().await;
+    let c = app.client(&p).await;
+    let res = app.list_clients(&p.key, "").await;
+    let s = &res.expect(200)["data"][0];
+    let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["actualCallCount", "company", "created", "directPartner", "domainCount", "email", "id", "isActive", "licenseCount", "name", "partner", "status", "username"]
+    );
+    assert_eq!(s["id"], c["id"]);
+    assert_eq!(res.body["nextCursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn take_and_skip_page_like_limit_and_offset() {
+    let app = app();
+    let p = app.partner().await;
+    for _ in 0..6 {
+        app.client(&p).await;
+    }
+    let all = ids(app.list_clients(&p.key, "?limit=100").await.expect(200));
+    let page = app.list_clients(&p.key, "?take=2&skip=3").await;
+    assert_eq!(ids(page.expect(200)), all[3..5].to_vec());
+    let past_end = app.list_clients(&p.key, "?take=2&skip=50").await;
+    assert_eq!(ids(past_end.expect(200)).len(), 0);
+    assert_eq!(past_end.body["total"], 6);
+}
+
+#[tokio::test]
+async fn a_cursor_from_another_partners_list_or_filter_is_rejected() {
+    let app = app();
+    let (a, b) = (app.partner().await, app.partner().await);
+    for _ in 0..3 {
+        app.client(&a).await;
+        app.client(&b).await;
+    }
+    let page = app.list_clients(&a.key, "?limit=1").await;
+    let cursor = page.expect(200)["nextCursor"].as_str().unwrap().to_owned();
+    let res = app.list_clients(&b.key, &format!("?limit=1&cursor={cursor}")).await;
+    res.problem(400, "validation_failed");
+    assert_eq!(res.error_fields(), ["cursor"]);
+    let res = app.list_clients(&a.key, &format!("?limit=1&status=live&cursor={cursor}")).await;
+    res.problem(400, "validation_failed");
+    let tampered = format!("{}A", &cursor);
+    app.list_clients(&a.key, &format!("?limit=1&cursor={tampered}")).await.problem(400, "validation_failed");
+}
+
+#[tokio::test]
+async fn filters_combine_and_total_counts_what_they_match() {
+    let app = app();
+    let root = app.partner().await;
+    let child = app.sub_partner(&root).await;
+    let prefix = unique("Zeta");
+    let mk = |key: String, name: String, status: &'static str| async move {
+        app.create_client(&key, json!({ "name": name, "email": unique_email(), "status": status })).await.expect(201).clone()
+    };
+    let a = mk(root.key.clone(), format!("{prefix} one"), "demo").await;
+    let b = mk(root.key.clone(), format!("{prefix} two"), "live").await;
+    let c = mk(child.key.clone(), format!("{prefix} three"), "live").await;
+    let d = mk(child.key.clone(), unique("Other"), "demo").await;
+    app.update_client(&root.key, b["id"].as_str().unwrap(), json!({ "isActive": false })).await.expect(200);
+
+    let check = |query: String, expected: Vec<&Value>| {
+        let root_key = root.key.clone();
+        let want: Vec<String> = expected.iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+        async move {
+            let res = app.list_clients(&root_key, &query).await;
+            let page = res.expect(200);
+            assert_eq!(ids(page), want, "{query}");
+            assert_eq!(page["total"], want.len(), "{query}: total");
+        }
+    };
+    check("".into(), vec![&d, &c, &b, &a]).await;
+    check("?status=live".into(), vec![&c, &b]).await;
+    check("?suspended=true".into(), vec![&b]).await;
+    check("?status=live&suspended=false".into(), vec![&c]).await;
+    check(format!("?q={}", prefix.to_lowercase()), vec![&c, &b, &a]).await;
+    check(format!("?q={prefix}&status=demo"), vec![&a]).await;
+    check(format!("?partner={}", child.id), vec![&d, &c]).await;
+    check(format!("?partner={}&status=demo", child.name), vec![&d]).await;
+    check(format!("?email={}", c["email"].as_str().unwrap().to_uppercase()), vec![&c]).await;
+
+    let other = app.partner().await;
+    app.list_clients(&root.key, &format!("?partner={}", other.id)).await.problem(404, "not_found");
+    // The child sees only its own part of the tree.
+    let res = app.list_clients(&child.key, "").await;
+    assert_eq!(res.expect(200)["total"], 2);
+}
+
+#[tokio::test]
+async fn name_prefix_pages_are_complete_too() {
+    let app = app();
+    let p = app.partner().await;
+    let prefix = unique("Pre");
+    let mut made = HashSet::new();
+    for i in 0..7 {
+        let c = app.create_client(&p.key, json!({ "name": format!("{prefix}-{i}"), "email": unique_email() })).await;
+        made.insert(c.expect(201)["id"].as_str().unwrap().to_owned());
+    }
+    app.client(&p).await;
+    let mut seen = Vec::new();
+    let mut query = format!("?q={prefix}&limit=3");
+    loop {
+        let res = app.list_clients(&p.key, &query).await;
+        let page = res.expect(200);
+        assert_eq!(page["total"], 7);
+        seen.extend(ids(page));
+        match page["nextCursor"].as_str() {
+            Some(c) => query = format!("?q={prefix}&limit=3&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), made);
+}

@@ -1,0 +1,226 @@
+//! `TestApp`: one method per operation, plus fixtures.
+
+use std::sync::OnceLock;
+
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem+json error with this status and errorCode, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status, status, "expected {status} {code}, got {}: {}", self.status, self.body);
+        assert_eq!(self.body["errorCode"], code, "body: {}", self.body);
+        assert_eq!(self.body["status"], status, "body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert_eq!(self.body["type"], format!("https://clientele.dev/errors/{code}"));
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string(), "body: {}", self.body);
+        assert_eq!(self.body["requestId"].as_str(), self.header("x-request-id"), "requestId matches x-request-id");
+        &self.body
+    }
+
+    /// The fields named by a validation problem's `errors`.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        &self.body
+    }
+}
+
+/// A partner made for one test, with an API key holding every permission.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub admin: String,
+    http: reqwest::Client,
+}
+
+/// Every permission there is.
+pub const ALL_PERMISSIONS: [&str; 20] = [
+    "clients:view", "clients:edit", "clients:create", "clients:remove",
+    "licenses:view", "licenses:edit", "licenses:create", "licenses:remove",
+    "webhooks:view", "webhooks:edit", "webhooks:create", "webhooks:remove",
+    "partners:view", "partners:edit", "partners:create", "partners:remove",
+    "keys:view", "keys:edit", "keys:create", "keys:remove",
+];
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// An email no other test uses.
+pub fn unique_email() -> String {
+    format!("{}@example.com", unique("user"))
+}
+
+pub fn app() -> &'static TestApp {
+    static APP: OnceLock<TestApp> = OnceLock::new();
+    APP.get_or_init(|| TestApp {
+        base: std::env::var("CLIENTELE_URL").expect("CLIENTELE_URL: run the tests with `make test`"),
+        admin: std::env::var("CLIENTELE_ADMIN_KEY").expect("CLIENTELE_ADMIN_KEY: run the tests with `make test`"),
+        // Each #[tokio::test] has its own runtime: pooled connections must not outlive it.
+        http: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client"),
+    })
+}
+
+impl TestApp {
+    /// Any request: `headers` are sent as given, `body` as raw bytes.
+    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await.expect("the API answers");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Resp { status, headers, body }
+    }
+
+    /// A JSON request with an API key.
+    pub async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Resp {
+        self.call_with(method, path, key, body, &[]).await
+    }
+
+    pub async fn call_with(&self, method: Method, path: &str, key: &str, body: Option<Value>, extra: &[(&str, &str)]) -> Resp {
+        let mut headers = vec![("x-api-key", key)];
+        headers.extend_from_slice(extra);
+        match body {
+            Some(b) => {
+                headers.push(("content-type", "application/json"));
+                self.raw(method, path, &headers, Some(serde_json::to_vec(&b).unwrap())).await
+            }
+            None => self.raw(method, path, &headers, None).await,
+        }
+    }
+
+    // Partners
+
+    pub async fn create_partner(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/partners", key, Some(body)).await
+    }
+    pub async fn list_partners(&self, key: &str, query: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/partners{query}"), key, None).await
+    }
+    pub async fn get_partner(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/partners/{id}"), key, None).await
+    }
+    pub async fn suspend_partner(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/partners/{id}/suspend"), key, None).await
+    }
+    pub async fn unsuspend_partner(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/partners/{id}/unsuspend"), key, None).await
+    }
+
+    // API keys
+
+    pub async fn create_api_key(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/api-keys", key, Some(body)).await
+    }
+    pub async fn list_api_keys(&self, key: &str, query: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/api-keys{query}"), key, None).await
+    }
+    pub async fn revoke_api_key(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::DELETE, &format!("/v1/api-keys/{id}"), key, None).await
+    }
+
+    // Clients
+
+    pub async fn create_client(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/clients", key, Some(body)).await
+    }
+    pub async fn list_clients(&self, key: &str, query: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/clients{query}"), key, None).await
+    }
+    pub async fn get_client(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/clients/{id}"), key, None).await
+    }
+    pub async fn update_client(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, &format!("/v1/clients/{id}"), key, Some(body)).await
+    }
+    pub async fn replace_client(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::PUT, &format!("/v1/clients/{id}"), key, Some(body)).await
+    }
+    pub async fn delete_client(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::DELETE, &format!("/v1/clients/{id}"), key, None).await
+    }
+    pub async fn find_client_by_username(&self, key: &str, username: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/clients/by-username/{username}"), key, None).await
+    }
+    pub async fn lookup_client(&self, key: &str, api_key: &str) -> Resp {
+        self.call(Method::POST, "/v1/clients/lookup", key, Some(json!({ "apiKey": api_key }))).await
+    }
+    pub async fn search_clients(&self, key: &str, term: &str) -> Resp {
+        let term: String = term.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+        self.call(Method::GET, &format!("/v1/clients/search?term={term}"), key, None).await
+    }
+
+    // Fixtures
+
+    /// A new root partner with a key holding every permission.
+    pub async fn partner(&self) -> Partner {
+        let created = self.create_partner(&self.admin, json!({ "name": unique("partner") })).await;
+        created.expect(201);
+        self.partner_key(&created.body, &self.admin).await
+    }
+
+    /// A new sub-partner of `parent`, made by the parent, with its own all-permission key.
+    pub async fn sub_partner(&self, parent: &Partner) -> Partner {
+        let created = self.create_partner(&parent.key, json!({ "name": unique("sub") })).await;
+        created.expect(201);
+        self.partner_key(&created.body, &parent.key).await
+    }
+
+    async fn partner_key(&self, partner: &Value, creator: &str) -> Partner {
+        let id = partner["id"].as_str().unwrap().to_owned();
+        let key = self
+            .create_api_key(creator, json!({ "partnerId": id, "permissions": ALL_PERMISSIONS }))
+            .await;
+        Partner {
+            id,
+            name: partner["name"].as_str().unwrap().to_owned(),
+            key: key.expect(201)["key"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A new client of `p` with a unique name, email and username.
+    pub async fn client(&self, p: &Partner) -> Value {
+        let body = json!({ "name": unique("client"), "email": unique_email(), "username": unique("u") });
+        self.create_client(&p.key, body).await.expect(201).clone()
+    }
+}

@@ -1,0 +1,35 @@
+//! The HTTP edge: request ids, unknown routes and methods.
+
+use reqwest::Method;
+
+use crate::helpers::app;
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_echoing_a_sane_one() {
+    let app = app();
+    let p = app.partner().await;
+    let res = app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key), ("x-request-id", "trace-123")], None).await;
+    assert_eq!(res.header("x-request-id"), Some("trace-123"));
+    let res = app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key), ("x-request-id", "bad id with spaces")], None).await;
+    let id = res.header("x-request-id").unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "a fresh UUID replaces an insane id: {id}");
+    let res = app.raw(Method::GET, "/v1/clients", &[("x-request-id", "err-1")], None).await;
+    assert_eq!(res.problem(401, "unauthenticated")["requestId"], "err-1");
+}
+
+#[tokio::test]
+async fn a_known_route_with_another_method_is_405() {
+    let app = app();
+    let p = app.partner().await;
+    app.call(Method::PATCH, "/v1/partners", &p.key, None).await.problem(405, "method_not_allowed");
+    app.call(Method::POST, "/v1/clients/0193a000-0000-7000-8000-000000000000", &p.key, None)
+        .await
+        .problem(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_problem_404() {
+    let app = app();
+    let p = app.partner().await;
+    app.call(Method::GET, "/v1/nothing-here", &p.key, None).await.problem(404, "not_found");
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests of the API through the running local stack: HTTP into
+//! `cargo lambda watch`'s router, one Lambda function per route, DynamoDB Local.
+//!
+//! `make test` starts the stack and sets `CLIENTELE_URL` and `CLIENTELE_ADMIN_KEY`.
+//! Every test makes its own partners (unique names), so tests run in parallel.
+
+mod helpers;
+
+mod api_keys;
+mod clients;
+mod clients_concurrency;
+mod clients_input;
+mod clients_lists;
+mod http;
+mod partners;

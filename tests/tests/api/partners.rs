@@ -1,0 +1,132 @@
+//! Partners: create, list, retrieve, suspend; names, trees and tenancy.
+
+use serde_json::json;
+
+use crate::helpers::{app, unique};
+
+#[tokio::test]
+async fn admin_creates_a_root_partner_with_every_documented_field() {
+    let app = app();
+    let name = unique("Acme");
+    let res = app.create_partner(&app.admin, json!({ "name": name, "type": "reseller" })).await;
+    let p = res.expect(201);
+    assert_eq!(p["name"], name);
+    assert_eq!(p["type"], "reseller");
+    assert_eq!(p["parentId"], serde_json::Value::Null);
+    assert_eq!(p["rootId"], p["id"]);
+    assert_eq!(p["suspended"], false);
+    assert!(p["created"].as_str().unwrap().ends_with('Z') && p["created"].as_str().unwrap().len() == 24);
+    assert_eq!(res.header("location").unwrap(), format!("/v1/partners/{}", p["id"].as_str().unwrap()));
+    let fetched = app.get_partner(&app.admin, p["id"].as_str().unwrap()).await;
+    assert_eq!(fetched.expect(200), p);
+}
+
+#[tokio::test]
+async fn partner_type_defaults_to_partner() {
+    let app = app();
+    let res = app.create_partner(&app.admin, json!({ "name": unique("plain") })).await;
+    assert_eq!(res.expect(201)["type"], "partner");
+}
+
+#[tokio::test]
+async fn partner_names_are_unique_platform_wide_ignoring_case() {
+    let app = app();
+    let name = unique("Dup");
+    app.create_partner(&app.admin, json!({ "name": name })).await.expect(201);
+    let res = app.create_partner(&app.admin, json!({ "name": name.to_uppercase() })).await;
+    res.problem(409, "name_taken");
+    assert_eq!(res.error_fields(), ["name"]);
+}
+
+#[tokio::test]
+async fn a_partner_creates_sub_partners_under_itself_by_default_and_deeper_by_parent_id() {
+    let app = app();
+    let root = app.partner().await;
+    let child = app.create_partner(&root.key, json!({ "name": unique("child"), "type": "agency" })).await;
+    let child = child.expect(201);
+    assert_eq!(child["parentId"], root.id.as_str());
+    assert_eq!(child["rootId"], root.id.as_str());
+    let grandchild = app
+        .create_partner(&root.key, json!({ "name": unique("grandchild"), "parentId": child["id"] }))
+        .await;
+    let grandchild = grandchild.expect(201);
+    assert_eq!(grandchild["parentId"], child["id"]);
+    assert_eq!(grandchild["rootId"], root.id.as_str());
+}
+
+#[tokio::test]
+async fn a_partner_cannot_create_under_a_parent_outside_its_tree() {
+    let app = app();
+    let (a, b) = (app.partner().await, app.partner().await);
+    let res = app.create_partner(&a.key, json!({ "name": unique("x"), "parentId": b.id })).await;
+    res.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn partner_trees_are_bounded_to_eight_levels() {
+    let app = app();
+    let mut parent = app.partner().await;
+    for _ in 1..8 {
+        parent = app.sub_partner(&parent).await;
+    }
+    let res = app.create_partner(&parent.key, json!({ "name": unique("too-deep") })).await;
+    res.problem(400, "validation_failed");
+    assert_eq!(res.error_fields(), ["parentId"]);
+}
+
+#[tokio::test]
+async fn partners_see_only_their_own_subtree() {
+    let app = app();
+    let root = app.partner().await;
+    let child = app.sub_partner(&root).await;
+    let other = app.partner().await;
+
+    let listed = app.list_partners(&root.key, "?limit=100").await;
+    let listed = listed.expect(200);
+    let ids: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [child.id.as_str(), root.id.as_str()], "newest first, the partner itself included");
+    assert_eq!(listed["total"], 2);
+
+    app.get_partner(&child.key, &root.id).await.problem(404, "not_found");
+    app.get_partner(&root.key, &other.id).await.problem(404, "not_found");
+    app.get_partner(&root.key, &child.id).await.expect(200);
+    app.get_partner(&root.key, "not-an-id").await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn creating_partners_needs_the_partners_create_permission() {
+    let app = app();
+    let root = app.partner().await;
+    let key = app
+        .create_api_key(&root.key, json!({ "permissions": ["clients:view"] }))
+        .await;
+    let limited = key.expect(201)["key"].as_str().unwrap().to_owned();
+    app.create_partner(&limited, json!({ "name": unique("nope") })).await.problem(403, "forbidden");
+    app.list_partners(&limited, "").await.problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn suspending_a_partner_locks_out_its_keys_and_its_subtree_until_unsuspended() {
+    let app = app();
+    let root = app.partner().await;
+    let child = app.sub_partner(&root).await;
+    let grandchild = app.sub_partner(&child).await;
+
+    let res = app.suspend_partner(&root.key, &child.id).await;
+    assert_eq!(res.expect(200)["suspended"], true);
+    app.list_clients(&child.key, "").await.problem(401, "unauthenticated");
+    app.list_clients(&grandchild.key, "").await.problem(401, "unauthenticated");
+    app.list_clients(&root.key, "").await.expect(200);
+
+    app.unsuspend_partner(&root.key, &child.id).await.expect(200);
+    app.list_clients(&child.key, "").await.expect(200);
+    app.list_clients(&grandchild.key, "").await.expect(200);
+}
+
+#[tokio::test]
+async fn a_partner_cannot_suspend_itself_or_partners_outside_its_tree() {
+    let app = app();
+    let (a, b) = (app.partner().await, app.partner().await);
+    app.suspend_partner(&a.key, &a.id).await.problem(403, "forbidden");
+    app.suspend_partner(&a.key, &b.id).await.problem(404, "not_found");
+}
