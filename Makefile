@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test tools routes check-routes unit clean help
+.PHONY: run test tools routes check-routes clean help expire-trials
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
@@ -53,3 +53,7 @@ $(TOOLS)/dynamodb/DynamoDBLocal.jar:
 
 clean:
 	rm -rf .run target
+
+# Runs the scheduled trial-expiry function once against a running `make run`.
+expire-trials:
+	$(VENV)/bin/cargo-lambda lambda invoke expire-trials --data-ascii '{}' --invoke-port $${PORT:-9000}

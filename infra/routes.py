@@ -19,18 +19,21 @@ FALLBACKS = [
 ]
 
 
-def routes():
+def routes(kind="http"):
+    """The rows of the table: HTTP routes, or (kind="job") background functions."""
     rows = []
     with open(os.path.join(ROOT, "infra", "routes.tsv")) as f:
         for line in f:
             if line.startswith("#") or not line.strip():
                 continue
             function, method, path, handler, summary = line.rstrip("\n").split("\t")
-            rows.append(dict(function=function, method=method, path=path, handler=handler, summary=summary))
+            is_job = method in ("SCHEDULE", "STREAM")
+            if is_job == (kind == "job"):
+                rows.append(dict(function=function, method=method, path=path, handler=handler, summary=summary))
     return rows
 
 
-def crate_files(function, handler, summary):
+def crate_files(function, handler, summary, job=False):
     cargo = f"""[package]
 name = "{function}"
 version = "0.1.0"
@@ -41,11 +44,12 @@ publish.workspace = true
 clientele.workspace = true
 tokio.workspace = true
 """
+    runner = f"clientele::jobs::run(clientele::jobs::{handler})" if job else f"clientele::run(clientele::api::{handler})"
     main = f"""//! {summary}. Generated from infra/routes.tsv by infra/routes.py.
 
 #[tokio::main]
 async fn main() -> Result<(), clientele::Error> {{
-    clientele::run(clientele::api::{handler}).await
+    {runner}.await
 }}
 """
     return {f"functions/{function}/Cargo.toml": cargo, f"functions/{function}/src/main.rs": main}
@@ -98,6 +102,23 @@ def template_block(rows):
         for i, (method, path) in enumerate(events.get(function) or fallbacks[function]):
             out.append(f"        Route{i}:\n          Type: HttpApi\n          Properties:\n")
             out.append(f"            ApiId: !Ref HttpApi\n            Method: {method}\n            Path: {path}\n")
+    for j in routes("job"):
+        logical = "".join(p.capitalize() for p in j["function"].split("-")) + "Function"
+        out.append(f"  {logical}:\n")
+        out.append("    Type: AWS::Serverless::Function\n")
+        out.append("    Metadata:\n      BuildMethod: rust-cargolambda\n")
+        out.append(f"      BuildProperties:\n        Binary: {j['function']}\n")
+        out.append("    Properties:\n")
+        out.append(f"      Description: {j['summary']}\n")
+        out.append("      CodeUri: ..\n      Handler: bootstrap\n      Timeout: 300\n")
+        out.append("      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref Table\n")
+        out.append("      Events:\n")
+        if j["method"] == "SCHEDULE":
+            out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n")
+        else:
+            out.append("        Stream:\n          Type: DynamoDB\n          Properties:\n            Stream: !GetAtt Table.StreamArn\n")
+            out.append("            StartingPosition: TRIM_HORIZON\n            BatchSize: 25\n            MaximumRetryAttempts: -1\n")
+            out.append("            FunctionResponseTypes: [ReportBatchItemFailures]\n")
     return "".join(out)
 
 
@@ -108,6 +129,8 @@ def expected():
         files.update(crate_files(r["function"], r["handler"], r["summary"]))
     for function, handler, summary in FALLBACKS:
         files.update(crate_files(function, handler, summary))
+    for j in routes("job"):
+        files.update(crate_files(j["function"], j["handler"], j["summary"], job=True))
     cargo = open(os.path.join(ROOT, "Cargo.toml")).read()
     files["Cargo.toml"] = with_block(cargo, router(rows))
     template_path = os.path.join(ROOT, "infra", "template.yaml")
@@ -128,7 +151,7 @@ def main():
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
                 with open(path, "w") as f:
                     f.write(content)
-    known = {r["function"] for r in routes()} | {f for f, _, _ in FALLBACKS}
+    known = {r["function"] for r in routes() + routes("job")} | {f for f, _, _ in FALLBACKS}
     extra = sorted(set(os.listdir(os.path.join(ROOT, "functions"))) - known)
     if check:
         if stale or extra:

@@ -121,7 +121,10 @@ MSG
     API_PORT=$(free_port)
     ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
     stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes
-    export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN"
+    # The tests reach the API, and DynamoDB Local itself to move time forward (age a trial).
+    export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN" \
+      CLIENTELE_DYNAMODB_URL="$(grep '^AWS_ENDPOINT_URL_DYNAMODB=' "$RUN_DIR/env" | cut -d= -f2-)" \
+      CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)"
     status=0
     # Unit tests first, then the end-to-end suite through the stack (its summary closes the run).
     (cd "$ROOT" && cargo test -p clientele --lib && \

@@ -16,16 +16,18 @@ use crate::secrets;
 use crate::store::ALL;
 
 /// What kind of credential made a request (recorded as the actor of changes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ActorKind {
     Admin,
     ApiKey,
     Teammate,
+    /// A scheduled function (trial expiry).
+    System,
 }
 
 /// The credential behind a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Actor {
     pub kind: ActorKind,
     pub id: String,
@@ -69,20 +71,148 @@ impl Principal {
     }
 }
 
-/// Resolves the request's credential.
+/// Resolves the request's credential: `X-API-Key`, `Authorization: Bearer <JWT>`
+/// or `Authorization: Basic` (a teammate).
 ///
 /// # Errors
-/// `unauthenticated` when there is none, it is unknown or revoked, or its partner
-/// (or an ancestor of it) is suspended.
+/// `unauthenticated` when there is none, it is unknown, revoked, expired or
+/// badly signed, or its partner (or an ancestor of it) is suspended.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
     if let Some(key) = headers.get("x-api-key") {
         let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
         return api_key(app, key.trim()).await;
     }
-    if headers.contains_key("authorization") {
-        return Err(ApiError::Unauthenticated("The Authorization credential is not valid"));
+    match authorization(headers)? {
+        Some(Credential::Bearer(token)) => bearer(app, &token).await,
+        Some(Credential::Basic(username, password)) => basic(app, &username, &password).await,
+        None => Err(ApiError::Unauthenticated(
+            "Send an API key in X-API-Key, a bearer token, or teammate credentials",
+        )),
     }
-    Err(ApiError::Unauthenticated("Send an API key in X-API-Key"))
+}
+
+/// What an `Authorization` header carries.
+pub enum Credential {
+    Bearer(String),
+    Basic(String, String),
+}
+
+/// Reads the `Authorization` header, if any.
+///
+/// # Errors
+/// `unauthenticated` for a scheme other than Bearer or Basic, or a malformed value.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<Credential>, ApiError> {
+    const BAD: &str = "The Authorization header is not a valid Bearer or Basic credential";
+    let Some(value) = headers.get("authorization") else { return Ok(None) };
+    let value = value.to_str().map_err(|_| ApiError::Unauthenticated(BAD))?.trim();
+    let (scheme, rest) = value.split_once(' ').ok_or(ApiError::Unauthenticated(BAD))?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(Credential::Bearer(rest.to_owned())));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| ApiError::Unauthenticated(BAD))?;
+        let text = String::from_utf8(decoded).map_err(|_| ApiError::Unauthenticated(BAD))?;
+        let (user, pass) = text.split_once(':').ok_or(ApiError::Unauthenticated(BAD))?;
+        return Ok(Some(Credential::Basic(user.to_owned(), pass.to_owned())));
+    }
+    Err(ApiError::Unauthenticated(BAD))
+}
+
+/// The claims of a bearer token.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Claims {
+    pub sub: String,
+    pub partner_id: String,
+    pub permissions: Vec<String>,
+    pub exp: i64,
+    #[serde(default)]
+    pub iat: i64,
+}
+
+/// Signs an HS256 token for a teammate.
+///
+/// # Errors
+/// Only if signing fails.
+pub fn issue_token(secret: &[u8], claims: &Claims) -> Result<String, ApiError> {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), claims, &jsonwebtoken::EncodingKey::from_secret(secret))
+        .map_err(ApiError::internal)
+}
+
+/// Verifies an HS256 token: signature, expiry and algorithm (`none` and any
+/// other algorithm are refused).
+///
+/// # Errors
+/// `unauthenticated` for any token that does not verify.
+pub fn verify_token(secret: &[u8], token: &str) -> Result<Claims, ApiError> {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    jsonwebtoken::decode::<Claims>(token, &jsonwebtoken::DecodingKey::from_secret(secret), &validation)
+        .map(|d| d.claims)
+        .map_err(|_| ApiError::Unauthenticated("The bearer token is not valid or has expired"))
+}
+
+async fn bearer(app: &App, token: &str) -> Result<Principal, ApiError> {
+    let claims = verify_token(&app.config.jwt_secret, token)?;
+    let scopes: Option<Vec<Scope>> = claims.permissions.iter().map(|p| Scope::parse(p)).collect();
+    let scopes = scopes.ok_or(ApiError::Unauthenticated("The bearer token names unknown permissions"))?;
+    let partner = app
+        .store
+        .partner(&claims.partner_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated("The bearer token's partner does not exist"))?;
+    let partner = active_partner(app, &partner.path).await?;
+    Ok(Principal {
+        actor: Actor { kind: ActorKind::Teammate, id: claims.sub },
+        partner: Some(partner),
+        scopes: Scopes::of(&scopes),
+    })
+}
+
+/// Authenticates a teammate by username and password (HTTP Basic).
+///
+/// # Errors
+/// `unauthenticated` for an unknown username or a wrong password (alike, and in
+/// about the same time), or a suspended partner.
+pub async fn basic(app: &App, username: &str, password: &str) -> Result<Principal, ApiError> {
+    const BAD: &str = "The username or password is wrong";
+    let teammate = app.store.teammate(username).await?;
+    let hash = teammate.as_ref().map_or(dummy_hash(), |t| t.password_hash.as_str());
+    let verified = verify_password(password, hash);
+    let teammate = teammate.filter(|_| verified).ok_or(ApiError::Unauthenticated(BAD))?;
+    let owner = app.store.partner(&teammate.partner_id).await?.ok_or(ApiError::Unauthenticated(BAD))?;
+    let partner = active_partner(app, &owner.path).await?;
+    Ok(Principal {
+        actor: Actor { kind: ActorKind::Teammate, id: teammate.id },
+        partner: Some(partner),
+        scopes: teammate.permissions,
+    })
+}
+
+/// A hash of a random password, verified against when the username is unknown
+/// so that both failures cost the same.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&secrets::generate("")).unwrap_or_default())
+}
+
+/// Hashes a password with argon2id and a random salt.
+///
+/// # Errors
+/// Only if hashing fails.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// Whether `password` matches an argon2 hash (constant time in the hash comparison).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
 async fn api_key(app: &App, key: &str) -> Result<Principal, ApiError> {
@@ -111,4 +241,45 @@ async fn active_partner(app: &App, path: &[String]) -> Result<Partner, ApiError>
         return Err(ApiError::Unauthenticated("This credential's partner is suspended"));
     }
     chain.into_iter().last().ok_or(ApiError::Unauthenticated("This credential has no partner"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn claims(exp: i64) -> Claims {
+        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0 }
+    }
+
+    #[test]
+    fn tokens_verify_with_their_secret_only_and_not_after_expiry() {
+        let later = chrono::Utc::now().timestamp() + 60;
+        let token = issue_token(SECRET, &claims(later)).unwrap();
+        assert_eq!(verify_token(SECRET, &token).unwrap().sub, "t");
+        assert!(verify_token(b"another-secret-another-secret-xx", &token).is_err());
+        let expired = issue_token(SECRET, &claims(chrono::Utc::now().timestamp() - 1)).unwrap();
+        assert!(verify_token(SECRET, &expired).is_err());
+    }
+
+    #[test]
+    fn unsigned_tokens_are_refused() {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let exp = chrono::Utc::now().timestamp() + 60;
+        let body = format!(r#"{{"sub":"t","partnerId":"p","permissions":[],"exp":{exp}}}"#);
+        let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), b64(&body));
+        assert!(verify_token(SECRET, &none).is_err());
+    }
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("anything", dummy_hash()));
+        assert!(dummy_hash().starts_with("$argon2id$"));
+    }
 }

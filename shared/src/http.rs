@@ -14,7 +14,9 @@ use serde_json::Value;
 use crate::app::App;
 use crate::auth::{self, Principal};
 use crate::error::ApiError;
+use crate::secrets;
 use crate::store::Page;
+use crate::store::idempotency::{IdempotencyClaim, StoredResponse};
 
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -48,6 +50,14 @@ impl Reply {
 
     pub fn no_content() -> Self {
         Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
+    }
+
+    /// Adds a member to the JSON body (e.g. a secret shown once).
+    pub fn with_field(mut self, name: &str, value: Value) -> Self {
+        if let Some(Value::Object(body)) = &mut self.body {
+            body.insert(name.to_owned(), value);
+        }
+        self
     }
 
     /// Adds the `ETag` of a versioned resource.
@@ -248,8 +258,7 @@ where
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
-        let result = handler(Ctx { app, req, request_id: request_id.clone() }).await;
-        let response = respond(&request_id, result);
+        let response = serve(app, req, &request_id, handler).await;
         tracing::info!(
             request_id,
             method,
@@ -261,4 +270,95 @@ where
         Ok::<_, std::convert::Infallible>(response)
     }))
     .await
+}
+
+/// One request: through the idempotency layer when it is a POST carrying an
+/// `Idempotency-Key`, else straight to the handler.
+async fn serve<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
+where
+    F: Fn(Ctx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let idempotency = match idempotency_scope(&req) {
+        Ok(scope) => scope,
+        Err(e) => return respond(request_id, Err(e)),
+    };
+    let Some((scope, fingerprint)) = idempotency else {
+        return respond(request_id, handler(Ctx { app, req, request_id: request_id.to_owned() }).await);
+    };
+    let now = chrono::Utc::now().timestamp();
+    match app.store.claim_idempotent(&scope, &fingerprint, now).await {
+        Err(e) => respond(request_id, Err(e)),
+        Ok(IdempotencyClaim::Mismatch) => respond(request_id, Err(ApiError::IdempotencyKeyReused)),
+        Ok(IdempotencyClaim::InProgress) => respond(request_id, Err(ApiError::IdempotencyConflict)),
+        Ok(IdempotencyClaim::Replay(stored)) => replay(request_id, stored),
+        Ok(IdempotencyClaim::Fresh) => {
+            let response = respond(request_id, handler(Ctx { app, req, request_id: request_id.to_owned() }).await);
+            // A failure on our side is not remembered: the caller's retry runs again.
+            let kept = if response.status().is_server_error() {
+                app.store.release_idempotent(&scope).await
+            } else {
+                app.store.finish_idempotent(&scope, &fingerprint, now, stored(&response)).await
+            };
+            if let Err(e) = kept {
+                tracing::error!(request_id, error = %e, "could not record the idempotent response");
+            }
+            response
+        }
+    }
+}
+
+/// The idempotency scope (caller + key) and request fingerprint, for a POST with
+/// an `Idempotency-Key`.
+fn idempotency_scope(req: &Request) -> Result<Option<(String, String)>, ApiError> {
+    if req.method() != Method::POST {
+        return Ok(None);
+    }
+    let Some(key) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = key.to_str().unwrap_or_default();
+    if !(1..=255).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid("Idempotency-Key", "must be 1-255 visible ASCII characters"));
+    }
+    // The caller is whoever the credential is; hashing keeps secrets out of the table.
+    let credential = ["x-api-key", "authorization"]
+        .iter()
+        .find_map(|h| req.headers().get(*h))
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    let caller = secrets::sha256_hex(&String::from_utf8_lossy(&credential));
+    let body: &[u8] = match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let request = format!("{} {}\n{}", req.method(), req.uri().path(), String::from_utf8_lossy(body));
+    Ok(Some((format!("{caller}#{}", secrets::sha256_hex(key)), secrets::sha256_hex(&request))))
+}
+
+/// What is kept of a response for replay.
+fn stored(response: &Response<Body>) -> StoredResponse {
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| matches!(name.as_str(), "content-type" | "location" | "etag" | "retry-after"))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match response.body() {
+        Body::Text(t) => Some(t.clone()),
+        _ => None,
+    };
+    StoredResponse { status: response.status().as_u16(), headers, body }
+}
+
+/// The first response again, marked as a replay.
+fn replay(request_id: &str, stored: StoredResponse) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(stored.status)
+        .header("x-request-id", request_id)
+        .header("idempotent-replayed", "true");
+    for (name, value) in &stored.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let body = stored.body.map_or(Body::Empty, Body::Text);
+    builder.body(body).unwrap_or_else(|_| respond(request_id, Err(ApiError::internal("stored response unreadable"))))
 }

@@ -19,10 +19,13 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod secrets;
 pub mod store;
 
 pub use error::ApiError;
 pub use http::run;
 pub use lambda_http::Error;
+pub use lambda_runtime;

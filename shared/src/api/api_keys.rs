@@ -13,7 +13,7 @@ use crate::secrets;
 
 /// The partner a key operation is about: `partner_id` if given (in the caller's
 /// tree), else the caller's own.
-async fn target_partner(cx: &Ctx, who: &Principal, partner_id: Option<&str>) -> Result<Partner, ApiError> {
+pub(crate) async fn target_partner(cx: &Ctx, who: &Principal, partner_id: Option<&str>) -> Result<Partner, ApiError> {
     match (partner_id, &who.partner) {
         (Some(id), _) => cx
             .app

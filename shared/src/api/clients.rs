@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use rand::Rng;
 use serde_json::{Value, json};
 
@@ -15,6 +16,7 @@ use crate::domain::scopes::Scope;
 use crate::domain::values::{Email, Name, Username};
 use crate::domain::{is_id, new_id, now};
 use crate::error::{ApiError, FieldError};
+use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
 use crate::secrets;
 use crate::store::{ClientQuery, Page, Store};
@@ -27,18 +29,19 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// A client the caller can see.
-async fn visible(store: &Store, who: &Principal, id: &str) -> Result<Client, ApiError> {
+pub(crate) async fn visible(store: &Store, who: &Principal, id: &str) -> Result<Client, ApiError> {
     store.client(id).await?.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| not_found(id))
 }
 
-fn reply(c: &Client) -> Reply {
+pub(crate) fn reply(c: &Client) -> Reply {
     Reply::ok(c.view()).etag(c.version)
 }
 
-/// Reads, changes and writes back one client, as one versioned step.
+/// Reads, changes and writes back one client, as one versioned step with its event.
 ///
-/// `change` gets the current client and returns the new one (or an error, which
-/// ends the attempt). With `If-Match`, a stale version is a 412; without it, a
+/// `change` gets the current client and returns the new one with the type of
+/// its event, `None` when there is nothing to change, or an error, which ends
+/// the attempt. With `If-Match`, a stale version is a 412; without it, a
 /// concurrent writer makes the change run again on the newer client, so no
 /// change is lost and each bumps `version` exactly once.
 ///
@@ -48,7 +51,7 @@ pub async fn modify(
     cx: &Ctx,
     who: &Principal,
     id: &str,
-    change: impl Fn(&Client) -> Result<Client, ApiError>,
+    change: impl Fn(&Client) -> Result<Option<(Client, EventType)>, ApiError>,
 ) -> Result<Client, ApiError> {
     let expected = cx.if_match()?;
     let store = &cx.app.store;
@@ -57,10 +60,12 @@ pub async fn modify(
         if expected.is_some_and(|v| v != current.version) {
             return Err(ApiError::VersionMismatch { current: current.version });
         }
-        let mut next = change(&current)?;
+        let Some((mut next, kind)) = change(&current)? else { return Ok(current) };
         next.version = current.version + 1;
         next.modified = now();
-        match store.update_client(&current, &next).await {
+        let (before, after) = (current.view(), next.view());
+        let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after));
+        match store.update_client(&current, &next, &event).await {
             Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
             Err(ApiError::VersionMismatch { .. }) => {
                 let latest = visible(store, who, id).await?;
@@ -137,7 +142,8 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
         version: 0,
     };
-    cx.app.store.create_client(&client).await?;
+    let event = Event::new(EventType::ClientCreated, &client.ancestors, &who.actor, &cx.request_id, client.view(), None);
+    cx.app.store.create_client(&client, &event).await?;
     let mut body = client.view();
     body["apiKey"] = json!(secret);
     Ok(Reply::created(body, format!("/v1/clients/{}", client.id)).etag(client.version))
@@ -205,7 +211,8 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     );
     let page = cx.page(&fingerprint)?;
     let found = cx.app.store.list_clients(&query, &page).await?;
-    let data: Vec<Value> = found.clients.iter().map(|c| c.summary(0)).collect();
+    let calls = super::usage::api_calls(&cx.app.store, &found.clients).await?;
+    let data: Vec<Value> = found.clients.iter().zip(calls).map(|(c, n)| c.summary(n)).collect();
     Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
 }
 
@@ -227,13 +234,15 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     let change = ClientChange::from_body(cx.json()?, kind)?;
     let updated = modify(&cx, &who, &id, |c| {
         let mut next = c.with_profile(change.apply(c)?);
+        let mut event = EventType::ClientUpdated;
         if let Some(active) = change.is_active {
             if active == next.suspended {
                 next.suspended = !active;
                 next.suspended_reason = None;
+                event = if active { EventType::ClientUnsuspended } else { EventType::ClientSuspended };
             }
         }
-        Ok(next)
+        Ok(Some((next, event)))
     })
     .await?;
     Ok(reply(&updated))
@@ -264,18 +273,67 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_REMOVE)?;
     let id = cx.id_param("clientId", "Client")?;
-    let expected = cx.if_match()?;
+    remove(&cx, &who, &id, cx.if_match()?).await?;
+    Ok(Reply::no_content())
+}
+
+/// Deletes one visible client with its `client.removed` event, re-reading it
+/// when a concurrent change moved its version (unless `expected` pins one).
+async fn remove(cx: &Ctx, who: &Principal, id: &str, expected: Option<u64>) -> Result<(), ApiError> {
     for attempt in 0..MAX_ATTEMPTS {
-        let current = visible(&cx.app.store, &who, &id).await?;
+        let current = visible(&cx.app.store, who, id).await?;
         if expected.is_some_and(|v| v != current.version) {
             return Err(ApiError::VersionMismatch { current: current.version });
         }
-        match cx.app.store.delete_client(&current).await {
+        let event = Event::new(EventType::ClientRemoved, &current.ancestors, &who.actor, &cx.request_id, current.view(), None);
+        match cx.app.store.delete_client(&current, &event).await {
             Err(ApiError::VersionMismatch { .. }) => backoff(attempt).await,
-            other => return other.map(|()| Reply::no_content()),
+            other => return other,
         }
     }
     Err(ApiError::Unavailable("too much contention on one client".into()))
+}
+
+/// `POST /v1/clients/bulk-delete` `{ "ids": [...] }` (1-100): deletes each client
+/// as a single delete would; ids that do not exist (or are not visible) are listed
+/// as not found.
+///
+/// # Errors
+/// 400 for a bad body.
+pub async fn bulk_delete(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_REMOVE)?;
+    let mut f = Fields::from_body(cx.json()?)?;
+    let ids: Option<Vec<String>> = f.required("ids");
+    if ids.as_ref().is_some_and(|ids| !(1..=100).contains(&ids.len())) {
+        f.error("ids", "must hold 1 to 100 ids");
+    }
+    f.finish()?;
+    let mut ids = ids.unwrap_or_default();
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    let (cx, who) = (&cx, &who);
+    let outcomes: Vec<Result<bool, ApiError>> = futures::stream::iter(ids.clone())
+        .map(|id| async move {
+            {
+                if !is_id(&id) {
+                    return Ok(false);
+                }
+                match remove(cx, who, &id, None).await {
+                    Ok(()) => Ok(true),
+                    Err(ApiError::NotFound(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let (mut deleted, mut not_found) = (Vec::new(), Vec::new());
+    for (id, outcome) in ids.into_iter().zip(outcomes) {
+        if outcome? { deleted.push(id) } else { not_found.push(id) }
+    }
+    Ok(Reply::ok(json!({ "deleted": deleted, "notFound": not_found })))
 }
 
 /// `GET /v1/clients/by-username/{username}`.

@@ -3,7 +3,11 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod events;
+pub mod lifecycle;
 pub mod partners;
+pub mod teammates;
+pub mod usage;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply};

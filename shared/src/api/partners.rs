@@ -4,6 +4,7 @@ use crate::domain::partner::{NewPartner, Partner};
 use crate::domain::scopes::Scope;
 use crate::domain::{new_id, now};
 use crate::error::ApiError;
+use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 use crate::store::MAX_DEPTH;
 
@@ -42,7 +43,8 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         created: now.clone(),
         modified: now,
     };
-    cx.app.store.create_partner(&partner).await?;
+    let event = Event::new(EventType::PartnerCreated, &partner.path, &who.actor, &cx.request_id, partner.view(), None);
+    cx.app.store.create_partner(&partner, &event).await?;
     Ok(Reply::created(partner.view(), format!("/v1/partners/{}", partner.id)))
 }
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod fields;
 pub mod partner;
 pub mod scopes;
+pub mod teammate;
 pub mod values;
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -12,6 +12,11 @@ fn string(v: &Value) -> Result<&str, String> {
     v.as_str().ok_or_else(|| format!("must be a string, not {}", json_type(v)))
 }
 
+/// The path of member `name` inside `at` (`at` is empty for a whole body).
+pub fn member(at: &str, name: &str) -> String {
+    if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") }
+}
+
 fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
@@ -217,7 +222,7 @@ impl FromJson for MetadataPatch {
         }
         let mut map = BTreeMap::new();
         for (k, v) in members {
-            let here = format!("{at}.{k}");
+            let here = member(at, k);
             if !(1..=100).contains(&k.chars().count()) || has_control(k) {
                 errors.push(crate::error::FieldError::new(&here, "keys must be 1-100 characters"));
                 continue;
@@ -350,7 +355,7 @@ impl FromJson for ClientPermissions {
         }
         let mut map = BTreeMap::new();
         for (resource, actions) in members {
-            let here = format!("{at}.{resource}");
+            let here = member(at, resource);
             if !resource_name_ok(resource) {
                 errors.push(crate::error::FieldError::new(&here, "resource names must be 1-64 of a-z, 0-9, '_', '.', '-'"));
                 continue;
@@ -405,7 +410,7 @@ impl FromJson for Quotas {
         }
         let mut map = BTreeMap::new();
         for (resource, quota) in members {
-            let here = format!("{at}.{resource}");
+            let here = member(at, resource);
             if !quota_name_ok(resource) {
                 errors.push(crate::error::FieldError::new(&here, "resource names must be 1-64 of A-Z, a-z, 0-9, '_', '.', '-'"));
                 continue;

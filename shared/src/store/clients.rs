@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::lists::{Partition, add_counters, scopes};
+use super::events::add_event;
 use super::tx::{Cond, Failed};
+use crate::events::Event;
 use super::{Guard, Item, Page, Store, Tx, key, n, s, to_item};
 use crate::domain::client::{Client, Status};
 use crate::domain::values::Email;
@@ -43,6 +45,19 @@ fn key_claim(hash: &str) -> String {
 struct Claim {
     id: String,
 }
+
+/// The client record, indexed by trial end (for expiry) while it is in trial.
+fn client_item(c: &Client) -> Result<Item, ApiError> {
+    let mut item = to_item(client_pk(&c.id), "#", c)?;
+    if let (Status::Trial, Some(end)) = (c.status, &c.trial_ends_at) {
+        item.insert("gsi2pk".into(), s(TRIALS));
+        item.insert("gsi2sk".into(), s(format!("{end}#{}", c.id)));
+    }
+    Ok(item)
+}
+
+/// The partition of the trial index.
+const TRIALS: &str = "TRIALS";
 
 /// A claim on a unique value, naming the client that holds it.
 fn claim_item(pk: String, id: &str) -> Result<Item, ApiError> {
@@ -156,10 +171,10 @@ impl Store {
     ///
     /// # Errors
     /// `name_taken`, `email_taken` or `username_taken` when a claim is held.
-    pub async fn create_client(&self, c: &Client) -> Result<(), ApiError> {
+    pub async fn create_client(&self, c: &Client, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
-        tx.create(t, to_item(client_pk(&c.id), "#", c)?, Guard::Record);
+        tx.create(t, client_item(c)?, Guard::Record);
         let with_pk = |pk: String| claim_item(pk, &c.id);
         tx.create(t, with_pk(email_claim(c))?, Guard::Email);
         tx.create(t, with_pk(name_claim(c))?, Guard::Name);
@@ -172,6 +187,7 @@ impl Store {
             tx.put(t, entry(c, &scope), None, None);
             add_counters(&mut tx, t, LIST, &scope, &deltas);
         }
+        add_event(&mut tx, t, event)?;
         self.commit(tx).await.map_err(|e| failed(e, c))
     }
 
@@ -181,11 +197,11 @@ impl Store {
     /// # Errors
     /// `version_mismatch` when the client changed since it was read; `*_taken`
     /// when a new unique value is held by another client.
-    pub async fn update_client(&self, before: &Client, after: &Client) -> Result<(), ApiError> {
+    pub async fn update_client(&self, before: &Client, after: &Client, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
         let version = Cond::new("version = :v").value(":v", n(before.version as i64));
-        tx.put(t, to_item(client_pk(&after.id), "#", after)?, Some(version), Some(Guard::Version));
+        tx.put(t, client_item(after)?, Some(version), Some(Guard::Version));
         let claim = |pk: String| claim_item(pk, &after.id);
         if email_claim(before) != email_claim(after) {
             tx.delete(t, key(email_claim(before), "#"), None, None);
@@ -216,6 +232,7 @@ impl Store {
                 add_counters(&mut tx, t, LIST, &scope, &deltas);
             }
         }
+        add_event(&mut tx, t, event)?;
         self.commit(tx).await.map_err(|e| failed(e, after))
     }
 
@@ -224,7 +241,7 @@ impl Store {
     ///
     /// # Errors
     /// `version_mismatch` when it changed since it was read.
-    pub async fn delete_client(&self, c: &Client) -> Result<(), ApiError> {
+    pub async fn delete_client(&self, c: &Client, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
         let version = Cond::new("version = :v").value(":v", n(c.version as i64));
@@ -235,12 +252,43 @@ impl Store {
             tx.delete(t, key(username_claim(u.as_str()), "#"), None, None);
         }
         tx.delete(t, key(key_claim(&c.api_key_hash), "#"), None, None);
+        let now = chrono::Utc::now();
+        for (resource, quota) in &c.quotas.0 {
+            let (period, _) = super::usage::current_period(quota.period, now);
+            tx.delete(t, key(super::usage::usage_pk(&c.id, resource, &period), "#"), None, None);
+        }
         let deltas = counter_deltas(Some(c), None);
         for scope in scopes(&c.ancestors) {
             tx.delete(t, key(format!("{LIST}#{scope}"), &c.id), None, None);
             add_counters(&mut tx, t, LIST, &scope, &deltas);
         }
+        add_event(&mut tx, t, event)?;
         self.commit(tx).await.map_err(|e| failed(e, c))
+    }
+
+    /// Ids of clients whose trial ended before `now`, oldest first, at most `limit`.
+    pub async fn ended_trials(&self, now: &str, limit: i32) -> Result<Vec<String>, ApiError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :p AND gsi2sk < :now")
+            .expression_attribute_values(":p", s(TRIALS))
+            .expression_attribute_values(":now", s(now))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| super::sdk_error("Query", e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| match i.get("id") {
+                Some(AttributeValue::S(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect())
     }
 
     /// One page of clients matching `q`, newest first, with the total that match.

@@ -10,12 +10,17 @@
 //! |------------------------------|--------------------------------------|---------------|---------|
 //! | partner                      | `PARTNER#<id>`                       | `#`           | |
 //! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
-//! | client                       | `CLIENT#<id>`                        | `#`           | |
+//! | client                       | `CLIENT#<id>`                        | `#`           | gsi2 while in trial: `TRIALS` / `<trialEndsAt>#<id>` |
 //! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`) |
 //! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | API key                      | `APIKEY#<id>`                        | `#`           | gsi1: `APIKEYS#<partnerId>` / `<id>` |
 //! | API key by hash              | `KEYHASH#<sha256>`                   | `#`           | |
+//! | teammate                     | `TEAMMATE#<username>`                | `#`           | |
+//! | idempotency record           | `IDEM#<caller hash>#<key hash>`      | `#`           | |
+//! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
+//! | event                        | `EVENT#<id>`                         | `#`           | |
+//! | event list entry             | `EVENTS#<scope>`                     | `<eventId>`   | gsi1: `EVENTS#<scope>#<type>` / `<eventId>` |
 //!
 //! `<scope>` is `ALL` (the platform admin's view) or the id of a partner: a client
 //! or partner has one list entry per ancestor partner (its whole path from the
@@ -34,8 +39,12 @@ mod api_keys;
 mod lists;
 mod clients;
 pub mod cursor;
+mod events;
+pub mod idempotency;
 mod partners;
+mod teammates;
 mod tx;
+pub mod usage;
 
 use std::collections::HashMap;
 

@@ -1,7 +1,9 @@
 //! Partners: records, name claims, subtree lists.
 
 use super::lists::{Partition, add_counters, scopes};
+use super::events::add_event;
 use super::tx::Failed;
+use crate::events::Event;
 use super::{Guard, Page, Store, Tx, key, s, to_item};
 use crate::domain::partner::Partner;
 use crate::domain::values::Name;
@@ -48,7 +50,7 @@ impl Store {
     ///
     /// # Errors
     /// `name_taken` when another partner has the name.
-    pub async fn create_partner(&self, p: &Partner) -> Result<(), ApiError> {
+    pub async fn create_partner(&self, p: &Partner, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
         tx.create(t, to_item(partner_pk(&p.id), "#", p)?, Guard::Record);
@@ -59,6 +61,7 @@ impl Store {
             tx.put(t, entry, None, None);
             add_counters(&mut tx, t, LIST, &scope, &[("total".into(), 1)]);
         }
+        add_event(&mut tx, t, event)?;
         match self.commit(tx).await {
             Ok(()) => Ok(()),
             Err(Failed::Condition(Guard::Name)) => {

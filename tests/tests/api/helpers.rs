@@ -190,6 +190,68 @@ impl TestApp {
         self.call(Method::GET, &format!("/v1/clients/search?term={term}"), key, None).await
     }
 
+    pub async fn offer_trial(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/offer-trial"), key, Some(body)).await
+    }
+    pub async fn make_live(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/make-live"), key, None).await
+    }
+    pub async fn suspend_client(&self, key: &str, id: &str, body: Option<Value>) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/suspend"), key, body).await
+    }
+    pub async fn unsuspend_client(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/unsuspend"), key, None).await
+    }
+    pub async fn set_permissions(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::PUT, &format!("/v1/clients/{id}/permissions"), key, Some(body)).await
+    }
+    pub async fn set_quotas(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::PUT, &format!("/v1/clients/{id}/quotas"), key, Some(body)).await
+    }
+    pub async fn record_usage(&self, key: &str, id: &str, body: Value) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/usage"), key, Some(body)).await
+    }
+    pub async fn get_usage(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/clients/{id}/usage"), key, None).await
+    }
+    pub async fn rotate_client_key(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/clients/{id}/rotate-api-key"), key, None).await
+    }
+    pub async fn bulk_delete(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/clients/bulk-delete", key, Some(body)).await
+    }
+    pub async fn create_teammate(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/teammates", key, Some(body)).await
+    }
+    pub async fn list_events(&self, key: &str, query: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/events{query}"), key, None).await
+    }
+
+    /// Invokes a background function (e.g. `expire-trials`) the way its schedule would.
+    pub async fn invoke(&self, function: &str) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", self.base))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("the local Lambda API answers");
+        assert!(res.status().is_success(), "{function} failed: {}", res.status());
+        res.json().await.expect("a JSON report")
+    }
+
+    /// DynamoDB Local itself, for moving time forward in a test.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let url = std::env::var("CLIENTELE_DYNAMODB_URL").expect("CLIENTELE_DYNAMODB_URL: run the tests with `make test`");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "tests"))
+            .load()
+            .await;
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+
     // Fixtures
 
     /// A new root partner with a key holding every permission.

@@ -1,0 +1,76 @@
+//! Teammates: people of a partner, who sign in with a username and password.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::fields::{Errors, Fields, FromJson, parse_with};
+use super::scopes::Scopes;
+use super::values::Username;
+use crate::error::ApiError;
+
+/// A stored teammate; the password only as an argon2id hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Teammate {
+    pub id: String,
+    pub username: Username,
+    pub partner_id: String,
+    pub permissions: Scopes,
+    pub password_hash: String,
+    pub created: String,
+}
+
+impl Teammate {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "username": self.username,
+            "partnerId": self.partner_id,
+            "permissions": self.permissions,
+            "created": self.created,
+        })
+    }
+}
+
+/// A password: 12 to 256 characters.
+pub struct Password(pub String);
+
+impl FromJson for Password {
+    fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
+        parse_with(value, at, errors, |v| match v.as_str() {
+            Some(p) if (12..=256).contains(&p.chars().count()) => Ok(Password(p.to_owned())),
+            Some(_) => Err("must be 12 to 256 characters".into()),
+            None => Err("must be a string".into()),
+        })
+    }
+}
+
+/// The body of `POST /v1/teammates`.
+pub struct NewTeammate {
+    pub username: Username,
+    pub password: Password,
+    pub partner_id: Option<String>,
+    pub permissions: Option<Scopes>,
+}
+
+impl NewTeammate {
+    /// # Errors
+    /// `validation_failed` listing every bad or unknown field.
+    pub fn from_body(body: Value) -> Result<Self, ApiError> {
+        let mut f = Fields::from_body(body)?;
+        let username = f.required("username");
+        let password = f.required("password");
+        let partner_id: Option<String> = f.optional("partnerId");
+        let permissions = f.optional("permissions");
+        if partner_id.as_deref().is_some_and(|p| !super::is_id(p)) {
+            f.error("partnerId", "must be a partner id");
+        }
+        f.finish()?;
+        Ok(Self {
+            username: username.expect("checked by finish"),
+            password: password.expect("checked by finish"),
+            partner_id,
+            permissions,
+        })
+    }
+}

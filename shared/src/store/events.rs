@@ -1,0 +1,65 @@
+//! Events: the event item (which the stream carries to delivery) and its list
+//! entries, one per scope, with a per-type index (`gsi1`) and counters.
+
+use super::lists::{Partition, add_counters, scopes};
+use super::{Guard, Page, Store, Tx, key, s, to_item};
+use crate::error::ApiError;
+use crate::events::{Event, EventType};
+
+const LIST: &str = "EVENTS";
+
+pub(crate) fn event_pk(id: &str) -> String {
+    format!("EVENT#{id}")
+}
+
+/// Adds `e` to a transaction: the event and its list entries and counters.
+///
+/// # Errors
+/// When the event cannot be serialized.
+pub(crate) fn add_event(tx: &mut Tx<Guard>, table: &str, e: &Event) -> Result<(), ApiError> {
+    tx.put(table, to_item(event_pk(&e.id), "#", e)?, None, None);
+    let kind = e.kind.as_str();
+    for scope in scopes(&e.scopes) {
+        let mut entry = key(format!("{LIST}#{scope}"), &e.id);
+        entry.insert("id".into(), s(e.id.clone()));
+        entry.insert("gsi1pk".into(), s(format!("{LIST}#{scope}#{kind}")));
+        entry.insert("gsi1sk".into(), s(e.id.clone()));
+        tx.put(table, entry, None, None);
+        add_counters(tx, table, LIST, &scope, &[("total".into(), 1), (format!("type_{kind}"), 1)]);
+    }
+    Ok(())
+}
+
+impl Store {
+    /// An event by id.
+    pub async fn event(&self, id: &str) -> Result<Option<Event>, ApiError> {
+        self.get(event_pk(id), "#").await
+    }
+
+    /// One page of the events of `scope`, newest first, optionally of one type, and the total.
+    pub async fn list_events(&self, scope: &str, kind: Option<EventType>, page: &Page) -> Result<(Vec<Event>, Option<String>, u64), ApiError> {
+        let (part, field) = match kind {
+            None => (Partition::table(format!("{LIST}#{scope}")), "total".to_owned()),
+            Some(k) => (
+                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}#{}", k.as_str())),
+                format!("type_{}", k.as_str()),
+            ),
+        };
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, scope, &field))?;
+        let ids = entries.strings("id");
+        let pks: Vec<String> = ids.iter().map(|id| event_pk(id)).collect();
+        let mut events: Vec<Event> = self.batch_get(&pks).await?;
+        events.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok((events, entries.next_after, total))
+    }
+
+    /// Writes an event on its own (for changes whose record is written elsewhere).
+    pub async fn record_event(&self, e: &Event) -> Result<(), ApiError> {
+        let mut tx = Tx::new();
+        add_event(&mut tx, self.table(), e)?;
+        self.commit(tx).await.map_err(|f| match f {
+            super::Failed::Error(e) => e,
+            super::Failed::Condition(g) => ApiError::internal(format!("event guard {g:?} failed")),
+        })
+    }
+}
