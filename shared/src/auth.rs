@@ -24,6 +24,8 @@ pub enum ActorKind {
     Teammate,
     /// A scheduled function (trial expiry).
     System,
+    /// The holder of a license key (activation routes).
+    LicenseKey,
 }
 
 /// The credential behind a request.

@@ -280,6 +280,18 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
 /// Deletes one visible client with its `client.removed` event, re-reading it
 /// when a concurrent change moved its version (unless `expected` pins one).
 async fn remove(cx: &Ctx, who: &Principal, id: &str, expected: Option<u64>) -> Result<(), ApiError> {
+    let client = visible(&cx.app.store, who, id).await?;
+    if expected.is_some_and(|v| v != client.version) {
+        return Err(ApiError::VersionMismatch { current: client.version });
+    }
+    // Licenses are revoked first, each with its event; then the client goes.
+    // Revoking moves the client's version, so a pinned If-Match is checked above.
+    for license in cx.app.store.all_client_licenses(id).await? {
+        if !license.revoked {
+            super::licenses::revoke_license(cx, &who.actor, license).await?;
+        }
+    }
+    let expected = if client.license_count > 0 { None } else { expected };
     for attempt in 0..MAX_ATTEMPTS {
         let current = visible(&cx.app.store, who, id).await?;
         if expected.is_some_and(|v| v != current.version) {

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod clients;
 pub mod events;
+pub mod licenses;
 pub mod lifecycle;
 pub mod partners;
 pub mod teammates;

@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod client;
 pub mod fields;
+pub mod license;
 pub mod partner;
 pub mod scopes;
 pub mod teammate;

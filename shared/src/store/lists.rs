@@ -159,20 +159,23 @@ impl Store {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut q = self
                 .db
                 .query()
                 .table_name(&self.table)
                 .set_index_name(part.index.map(str::to_owned))
-                .key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
                 .expression_attribute_names("#p", part.pk_name)
-                .expression_attribute_names("#s", part.sk_name)
                 .expression_attribute_values(":p", s(part.pk.clone()))
-                .expression_attribute_values(":prefix", s(prefix))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
+                .set_exclusive_start_key(start.take());
+            // An empty prefix means the whole partition (a sort key is never empty).
+            q = if prefix.is_empty() {
+                q.key_condition_expression("#p = :p")
+            } else {
+                q.key_condition_expression("#p = :p AND begins_with(#s, :prefix)")
+                    .expression_attribute_names("#s", part.sk_name)
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = q.send().await.map_err(|e| sdk_error("Query", e))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if start.is_none() {

@@ -16,6 +16,10 @@
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | API key                      | `APIKEY#<id>`                        | `#`           | gsi1: `APIKEYS#<partnerId>` / `<id>` |
 //! | API key by hash              | `KEYHASH#<sha256>`                   | `#`           | |
+//! | product / its list entry     | `PRODUCT#<id>` / `PRODUCTS`          | `#` / `<id>`  | |
+//! | license                      | `LICENSE#<id>`                       | `#`           | |
+//! | a client's license entry     | `CLIENTLICENSES#<client>`            | `<licenseId>` | |
+//! | license key / domain ref     | `LICENSEKEY#<sha256>` / `CLIENTDOMAIN#<client>#<domain>` | `#` | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |
 //! | idempotency record           | `IDEM#<caller hash>#<key hash>`      | `#`           | |
 //! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
@@ -41,6 +45,7 @@ mod clients;
 pub mod cursor;
 mod events;
 pub mod idempotency;
+pub mod licenses;
 mod partners;
 mod teammates;
 mod tx;

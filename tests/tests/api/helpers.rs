@@ -227,6 +227,39 @@ impl TestApp {
         self.call(Method::GET, &format!("/v1/events{query}"), key, None).await
     }
 
+    pub async fn create_product(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/products", key, Some(body)).await
+    }
+    pub async fn list_products(&self, key: &str) -> Resp {
+        self.call(Method::GET, "/v1/products?limit=100", key, None).await
+    }
+    pub async fn create_license(&self, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, "/v1/licenses", key, Some(body)).await
+    }
+    pub async fn client_licenses(&self, key: &str, client_id: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/clients/{client_id}/licenses?limit=100"), key, None).await
+    }
+    pub async fn get_license(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::GET, &format!("/v1/licenses/{id}"), key, None).await
+    }
+    pub async fn revoke_license(&self, key: &str, id: &str) -> Resp {
+        self.call(Method::POST, &format!("/v1/licenses/{id}/revoke"), key, None).await
+    }
+    /// Activation is public: the license key in the body is the credential.
+    pub async fn activate(&self, license_key: &str, domain: &str) -> Resp {
+        let body = json!({ "licenseKey": license_key, "domain": domain }).to_string().into_bytes();
+        self.raw(Method::POST, "/v1/licenses/activate", &[("content-type", "application/json")], Some(body)).await
+    }
+    pub async fn deactivate(&self, license_key: &str, domain: &str) -> Resp {
+        let body = json!({ "licenseKey": license_key, "domain": domain }).to_string().into_bytes();
+        self.raw(Method::POST, "/v1/licenses/deactivate", &[("content-type", "application/json")], Some(body)).await
+    }
+    /// A new product (made by the admin).
+    pub async fn product(&self) -> Value {
+        let slug = unique("prod").to_lowercase();
+        self.create_product(&self.admin, json!({ "name": slug, "slug": slug })).await.expect(201).clone()
+    }
+
     /// Invokes a background function (e.g. `expire-trials`) the way its schedule would.
     pub async fn invoke(&self, function: &str) -> Value {
         let res = self

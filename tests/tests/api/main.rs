@@ -14,6 +14,7 @@ mod clients_lists;
 mod events;
 mod http;
 mod idempotency;
+mod licenses;
 mod lifecycle;
 mod partners;
 mod teammates;

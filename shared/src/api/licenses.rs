@@ -1,0 +1,250 @@
+//! `/v1/products` and `/v1/licenses`: products, the licenses clients hold for
+//! them, and activation per domain with the license key alone.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::clients::visible;
+use crate::auth::{Actor, ActorKind, Principal};
+use crate::domain::license::{Activation, LICENSE_KEY_PREFIX, License, LicenseStatus, NewLicense, NewProduct, Product};
+use crate::domain::scopes::Scope;
+use crate::domain::{is_id, new_id, now};
+use crate::error::ApiError;
+use crate::events::{Event, EventType, previous};
+use crate::http::{Ctx, Reply, list};
+use crate::secrets;
+use crate::store::licenses::LicenseWrite;
+
+/// How often a license change is re-applied after losing a race.
+const MAX_ATTEMPTS: u32 = 32;
+
+/// `POST /v1/products` `{ name, slug }` (admin only).
+///
+/// # Errors
+/// 403 for anyone but the admin, 409 for a slug in use.
+pub async fn create_product(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    if !who.is_admin() {
+        return Err(ApiError::Forbidden("Only the platform admin creates products".into()));
+    }
+    let new = NewProduct::from_body(cx.json()?)?;
+    let product = Product { id: new_id(), name: new.name, slug: new.slug, created: now() };
+    cx.app.store.create_product(&product).await?;
+    Ok(Reply::created(product.view(), format!("/v1/products/{}", product.id)))
+}
+
+/// `GET /v1/products`: any authenticated caller.
+///
+/// # Errors
+/// 400 for bad paging parameters.
+pub async fn list_products(cx: Ctx) -> Result<Reply, ApiError> {
+    cx.principal().await?;
+    let page = cx.page("products")?;
+    let (products, after, total) = cx.app.store.list_products(&page).await?;
+    Ok(list(total, products.iter().map(Product::view).collect(), cx.cursor("products", after)))
+}
+
+/// `POST /v1/licenses`: a license of a visible client; `licenseKey` shown this once.
+///
+/// # Errors
+/// 400 for a bad body, 404 for a client outside the tree or an unknown product.
+pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::LICENSES_CREATE)?;
+    let new = NewLicense::from_body(cx.json()?)?;
+    let missing_client = || ApiError::NotFound(format!("Client {}", new.client_id));
+    if !is_id(&new.client_id) {
+        return Err(missing_client());
+    }
+    let client = visible(&cx.app.store, &who, &new.client_id).await?;
+    let product = match is_id(&new.product_id) {
+        true => cx.app.store.product(&new.product_id).await?,
+        false => None,
+    };
+    let product = product.ok_or_else(|| ApiError::NotFound(format!("Product {}", new.product_id)))?;
+    let secret = secrets::generate(LICENSE_KEY_PREFIX);
+    let now = now();
+    let license = License {
+        id: new_id(),
+        product_id: product.id,
+        product_name: product.name.as_str().to_owned(),
+        tier: new.tier,
+        client_id: client.id,
+        partner_path: client.ancestors,
+        revoked: false,
+        expires_at: new.expires_at,
+        max_activations: new.max_activations,
+        activations: BTreeMap::new(),
+        key_prefix: secrets::visible_prefix(&secret),
+        key_hash: secrets::sha256_hex(&secret),
+        created: now.clone(),
+        modified: now,
+        version: 0,
+    };
+    let event = Event::new(EventType::LicenseCreated, &license.partner_path, &who.actor, &cx.request_id, license.view(), None);
+    cx.app.store.create_license(&license, &event).await?;
+    let body = license.view();
+    Ok(Reply::created(body, format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)))
+}
+
+/// `GET /v1/clients/{clientId}/licenses`: product, tier, status, expiry, activations.
+///
+/// # Errors
+/// 404 for a client outside the tree.
+pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::CLIENTS_VIEW)?;
+    let id = cx.id_param("clientId", "Client")?;
+    let client = visible(&cx.app.store, &who, &id).await?;
+    let fingerprint = format!("licenses|{id}");
+    let page = cx.page(&fingerprint)?;
+    let (licenses, after) = cx.app.store.client_licenses(&id, &page).await?;
+    Ok(list(client.license_count, licenses.iter().map(License::view).collect(), cx.cursor(&fingerprint, after)))
+}
+
+async fn visible_license(cx: &Ctx, who: &Principal) -> Result<License, ApiError> {
+    let id = cx.id_param("licenseId", "License")?;
+    cx.app
+        .store
+        .license(&id)
+        .await?
+        .filter(|l| who.sees(&l.partner_path))
+        .ok_or_else(|| ApiError::NotFound(format!("License {id}")))
+}
+
+/// `GET /v1/licenses/{licenseId}`.
+///
+/// # Errors
+/// 404 outside the caller's tree.
+pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::LICENSES_VIEW)?;
+    Ok(Reply::ok(visible_license(&cx, &who).await?.view()))
+}
+
+/// A license change, re-read and re-applied when it races another.
+async fn change_license<F, Fut>(cx: &Ctx, mut license: License, mut apply: F) -> Result<License, ApiError>
+where
+    F: FnMut(License) -> Fut,
+    Fut: std::future::Future<Output = Result<(Option<License>, LicenseWrite), ApiError>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        let id = license.id.clone();
+        match apply(license).await? {
+            (Some(done), LicenseWrite::Done) => return Ok(done),
+            (None, _) => return cx.app.store.license(&id).await?.ok_or_else(|| ApiError::NotFound(format!("License {id}"))),
+            (Some(_), LicenseWrite::Raced) => {
+                license = cx.app.store.license(&id).await?.ok_or_else(|| ApiError::NotFound(format!("License {id}")))?;
+            }
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one license".into()))
+}
+
+/// Revokes a license (no-op when it is revoked already), releasing its domains.
+pub(crate) async fn revoke_license(cx: &Ctx, actor: &Actor, license: License) -> Result<License, ApiError> {
+    change_license(cx, license, |current| async move {
+        if current.revoked {
+            return Ok((None, LicenseWrite::Done));
+        }
+        let mut next = current.clone();
+        next.revoked = true;
+        next.version += 1;
+        next.modified = now();
+        let event = Event::new(EventType::LicenseRevoked, &next.partner_path, actor, &cx.request_id, next.view(), previous(&current.view(), &next.view()));
+        let written = cx.app.store.revoke_license(&current, &next, &event).await?;
+        Ok((Some(next), written))
+    })
+    .await
+}
+
+/// `POST /v1/licenses/{licenseId}/revoke`: the license stops activating; its domains are released.
+///
+/// # Errors
+/// 404 outside the caller's tree.
+pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::LICENSES_REMOVE)?;
+    let license = visible_license(&cx, &who).await?;
+    Ok(Reply::ok(revoke_license(&cx, &who.actor, license).await?.view()))
+}
+
+async fn by_key(cx: &Ctx) -> Result<(License, Activation), ApiError> {
+    let body = Activation::from_body(cx.json()?)?;
+    let hash = secrets::sha256_hex(body.license_key.trim());
+    let license = cx.app.store.license_by_key_hash(&hash).await?.ok_or_else(|| ApiError::NotFound("License with this key".into()))?;
+    Ok((license, body))
+}
+
+/// `POST /v1/licenses/activate` `{ licenseKey, domain }` (the key is the credential).
+/// Activating an active domain again changes nothing.
+///
+/// # Errors
+/// 404 for an unknown key; 409 `invalid_transition` for a revoked or expired
+/// license, or one at its activation limit.
+pub async fn activate(cx: Ctx) -> Result<Reply, ApiError> {
+    let (license, body) = by_key(&cx).await?;
+    let actor = Actor { kind: ActorKind::LicenseKey, id: license.id.clone() };
+    let domain = body.domain.as_str().to_owned();
+    let (actor, domain, cx_ref) = (&actor, &domain, &cx);
+    let done = change_license(&cx, license, |current| async move {
+        match current.status(&now()) {
+            LicenseStatus::Revoked => return Err(ApiError::InvalidTransition("The license is revoked".into())),
+            LicenseStatus::Expired => return Err(ApiError::InvalidTransition("The license has expired".into())),
+            LicenseStatus::Active => {}
+        }
+        if current.activations.contains_key(domain) {
+            return Ok((None, LicenseWrite::Done));
+        }
+        if current.activations.len() >= current.max_activations as usize {
+            return Err(ApiError::InvalidTransition(format!(
+                "The license is active on {} of {} domains; deactivate one first",
+                current.activations.len(),
+                current.max_activations
+            )));
+        }
+        let mut next = current.clone();
+        next.activations.insert(domain.clone(), now());
+        next.version += 1;
+        next.modified = now();
+        let mut object = next.view();
+        object["domain"] = json!(domain);
+        let event = Event::new(EventType::LicenseActivated, &next.partner_path, actor, &cx_ref.request_id, object, None);
+        let written = cx_ref.app.store.activate_license(&current, &next, domain, &event).await?;
+        Ok((Some(next), written))
+    })
+    .await?;
+    Ok(Reply::ok(done.view()))
+}
+
+/// `POST /v1/licenses/deactivate` `{ licenseKey, domain }`: frees the domain.
+/// Deactivating a domain that is not active changes nothing.
+///
+/// # Errors
+/// 404 for an unknown key; 409 for a revoked license.
+pub async fn deactivate(cx: Ctx) -> Result<Reply, ApiError> {
+    let (license, body) = by_key(&cx).await?;
+    let actor = Actor { kind: ActorKind::LicenseKey, id: license.id.clone() };
+    let domain = body.domain.as_str().to_owned();
+    let (actor, domain, cx_ref) = (&actor, &domain, &cx);
+    let done = change_license(&cx, license, |current| async move {
+        if current.revoked {
+            return Err(ApiError::InvalidTransition("The license is revoked".into()));
+        }
+        if !current.activations.contains_key(domain) {
+            return Ok((None, LicenseWrite::Done));
+        }
+        let mut next = current.clone();
+        next.activations.remove(domain);
+        next.version += 1;
+        next.modified = now();
+        let mut object = next.view();
+        object["domain"] = json!(domain);
+        let event = Event::new(EventType::LicenseDeactivated, &next.partner_path, actor, &cx_ref.request_id, object, None);
+        let written = cx_ref.app.store.deactivate_license(&current, &next, domain, &event).await?;
+        Ok((Some(next), written))
+    })
+    .await?;
+    Ok(Reply::ok(done.view()))
+}
