@@ -44,7 +44,12 @@ publish.workspace = true
 clientele.workspace = true
 tokio.workspace = true
 """
-    runner = f"clientele::jobs::run(clientele::jobs::{handler})" if job else f"clientele::run(clientele::api::{handler})"
+    if job == "STREAM":
+        runner = "clientele::webhooks::run_delivery()"
+    elif job:
+        runner = f"clientele::jobs::run(clientele::jobs::{handler})"
+    else:
+        runner = f"clientele::run(clientele::api::{handler})"
     main = f"""//! {summary}. Generated from infra/routes.tsv by infra/routes.py.
 
 #[tokio::main]
@@ -130,7 +135,7 @@ def expected():
     for function, handler, summary in FALLBACKS:
         files.update(crate_files(function, handler, summary))
     for j in routes("job"):
-        files.update(crate_files(j["function"], j["handler"], j["summary"], job=True))
+        files.update(crate_files(j["function"], j["handler"], j["summary"], job=j["method"]))
     cargo = open(os.path.join(ROOT, "Cargo.toml")).read()
     files["Cargo.toml"] = with_block(cargo, router(rows))
     template_path = os.path.join(ROOT, "infra", "template.yaml")

@@ -74,6 +74,7 @@ AWS_REGION=us-east-1
 AWS_EC2_METADATA_DISABLED=true
 CURSOR_SECRET=$(random_secret)
 JWT_SECRET=$(random_secret)
+WEBHOOK_KEY=$(random_secret)
 ADMIN_API_KEY_SHA256=$admin_sha
 ALLOW_INSECURE_WEBHOOKS=true
 WEBHOOK_RETRY_SCHEDULE=${WEBHOOK_RETRY_SCHEDULE:-5s,5m,30m,2h,5h,10h,10h}
@@ -89,12 +90,28 @@ start_api() { # port, extra watch flags...
   wait_for_port "$port" "the API" 300 "$!" "$RUN_DIR/api.log"
 }
 
+# The local stand-in for the stream -> deliver-webhooks mapping: the same function
+# binary in polling mode, kept running (a killed poller is restarted and resumes
+# from its checkpoint, as Lambda would retry a batch).
+start_poller() {
+  rm -f "$RUN_DIR/stream-checkpoint.json" "$RUN_DIR/poller.pid"
+  (exec setsid bash -c '
+      set -a; source "$1/env"; set +a
+      export LOCAL_STREAM_POLL=1 LOCAL_STREAM_CHECKPOINT="$1/stream-checkpoint.json"
+      while true; do
+        "$2" & echo $! >"$1/poller.pid"; wait $!
+        sleep 0.3
+      done' poller "$RUN_DIR" "$ROOT/target/debug/deliver-webhooks" >"$RUN_DIR/poller.log" 2>&1) &
+  PIDS+=($!)
+}
+
 stack() { # api port, dynamodb port, admin key, watch flags...
   local api=$1 ddb=$2 admin=$3; shift 3
   start_dynamodb "$ddb"
   write_env "$ddb" "$admin"
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
     "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
+  start_poller
   start_api "$api" "$@"
 }
 
@@ -109,28 +126,33 @@ case "${1:-}" in
   Clientele is serving at http://127.0.0.1:$PORT/v1
   Platform admin API key: $ADMIN
   (send it as X-API-Key; set ADMIN_API_KEY to choose your own)
+  Webhooks are delivered by the local stream poller (.run/poller.log).
   Logs: .run/api.log, .run/dynamodb.log. Ctrl-C stops everything.
 
 MSG
     tail -f "$RUN_DIR/api.log" &
     PIDS+=($!)
-    wait "${PIDS[1]}"
+    wait "${PIDS[2]}"
     ;;
   test)
     (cd "$ROOT" && cargo build --workspace --bins --tests)
+    # Webhook retries in seconds, so the tests can watch a whole schedule.
+    export WEBHOOK_RETRY_SCHEDULE="${WEBHOOK_RETRY_SCHEDULE:-1s,1s,2s}"
     API_PORT=$(free_port)
     ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
     stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes
     # The tests reach the API, and DynamoDB Local itself to move time forward (age a trial).
     export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN" \
       CLIENTELE_DYNAMODB_URL="$(grep '^AWS_ENDPOINT_URL_DYNAMODB=' "$RUN_DIR/env" | cut -d= -f2-)" \
-      CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)"
+      CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)" \
+      CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid"
     status=0
     # Unit tests first, then the end-to-end suite through the stack (its summary closes the run).
     (cd "$ROOT" && cargo test -p clientele --lib && \
       cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
+      echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"
     fi
     exit $status
     ;;

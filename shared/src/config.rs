@@ -17,6 +17,9 @@ pub struct Config {
     /// SHA-256 (hex) of the platform admin's API key (`ADMIN_API_KEY_SHA256`).
     /// Only the hash is configured, so the key itself never sits in the environment.
     pub admin_key_sha256: String,
+    /// Key from which each webhook endpoint's signing secret is derived (`WEBHOOK_KEY`),
+    /// so that no endpoint secret is ever stored.
+    pub webhook_key: Vec<u8>,
     /// Whether webhook URLs may be `http://` and loopback (`ALLOW_INSECURE_WEBHOOKS`, local only).
     pub allow_insecure_webhooks: bool,
     /// Delays between webhook delivery attempts (`WEBHOOK_RETRY_SCHEDULE`).
@@ -84,6 +87,7 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             cursor_secret: secret("CURSOR_SECRET")?,
             jwt_secret: secret("JWT_SECRET")?,
+            webhook_key: secret("WEBHOOK_KEY")?,
             admin_key_sha256,
             allow_insecure_webhooks: matches!(
                 lookup("ALLOW_INSECURE_WEBHOOKS").as_deref(),
@@ -134,7 +138,7 @@ mod tests {
     #[test]
     fn missing_table_name_is_reported_by_name() {
         let env = |k: &str| match k {
-            "CURSOR_SECRET" | "JWT_SECRET" => Some("x".repeat(32)),
+            "CURSOR_SECRET" | "JWT_SECRET" | "WEBHOOK_KEY" => Some("x".repeat(32)),
             "ADMIN_API_KEY_SHA256" => Some("a".repeat(64)),
             _ => None,
         };

@@ -12,6 +12,7 @@ use crate::domain::client::Status;
 use crate::domain::now;
 use crate::error::ApiError;
 use crate::events::{Event, EventType, previous};
+pub use crate::webhooks::retry_webhooks;
 
 /// Runs a job as a Lambda function: builds [`App`] once, then runs `job` on each
 /// invocation (whatever its payload) and answers with its report.

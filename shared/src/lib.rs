@@ -24,6 +24,7 @@ pub mod http;
 pub mod jobs;
 pub mod secrets;
 pub mod store;
+pub mod webhooks;
 
 pub use error::ApiError;
 pub use http::run;

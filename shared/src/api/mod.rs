@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod partners;
 pub mod teammates;
 pub mod usage;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply};

@@ -9,6 +9,7 @@ pub mod partner;
 pub mod scopes;
 pub mod teammate;
 pub mod values;
+pub mod webhook;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

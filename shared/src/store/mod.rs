@@ -20,6 +20,9 @@
 //! | license                      | `LICENSE#<id>`                       | `#`           | |
 //! | a client's license entry     | `CLIENTLICENSES#<client>`            | `<licenseId>` | |
 //! | license key / domain ref     | `LICENSEKEY#<sha256>` / `CLIENTDOMAIN#<client>#<domain>` | `#` | |
+//! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
+//! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE` / `<due>#...` |
+//! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |
 //! | idempotency record           | `IDEM#<caller hash>#<key hash>`      | `#`           | |
 //! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
@@ -50,6 +53,7 @@ mod partners;
 mod teammates;
 mod tx;
 pub mod usage;
+pub mod webhooks;
 
 use std::collections::HashMap;
 

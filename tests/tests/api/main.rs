@@ -5,6 +5,7 @@
 //! Every test makes its own partners (unique names), so tests run in parallel.
 
 mod helpers;
+mod receiver;
 
 mod api_keys;
 mod clients;
@@ -19,3 +20,4 @@ mod lifecycle;
 mod partners;
 mod teammates;
 mod usage;
+mod webhooks;

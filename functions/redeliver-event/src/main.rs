@@ -1,0 +1,6 @@
+//! Send an event to its webhooks again. Generated from infra/routes.tsv by infra/routes.py.
+
+#[tokio::main]
+async fn main() -> Result<(), clientele::Error> {
+    clientele::run(clientele::api::webhooks::redeliver).await
+}

@@ -1,0 +1,188 @@
+//! `/v1/webhooks` and `/v1/events/{id}/redeliver`: the endpoints a partner's
+//! tree's events go to, their delivery log, and sending an event again.
+
+use chrono::Utc;
+use serde_json::json;
+
+use crate::auth::Principal;
+use crate::domain::scopes::Scope;
+use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch};
+use crate::domain::{new_id, now, timestamp};
+use crate::error::ApiError;
+use crate::http::{Ctx, Reply, list};
+use crate::store::ALL;
+use crate::store::webhooks::Delivery;
+use crate::webhooks::secret;
+
+/// Whether the caller sees an endpoint: the admin sees all; a partner those of
+/// its own tree.
+async fn sees(cx: &Ctx, who: &Principal, w: &Webhook) -> Result<bool, ApiError> {
+    if who.is_admin() {
+        return Ok(true);
+    }
+    if w.scope == ALL {
+        return Ok(false);
+    }
+    Ok(cx.app.store.partner(&w.scope).await?.is_some_and(|p| who.sees(&p.path)))
+}
+
+async fn visible(cx: &Ctx, who: &Principal) -> Result<Webhook, ApiError> {
+    let id = cx.id_param("webhookId", "Webhook")?;
+    let missing = || ApiError::NotFound(format!("Webhook {id}"));
+    let w = cx.app.store.webhook(&id).await?.ok_or_else(missing)?;
+    if sees(cx, who, &w).await? { Ok(w) } else { Err(missing()) }
+}
+
+/// `POST /v1/webhooks` `{ url, events, description?, partnerId? }`: the secret
+/// (`whsec_...`) is in the response this once.
+///
+/// # Errors
+/// 400 for a bad URL or event list, 404 for a partner outside the tree.
+pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_CREATE)?;
+    let new = NewWebhook::from_body(cx.json()?, cx.app.config.allow_insecure_webhooks)?;
+    let scope = match (&new.partner_id, &who.partner) {
+        (Some(id), _) => {
+            let p = cx.app.store.partner(id).await?.filter(|p| who.sees(&p.path));
+            p.ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))?.id
+        }
+        (None, Some(own)) => own.id.clone(),
+        (None, None) => ALL.to_owned(),
+    };
+    let now = now();
+    let hook = Webhook {
+        id: new_id(),
+        scope,
+        url: new.url,
+        events: new.events,
+        description: new.description,
+        enabled: true,
+        nonce: crate::secrets::generate(""),
+        created: now.clone(),
+        modified: now,
+        version: 0,
+    };
+    cx.app.store.create_webhook(&hook).await?;
+    let secret = secret(&cx.app.config.webhook_key, &hook);
+    Ok(Reply::created(hook.view(), format!("/v1/webhooks/{}", hook.id)).with_field("secret", json!(secret)))
+}
+
+/// `GET /v1/webhooks[?partnerId=]`: the endpoints of the caller's partner (or one below it).
+///
+/// # Errors
+/// 404 for a partner outside the tree.
+pub async fn list_webhooks(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_VIEW)?;
+    let scope = match cx.query("partnerId") {
+        Some(id) => {
+            let p = if crate::domain::is_id(&id) { cx.app.store.partner(&id).await? } else { None };
+            p.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))?.id
+        }
+        None => who.scope().to_owned(),
+    };
+    let fingerprint = format!("webhooks|{}|{scope}", who.scope());
+    let page = cx.page(&fingerprint)?;
+    let (hooks, after, total) = cx.app.store.list_webhooks(&scope, &page).await?;
+    Ok(list(total, hooks.iter().map(Webhook::view).collect(), cx.cursor(&fingerprint, after)))
+}
+
+/// `GET /v1/webhooks/{webhookId}`.
+///
+/// # Errors
+/// 404 outside the caller's tree.
+pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_VIEW)?;
+    Ok(Reply::ok(visible(&cx, &who).await?.view()))
+}
+
+/// `PATCH /v1/webhooks/{webhookId}`: url, events, enabled, description.
+///
+/// # Errors
+/// 400 for bad fields, 404 outside the tree, 412 for a stale `If-Match`.
+pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_EDIT)?;
+    let patch = WebhookPatch::from_body(cx.json()?, cx.app.config.allow_insecure_webhooks)?;
+    let expected = cx.if_match()?;
+    for _ in 0..16 {
+        let current = visible(&cx, &who).await?;
+        if expected.is_some_and(|v| v != current.version) {
+            return Err(ApiError::VersionMismatch { current: current.version });
+        }
+        let mut next = patch.apply(&current);
+        next.version = current.version + 1;
+        next.modified = now();
+        match cx.app.store.update_webhook(&current, &next).await {
+            Err(ApiError::VersionMismatch { .. }) if expected.is_none() => continue,
+            other => return other.map(|()| Reply::ok(next.view()).etag(next.version)),
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one webhook".into()))
+}
+
+/// `DELETE /v1/webhooks/{webhookId}`.
+///
+/// # Errors
+/// 404 outside the tree or when deleted already.
+pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_REMOVE)?;
+    let w = visible(&cx, &who).await?;
+    if cx.app.store.delete_webhook(&w).await? {
+        Ok(Reply::no_content())
+    } else {
+        Err(ApiError::NotFound(format!("Webhook {}", w.id)))
+    }
+}
+
+/// `GET /v1/webhooks/{webhookId}/deliveries`: every attempt, newest first.
+///
+/// # Errors
+/// 404 outside the tree.
+pub async fn deliveries(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_VIEW)?;
+    let w = visible(&cx, &who).await?;
+    let fingerprint = format!("deliveries|{}", w.id);
+    let page = cx.page(&fingerprint)?;
+    let (attempts, after, total) = cx.app.store.attempts(&w.id, &page).await?;
+    let data = attempts.into_iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect::<Vec<_>>();
+    Ok(list(total, data, cx.cursor(&fingerprint, after)))
+}
+
+/// `POST /v1/events/{eventId}/redeliver`: sends the event again to every endpoint
+/// of the caller's view that wants it (202: the retry job sends it right away).
+///
+/// # Errors
+/// 404 for an event outside the caller's tree.
+pub async fn redeliver(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_EDIT)?;
+    let id = cx.id_param("eventId", "Event")?;
+    let missing = || ApiError::NotFound(format!("Event {id}"));
+    let event = cx.app.store.event(&id).await?.ok_or_else(missing)?;
+    if !who.sees(&event.scopes) {
+        return Err(missing());
+    }
+    let mut scopes = vec![ALL.to_owned()];
+    scopes.extend(event.scopes.iter().cloned());
+    let mut queued = Vec::new();
+    for w in cx.app.store.webhooks_of(&scopes).await? {
+        if !w.wants(event.kind) || !sees(&cx, &who, &w).await? {
+            continue;
+        }
+        let d = Delivery {
+            webhook_id: w.id.clone(),
+            event_id: event.id.clone(),
+            attempts: 0,
+            state: "pending".into(),
+            next_attempt_at: Some(timestamp(Utc::now())),
+        };
+        cx.app.store.restart_delivery(&d).await?;
+        queued.push(w.id);
+    }
+    Ok(Reply::accepted(json!({ "eventId": event.id, "webhooks": queued })))
+}

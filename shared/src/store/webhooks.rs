@@ -1,0 +1,261 @@
+//! Webhook endpoints, delivery state and the attempt log.
+//!
+//! - endpoint `WEBHOOK#<id>`, listed per scope on gsi1 (`WEBHOOKS#<scope>`);
+//! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
+//!   While pending it sits in gsi3 under `DUE` sorted by its next attempt, so the
+//!   retry function finds what is due with one `Query`;
+//! - attempt log `ATTEMPTS#<webhook>` / `<attempt id>` (newest first).
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::lists::{Partition, add_counters};
+use super::tx::{Cond, Failed};
+use super::{Guard, Page, Store, Tx, key, n, s, sdk_error, to_item};
+use crate::domain::webhook::Webhook;
+use crate::error::ApiError;
+
+const LIST: &str = "WEBHOOKS";
+const DUE: &str = "DUE";
+
+fn webhook_pk(id: &str) -> String {
+    format!("WEBHOOK#{id}")
+}
+
+fn delivery_pk(webhook_id: &str, event_id: &str) -> String {
+    format!("DELIVERY#{webhook_id}#{event_id}")
+}
+
+/// Where one event stands with one endpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub webhook_id: String,
+    pub event_id: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    /// When the next attempt is due (while pending).
+    pub next_attempt_at: Option<String>,
+}
+
+/// One delivery attempt, as `GET /v1/webhooks/{id}/deliveries` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub at: String,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    pub success: bool,
+}
+
+fn delivery_item(d: &Delivery) -> Result<super::Item, ApiError> {
+    let mut item = to_item(delivery_pk(&d.webhook_id, &d.event_id), "#", d)?;
+    if let (true, Some(at)) = (d.state == "pending", &d.next_attempt_at) {
+        item.insert("gsi3pk".into(), s(DUE));
+        item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
+    }
+    Ok(item)
+}
+
+impl Store {
+    pub async fn create_webhook(&self, w: &Webhook) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut item = to_item(webhook_pk(&w.id), "#", w)?;
+        item.insert("gsi1pk".into(), s(format!("{LIST}#{}", w.scope)));
+        item.insert("gsi1sk".into(), s(w.id.clone()));
+        let mut tx = Tx::new();
+        tx.create(t, item, Guard::Record);
+        add_counters(&mut tx, t, LIST, &w.scope, &[("total".into(), 1)]);
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Error(e) => e,
+            Failed::Condition(g) => ApiError::internal(format!("webhook create guard {g:?} failed")),
+        })
+    }
+
+    pub async fn webhook(&self, id: &str) -> Result<Option<Webhook>, ApiError> {
+        self.get(webhook_pk(id), "#").await
+    }
+
+    /// Writes `after` if the stored endpoint is still at `before.version`.
+    ///
+    /// # Errors
+    /// `version_mismatch` when it changed meanwhile.
+    pub async fn update_webhook(&self, before: &Webhook, after: &Webhook) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut item = to_item(webhook_pk(&after.id), "#", after)?;
+        item.insert("gsi1pk".into(), s(format!("{LIST}#{}", after.scope)));
+        item.insert("gsi1sk".into(), s(after.id.clone()));
+        let mut tx = Tx::new();
+        tx.put(t, item, Some(Cond::new("version = :v").value(":v", n(before.version as i64))), Some(Guard::Version));
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Condition(_) => ApiError::VersionMismatch { current: before.version },
+            Failed::Error(e) => e,
+        })
+    }
+
+    /// Deletes an endpoint; false when it was gone already.
+    pub async fn delete_webhook(&self, w: &Webhook) -> Result<bool, ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        tx.delete(t, key(webhook_pk(&w.id), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
+        add_counters(&mut tx, t, LIST, &w.scope, &[("total".into(), -1)]);
+        match self.commit(tx).await {
+            Ok(()) => Ok(true),
+            Err(Failed::Condition(_)) => Ok(false),
+            Err(Failed::Error(e)) => Err(e),
+        }
+    }
+
+    /// One page of a scope's endpoints, newest first, and their total.
+    pub async fn list_webhooks(&self, scope: &str, page: &Page) -> Result<(Vec<Webhook>, Option<String>, u64), ApiError> {
+        let part = Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}"));
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, scope, "total"))?;
+        let hooks = entries.entries.into_iter().map(super::from_item).collect::<Result<Vec<Webhook>, _>>()?;
+        Ok((hooks, entries.next_after, total))
+    }
+
+    /// Every endpoint registered under any of `scopes`.
+    pub async fn webhooks_of(&self, scopes: &[String]) -> Result<Vec<Webhook>, ApiError> {
+        let mut all = Vec::new();
+        for scope in scopes {
+            let part = Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}"));
+            for item in self.all_with_prefix(&part, "").await? {
+                all.push(super::from_item::<Webhook>(item)?);
+            }
+        }
+        Ok(all)
+    }
+
+    /// Starts the delivery of an event to an endpoint, unless it was started
+    /// before (a replayed stream record): true when this call started it.
+    pub async fn start_delivery(&self, d: &Delivery) -> Result<bool, ApiError> {
+        let out = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(d)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    /// Starts a delivery again from its first attempt (redelivery), whatever its state.
+    pub async fn restart_delivery(&self, d: &Delivery) -> Result<(), ApiError> {
+        self.db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(d)?))
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Writes `next` if the delivery is still as `seen` (same attempts and due time):
+    /// the way one worker claims or settles an attempt. False when another moved it.
+    pub async fn move_delivery(&self, seen: &Delivery, next: &Delivery) -> Result<bool, ApiError> {
+        let mut req = self
+            .db
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(delivery_item(next)?))
+            .expression_attribute_values(":a", n(i64::from(seen.attempts)));
+        req = match &seen.next_attempt_at {
+            Some(at) => req
+                .condition_expression("attempts = :a AND nextAttemptAt = :t")
+                .expression_attribute_values(":t", s(at.clone())),
+            None => req.condition_expression("attempts = :a"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
+            Err(e) => Err(sdk_error("PutItem", e)),
+        }
+    }
+
+    /// Deliveries whose next attempt is due by `now`, soonest first.
+    pub async fn due_deliveries(&self, now: &str, limit: i32) -> Result<Vec<Delivery>, ApiError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi3")
+            .key_condition_expression("gsi3pk = :p AND gsi3sk <= :now")
+            .expression_attribute_values(":p", s(DUE))
+            .expression_attribute_values(":now", s(format!("{now}~")))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let pks: Vec<String> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| match i.get("pk") {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut found: Vec<Delivery> = self.batch_get(&pks).await?;
+        found.retain(|d| d.state == "pending" && d.next_attempt_at.as_deref().is_some_and(|t| t <= now));
+        Ok(found)
+    }
+
+    /// Logs one attempt, counting it for the log's total.
+    pub async fn log_attempt(&self, webhook_id: &str, a: &Attempt) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut item = to_item(format!("ATTEMPTS#{webhook_id}"), &a.id, a)?;
+        // Kept 30 days; DynamoDB's TTL removes them after.
+        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp() + 30 * 86_400));
+        let mut tx = Tx::new();
+        tx.put(t, item, None, None);
+        add_counters(&mut tx, t, "ATTEMPTS", webhook_id, &[("total".into(), 1)]);
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Error(e) => e,
+            Failed::Condition(g) => ApiError::internal(format!("attempt log guard {g:?} failed")),
+        })
+    }
+
+    /// One page of an endpoint's attempts, newest first.
+    pub async fn attempts(&self, webhook_id: &str, page: &Page) -> Result<(Vec<Attempt>, Option<String>, u64), ApiError> {
+        let part = Partition::table(format!("ATTEMPTS#{webhook_id}"));
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count("ATTEMPTS", webhook_id, "total"))?;
+        let attempts = entries.entries.into_iter().map(super::from_item).collect::<Result<Vec<Attempt>, _>>()?;
+        Ok((attempts, entries.next_after, total))
+    }
+
+    /// Turns an endpoint off (it answered 410 Gone).
+    pub async fn disable_webhook(&self, id: &str, now: &str) -> Result<(), ApiError> {
+        let out = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(webhook_pk(id), "#")))
+            .update_expression("SET enabled = :f, modified = :now ADD version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":f", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! Webhook delivery (the Standard Webhooks scheme): signing, sending, retrying.
+//!
+//! At least once: before the first attempt a delivery record is written with a
+//! lease as its due time, so that if the process dies mid-attempt the retry job
+//! finds it once the lease has passed; a replayed stream record finds the record
+//! there and does not start the delivery twice. Receivers de-duplicate by
+//! `webhook-id` (the event id).
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::domain::webhook::{Webhook, is_public};
+use crate::domain::{new_id, now, timestamp};
+use crate::error::ApiError;
+use crate::events::Event;
+use crate::secrets;
+use crate::store::ALL;
+use crate::store::webhooks::{Attempt, Delivery};
+
+/// How long an attempt may take before the receiver counts as failed.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a started attempt holds its delivery before the retry job may take it over.
+const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+
+/// The signing secret of an endpoint, derived from the deployment's webhook key,
+/// the endpoint id and its nonce: shown once at creation, never stored.
+pub fn secret(key: &[u8], w: &Webhook) -> String {
+    let raw = secrets::hmac_sha256(key, format!("whsec:{}:{}", w.id, w.nonce).as_bytes());
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with the secret's bytes.
+pub fn signature(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
+    let key = secret.strip_prefix("whsec_").and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+    let key = key.unwrap_or_else(|| secret.as_bytes().to_vec());
+    let mac = secrets::hmac_sha256(&key, format!("{id}.{timestamp}.{body}").as_bytes());
+    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac))
+}
+
+/// Sends events to endpoints; one per function instance.
+pub struct Deliverer {
+    pub app: &'static App,
+    http: reqwest::Client,
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status: Option<u16>,
+    error: Option<String>,
+    retry_after: Option<Duration>,
+    latency: Duration,
+}
+
+impl Deliverer {
+    pub fn new(app: &'static App) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("Clientele-Webhooks/1")
+            .build()
+            .expect("a TLS client builds");
+        Self { app, http }
+    }
+
+    /// Starts delivering an event to every endpoint of its tree that wants it.
+    ///
+    /// # Errors
+    /// When the store fails (the caller retries the whole event).
+    pub async fn deliver_event(&self, event_id: &str) -> Result<usize, ApiError> {
+        let Some(event) = self.app.store.event(event_id).await? else { return Ok(0) };
+        let mut scopes = vec![ALL.to_owned()];
+        scopes.extend(event.scopes.iter().cloned());
+        let endpoints: Vec<Webhook> =
+            self.app.store.webhooks_of(&scopes).await?.into_iter().filter(|w| w.wants(event.kind)).collect();
+        let mut started = 0;
+        for w in &endpoints {
+            let d = Delivery {
+                webhook_id: w.id.clone(),
+                event_id: event.id.clone(),
+                attempts: 0,
+                state: "pending".into(),
+                next_attempt_at: Some(timestamp(Utc::now() + LEASE)),
+            };
+            if self.app.store.start_delivery(&d).await? {
+                started += 1;
+                self.attempt(d, w, &event).await?;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Makes every attempt that is due; returns how many it made.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn retry_due(&self) -> Result<usize, ApiError> {
+        let mut made = 0;
+        for due in self.app.store.due_deliveries(&now(), 50).await? {
+            // Claim it: only the worker that moves the due time makes the attempt.
+            let mut claimed = due.clone();
+            claimed.next_attempt_at = Some(timestamp(Utc::now() + LEASE));
+            if !self.app.store.move_delivery(&due, &claimed).await? {
+                continue;
+            }
+            let (hook, event) = (self.app.store.webhook(&due.webhook_id).await?, self.app.store.event(&due.event_id).await?);
+            match (hook, event) {
+                (Some(w), Some(e)) if w.enabled => {
+                    self.attempt(claimed, &w, &e).await?;
+                    made += 1;
+                }
+                _ => {
+                    let mut failed = claimed.clone();
+                    failed.state = "failed".into();
+                    failed.next_attempt_at = None;
+                    self.app.store.move_delivery(&claimed, &failed).await?;
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// One attempt: send, log, and settle the delivery (delivered, due again, or failed).
+    async fn attempt(&self, d: Delivery, w: &Webhook, event: &Event) -> Result<(), ApiError> {
+        let outcome = self.send(w, event).await;
+        let number = d.attempts + 1;
+        let success = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        let attempt = Attempt {
+            id: new_id(),
+            event_id: event.id.clone(),
+            event_type: event.kind.as_str().to_owned(),
+            attempt: number,
+            at: now(),
+            status_code: outcome.status,
+            latency_ms: outcome.latency.as_millis() as u64,
+            error: outcome.error.clone(),
+            success,
+        };
+        self.app.store.log_attempt(&w.id, &attempt).await?;
+        let mut next = d.clone();
+        next.attempts = number;
+        let schedule = &self.app.config.webhook_retry_schedule;
+        if success {
+            next.state = "delivered".into();
+            next.next_attempt_at = None;
+        } else if outcome.status == Some(410) {
+            // Gone: the receiver asks us to stop.
+            self.app.store.disable_webhook(&w.id, &now()).await?;
+            next.state = "failed".into();
+            next.next_attempt_at = None;
+        } else if let Some(delay) = schedule.get(d.attempts as usize) {
+            let wait = outcome.retry_after.map_or(*delay, |r| r.max(*delay));
+            next.next_attempt_at = Some(timestamp(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(LEASE)));
+        } else {
+            next.state = "failed".into();
+            next.next_attempt_at = None;
+        }
+        self.app.store.move_delivery(&d, &next).await?;
+        tracing::info!(webhook = %w.id, event = %event.id, attempt = number, status = ?outcome.status, state = %next.state, "webhook attempt");
+        Ok(())
+    }
+
+    async fn send(&self, w: &Webhook, event: &Event) -> Outcome {
+        let started = Instant::now();
+        let failed = |error: String| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed() };
+        if !self.app.config.allow_insecure_webhooks {
+            if let Err(e) = self.check_public(&w.url).await {
+                return failed(e);
+            }
+        }
+        let body = event.view().to_string();
+        let ts = Utc::now().timestamp();
+        let secret = secret(&self.app.config.webhook_key, w);
+        let sent = self
+            .http
+            .post(&w.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature(&secret, &event.id, ts, &body))
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                let retry_after = res
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .filter(|_| matches!(status, 429 | 503))
+                    .map(Duration::from_secs);
+                let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
+                Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
+            }
+            Err(e) if e.is_timeout() => failed(format!("no answer within {}s", TIMEOUT.as_secs())),
+            Err(e) if e.is_connect() => failed("could not connect".into()),
+            Err(_) => failed("request failed".into()),
+        }
+    }
+
+    /// Refuses hosts that resolve to private addresses (checked at delivery,
+    /// since DNS can change after the URL was accepted).
+    async fn check_public(&self, raw: &str) -> Result<(), String> {
+        let url = url::Url::parse(raw).map_err(|_| "invalid URL".to_owned())?;
+        let host = url.host_str().ok_or("no host")?.to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs = tokio::net::lookup_host((host.as_str(), port)).await.map_err(|_| "DNS lookup failed".to_owned())?;
+        for a in addrs {
+            if !is_public(a.ip()) {
+                return Err("refused: the host resolves to a private address".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ids of event items a DynamoDB stream batch inserted, with each record's
+/// sequence number (to report a failed one back to Lambda).
+pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
+    batch["Records"]
+        .as_array()
+        .map(|records| {
+            records
+                .iter()
+                .filter(|r| r["eventName"] == "INSERT")
+                .filter_map(|r| {
+                    let pk = r["dynamodb"]["Keys"]["pk"]["S"].as_str()?;
+                    let id = pk.strip_prefix("EVENT#")?;
+                    let seq = r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default();
+                    Some((id.to_owned(), seq.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Lambda answer for a stream batch: the records to hand back.
+pub fn batch_failures(failed: &[String]) -> Value {
+    json!({ "batchItemFailures": failed.iter().map(|s| json!({ "itemIdentifier": s })).collect::<Vec<_>>() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_follow_standard_webhooks() {
+        // Test vector of the Standard Webhooks specification.
+        let sig = signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn only_event_inserts_are_picked_from_a_stream_batch() {
+        let batch = json!({ "Records": [
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "EVENT#e1" } }, "SequenceNumber": "1" } },
+            { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": "EVENT#e2" } }, "SequenceNumber": "2" } },
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "CLIENT#c" } }, "SequenceNumber": "3" } }
+        ]});
+        assert_eq!(inserted_events(&batch), vec![("e1".to_owned(), "1".to_owned())]);
+    }
+}
+
+/// The deliverer of this function instance.
+fn deliverer(app: &'static App) -> &'static Deliverer {
+    static D: std::sync::OnceLock<Deliverer> = std::sync::OnceLock::new();
+    D.get_or_init(|| Deliverer::new(app))
+}
+
+/// The `retry-webhooks` job: every attempt that is due.
+///
+/// # Errors
+/// When the store fails.
+pub async fn retry_webhooks(app: &'static App) -> Result<Value, ApiError> {
+    let made = deliverer(app).retry_due().await?;
+    Ok(json!({ "attempts": made }))
+}
+
+/// The `deliver-webhooks` function. On AWS it consumes the table's stream through
+/// its event source mapping; with `LOCAL_STREAM_POLL=1` (under `make run`) it
+/// polls DynamoDB Local's stream itself and runs the same delivery code, plus the
+/// retry job every second.
+///
+/// # Errors
+/// When the configuration is invalid or the runtime fails.
+pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
+    crate::http::init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    if std::env::var("LOCAL_STREAM_POLL").is_ok_and(|v| v == "1") {
+        return local::poll(app).await;
+    }
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
+        let mut failed = Vec::new();
+        for (id, seq) in inserted_events(&event.payload) {
+            // Once one record fails, it and all after it go back to Lambda, in order.
+            if !failed.is_empty() {
+                failed.push(seq);
+                continue;
+            }
+            if let Err(e) = deliverer(app).deliver_event(&id).await {
+                tracing::error!(event = %id, error = %e, "delivery failed; the batch is retried from here");
+                failed.push(seq);
+            }
+        }
+        Ok::<_, lambda_runtime::Error>(batch_failures(&failed))
+    }))
+    .await
+}
+
+mod local {
+    //! A local stand-in for Lambda's stream event source mapping: reads DynamoDB
+    //! Local's stream shard by shard and checkpoints each record after it was
+    //! handled, so a killed poller resumes where it stopped (at least once).
+
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+
+    use super::deliverer;
+    use crate::app::App;
+
+    fn checkpoint_path() -> PathBuf {
+        std::env::var("LOCAL_STREAM_CHECKPOINT").map_or_else(|_| PathBuf::from(".run/stream-checkpoint.json"), PathBuf::from)
+    }
+
+    fn load() -> HashMap<String, String> {
+        std::fs::read(checkpoint_path()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    fn save(marks: &HashMap<String, String>) {
+        let path = checkpoint_path();
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, serde_json::to_vec(marks).unwrap_or_default()).is_ok() {
+            let _ = std::fs::rename(tmp, path);
+        }
+    }
+
+    pub async fn poll(app: &'static App) -> Result<(), lambda_runtime::Error> {
+        let sdk = aws_config::load_from_env().await;
+        let db = aws_sdk_dynamodb::Client::new(&sdk);
+        // DynamoDB Local serves its streams on the same endpoint as the table.
+        let mut conf = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+        conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf.build());
+        let table = db.describe_table().table_name(app.store.table()).send().await?;
+        let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the table has no stream")?;
+        let mut marks = load();
+        tracing::info!(stream = %arn, "polling the local stream");
+        loop {
+            if let Err(e) = round(app, &streams, &arn, &mut marks).await {
+                tracing::warn!(error = %e, "stream round failed; trying again");
+            }
+            if let Err(e) = deliverer(app).retry_due().await {
+                tracing::warn!(error = %e, "retry round failed");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn round(
+        app: &'static App,
+        streams: &aws_sdk_dynamodbstreams::Client,
+        arn: &str,
+        marks: &mut HashMap<String, String>,
+    ) -> Result<(), lambda_runtime::Error> {
+        let mut shards = Vec::new();
+        let mut start: Option<String> = None;
+        loop {
+            let out = streams.describe_stream().stream_arn(arn).set_exclusive_start_shard_id(start.take()).send().await?;
+            let desc = out.stream_description.ok_or("no stream description")?;
+            shards.extend(desc.shards.unwrap_or_default());
+            match desc.last_evaluated_shard_id {
+                Some(last) => start = Some(last),
+                None => break,
+            }
+        }
+        for shard in shards {
+            let Some(id) = shard.shard_id else { continue };
+            if marks.get(&id).is_some_and(|m| m == "done") {
+                continue;
+            }
+            let req = streams.get_shard_iterator().stream_arn(arn).shard_id(&id);
+            let req = match marks.get(&id) {
+                Some(seq) => req.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).sequence_number(seq),
+                None => req.shard_iterator_type(ShardIteratorType::TrimHorizon),
+            };
+            let mut iterator = req.send().await?.shard_iterator;
+            while let Some(it) = iterator.take() {
+                let out = streams.get_records().shard_iterator(it).limit(100).send().await?;
+                let records = out.records.unwrap_or_default();
+                let empty = records.is_empty();
+                for r in records {
+                    let inserted = r.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
+                    let Some(data) = r.dynamodb else { continue };
+                    let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).cloned();
+                    if let (true, Some(event_id)) = (inserted, pk.as_deref().and_then(|p| p.strip_prefix("EVENT#"))) {
+                        deliverer(app).deliver_event(event_id).await?;
+                    }
+                    if let Some(seq) = data.sequence_number {
+                        marks.insert(id.clone(), seq);
+                        save(marks);
+                    }
+                }
+                match out.next_shard_iterator {
+                    Some(next) if !empty => iterator = Some(next),
+                    Some(_) => break,
+                    None => {
+                        marks.insert(id.clone(), "done".into());
+                        save(marks);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

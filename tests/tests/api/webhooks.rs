@@ -1,0 +1,214 @@
+//! Webhooks: signed, retried, logged, redelivered, and surviving a restart of
+//! the delivery process.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{app, unique_email};
+use crate::receiver::Receiver;
+
+async fn endpoint(key: &str, url: &str, events: Value) -> Value {
+    let res = app().call(Method::POST, "/v1/webhooks", key, Some(json!({ "url": url, "events": events }))).await;
+    res.expect(201).clone()
+}
+
+fn of_type<'a>(kind: &'a str) -> impl Fn(&crate::receiver::Received) -> bool + 'a {
+    move |r| r.json()["type"] == kind
+}
+
+#[tokio::test]
+async fn every_change_arrives_once_per_endpoint_correctly_signed() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(&p.key, &receiver.url, json!(["*"])).await;
+    let secret = hook["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+
+    let c = app.client(&p).await;
+    let cid = c["id"].as_str().unwrap();
+    app.update_client(&p.key, cid, json!({ "company": "Acme" })).await.expect(200);
+    app.offer_trial(&p.key, cid, json!({ "days": 3 })).await.expect(200);
+    app.make_live(&p.key, cid).await.expect(200);
+    app.suspend_client(&p.key, cid, None).await.expect(200);
+    app.unsuspend_client(&p.key, cid).await.expect(200);
+    app.delete_client(&p.key, cid).await;
+
+    let kinds = ["client.created", "client.updated", "client.trial_started", "client.made_live", "client.suspended", "client.unsuspended", "client.removed"];
+    let got = receiver.wait_for(kinds.len(), 30, |_| true).await;
+    let mut types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    let mut want: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(types, want, "each change once");
+    for r in &got {
+        assert!(r.signed_with(&secret), "a valid signature on {}", r.body);
+        assert_eq!(r.headers.get("webhook-id").map(String::as_str), r.json()["id"].as_str(), "webhook-id is the event id");
+        let ts: i64 = r.headers["webhook-timestamp"].parse().unwrap();
+        assert!((chrono::Utc::now().timestamp() - ts).abs() < 120);
+        assert_eq!(r.json()["data"]["object"]["id"], cid);
+    }
+    assert!(!got[0].signed_with("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+}
+
+#[tokio::test]
+async fn endpoints_get_only_the_types_they_asked_for_and_only_their_tree() {
+    let app = app();
+    let (p, other) = (app.partner().await, app.partner().await);
+    let receiver = Receiver::start().await;
+    endpoint(&p.key, &receiver.url, json!(["client.updated"])).await;
+    let c = app.client(&p).await;
+    app.client(&other).await;
+    app.update_client(&p.key, c["id"].as_str().unwrap(), json!({ "company": "x" })).await.expect(200);
+    let got = receiver.wait_for(1, 20, |_| true).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let all = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(all.len(), 1, "nothing else arrived: {:?}", all.iter().map(|r| r.json()["type"].clone()).collect::<Vec<_>>());
+    assert_eq!(all[0].json()["type"], "client.updated");
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_event_on_a_retry_and_every_attempt_is_logged() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[(500, None), (503, Some("retry-after: 1"))]);
+    let hook = endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    let c = app.client(&p).await;
+    let got = receiver.wait_for(3, 40, of_type("client.created")).await;
+    assert_eq!(got.len(), 3, "two failures, then success");
+    assert!(got.iter().all(|r| r.headers["webhook-id"] == got[0].headers["webhook-id"]), "one event, retried");
+
+    let hid = hook["id"].as_str().unwrap();
+    let mut log = Value::Null;
+    for _ in 0..50 {
+        log = app.call(Method::GET, &format!("/v1/webhooks/{hid}/deliveries"), &p.key, None).await.expect(200).clone();
+        if log["total"] == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(log["total"], 3);
+    let attempts: Vec<(u64, Value, bool)> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["attempt"].as_u64().unwrap(), a["statusCode"].clone(), a["success"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(attempts, vec![(3, json!(200), true), (2, json!(503), false), (1, json!(500), false)]);
+    assert!(log["data"][0]["latencyMs"].is_u64() && log["data"][0]["at"].is_string());
+    assert_eq!(log["data"][2]["eventId"], got[0].headers["webhook-id"].as_str());
+    let _ = c;
+}
+
+#[tokio::test]
+async fn a_receiver_that_always_fails_is_marked_failed_after_the_schedule_and_410_disables() {
+    let app = app();
+    let p = app.partner().await;
+    let failing = Receiver::start().await;
+    failing.answer(&[(500, None); 10]);
+    let hook = endpoint(&p.key, &failing.url, json!(["client.created"])).await;
+    app.client(&p).await;
+    // The test schedule is 1s,1s,2s: the first attempt and three retries.
+    let got = failing.wait_for(4, 30, |_| true).await;
+    assert_eq!(got.len(), 4);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    assert_eq!(failing.received().len(), 4, "no attempt after the schedule ends");
+    let _ = hook;
+
+    let gone = Receiver::start().await;
+    gone.answer(&[(410, None)]);
+    let hook = endpoint(&p.key, &gone.url, json!(["client.created"])).await;
+    app.client(&p).await;
+    gone.wait_for(1, 20, |_| true).await;
+    let mut enabled = Value::Bool(true);
+    for _ in 0..50 {
+        enabled = app.call(Method::GET, &format!("/v1/webhooks/{}", hook["id"].as_str().unwrap()), &p.key, None).await.expect(200)["enabled"].clone();
+        if enabled == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(enabled, false, "410 Gone disables the endpoint");
+}
+
+#[tokio::test]
+async fn an_event_can_be_redelivered() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    app.client(&p).await;
+    let first = receiver.wait_for(1, 20, |_| true).await;
+    let event_id = first[0].headers["webhook-id"].clone();
+    let res = app.call(Method::POST, &format!("/v1/events/{event_id}/redeliver"), &p.key, None).await;
+    assert_eq!(res.expect(202)["eventId"], event_id.as_str());
+    let both = receiver.wait_for(2, 20, |_| true).await;
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[1].headers["webhook-id"], event_id);
+    let other = app.partner().await;
+    app.call(Method::POST, &format!("/v1/events/{event_id}/redeliver"), &other.key, None).await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn killing_the_delivery_process_loses_nothing() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    let pid_file = std::env::var("CLIENTELE_POLLER_PID_FILE").expect("CLIENTELE_POLLER_PID_FILE: run with `make test`");
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    let killed = std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+    assert!(killed.success());
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        made.push(app.client(&p).await["id"].as_str().unwrap().to_owned());
+    }
+    // The supervisor restarts the poller, which resumes from its checkpoint.
+    let got = receiver.wait_for(5, 40, |_| true).await;
+    let mut ids: Vec<String> = got.iter().map(|r| r.json()["data"]["object"]["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids.dedup();
+    made.sort();
+    assert_eq!(ids, made, "every event arrived");
+    assert_ne!(std::fs::read_to_string(&pid_file).unwrap().trim(), pid, "a new poller runs");
+}
+
+#[tokio::test]
+async fn endpoints_are_managed_within_the_tree() {
+    let app = app();
+    let (p, other) = (app.partner().await, app.partner().await);
+    let hook = endpoint(&p.key, "http://127.0.0.1:9/hook", json!(["client.created", "client.removed"])).await;
+    let hid = hook["id"].as_str().unwrap();
+    assert_eq!(hook["events"], json!(["client.created", "client.removed"]));
+    assert_eq!(hook["enabled"], true);
+
+    let listed = app.call(Method::GET, "/v1/webhooks", &p.key, None).await;
+    assert_eq!(listed.expect(200)["total"], 1);
+    assert!(listed.body.to_string().find("whsec_").is_none(), "the secret is shown once");
+    let got = app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &p.key, None).await;
+    assert!(got.expect(200).get("secret").is_none());
+
+    let patched = app.call(Method::PATCH, &format!("/v1/webhooks/{hid}"), &p.key, Some(json!({ "enabled": false, "events": ["*"] }))).await;
+    assert_eq!((patched.expect(200)["enabled"].clone(), patched.body["events"].clone()), (json!(false), json!(["*"])));
+
+    app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &other.key, None).await.problem(404, "not_found");
+    app.call(Method::PATCH, &format!("/v1/webhooks/{hid}"), &other.key, Some(json!({ "enabled": true }))).await.problem(404, "not_found");
+    app.call(Method::DELETE, &format!("/v1/webhooks/{hid}"), &other.key, None).await.problem(404, "not_found");
+
+    for (body, field) in [
+        (json!({ "url": "ftp://x.example.com", "events": ["*"] }), "url"),
+        (json!({ "url": "not a url", "events": ["*"] }), "url"),
+        (json!({ "url": "https://x.example.com", "events": ["client.exploded"] }), "events"),
+        (json!({ "url": "https://x.example.com", "events": [] }), "events"),
+        (json!({ "url": "https://x.example.com", "events": ["*"], "secret": "mine" }), "secret"),
+    ] {
+        let res = app.call(Method::POST, "/v1/webhooks", &p.key, Some(body)).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), [field]);
+    }
+    assert_eq!(app.call(Method::DELETE, &format!("/v1/webhooks/{hid}"), &p.key, None).await.status, 204);
+    app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &p.key, None).await.problem(404, "not_found");
+    let _ = unique_email();
+}
