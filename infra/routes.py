@@ -82,6 +82,24 @@ def with_block(text, block):
     return text[: start + len(BEGIN)] + block + text[end:]
 
 
+READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
+WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+
+
+def policy(read_only, function):
+    """Least privilege: reads for GET routes, reads and item writes otherwise; the
+    fallbacks touch nothing at all. Never Scan, never table administration."""
+    if function in ("method-not-allowed", "route-not-found"):
+        return "      Policies: []\n"
+    actions = READ if read_only else READ + WRITE
+    return (
+        "      Policies:\n        - Statement:\n            - Effect: Allow\n"
+        f"              Action: [{', '.join(actions)}]\n"
+        "              Resource:\n                - !GetAtt Table.Arn\n"
+        '                - !Sub "${Table.Arn}/index/*"\n'
+    )
+
+
 def template_block(rows):
     """SAM resources: one function per route, and the fallbacks on ANY."""
     out = []
@@ -102,7 +120,8 @@ def template_block(rows):
         out.append("    Properties:\n")
         out.append(f"      Description: {summaries[function]}\n")
         out.append("      CodeUri: ..\n      Handler: bootstrap\n")
-        out.append("      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref Table\n")
+        read_only = all(m == "GET" for m, _ in events.get(function, [])) and function in events
+        out.append(policy(read_only or function in ("method-not-allowed", "route-not-found"), function))
         out.append("      Events:\n")
         for i, (method, path) in enumerate(events.get(function) or fallbacks[function]):
             out.append(f"        Route{i}:\n          Type: HttpApi\n          Properties:\n")
@@ -116,7 +135,7 @@ def template_block(rows):
         out.append("    Properties:\n")
         out.append(f"      Description: {j['summary']}\n")
         out.append("      CodeUri: ..\n      Handler: bootstrap\n      Timeout: 300\n")
-        out.append("      Policies:\n        - DynamoDBCrudPolicy:\n            TableName: !Ref Table\n")
+        out.append(policy(False, j["function"]))
         out.append("      Events:\n")
         if j["method"] == "SCHEDULE":
             out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n")
@@ -125,6 +144,65 @@ def template_block(rows):
             out.append("            StartingPosition: TRIM_HORIZON\n            BatchSize: 25\n            MaximumRetryAttempts: -1\n")
             out.append("            FunctionResponseTypes: [ReportBatchItemFailures]\n")
     return "".join(out)
+
+
+def openapi(rows):
+    """The OpenAPI 3.1 document: paths from the route table, schemas from openapi_schemas.py."""
+    import json
+    sys.path.insert(0, os.path.join(ROOT, "infra"))
+    import openapi_schemas as o
+
+    paths = {}
+    for r in rows:
+        fn = r["function"]
+        request, status, response = o.OPERATIONS[fn]
+        op = {"operationId": fn, "summary": r["summary"], "tags": [r["path"].split("/")[2]]}
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", r["path"])
+        ]
+        if fn in o.PAGED:
+            params += [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+            ]
+        params += [{"name": q, "in": "query", "schema": {"type": "string"}} for q in o.FILTERS.get(fn, [])]
+        if r["method"] == "POST":
+            params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+        if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
+            params.append({"name": "If-Match", "in": "header", "schema": {"type": "string"}})
+        if params:
+            op["parameters"] = params
+        if request:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": o.ref(request)}}}
+        ok = {"description": "Success"}
+        if response:
+            ok["content"] = {"application/json": {"schema": o.ref(response)}}
+        op["responses"] = {
+            str(status): ok,
+            "default": {"description": "An error", "content": {"application/problem+json": {"schema": o.ref("Problem")}}},
+        }
+        if fn in o.PUBLIC:
+            op["security"] = [{"basic": []}] if fn == "issue-token" else []
+        paths.setdefault(r["path"], {})[r["method"].lower()] = op
+    doc = {
+        "openapi": "3.1.0",
+        "info": {"title": "Clientele", "version": "1.0.0", "description": "Client management for white-label, reseller and partner platforms."},
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}, {"bearer": []}, {"basic": []}],
+        "paths": paths,
+        "components": {
+            "schemas": o.SCHEMAS,
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 def expected():
@@ -136,12 +214,32 @@ def expected():
         files.update(crate_files(function, handler, summary))
     for j in routes("job"):
         files.update(crate_files(j["function"], j["handler"], j["summary"], job=j["method"]))
+    files["shared/src/openapi.json"] = openapi(rows)
     cargo = open(os.path.join(ROOT, "Cargo.toml")).read()
     files["Cargo.toml"] = with_block(cargo, router(rows))
     template_path = os.path.join(ROOT, "infra", "template.yaml")
     if os.path.exists(template_path):
         files["infra/template.yaml"] = with_block(open(template_path).read(), template_block(rows))
     return files
+
+
+def contract_routes_missing():
+    """Every `METHOD /v1/...` route in the contract's tables must be in the route table."""
+    contract = os.path.join(ROOT, "..", "shared", "API.md")
+    if not os.path.exists(contract):
+        print("note: ../shared/API.md not found; the contract's routes were not compared")
+        return []
+    text = open(contract).read()
+    found = set()
+    for method, path in re.findall(r"`(GET|POST|PUT|PATCH|DELETE) (/v1/[^`\s]*)`", text):
+        if path.endswith("/..."):
+            continue
+        found.add((method, path.split("?")[0]))
+    # "`POST /v1/partners/{partnerId}/suspend`, `.../unsuspend`"
+    for method, base in re.findall(r"`(POST) (/v1/[^`]*)/suspend`, `\.\.\./unsuspend`", text):
+        found.add((method, base + "/unsuspend"))
+    have = {(r["method"], r["path"]) for r in routes()}
+    return sorted(f"{m} {p}" for m, p in found if (m, p) not in have)
 
 
 def main():
@@ -156,11 +254,15 @@ def main():
                 os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
                 with open(path, "w") as f:
                     f.write(content)
+    missing = contract_routes_missing()
     known = {r["function"] for r in routes() + routes("job")} | {f for f, _, _ in FALLBACKS}
     extra = sorted(set(os.listdir(os.path.join(ROOT, "functions"))) - known)
     if check:
+        if missing:
+            print("routes of ../shared/API.md missing from infra/routes.tsv:", ", ".join(missing))
         if stale or extra:
             print("out of step with infra/routes.tsv (run `make routes`):", ", ".join(stale + [f"functions/{e}" for e in extra]))
+        if missing or stale or extra:
             sys.exit(1)
         print("routes: every generated file matches infra/routes.tsv")
     elif extra:

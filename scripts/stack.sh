@@ -147,9 +147,28 @@ MSG
       CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)" \
       CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid"
     status=0
-    # Unit tests first, then the end-to-end suite through the stack (its summary closes the run).
-    (cd "$ROOT" && cargo test -p clientele --lib && \
-      cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
+    # Unit tests; schemathesis over every route of the served OpenAPI document (no 5xx,
+    # no response that breaks the document); then the end-to-end suite, whose summary
+    # closes the run.
+    (cd "$ROOT" && cargo test -p clientele --lib) || status=$?
+    if [[ $status -eq 0 ]]; then
+      (cd "$RUN_DIR" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/infra" \
+        "$TOOLS/venv/bin/schemathesis" run "$CLIENTELE_URL/v1/openapi.json" -H "X-API-Key: $ADMIN" \
+          --checks not_a_server_error,response_schema_conformance,content_type_conformance \
+          --phases examples,coverage,fuzzing --max-examples "${FUZZ_EXAMPLES:-10}" --workers 4 \
+          --seed "${FUZZ_SEED:-1}" >"$RUN_DIR/schemathesis.log" 2>&1) || true
+      # A finding (5xx, a response breaking the document) fails the run; an internal error of
+      # the fuzzer itself is reported but is no finding about the API.
+      if grep -q "^Failures:" "$RUN_DIR/schemathesis.log"; then
+        status=1; echo "schemathesis found failures:"; sed -n '/FAILURES/,$p' "$RUN_DIR/schemathesis.log" | head -n 120
+      elif grep -q "^Errors:" "$RUN_DIR/schemathesis.log"; then
+        echo "note: schemathesis had internal errors (see .run/schemathesis.log); no API failure was found"
+      fi
+      echo "schemathesis: $(grep -E '[0-9]+ generated' "$RUN_DIR/schemathesis.log" | tail -n 1 | xargs)"
+    fi
+    if [[ $status -eq 0 ]]; then
+      (cd "$ROOT" && cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
+    fi
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
       echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"

@@ -66,18 +66,34 @@ impl Deliverer {
         Self { app, http }
     }
 
-    /// Starts delivering an event to every endpoint of its tree that wants it.
+    /// Starts delivering an event to every endpoint of its tree that wants it, and
+    /// makes the first attempts (concurrently: a slow endpoint holds up no other).
     ///
     /// # Errors
     /// When the store fails (the caller retries the whole event).
     pub async fn deliver_event(&self, event_id: &str) -> Result<usize, ApiError> {
-        let Some(event) = self.app.store.event(event_id).await? else { return Ok(0) };
+        let started = self.start_event(event_id).await?;
+        let count = started.len();
+        self.attempt_all(started).await?;
+        Ok(count)
+    }
+
+    /// Writes a pending delivery for each endpoint that wants the event, unless one
+    /// was written before (a replayed stream record). Once this returned, the event
+    /// is safe: if the first attempts never happen, the retry job makes them when
+    /// the lease runs out.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn start_event(&self, event_id: &str) -> Result<Vec<(Delivery, Webhook, Event)>, ApiError> {
+        let Some(event) = self.app.store.event(event_id).await? else { return Ok(Vec::new()) };
         let mut scopes = vec![ALL.to_owned()];
         scopes.extend(event.scopes.iter().cloned());
-        let endpoints: Vec<Webhook> =
-            self.app.store.webhooks_of(&scopes).await?.into_iter().filter(|w| w.wants(event.kind)).collect();
-        let mut started = 0;
-        for w in &endpoints {
+        let mut started = Vec::new();
+        // An endpoint hears of what happens from its registration on, however late the
+        // stream hands an older event over.
+        let endpoints = self.app.store.webhooks_of(&scopes).await?;
+        for w in endpoints.into_iter().filter(|w| w.wants(event.kind) && w.created <= event.created_at) {
             let d = Delivery {
                 webhook_id: w.id.clone(),
                 event_id: event.id.clone(),
@@ -86,20 +102,45 @@ impl Deliverer {
                 next_attempt_at: Some(timestamp(Utc::now() + LEASE)),
             };
             if self.app.store.start_delivery(&d).await? {
-                started += 1;
-                self.attempt(d, w, &event).await?;
+                started.push((d, w, event.clone()));
             }
         }
         Ok(started)
     }
 
-    /// Makes every attempt that is due; returns how many it made.
+    /// Makes the given attempts concurrently.
+    ///
+    /// # Errors
+    /// The first store failure (the others still ran).
+    pub async fn attempt_all(&self, attempts: Vec<(Delivery, Webhook, Event)>) -> Result<(), ApiError> {
+        use futures::StreamExt as _;
+        let results: Vec<Result<(), ApiError>> = futures::stream::iter(attempts)
+            .map(|(d, w, e)| async move { self.attempt(d, &w, &e).await })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Makes every attempt that is due, concurrently; returns how many it made.
     ///
     /// # Errors
     /// When the store fails.
     pub async fn retry_due(&self) -> Result<usize, ApiError> {
-        let mut made = 0;
-        for due in self.app.store.due_deliveries(&now(), 50).await? {
+        let claimed = self.claim_due().await?;
+        let made = claimed.len();
+        self.attempt_all(claimed).await?;
+        Ok(made)
+    }
+
+    /// Claims the deliveries that are due (each for the length of a lease), ready
+    /// for [`Deliverer::attempt_all`].
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn claim_due(&self) -> Result<Vec<(Delivery, Webhook, Event)>, ApiError> {
+        let mut claimed_all = Vec::new();
+        for due in self.app.store.due_deliveries(&now(), 100).await? {
             // Claim it: only the worker that moves the due time makes the attempt.
             let mut claimed = due.clone();
             claimed.next_attempt_at = Some(timestamp(Utc::now() + LEASE));
@@ -108,10 +149,7 @@ impl Deliverer {
             }
             let (hook, event) = (self.app.store.webhook(&due.webhook_id).await?, self.app.store.event(&due.event_id).await?);
             match (hook, event) {
-                (Some(w), Some(e)) if w.enabled => {
-                    self.attempt(claimed, &w, &e).await?;
-                    made += 1;
-                }
+                (Some(w), Some(e)) if w.enabled => claimed_all.push((claimed, w, e)),
                 _ => {
                     let mut failed = claimed.clone();
                     failed.state = "failed".into();
@@ -120,7 +158,7 @@ impl Deliverer {
                 }
             }
         }
-        Ok(made)
+        Ok(claimed_all)
     }
 
     /// One attempt: send, log, and settle the delivery (delivered, due again, or failed).
@@ -331,6 +369,7 @@ mod local {
     use super::deliverer;
     use crate::app::App;
 
+
     fn checkpoint_path() -> PathBuf {
         std::env::var("LOCAL_STREAM_CHECKPOINT").map_or_else(|_| PathBuf::from(".run/stream-checkpoint.json"), PathBuf::from)
     }
@@ -362,8 +401,17 @@ mod local {
             if let Err(e) = round(app, &streams, &arn, &mut marks).await {
                 tracing::warn!(error = %e, "stream round failed; trying again");
             }
-            if let Err(e) = deliverer(app).retry_due().await {
-                tracing::warn!(error = %e, "retry round failed");
+            // Retries run beside the stream, so a slow receiver never holds up anything else.
+            match deliverer(app).claim_due().await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    tokio::spawn(async move {
+                        if let Err(e) = deliverer(app).attempt_all(claimed).await {
+                            tracing::warn!(error = %e, "retry attempts failed; they are due again after their lease");
+                        }
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retry round failed"),
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -406,7 +454,14 @@ mod local {
                     let Some(data) = r.dynamodb else { continue };
                     let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).cloned();
                     if let (true, Some(event_id)) = (inserted, pk.as_deref().and_then(|p| p.strip_prefix("EVENT#"))) {
-                        deliverer(app).deliver_event(event_id).await?;
+                        // Once the deliveries are recorded the record may be checkpointed; the
+                        // attempts run on their own (a lost one is retried after its lease).
+                        let started = deliverer(app).start_event(event_id).await?;
+                        tokio::spawn(async move {
+                            if let Err(e) = deliverer(app).attempt_all(started).await {
+                                tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
+                            }
+                        });
                     }
                     if let Some(seq) = data.sequence_number {
                         marks.insert(id.clone(), seq);

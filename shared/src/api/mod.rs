@@ -6,6 +6,7 @@ pub mod clients;
 pub mod events;
 pub mod licenses;
 pub mod lifecycle;
+pub mod openapi;
 pub mod partners;
 pub mod teammates;
 pub mod usage;

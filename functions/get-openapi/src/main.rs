@@ -1,0 +1,6 @@
+//! The OpenAPI 3.1 document of every route. Generated from infra/routes.tsv by infra/routes.py.
+
+#[tokio::main]
+async fn main() -> Result<(), clientele::Error> {
+    clientele::run(clientele::api::openapi::document).await
+}
