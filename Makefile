@@ -11,7 +11,7 @@ CFN_LINT_VERSION := 1.58.0
 SCHEMATHESIS_VERSION := 4.32.5
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test tools routes check-routes lint-template clean help expire-trials deploy
+.PHONY: run test bench tools routes check-routes lint-template clean help expire-trials deploy
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
@@ -20,6 +20,11 @@ help:
 
 run: tools
 	@scripts/stack.sh run
+
+# Latency, cold start, memory, list scaling and DynamoDB calls per operation -> BENCHMARKS.md.
+# BENCH_LIST_BIG sets the large partner's size (default 100000).
+bench: tools
+	@scripts/stack.sh bench
 
 test: tools check-routes lint-template
 	@scripts/stack.sh test

@@ -145,7 +145,7 @@ MSG
     export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN" \
       CLIENTELE_DYNAMODB_URL="$(grep '^AWS_ENDPOINT_URL_DYNAMODB=' "$RUN_DIR/env" | cut -d= -f2-)" \
       CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)" \
-      CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid"
+      CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid" CLIENTELE_ENV_FILE="$RUN_DIR/env"
     status=0
     # Unit tests; schemathesis over every route of the served OpenAPI document (no 5xx,
     # no response that breaks the document); then the end-to-end suite, whose summary
@@ -175,6 +175,19 @@ MSG
     fi
     exit $status
     ;;
+  bench)
+    # Release builds of the measured functions and of the bench itself (the deploy profile).
+    (cd "$ROOT" && cargo build --release -p get-client -p create-client -p list-clients -p deliver-webhooks -p clientele-bench)
+    ADMIN="ck_live_bench_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
+    DDB_PORT=$(free_port)
+    start_dynamodb "$DDB_PORT"
+    write_env "$DDB_PORT" "$ADMIN"
+    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+      "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$DDB_PORT" --table clientele
+    set -a; source "$RUN_DIR/env"; set +a
+    export RUST_LOG=warn BENCH_ADMIN_KEY="$ADMIN" BENCH_ROOT="$ROOT"
+    "$ROOT/target/release/clientele-bench"
+    ;;
   *)
-    echo "usage: $0 run|test" >&2; exit 2 ;;
+    echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac

@@ -59,6 +59,22 @@ impl Principal {
         }
     }
 
+    /// The permissions for a key or teammate this caller creates: those asked for,
+    /// or the default grant, never more than the caller holds.
+    ///
+    /// # Errors
+    /// `forbidden` naming what the caller lacks.
+    pub fn grant(&self, asked: Option<Scopes>, what: &str) -> Result<Scopes, ApiError> {
+        match asked {
+            Some(asked) if !self.scopes.contains_all(asked) => Err(ApiError::Forbidden(format!(
+                "A {what} cannot get permissions its creator lacks: {}",
+                self.scopes.missing(asked).join(", ")
+            ))),
+            Some(asked) => Ok(asked),
+            None => Ok(Scopes::default_grant().intersect(self.scopes)),
+        }
+    }
+
     /// Whether something owned by a partner with this ancestor path is in the caller's tree.
     pub fn sees(&self, path: &[String]) -> bool {
         match &self.partner {

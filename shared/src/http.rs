@@ -274,7 +274,7 @@ where
 
 /// One request: through the idempotency layer when it is a POST carrying an
 /// `Idempotency-Key`, else straight to the handler.
-async fn serve<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
+pub async fn serve<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
 where
     F: Fn(Ctx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,

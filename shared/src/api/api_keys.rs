@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::domain::api_key::{ApiKey, KEY_PREFIX, NewApiKey};
 use crate::domain::partner::Partner;
-use crate::domain::scopes::{Scope, Scopes};
+use crate::domain::scopes::Scope;
 use crate::domain::{is_id, new_id, now};
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply, list};
@@ -37,16 +37,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     who.require(Scope::KEYS_CREATE)?;
     let new = NewApiKey::from_body(cx.json()?)?;
     let partner = target_partner(&cx, &who, new.partner_id.as_deref()).await?;
-    let permissions = match new.permissions {
-        Some(asked) if !who.scopes.contains_all(asked) => {
-            return Err(ApiError::Forbidden(format!(
-                "A key cannot get permissions its creator lacks: {}",
-                who.scopes.missing(asked).join(", ")
-            )));
-        }
-        Some(asked) => asked,
-        None => Scopes::default_grant().intersect(who.scopes),
-    };
+    let permissions = who.grant(new.permissions, "key")?;
     let secret = secrets::generate(KEY_PREFIX);
     let key = ApiKey {
         id: new_id(),

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 
 use crate::auth::{self, Claims, Credential};
-use crate::domain::scopes::{Scope, Scopes};
+use crate::domain::scopes::Scope;
 use crate::domain::teammate::{NewTeammate, Teammate};
 use crate::domain::{new_id, now, timestamp};
 use crate::error::ApiError;
@@ -21,16 +21,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     who.require(Scope::KEYS_CREATE)?;
     let new = NewTeammate::from_body(cx.json()?)?;
     let partner = super::api_keys::target_partner(&cx, &who, new.partner_id.as_deref()).await?;
-    let permissions = match new.permissions {
-        Some(asked) if !who.scopes.contains_all(asked) => {
-            return Err(ApiError::Forbidden(format!(
-                "A teammate cannot get permissions its creator lacks: {}",
-                who.scopes.missing(asked).join(", ")
-            )));
-        }
-        Some(asked) => asked,
-        None => Scopes::default_grant().intersect(who.scopes),
-    };
+    let permissions = who.grant(new.permissions, "teammate")?;
     let teammate = Teammate {
         id: new_id(),
         username: new.username,
