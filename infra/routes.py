@@ -205,6 +205,19 @@ def openapi(rows):
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
+def routes_rs(rows):
+    """shared/src/routes.rs: each path's methods, for the 405's Allow header."""
+    by_path = {}
+    for r in rows:
+        by_path.setdefault(r["path"], []).append(r["method"])
+    lines = ["//! Generated from infra/routes.tsv by infra/routes.py: each path template and its methods.", "", "/// (path template, methods it serves).", "pub const ROUTES: &[(&str, &[&str])] = &["]
+    for path in sorted(by_path):
+        methods = ", ".join(f'"{m}"' for m in sorted(by_path[path]))
+        lines.append(f'    ("{path}", &[{methods}]),')
+    lines.append("];")
+    return "\n".join(lines) + "\n"
+
+
 def expected():
     rows = routes()
     files = {}
@@ -215,6 +228,7 @@ def expected():
     for j in routes("job"):
         files.update(crate_files(j["function"], j["handler"], j["summary"], job=j["method"]))
     files["shared/src/openapi.json"] = openapi(rows)
+    files["shared/src/routes.rs"] = routes_rs(rows)
     cargo = open(os.path.join(ROOT, "Cargo.toml")).read()
     files["Cargo.toml"] = with_block(cargo, router(rows))
     template_path = os.path.join(ROOT, "infra", "template.yaml")

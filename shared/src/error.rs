@@ -42,8 +42,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The route exists; these methods are what it serves (the `Allow` header).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(String),
     #[error("{what:?} already taken: {value}")]
     Taken { what: Taken, value: String },
     #[error("invalid transition: {0}")]
@@ -85,7 +86,7 @@ impl ApiError {
             Self::Unauthenticated(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
-            Self::MethodNotAllowed => 405,
+            Self::MethodNotAllowed(_) => 405,
             Self::Taken { .. }
             | Self::InvalidTransition(_)
             | Self::IdempotencyConflict
@@ -108,7 +109,7 @@ impl ApiError {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Taken { what: Taken::Name, .. } => "name_taken",
             Self::Taken { what: Taken::Email, .. } => "email_taken",
             Self::Taken { what: Taken::Username, .. } => "username_taken",
@@ -132,7 +133,7 @@ impl ApiError {
             Self::Unauthenticated(_) => "Authentication required",
             Self::Forbidden(_) => "Permission denied",
             Self::NotFound(_) => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
+            Self::MethodNotAllowed(_) => "Method not allowed",
             Self::Taken { what: Taken::Name, .. } => "Name already in use",
             Self::Taken { what: Taken::Email, .. } => "Email already in use",
             Self::Taken { what: Taken::Username, .. } => "Username already in use",
@@ -159,7 +160,7 @@ impl ApiError {
             Self::Unauthenticated(why) => format!("{why}."),
             Self::Forbidden(why) => format!("{why}."),
             Self::NotFound(what) => format!("{what} was not found."),
-            Self::MethodNotAllowed => "This route does not support the request method.".into(),
+            Self::MethodNotAllowed(allowed) => format!("This route serves {allowed}."),
             Self::Taken { what, value } => {
                 let what = match what {
                     Taken::Name => "name",

@@ -204,6 +204,9 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
             if matches!(err, ApiError::Unavailable(_)) {
                 headers.push(("retry-after", "1".to_owned()));
             }
+            if let ApiError::MethodNotAllowed(allowed) = &err {
+                headers.push(("allow", allowed.clone()));
+            }
             if matches!(err, ApiError::Unauthenticated(_)) {
                 headers.push(("www-authenticate", "ApiKey".to_owned()));
             }

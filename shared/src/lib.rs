@@ -11,7 +11,7 @@
 //! - [`secrets`]: generating, hashing and signing secrets.
 //! - [`domain`]: validated values and the records (partners, keys, clients).
 //! - [`store`]: the DynamoDB table: key layout, transactions, lists, cursors.
-//! - [`api`]: one function per route.
+//! - [`api`]: one function per route; [`routes`]: the route table (generated).
 
 pub mod api;
 pub mod app;
@@ -22,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod routes;
 pub mod secrets;
 pub mod store;
 pub mod webhooks;

@@ -96,11 +96,12 @@ pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
     let id = cx.id_param("clientId", "Client")?;
-    let client = visible(&cx.app.store, &who, &id).await?;
+    visible(&cx.app.store, &who, &id).await?;
     let fingerprint = format!("licenses|{id}");
     let page = cx.page(&fingerprint)?;
-    let (licenses, after) = cx.app.store.client_licenses(&id, &page).await?;
-    Ok(list(client.license_count, licenses.iter().map(License::view).collect(), cx.cursor(&fingerprint, after)))
+    let ((licenses, after), total) =
+        tokio::try_join!(cx.app.store.client_licenses(&id, &page), cx.app.store.count_client_licenses(&id))?;
+    Ok(list(total, licenses.iter().map(License::view).collect(), cx.cursor(&fingerprint, after)))
 }
 
 async fn visible_license(cx: &Ctx, who: &Principal) -> Result<License, ApiError> {

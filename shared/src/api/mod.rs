@@ -19,8 +19,32 @@ use crate::http::{Ctx, Reply};
 ///
 /// # Errors
 /// Always `method_not_allowed`.
-pub async fn method_not_allowed(_cx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::MethodNotAllowed)
+pub async fn method_not_allowed(cx: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::MethodNotAllowed(allowed_methods(cx.req.uri().path())))
+}
+
+/// The methods the route matching `path` serves, as an `Allow` header value.
+fn allowed_methods(path: &str) -> String {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    crate::routes::ROUTES
+        .iter()
+        .find(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        })
+        .map(|(_, methods)| methods.join(", "))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn allow_lists_the_methods_of_the_matching_route() {
+        assert_eq!(super::allowed_methods("/v1/partners"), "GET, POST");
+        assert_eq!(super::allowed_methods("/v1/clients/abc"), "DELETE, GET, PATCH, PUT");
+        assert_eq!(super::allowed_methods("/v1/clients/search"), "GET");
+    }
 }
 
 /// Answers a path no route serves.

@@ -21,7 +21,9 @@ async fn every_response_carries_a_request_id_echoing_a_sane_one() {
 async fn a_known_route_with_another_method_is_405() {
     let app = app();
     let p = app.partner().await;
-    app.call(Method::PATCH, "/v1/partners", &p.key, None).await.problem(405, "method_not_allowed");
+    let res = app.call(Method::PATCH, "/v1/partners", &p.key, None).await;
+    res.problem(405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET, POST"));
     app.call(Method::POST, "/v1/clients/0193a000-0000-7000-8000-000000000000", &p.key, None)
         .await
         .problem(405, "method_not_allowed");

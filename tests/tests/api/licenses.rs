@@ -129,6 +129,9 @@ async fn revoked_and_expired_licenses_refuse_activation_and_change_nothing() {
     app.activate(&key, "y.example.com").await.problem(409, "invalid_transition");
     let client = app.get_client(&p.key, cid).await;
     assert_eq!((client.expect(200)["licenseCount"].clone(), client.body["domainCount"].clone()), (json!(0), json!(0)));
+    let listed = app.client_licenses(&p.key, cid).await;
+    assert_eq!(listed.expect(200)["total"], 1, "the list shows (and counts) revoked licenses too");
+    assert_eq!(listed.body["data"][0]["status"], "revoked");
 
     // Expiry: a license that ends in a moment.
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
