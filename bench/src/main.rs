@@ -111,6 +111,44 @@ where
         f(20 + i).await;
         samples.push(t.elapsed());
     }
+    summarize(samples)
+}
+
+/// Times two operations alternately, sample by sample, so both see the same conditions.
+async fn time_pair<A, FA, B, FB>(n: usize, mut a: A, mut b: B) -> (Timing, Timing)
+where
+    A: FnMut() -> FA,
+    FA: std::future::Future<Output = ()>,
+    B: FnMut() -> FB,
+    FB: std::future::Future<Output = ()>,
+{
+    for _ in 0..20 {
+        a().await;
+        b().await;
+    }
+    let (mut sa, mut sb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        // Alternate which goes first, too.
+        if i % 2 == 0 {
+            let t = Instant::now();
+            a().await;
+            sa.push(t.elapsed());
+            let t = Instant::now();
+            b().await;
+            sb.push(t.elapsed());
+        } else {
+            let t = Instant::now();
+            b().await;
+            sb.push(t.elapsed());
+            let t = Instant::now();
+            a().await;
+            sa.push(t.elapsed());
+        }
+    }
+    (summarize(sa), summarize(sb))
+}
+
+fn summarize(mut samples: Vec<Duration>) -> Timing {
     samples.sort();
     Timing { p50: percentile(&samples, 0.5), p99: percentile(&samples, 0.99) }
 }
@@ -168,24 +206,25 @@ async fn main() {
 
     let n = 300;
     let get_ev = event("GET", "/v1/clients/{clientId}", &format!("/v1/clients/{cid}"), &[("clientId", &cid)], "", &key, None);
-    let get_handler = time(n, |_| async { assert_eq!(call(app, &get_ev, clientele::api::clients::get).await.0, 200) }).await;
-    let get_raw_t = time(n, |_| async {
-        auth_raw().await;
-        get_raw(format!("CLIENT#{cid}")).await;
-    })
+    let (get_handler, get_raw_t) = time_pair(
+        n,
+        || async { assert_eq!(call(app, &get_ev, clientele::api::clients::get).await.0, 200) },
+        || async {
+            auth_raw().await;
+            get_raw(format!("CLIENT#{cid}")).await;
+        },
+    )
     .await;
     let get_one = time(n, |_| async { get_raw(format!("CLIENT#{cid}")).await }).await;
 
-    let create_handler = time(n, |_| async {
+    // The raw side writes the same transaction through the store (no HTTP, no validation, no JSON).
+    let template = app.store.client(&cid).await.unwrap().unwrap();
+    let actor = clientele::auth::Actor { kind: clientele::auth::ActorKind::ApiKey, id: "bench".into() };
+    let (create_handler, create_raw) = time_pair(n, || async {
         let body = json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) });
         let ev = event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&body));
         assert_eq!(call(app, &ev, clientele::api::clients::create).await.0, 201);
-    })
-    .await;
-    // The same transaction, written by the store directly (no HTTP, no validation, no JSON).
-    let template = app.store.client(&cid).await.unwrap().unwrap();
-    let actor = clientele::auth::Actor { kind: clientele::auth::ActorKind::ApiKey, id: "bench".into() };
-    let create_raw = time(n, |_| {
+    }, || {
         let (template, actor) = (template.clone(), actor.clone());
         async move {
             auth_raw().await;
@@ -202,7 +241,7 @@ async fn main() {
     .await;
 
     let list_ev = event("GET", "/v1/clients", "/v1/clients", &[], "limit=10", &key, None);
-    let list_handler = time(n, |_| async { assert_eq!(call(app, &list_ev, clientele::api::clients::list_clients).await.0, 200) }).await;
+
     // A page needs its entries (Query), the clients on it and the total (counter shards).
     let batch_get = |pks: Vec<String>| {
         let (db, table) = (db.clone(), table.clone());
@@ -215,7 +254,7 @@ async fn main() {
             db.batch_get_item().request_items(table, keys).send().await.unwrap();
         }
     };
-    let list_raw = time(n, |_| async {
+    let (list_handler, list_raw) = time_pair(n, || async { assert_eq!(call(app, &list_ev, clientele::api::clients::list_clients).await.0, 200) }, || async {
         auth_raw().await;
         let page = async {
             let out = db
@@ -237,7 +276,7 @@ async fn main() {
     })
     .await;
 
-    md.push_str("## Warm latency, in process (ms)\n\nEach handler runs through `clientele::http::serve` on a request parsed from an API Gateway event, exactly as in Lambda; \"raw\" makes the DynamoDB calls the operation cannot do without (authentication: key grant and partner chain; then the read, the create transaction, or one Query) with the SDK alone.\n\n");
+    md.push_str("## Warm latency, in process (ms)\n\nEach handler runs through `clientele::http::serve` on a request parsed from an API Gateway event, exactly as in Lambda; \"raw\" makes the DynamoDB calls the operation cannot do without (authentication: key grant and partner chain; then the read; the create transaction; or the page's Query, its clients and its total) with the SDK alone. The two sides alternate sample by sample, so drift in DynamoDB Local (a JVM sharing the cores) touches both alike.\n\n");
     md.push_str("| operation | handler p50 | raw p50 | ratio p50 | handler p99 | raw p99 | ratio p99 |\n|---|---|---|---|---|---|---|\n");
     for (name, h, r) in [("retrieve client", &get_handler, &get_raw_t), ("create client", &create_handler, &create_raw), ("list page (10)", &list_handler, &list_raw)] {
         md.push_str(&format!("| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n", h.p50, r.p50, h.p50 / r.p50, h.p99, r.p99, h.p99 / r.p99));

@@ -29,6 +29,9 @@ pub enum Taken {
     Username,
 }
 
+/// The `current` of a version mismatch whose `If-Match` names no version at all.
+pub const NO_VERSION: u64 = u64::MAX;
+
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -175,6 +178,7 @@ impl ApiError {
             Self::IdempotencyConflict => {
                 "A request with this Idempotency-Key is still being processed; retry later.".into()
             }
+            Self::VersionMismatch { current: NO_VERSION } => "If-Match does not name a version of this resource.".into(),
             Self::VersionMismatch { current } => {
                 format!("If-Match does not match the current version (ETag \"{current}\").")
             }

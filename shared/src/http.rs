@@ -180,7 +180,7 @@ impl Ctx {
             return Ok(None);
         }
         let tag = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
-        tag.parse::<u64>().map(Some).map_err(|_| ApiError::VersionMismatch { current: u64::MAX })
+        tag.parse::<u64>().map(Some).map_err(|_| ApiError::VersionMismatch { current: crate::error::NO_VERSION })
     }
 
     /// Authenticates the caller.

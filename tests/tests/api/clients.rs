@@ -232,6 +232,8 @@ async fn if_match_with_a_stale_etag_is_412_and_changes_nothing() {
     stale_put.problem(412, "version_mismatch");
     let stale_delete = app.call_with(Method::DELETE, &path, &p.key, None, &[("if-match", "\"0\"")]).await;
     stale_delete.problem(412, "version_mismatch");
+    let garbage = app.call_with(Method::PATCH, &path, &p.key, Some(json!({ "company": "C" })), &[("if-match", "\"not-a-version\"")]).await;
+    assert!(garbage.problem(412, "version_mismatch")["detail"].as_str().unwrap().contains("does not name a version"));
     let now = app.get_client(&p.key, &id(&c)).await;
     assert_eq!((now.expect(200)["company"].clone(), now.body["version"].clone()), (json!("A"), json!(1)));
     let delete = app.call_with(Method::DELETE, &path, &p.key, None, &[("if-match", "\"1\"")]).await;
