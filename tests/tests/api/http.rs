@@ -35,3 +35,24 @@ async fn an_unknown_path_is_a_problem_404() {
     let p = app.partner().await;
     app.call(Method::GET, "/v1/nothing-here", &p.key, None).await.problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_public_and_names_every_route() {
+    let app = app();
+    let res = app.raw(Method::GET, "/v1/openapi.json", &[], None).await;
+    let doc = res.expect(200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/clients", "post"),
+        ("/v1/clients/{clientId}", "patch"),
+        ("/v1/clients/bulk-delete", "post"),
+        ("/v1/licenses/activate", "post"),
+        ("/v1/webhooks/{webhookId}/deliveries", "get"),
+        ("/v1/events/{eventId}/redeliver", "post"),
+        ("/v1/auth/token", "post"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented");
+    }
+    assert!(doc["components"]["schemas"]["Problem"]["required"].as_array().unwrap().iter().any(|f| f == "errorCode"));
+}

@@ -34,6 +34,17 @@ async fn a_teammate_signs_in_with_basic_and_with_the_token_it_gets() {
 
     let issued = with_auth(&basic(&username, PASSWORD), Method::POST, "/v1/auth/token").await;
     let token = issued.expect(200)["token"].as_str().unwrap().to_owned();
+    let (header, claims) = {
+        let parts: Vec<&str> = token.split('.').collect();
+        let decode = |s: &str| -> serde_json::Value {
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()).unwrap()
+        };
+        (decode(parts[0]), decode(parts[1]))
+    };
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!((claims["sub"].clone(), claims["partnerId"].clone()), (t["id"].clone(), json!(p.id)));
+    assert_eq!(claims["permissions"], t["permissions"]);
+    assert!(claims["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp());
     let expires = chrono::DateTime::parse_from_rfc3339(issued.body["expiresAt"].as_str().unwrap()).unwrap();
     assert!(expires > chrono::Utc::now());
     let listed = with_auth(&format!("Bearer {token}"), Method::GET, "/v1/clients").await;
