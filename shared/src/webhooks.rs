@@ -320,7 +320,9 @@ fn deliverer(app: &'static App) -> &'static Deliverer {
 /// # Errors
 /// When the store fails.
 pub async fn retry_webhooks(app: &'static App) -> Result<Value, ApiError> {
-    let made = deliverer(app).retry_due().await?;
+    // Boxed: the whole retry future is deep enough to strain the compiler's layout
+    // query when the job runner nests it again; one allocation per run is nothing.
+    let made = Box::pin(deliverer(app).retry_due()).await?;
     Ok(json!({ "attempts": made }))
 }
 

@@ -10,7 +10,7 @@ use super::lists::{Partition, add_counters, scopes};
 use super::events::add_event;
 use super::tx::{Cond, Failed};
 use crate::events::Event;
-use super::{Guard, Item, Page, Store, Tx, key, n, s, to_item};
+use super::{Guard, Item, Page, Store, Tx, key, n, s, string_attr, to_item};
 use crate::domain::client::{Client, Status};
 use crate::domain::values::Email;
 use crate::error::{ApiError, Taken};
@@ -268,27 +268,9 @@ impl Store {
 
     /// Ids of clients whose trial ended before `now`, oldest first, at most `limit`.
     pub async fn ended_trials(&self, now: &str, limit: i32) -> Result<Vec<String>, ApiError> {
-        let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi2")
-            .key_condition_expression("gsi2pk = :p AND gsi2sk < :now")
-            .expression_attribute_values(":p", s(TRIALS))
-            .expression_attribute_values(":now", s(now))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| super::sdk_error("Query", e))?;
-        Ok(out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| match i.get("id") {
-                Some(AttributeValue::S(id)) => Some(id.clone()),
-                _ => None,
-            })
-            .collect())
+        let queue = Partition::index("gsi2", "gsi2pk", "gsi2sk", TRIALS.to_owned());
+        let items = self.oldest_before(&queue, now, limit).await?;
+        Ok(items.iter().filter_map(|i| string_attr(i, "id")).collect())
     }
 
     /// One page of clients matching `q`, newest first, with the total that match.
@@ -356,10 +338,7 @@ impl Store {
                 q.status.is_none_or(|st| attr(e, "status") == Some(s(st.as_str())))
                     && q.suspended.is_none_or(|su| attr(e, "suspended") == Some(AttributeValue::Bool(su)))
             })
-            .filter_map(|e| match e.get("id") {
-                Some(AttributeValue::S(id)) => Some(id.clone()),
-                _ => None,
-            })
+            .filter_map(|e| string_attr(e, "id"))
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         let total = ids.len() as u64;

@@ -184,10 +184,7 @@ impl Store {
         let entries = self.all_with_prefix(&part, "").await?;
         let pks: Vec<String> = entries
             .iter()
-            .filter_map(|e| match e.get("id") {
-                Some(aws_sdk_dynamodb::types::AttributeValue::S(id)) => Some(license_pk(id)),
-                _ => None,
-            })
+            .filter_map(|e| super::string_attr(e, "id").map(|id| license_pk(&id)))
             .collect();
         self.batch_get(&pks).await
     }

@@ -7,12 +7,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use super::cursor::Page;
 use super::tx::Tx;
-use super::{Item, Store, key, n, s, sdk_error};
+use super::{Item, Store, key, n, s, sdk_error, string_attr};
 use crate::error::ApiError;
 
 /// How many items one scope's counters are spread over.
@@ -80,13 +79,7 @@ pub struct EntryPage {
 impl EntryPage {
     /// The value of string attribute `name` of each entry.
     pub fn strings(&self, name: &str) -> Vec<String> {
-        self.entries
-            .iter()
-            .filter_map(|e| match e.get(name) {
-                Some(AttributeValue::S(v)) => Some(v.clone()),
-                _ => None,
-            })
-            .collect()
+        self.entries.iter().filter_map(|e| string_attr(e, name)).collect()
     }
 }
 
@@ -107,12 +100,12 @@ impl Store {
             if skipped.len() < page.skip {
                 return Ok(EntryPage { entries: Vec::new(), next_after: None });
             }
-            after = skipped.last().and_then(|e| sort_key(e, part.sk_name));
+            after = skipped.last().and_then(|e| string_attr(e, part.sk_name));
         }
         let mut entries = self.collect(part, after.as_deref(), page.limit + 1, false).await?;
         let more = entries.len() > page.limit;
         entries.truncate(page.limit);
-        let next_after = if more { entries.last().and_then(|e| sort_key(e, part.sk_name)) } else { None };
+        let next_after = if more { entries.last().and_then(|e| string_attr(e, part.sk_name)) } else { None };
         Ok(EntryPage { entries, next_after })
     }
 
@@ -153,6 +146,26 @@ impl Store {
         }
     }
 
+    /// Up to `limit` entries of a time-keyed queue (an index partition whose sort
+    /// keys start with a timestamp), oldest first, whose sort key is below `before`.
+    pub(crate) async fn oldest_before(&self, part: &Partition, before: &str, limit: i32) -> Result<Vec<Item>, ApiError> {
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .set_index_name(part.index.map(str::to_owned))
+            .key_condition_expression("#p = :p AND #s < :before")
+            .expression_attribute_names("#p", part.pk_name)
+            .expression_attribute_names("#s", part.sk_name)
+            .expression_attribute_values(":p", s(part.pk.clone()))
+            .expression_attribute_values(":before", s(before))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// Every entry of `part` whose sort key begins with `prefix` (for filters that
     /// may cost in proportion to their matches).
     pub(crate) async fn all_with_prefix(&self, part: &Partition, prefix: &str) -> Result<Vec<Item>, ApiError> {
@@ -182,12 +195,5 @@ impl Store {
                 return Ok(items);
             }
         }
-    }
-}
-
-fn sort_key(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
     }
 }

@@ -147,6 +147,14 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> 
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(ApiError::internal)
 }
 
+/// The value of a string attribute, if the item has one by that name.
+pub(crate) fn string_attr(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
 pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lists::{Partition, add_counters};
 use super::tx::{Cond, Failed};
-use super::{Guard, Page, Store, Tx, key, n, s, sdk_error, to_item};
+use super::{Guard, Page, Store, Tx, key, n, s, sdk_error, string_attr, to_item};
 use crate::domain::webhook::Webhook;
 use crate::error::ApiError;
 
@@ -189,27 +189,10 @@ impl Store {
 
     /// Deliveries whose next attempt is due by `now`, soonest first.
     pub async fn due_deliveries(&self, now: &str, limit: i32) -> Result<Vec<Delivery>, ApiError> {
-        let out = self
-            .db
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi3")
-            .key_condition_expression("gsi3pk = :p AND gsi3sk <= :now")
-            .expression_attribute_values(":p", s(DUE))
-            .expression_attribute_values(":now", s(format!("{now}~")))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| sdk_error("Query", e))?;
-        let pks: Vec<String> = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| match i.get("pk") {
-                Some(AttributeValue::S(pk)) => Some(pk.clone()),
-                _ => None,
-            })
-            .collect();
+        // Sort keys are `<due>#<webhook>#<event>`: everything due by `now` sorts below `now~`.
+        let queue = Partition::index("gsi3", "gsi3pk", "gsi3sk", DUE.to_owned());
+        let items = self.oldest_before(&queue, &format!("{now}~"), limit).await?;
+        let pks: Vec<String> = items.iter().filter_map(|i| string_attr(i, "pk")).collect();
         let mut found: Vec<Delivery> = self.batch_get(&pks).await?;
         found.retain(|d| d.state == "pending" && d.next_attempt_at.as_deref().is_some_and(|t| t <= now));
         Ok(found)
