@@ -8,6 +8,17 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// The local stack has one webhook poller. A test that kills it takes this lock
+/// for writing, so it never kills an attempt another test is waiting for (a
+/// killed attempt is only retried when its 60-second lease runs out).
+static POLLER: RwLock<()> = RwLock::const_new(());
+
+/// Sole use of the poller, for a test that kills it.
+pub async fn poller_exclusive() -> RwLockWriteGuard<'static, ()> {
+    POLLER.write().await
+}
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -54,11 +65,22 @@ pub struct Receiver {
     pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<(u16, Option<String>)>>>,
+    _poller: Option<RwLockReadGuard<'static, ()>>,
 }
 
 impl Receiver {
-    /// Starts listening on a free loopback port.
+    /// Starts listening on a free loopback port; while it lives, nobody kills the poller.
     pub async fn start() -> Self {
+        let guard = POLLER.read().await;
+        Self { _poller: Some(guard), ..Self::listen().await }
+    }
+
+    /// A receiver for the test that holds [`poller_exclusive`].
+    pub async fn start_unguarded() -> Self {
+        Self::listen().await
+    }
+
+    async fn listen() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -77,7 +99,7 @@ impl Receiver {
                 });
             }
         });
-        Self { url, got, script }
+        Self { url, got, script, _poller: None }
     }
 
     /// The next requests get these statuses (with an optional extra header line).

@@ -155,7 +155,8 @@ async fn an_event_can_be_redelivered() {
 async fn killing_the_delivery_process_loses_nothing() {
     let app = app();
     let p = app.partner().await;
-    let receiver = Receiver::start().await;
+    let _sole = crate::receiver::poller_exclusive().await;
+    let receiver = Receiver::start_unguarded().await;
     endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
     let pid_file = std::env::var("CLIENTELE_POLLER_PID_FILE").expect("CLIENTELE_POLLER_PID_FILE: run with `make test`");
     let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
