@@ -204,10 +204,10 @@ impl Deliverer {
     async fn send(&self, w: &Webhook, event: &Event) -> Outcome {
         let started = Instant::now();
         let failed = |error: String| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed() };
-        if !self.app.config.allow_insecure_webhooks {
-            if let Err(e) = self.check_public(&w.url).await {
-                return failed(e);
-            }
+        if !self.app.config.allow_insecure_webhooks
+            && let Err(e) = self.check_public(&w.url).await
+        {
+            return failed(e);
         }
         let body = event.view().to_string();
         let ts = Utc::now().timestamp();

@@ -235,12 +235,12 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     let updated = modify(&cx, &who, &id, |c| {
         let mut next = c.with_profile(change.apply(c)?);
         let mut event = EventType::ClientUpdated;
-        if let Some(active) = change.is_active {
-            if active == next.suspended {
-                next.suspended = !active;
-                next.suspended_reason = None;
-                event = if active { EventType::ClientUnsuspended } else { EventType::ClientSuspended };
-            }
+        if let Some(active) = change.is_active
+            && active == next.suspended
+        {
+            next.suspended = !active;
+            next.suspended_reason = None;
+            event = if active { EventType::ClientUnsuspended } else { EventType::ClientSuspended };
         }
         Ok(Some((next, event)))
     })

@@ -37,6 +37,14 @@ fn allowed_methods(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Answers a path no route serves.
+///
+/// # Errors
+/// Always `not_found`.
+pub async fn route_not_found(cx: Ctx) -> Result<Reply, ApiError> {
+    Err(ApiError::NotFound(format!("Route {}", cx.req.uri().path())))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -45,12 +53,4 @@ mod tests {
         assert_eq!(super::allowed_methods("/v1/clients/abc"), "DELETE, GET, PATCH, PUT");
         assert_eq!(super::allowed_methods("/v1/clients/search"), "GET");
     }
-}
-
-/// Answers a path no route serves.
-///
-/// # Errors
-/// Always `not_found`.
-pub async fn route_not_found(cx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::NotFound(format!("Route {}", cx.req.uri().path())))
 }

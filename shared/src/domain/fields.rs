@@ -189,6 +189,16 @@ impl FromJson for String {
     }
 }
 
+impl FromJson for Vec<String> {
+    fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
+        parse_with(value, at, errors, |v| {
+            v.as_array()
+                .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| "must be an array of strings".to_owned())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,15 +226,5 @@ mod tests {
     #[test]
     fn non_object_body_is_rejected() {
         assert!(Fields::from_body(json!([1, 2])).is_err());
-    }
-}
-
-impl FromJson for Vec<String> {
-    fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
-        parse_with(value, at, errors, |v| {
-            v.as_array()
-                .and_then(|a| a.iter().map(|s| s.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
-                .ok_or_else(|| "must be an array of strings".to_owned())
-        })
     }
 }

@@ -312,7 +312,7 @@ impl ContactPatch {
 
 impl FromJson for Contact {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
-        ContactPatch::from_json(value, at, errors).and_then(|p| Some(p.applied_to(None).unwrap_or_default()))
+        ContactPatch::from_json(value, at, errors).map(|p| p.applied_to(None).unwrap_or_default())
     }
 }
 

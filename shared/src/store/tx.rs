@@ -105,6 +105,7 @@ impl<L: Copy> Tx<L> {
     }
 
     /// An update expression, with optional condition; `names` fills `#n` placeholders.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one UpdateItem, each named at the call")]
     pub fn update(
         &mut self,
         table: &str,

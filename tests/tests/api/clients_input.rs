@@ -5,6 +5,9 @@ use serde_json::json;
 
 use crate::helpers::{app, unique, unique_email};
 
+/// (what it is, content type, body, status, problem type, fields named).
+type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str, Vec<&'a str>);
+
 #[tokio::test]
 async fn bad_create_bodies_get_the_right_problem_and_store_nothing() {
     let app = app();
@@ -12,7 +15,7 @@ async fn bad_create_bodies_get_the_right_problem_and_store_nothing() {
     let email = unique_email();
     let big = format!("{{\"name\":\"x\",\"email\":\"{email}\",\"company\":\"{}\"}}", "a".repeat(70 * 1024));
     // (case, content type, body, status, errorCode, fields named)
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str, Vec<&str>)> = vec![
+    let cases: Vec<Case> = vec![
         ("malformed JSON", Some("application/json"), b"{\"name\": ".to_vec(), 400, "malformed_json", vec![]),
         ("empty body", Some("application/json"), b"".to_vec(), 400, "malformed_json", vec![]),
         ("no content type", None, json!({"name": "x", "email": email}).to_string().into_bytes(), 415, "unsupported_media_type", vec![]),
