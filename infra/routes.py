@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Generates, from infra/routes.tsv, everything that lists the routes.
+"""Generates, from infra/routes.tsv, everything that lists the routes, and from
+infra/access.tsv each function's DynamoDB policy (IAM in the template, and
+shared/src/access_policy.rs for the local check).
 
     python3 infra/routes.py          # write the function crates, the router, the template routes
     python3 infra/routes.py --check  # exit 1 naming whatever is out of step
@@ -82,22 +84,78 @@ def with_block(text, block):
     return text[: start + len(BEGIN)] + block + text[end:]
 
 
-READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
-WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:ConditionCheckItem"]
+WRITE = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
 
 
-def policy(read_only, function):
-    """Least privilege: reads for GET routes, reads and item writes otherwise; the
-    fallbacks touch nothing at all. Never Scan, never table administration."""
-    if function in ("method-not-allowed", "route-not-found"):
+def access():
+    """infra/access.tsv: per function, the partition keys it reads and writes and the
+    indexes it queries. Rows named `@group` are parts other rows include by name."""
+    groups, table = {}, {}
+    with open(os.path.join(ROOT, "infra", "access.tsv")) as f:
+        for n, line in enumerate(f, 1):
+            if line.startswith("#") or not line.strip():
+                continue
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 4:
+                sys.exit(f"infra/access.tsv:{n}: expected 4 tab-separated fields")
+            name, columns = fields[0], [c.split() for c in fields[1:]]
+            row = []
+            for i, tokens in enumerate(columns):
+                out = set()
+                for t in tokens:
+                    if t.startswith("@"):
+                        if t not in groups:
+                            sys.exit(f"infra/access.tsv:{n}: {t} is not defined above")
+                        out |= set(groups[t][i])
+                    elif t != "-":
+                        if "*" in t[:-1] or "?" in t:
+                            sys.exit(f"infra/access.tsv:{n}: {t}: a pattern is a key or a prefix and one final *")
+                        out.add(t)
+                row.append(sorted(out))
+            (groups if name.startswith("@") else table)[name] = row
+    return table
+
+
+def policy(function, keys):
+    """Least privilege: the item actions on the partition keys `infra/access.tsv`
+    lists for the function (`dynamodb:LeadingKeys`), Query on the indexes it lists,
+    never Scan, never table administration; the fallbacks touch nothing at all."""
+    reads, writes, indexes = keys[function]
+    statements = []
+    for actions, patterns in ((READ, reads), (WRITE, writes)):
+        if patterns:
+            statements.append(
+                "            - Effect: Allow\n"
+                f"              Action: [{', '.join(actions)}]\n"
+                "              Resource: !GetAtt Table.Arn\n"
+                "              Condition:\n                ForAllValues:StringLike:\n"
+                f"                  dynamodb:LeadingKeys: [{', '.join(repr(p).replace(chr(39), chr(34)) for p in patterns)}]\n"
+            )
+    if indexes:
+        arns = "".join(f'                - !Sub "${{Table.Arn}}/index/{i}"\n' for i in indexes)
+        statements.append("            - Effect: Allow\n              Action: dynamodb:Query\n              Resource:\n" + arns)
+    if not statements:
         return "      Policies: []\n"
-    actions = READ if read_only else READ + WRITE
-    return (
-        "      Policies:\n        - Statement:\n            - Effect: Allow\n"
-        f"              Action: [{', '.join(actions)}]\n"
-        "              Resource:\n                - !GetAtt Table.Arn\n"
-        '                - !Sub "${Table.Arn}/index/*"\n'
-    )
+    return "      Policies:\n        - Statement:\n" + "".join(statements)
+
+
+def access_rs(keys):
+    """shared/src/access_policy.rs: the same policies, for the local check."""
+    quoted = lambda xs: "&[" + ", ".join(f'"{x}"' for x in xs) + "]"
+    lines = [
+        "//! Generated from infra/access.tsv by infra/routes.py: the keys and indexes each",
+        "//! function may use, as its IAM policy in infra/template.yaml allows them.",
+        "",
+        "use crate::store::access::Policy;",
+        "",
+        "pub const POLICIES: &[Policy] = &[",
+    ]
+    for function in sorted(keys):
+        reads, writes, indexes = keys[function]
+        lines.append(f'    Policy {{ function: "{function}", reads: {quoted(reads)}, writes: {quoted(writes)}, indexes: {quoted(indexes)} }},')
+    lines.append("];")
+    return "\n".join(lines) + "\n"
 
 
 def template_block(rows):
@@ -110,7 +168,7 @@ def template_block(rows):
     fallbacks = {"method-not-allowed": [("ANY", p) for p in paths], "route-not-found": [("ANY", "/{proxy+}")]}
     summaries = {r["function"]: r["summary"] for r in rows}
     summaries.update({f: s for f, _, s in FALLBACKS})
-    handlers = {r["function"]: r["handler"] for r in rows}
+    keys = access()
     for function in list(events) + [f for f, _, _ in FALLBACKS]:
         logical = "".join(p.capitalize() for p in function.split("-")) + "Function"
         out.append(f"  {logical}:\n")
@@ -120,8 +178,7 @@ def template_block(rows):
         out.append("    Properties:\n")
         out.append(f"      Description: {summaries[function]}\n")
         out.append("      CodeUri: ..\n      Handler: bootstrap\n")
-        read_only = all(m == "GET" for m, _ in events.get(function, [])) and function in events
-        out.append(policy(read_only or function in ("method-not-allowed", "route-not-found"), function))
+        out.append(policy(function, keys))
         out.append("      Events:\n")
         for i, (method, path) in enumerate(events.get(function) or fallbacks[function]):
             out.append(f"        Route{i}:\n          Type: HttpApi\n          Properties:\n")
@@ -135,7 +192,7 @@ def template_block(rows):
         out.append("    Properties:\n")
         out.append(f"      Description: {j['summary']}\n")
         out.append("      CodeUri: ..\n      Handler: bootstrap\n      Timeout: 300\n")
-        out.append(policy(False, j["function"]))
+        out.append(policy(j["function"], keys))
         out.append("      Events:\n")
         if j["method"] == "SCHEDULE":
             out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n")
@@ -229,6 +286,7 @@ def expected():
         files.update(crate_files(j["function"], j["handler"], j["summary"], job=j["method"]))
     files["shared/src/openapi.json"] = openapi(rows)
     files["shared/src/routes.rs"] = routes_rs(rows)
+    files["shared/src/access_policy.rs"] = access_rs(access())
     cargo = open(os.path.join(ROOT, "Cargo.toml")).read()
     files["Cargo.toml"] = with_block(cargo, router(rows))
     template_path = os.path.join(ROOT, "infra", "template.yaml")
@@ -271,6 +329,10 @@ def main():
     missing = contract_routes_missing()
     known = {r["function"] for r in routes() + routes("job")} | {f for f, _, _ in FALLBACKS}
     extra = sorted(set(os.listdir(os.path.join(ROOT, "functions"))) - known)
+    keys = set(access())
+    if keys != known:
+        sys.exit("infra/access.tsv and infra/routes.tsv disagree: " + ", ".join(
+            [f"{f} has no row in access.tsv" for f in sorted(known - keys)] + [f"{f} is no function" for f in sorted(keys - known)]))
     if check:
         if missing:
             print("routes of ../shared/API.md missing from infra/routes.tsv:", ", ".join(missing))

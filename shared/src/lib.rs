@@ -12,7 +12,9 @@
 //! - [`domain`]: validated values and the records (partners, keys, clients).
 //! - [`store`]: the DynamoDB table: key layout, transactions, lists, cursors.
 //! - [`api`]: one function per route; [`routes`]: the route table (generated).
+//! - [`access_policy`]: the keys each function may touch (generated; see [`store::access`]).
 
+pub mod access_policy;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -42,6 +42,7 @@
 //! winner and a failed write leaves nothing behind. Counters (`total` per list,
 //! and per status / suspended filter) are `ADD`ed in that same transaction.
 
+pub mod access;
 mod api_keys;
 mod lists;
 mod clients;
@@ -168,7 +169,12 @@ impl Store {
     /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
     pub async fn from_env(table: impl Into<String>) -> Self {
         let sdk = aws_config::load_from_env().await;
-        Self::new(Dynamo::new(&sdk), table)
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if let Some(check) = access::KeyPolicy::from_env() {
+            tracing::info!(function = check.policy.function, mode = ?check.mode, "checking every request against the key policy");
+            conf = conf.interceptor(check);
+        }
+        Self::new(Dynamo::from_conf(conf.build()), table)
     }
 
     pub fn table(&self) -> &str {
@@ -214,10 +220,10 @@ impl Store {
                         found.push(from_item(item)?);
                     }
                 }
-                if let Some(mut left) = out.unprocessed_keys {
-                    if let Some(k) = left.remove(&self.table) {
-                        pending = k.keys;
-                    }
+                if let Some(mut left) = out.unprocessed_keys
+                    && let Some(k) = left.remove(&self.table)
+                {
+                    pending = k.keys;
                 }
                 attempts += 1;
                 if !pending.is_empty() {

@@ -97,3 +97,29 @@ async fn errors_in_process_are_problem_json_with_the_request_id() {
     let res = clientele::http::serve(lambda, event("GET", "/v1/clients/x", &[("clientId", "x")], "ck_live_wrong", None), "r", clientele::api::clients::get).await;
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn a_request_outside_the_functions_key_policy_never_reaches_the_table() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use clientele::store::access::{KeyPolicy, Mode, Policy};
+
+    let plain = app().dynamodb().await;
+    let policy = Policy::of("get-client").expect("get-client has a policy");
+    let checked = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(KeyPolicy { policy, mode: Mode::Enforce }).build());
+    let table = lambda_app().await.config.table_name.clone();
+    let pk = format!("CLIENT#{}", unique("policy"));
+    let key = |pk: &str| HashMap::from([("pk".to_owned(), V::S(pk.to_owned())), ("sk".to_owned(), V::S("#".into()))]);
+
+    let read = checked.get_item().table_name(&table).set_key(Some(key(&pk))).send().await;
+    assert!(read.is_ok(), "get-client reads clients: {read:?}");
+    let write = checked.put_item().table_name(&table).set_item(Some(key(&pk))).send().await;
+    let denied = format!("{:?}", write.expect_err("get-client writes nothing"));
+    assert!(denied.contains("AccessDenied by the key policy: get-client may not PutItem partition key CLIENT#"), "{denied}");
+    let stored = plain.get_item().table_name(&table).set_key(Some(key(&pk))).consistent_read(true).send().await.unwrap();
+    assert!(stored.item.is_none(), "the refused write was never sent");
+
+    let other = checked.get_item().table_name(&table).set_key(Some(key("WEBHOOK#x"))).send().await;
+    assert!(format!("{:?}", other.expect_err("not its keys")).contains("may not GetItem partition key WEBHOOK#x"));
+    let scan = checked.scan().table_name(&table).limit(1).send().await;
+    assert!(format!("{:?}", scan.expect_err("never a scan")).contains("Scan is allowed to no function"));
+}

@@ -8,16 +8,62 @@ use std::time::Duration;
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// The local stack has one webhook poller. A test that kills it takes this lock
-/// for writing, so it never kills an attempt another test is waiting for (a
-/// killed attempt is only retried when its 60-second lease runs out).
-static POLLER: RwLock<()> = RwLock::const_new(());
+/// The local stack has one webhook poller. A test that kills it first waits until
+/// no receiver is open, so it never kills an attempt another test waits for (a
+/// killed attempt is only retried when its 60-second lease runs out). Receivers
+/// never wait for one another, so a test may open several.
+static POLLER: Mutex<Poller> = Mutex::new(Poller { receivers: 0, killing: false });
 
-/// Sole use of the poller, for a test that kills it.
-pub async fn poller_exclusive() -> RwLockWriteGuard<'static, ()> {
-    POLLER.write().await
+struct Poller {
+    receivers: usize,
+    killing: bool,
+}
+
+/// Sole use of the poller, for a test that kills it: held until dropped.
+pub struct PollerExclusive;
+
+impl Drop for PollerExclusive {
+    fn drop(&mut self) {
+        POLLER.lock().unwrap().killing = false;
+    }
+}
+
+pub async fn poller_exclusive() -> PollerExclusive {
+    loop {
+        {
+            let mut p = POLLER.lock().unwrap();
+            if p.receivers == 0 && !p.killing {
+                p.killing = true;
+                return PollerExclusive;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One open receiver, counted while it lives.
+struct Open;
+
+impl Open {
+    async fn acquire() -> Self {
+        loop {
+            {
+                let mut p = POLLER.lock().unwrap();
+                if !p.killing {
+                    p.receivers += 1;
+                    return Open;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        POLLER.lock().unwrap().receivers -= 1;
+    }
 }
 
 /// One request the receiver got.
@@ -61,18 +107,21 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
     Sha256::digest(&outer).to_vec()
 }
 
+/// The answers still to give, in order: a status and an optional extra header line.
+type Script = Arc<Mutex<VecDeque<(u16, Option<String>)>>>;
+
 pub struct Receiver {
     pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<VecDeque<(u16, Option<String>)>>>,
-    _poller: Option<RwLockReadGuard<'static, ()>>,
+    script: Script,
+    _open: Option<Open>,
 }
 
 impl Receiver {
     /// Starts listening on a free loopback port; while it lives, nobody kills the poller.
     pub async fn start() -> Self {
-        let guard = POLLER.read().await;
-        Self { _poller: Some(guard), ..Self::listen().await }
+        let open = Open::acquire().await;
+        Self { _open: Some(open), ..Self::listen().await }
     }
 
     /// A receiver for the test that holds [`poller_exclusive`].
@@ -84,7 +133,7 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
-        let script: Arc<Mutex<VecDeque<(u16, Option<String>)>>> = Arc::new(Mutex::new(VecDeque::new()));
+        let script: Script = Arc::new(Mutex::new(VecDeque::new()));
         let (g, sc) = (got.clone(), script.clone());
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
@@ -99,7 +148,7 @@ impl Receiver {
                 });
             }
         });
-        Self { url, got, script, _poller: None }
+        Self { url, got, script, _open: None }
     }
 
     /// The next requests get these statuses (with an optional extra header line).

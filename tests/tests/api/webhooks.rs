@@ -213,3 +213,10 @@ async fn endpoints_are_managed_within_the_tree() {
     app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &p.key, None).await.problem(404, "not_found");
     let _ = unique_email();
 }
+
+#[tokio::test]
+async fn the_retry_job_runs_as_its_schedule_runs_it() {
+    // Locally the poller makes the retries; the job is what AWS runs every minute.
+    let report = app().invoke("retry-webhooks").await;
+    assert!(report["attempts"].is_u64(), "a report of the attempts made: {report}");
+}
