@@ -229,15 +229,18 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
 
 /// Sets up logging: JSON lines, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // `RUST_LOG` as `level` or `target=level,...`; `Targets` parses it without the
+    // regex engine `EnvFilter` would link into every function.
+    let filter: tracing_subscriber::filter::Targets =
+        std::env::var("RUST_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| "info".parse().expect("a level"));
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_ansi(false)
-        .without_time()
-        .try_init();
+        .without_time();
+    let _ = tracing_subscriber::registry().with(filter).with(format).try_init();
 }
 
 /// Runs one API operation as a Lambda function: builds [`App`] once, then

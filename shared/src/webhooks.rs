@@ -57,6 +57,7 @@ struct Outcome {
 
 impl Deliverer {
     pub fn new(app: &'static App) -> Self {
+        use_aws_lc();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -309,6 +310,13 @@ mod tests {
     }
 }
 
+/// Makes aws-lc-rs, the crypto the AWS SDK links anyway, the process's rustls
+/// provider, so outbound HTTPS (webhooks) needs no second TLS stack. Call before
+/// building a `reqwest` client; later calls do nothing.
+pub fn use_aws_lc() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// The deliverer of this function instance.
 fn deliverer(app: &'static App) -> &'static Deliverer {
     static D: std::sync::OnceLock<Deliverer> = std::sync::OnceLock::new();
@@ -389,12 +397,9 @@ mod local {
     }
 
     pub async fn poll(app: &'static App) -> Result<(), lambda_runtime::Error> {
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::store::sdk_config();
         let db = aws_sdk_dynamodb::Client::new(&sdk);
-        // DynamoDB Local serves its streams on the same endpoint as the table.
-        let mut conf = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
-        conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
-        let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf.build());
+        let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
         let table = db.describe_table().table_name(app.store.table()).send().await?;
         let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the table has no stream")?;
         let mut marks = load();

@@ -160,16 +160,33 @@ pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
 }
 
+/// The AWS SDK's configuration from the environment as Lambda sets it: region
+/// from `AWS_REGION`, credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+/// `AWS_SESSION_TOKEN`, and `AWS_ENDPOINT_URL_DYNAMODB` (DynamoDB Local, which
+/// serves its streams on the same address). Only these, not the SDK's whole
+/// default chain (profiles, SSO, STS, instance metadata): a smaller binary and a
+/// faster cold start.
+pub fn sdk_config() -> aws_config::SdkConfig {
+    let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).unwrap_or_else(|_| "us-east-1".into());
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials));
+    if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        sdk = sdk.endpoint_url(url);
+    }
+    sdk.build()
+}
+
 impl Store {
     pub fn new(db: Dynamo, table: impl Into<String>) -> Self {
         Self { db, table: table.into() }
     }
 
-    /// Builds the SDK client from the environment (region, credentials, and
-    /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    /// The client for the function's table, configured by [`sdk_config`].
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let sdk = aws_config::load_from_env().await;
-        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk_config());
         if let Some(check) = access::KeyPolicy::from_env() {
             tracing::info!(function = check.policy.function, mode = ?check.mode, "checking every request against the key policy");
             conf = conf.interceptor(check);

@@ -82,6 +82,7 @@ pub fn unique_email() -> String {
 
 pub fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
+    clientele::webhooks::use_aws_lc();
     APP.get_or_init(|| TestApp {
         base: std::env::var("CLIENTELE_URL").expect("CLIENTELE_URL: run the tests with `make test`"),
         admin: std::env::var("CLIENTELE_ADMIN_KEY").expect("CLIENTELE_ADMIN_KEY: run the tests with `make test`"),
