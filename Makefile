@@ -70,12 +70,13 @@ clean:
 expire-trials:
 	$(VENV)/bin/cargo-lambda lambda invoke expire-trials --data-ascii '{}' --invoke-port $${PORT:-9000}
 
-# Builds every function for Lambda (arm64, release) with SAM and deploys the stack.
-# Needs AWS credentials; creates the deployment's secrets (and prints the admin key
-# once) when they do not exist yet. STACK and SECRETS name them (default: clientele).
+# Builds every function for Lambda (arm64, release) with SAM, then deploys the stack.
+# The build needs no AWS account; the deploy needs credentials, and creates the
+# deployment's secrets (printing the admin key once) when they do not exist yet.
+# STACK and SECRETS name them (default: clientele).
 deploy: tools
 	$(VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli ziglang
-	$(PY) infra/deploy_secrets.py --name $${SECRETS:-clientele}
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template infra/template.yaml --beta-features
+	$(PY) infra/deploy_secrets.py --name $${SECRETS:-clientele}
 	$(VENV)/bin/sam deploy --stack-name $${STACK:-clientele} --capabilities CAPABILITY_IAM --resolve-s3 \
 	  --parameter-overrides SecretsName=$${SECRETS:-clientele} --no-fail-on-empty-changeset

@@ -279,23 +279,28 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
 
 /// Deletes one visible client with its `client.removed` event, re-reading it
 /// when a concurrent change moved its version (unless `expected` pins one).
+///
+/// Its licenses are revoked first, each with its event. The delete is guarded by
+/// the version read with no license left, and a license created meanwhile moves
+/// that version, so the delete then fails, its license is revoked, and the delete
+/// runs again: no license stays active on a deleted client.
 async fn remove(cx: &Ctx, who: &Principal, id: &str, expected: Option<u64>) -> Result<(), ApiError> {
-    let client = visible(&cx.app.store, who, id).await?;
-    if expected.is_some_and(|v| v != client.version) {
-        return Err(ApiError::VersionMismatch { current: client.version });
-    }
-    // Licenses are revoked first, each with its event; then the client goes.
-    // Revoking moves the client's version, so a pinned If-Match is checked above.
-    for license in cx.app.store.all_client_licenses(id).await? {
-        if !license.revoked {
-            super::licenses::revoke_license(cx, &who.actor, license).await?;
-        }
-    }
-    let expected = if client.license_count > 0 { None } else { expected };
+    // If-Match speaks of the client as the caller saw it; once revoking moved the
+    // version, the guard is the version this loop read.
+    let mut pinned = expected;
     for attempt in 0..MAX_ATTEMPTS {
         let current = visible(&cx.app.store, who, id).await?;
-        if expected.is_some_and(|v| v != current.version) {
+        if pinned.is_some_and(|v| v != current.version) {
             return Err(ApiError::VersionMismatch { current: current.version });
+        }
+        if current.license_count > 0 {
+            for license in cx.app.store.all_client_licenses(id).await? {
+                if !license.revoked {
+                    super::licenses::revoke_license(cx, &who.actor, license).await?;
+                }
+            }
+            pinned = None;
+            continue;
         }
         let event = Event::new(EventType::ClientRemoved, &current.ancestors, &who.actor, &cx.request_id, current.view(), None);
         match cx.app.store.delete_client(&current, &event).await {

@@ -294,9 +294,15 @@ impl Store {
                 format!("st_{}_su_{su}", st.as_str()),
             ),
         };
-        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, &q.scope, &field))?;
-        let clients = self.clients_in_order(&entries.strings("id")).await?;
-        Ok(ClientList { clients, next_after: entries.next_after, total })
+        // The page's clients are read as soon as the page is in, while the total
+        // is still being counted.
+        let page_of_clients = async {
+            let entries = self.page(&part, page).await?;
+            let clients = self.clients_in_order(&entries.strings("id")).await?;
+            Ok::<_, ApiError>((clients, entries.next_after))
+        };
+        let ((clients, next_after), total) = tokio::try_join!(page_of_clients, self.count(LIST, &q.scope, &field))?;
+        Ok(ClientList { clients, next_after, total })
     }
 
     /// Clients by id, in the order given; ones deleted meanwhile are left out.

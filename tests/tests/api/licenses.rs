@@ -164,3 +164,32 @@ async fn licenses_answer_404_outside_the_tree_and_bad_bodies_are_named() {
     let res = app.activate("lic_x", "not a domain").await;
     assert_eq!(res.error_fields(), ["domain"]);
 }
+
+#[tokio::test]
+async fn licenses_created_while_their_client_is_deleted_end_up_revoked() {
+    let app = app();
+    let p = app.partner().await;
+    let product = app.product().await;
+    for _ in 0..3 {
+        let c = app.client(&p).await;
+        let cid = c["id"].as_str().unwrap().to_owned();
+        for _ in 0..2 {
+            app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid })).await.expect(201);
+        }
+        // Licenses keep arriving while the delete runs.
+        let creates = join_all((0..8).map(|_| app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid }))));
+        let (created, deleted) = tokio::join!(creates, app.delete_client(&p.key, &cid));
+        assert_eq!(deleted.status, 204);
+        for res in &created {
+            match res.status {
+                201 => {
+                    let after = app.get_license(&p.key, res.body["id"].as_str().unwrap()).await;
+                    assert_eq!(after.expect(200)["status"], "revoked", "no license stays active on a deleted client");
+                }
+                _ => {
+                    res.problem(404, "not_found");
+                }
+            }
+        }
+    }
+}
