@@ -168,6 +168,16 @@ MSG
       echo "schemathesis: $(grep -E '[0-9]+ generated' "$RUN_DIR/schemathesis.log" | tail -n 1 | xargs)"
     fi
     if [[ $status -eq 0 ]]; then
+      # The fuzzing leaves the webhook poller a backlog of events; the end-to-end tests
+      # time their deliveries, so let it catch up first (its checkpoint stops moving).
+      last="" still=0 waited=$SECONDS
+      for _ in $(seq 1 600); do
+        now=$(stat -c %Y.%s "$RUN_DIR/stream-checkpoint.json" 2>/dev/null; md5sum <"$RUN_DIR/stream-checkpoint.json" 2>/dev/null)
+        if [[ "$now" == "$last" ]]; then still=$((still + 1)); else still=0; last="$now"; fi
+        [[ $still -ge 15 ]] && break
+        sleep 0.2
+      done
+      echo "webhook poller: caught up with the fuzzing's events in $((SECONDS - waited)) s"
       (cd "$ROOT" && cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
     fi
     if [[ $status -ne 0 ]]; then

@@ -67,18 +67,6 @@ impl Deliverer {
         Self { app, http }
     }
 
-    /// Starts delivering an event to every endpoint of its tree that wants it, and
-    /// makes the first attempts (concurrently: a slow endpoint holds up no other).
-    ///
-    /// # Errors
-    /// When the store fails (the caller retries the whole event).
-    pub async fn deliver_event(&self, event_id: &str) -> Result<usize, ApiError> {
-        let started = self.start_event(event_id).await?;
-        let count = started.len();
-        self.attempt_all(started).await?;
-        Ok(count)
-    }
-
     /// Writes a pending delivery for each endpoint that wants the event, unless one
     /// was written before (a replayed stream record). Once this returned, the event
     /// is safe: if the first attempts never happen, the retry job makes them when
@@ -348,17 +336,26 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
         return local::poll(app).await;
     }
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
-        let mut failed = Vec::new();
+        let (mut started, mut failed) = (Vec::new(), Vec::new());
         for (id, seq) in inserted_events(&event.payload) {
             // Once one record fails, it and all after it go back to Lambda, in order.
             if !failed.is_empty() {
                 failed.push(seq);
                 continue;
             }
-            if let Err(e) = deliverer(app).deliver_event(&id).await {
-                tracing::error!(event = %id, error = %e, "delivery failed; the batch is retried from here");
-                failed.push(seq);
+            match deliverer(app).start_event(&id).await {
+                Ok(deliveries) => started.extend(deliveries),
+                Err(e) => {
+                    tracing::error!(event = %id, error = %e, "delivery failed; the batch is retried from here");
+                    failed.push(seq);
+                }
             }
+        }
+        // Every recorded delivery is safe, so the first attempts of the whole batch run
+        // at once (a slow receiver holds up no other event); any that fail to settle
+        // are the retry job's after their lease.
+        if let Err(e) = deliverer(app).attempt_all(started).await {
+            tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
         }
         Ok::<_, lambda_runtime::Error>(batch_failures(&failed))
     }))
@@ -376,8 +373,13 @@ mod local {
 
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
+    use futures::{StreamExt as _, TryStreamExt as _};
+
     use super::deliverer;
     use crate::app::App;
+    use crate::domain::webhook::Webhook;
+    use crate::store::webhooks::Delivery;
+    use crate::events::Event;
 
 
     fn checkpoint_path() -> PathBuf {
@@ -404,11 +406,21 @@ mod local {
         let arn = table.table.and_then(|t| t.latest_stream_arn).ok_or("the table has no stream")?;
         let mut marks = load();
         tracing::info!(stream = %arn, "polling the local stream");
+        // Retries run in a loop of their own, as `retry-webhooks` runs on its own
+        // schedule on AWS: a backlog on the stream never holds them up.
+        tokio::spawn(retries(app));
         loop {
             if let Err(e) = round(app, &streams, &arn, &mut marks).await {
                 tracing::warn!(error = %e, "stream round failed; trying again");
             }
-            // Retries run beside the stream, so a slow receiver never holds up anything else.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Claims what is due every 300 ms; the attempts run on their own, so a slow
+    /// receiver holds up no other.
+    async fn retries(app: &'static App) {
+        loop {
             match deliverer(app).claim_due().await {
                 Ok(claimed) if !claimed.is_empty() => {
                     tokio::spawn(async move {
@@ -456,24 +468,35 @@ mod local {
                 let out = streams.get_records().shard_iterator(it).limit(100).send().await?;
                 let records = out.records.unwrap_or_default();
                 let empty = records.is_empty();
+                let mut events = Vec::new();
+                let mut last = None;
                 for r in records {
                     let inserted = r.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
                     let Some(data) = r.dynamodb else { continue };
-                    let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok()).cloned();
-                    if let (true, Some(event_id)) = (inserted, pk.as_deref().and_then(|p| p.strip_prefix("EVENT#"))) {
-                        // Once the deliveries are recorded the record may be checkpointed; the
-                        // attempts run on their own (a lost one is retried after its lease).
-                        let started = deliverer(app).start_event(event_id).await?;
-                        tokio::spawn(async move {
-                            if let Err(e) = deliverer(app).attempt_all(started).await {
-                                tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
-                            }
-                        });
+                    let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok());
+                    if let (true, Some(event_id)) = (inserted, pk.and_then(|p| p.strip_prefix("EVENT#"))) {
+                        events.push(event_id.to_owned());
                     }
-                    if let Some(seq) = data.sequence_number {
-                        marks.insert(id.clone(), seq);
-                        save(marks);
-                    }
+                    last = data.sequence_number.or(last);
+                }
+                // The batch's deliveries are recorded concurrently (each at most once), and
+                // only then is the batch checkpointed; the attempts run on their own (a lost
+                // one is retried after its lease).
+                let started: Vec<Vec<(Delivery, Webhook, Event)>> = futures::stream::iter(events)
+                    .map(|id| async move { deliverer(app).start_event(&id).await })
+                    .buffered(16)
+                    .try_collect()
+                    .await?;
+                for batch in started.into_iter().filter(|b| !b.is_empty()) {
+                    tokio::spawn(async move {
+                        if let Err(e) = deliverer(app).attempt_all(batch).await {
+                            tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
+                        }
+                    });
+                }
+                if let Some(seq) = last {
+                    marks.insert(id.clone(), seq);
+                    save(marks);
                 }
                 match out.next_shard_iterator {
                     Some(next) if !empty => iterator = Some(next),

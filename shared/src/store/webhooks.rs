@@ -125,14 +125,9 @@ impl Store {
 
     /// Every endpoint registered under any of `scopes`.
     pub async fn webhooks_of(&self, scopes: &[String]) -> Result<Vec<Webhook>, ApiError> {
-        let mut all = Vec::new();
-        for scope in scopes {
-            let part = Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}"));
-            for item in self.all_with_prefix(&part, "").await? {
-                all.push(super::from_item::<Webhook>(item)?);
-            }
-        }
-        Ok(all)
+        let parts = scopes.iter().map(|scope| Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}")));
+        let found = futures::future::try_join_all(parts.map(|part| async move { self.all_with_prefix(&part, "").await })).await?;
+        found.into_iter().flatten().map(super::from_item::<Webhook>).collect()
     }
 
     /// Starts the delivery of an event to an endpoint, unless it was started
