@@ -363,24 +363,23 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
 }
 
 mod local {
-    //! A local stand-in for Lambda's stream event source mapping: reads DynamoDB
-    //! Local's stream shard by shard and checkpoints each record after it was
-    //! handled, so a killed poller resumes where it stopped (at least once).
+    //! A local stand-in for Lambda's stream event source mapping and the retry
+    //! schedule: reads DynamoDB Local's stream shard by shard and checkpoints each
+    //! batch of records once their deliveries are recorded, so a killed poller
+    //! resumes where it stopped (at least once); claims due retries beside it.
 
     use std::collections::HashMap;
     use std::path::PathBuf;
     use std::time::Duration;
 
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-
     use futures::{StreamExt as _, TryStreamExt as _};
 
     use super::deliverer;
     use crate::app::App;
     use crate::domain::webhook::Webhook;
-    use crate::store::webhooks::Delivery;
     use crate::events::Event;
-
+    use crate::store::webhooks::Delivery;
 
     fn checkpoint_path() -> PathBuf {
         std::env::var("LOCAL_STREAM_CHECKPOINT").map_or_else(|_| PathBuf::from(".run/stream-checkpoint.json"), PathBuf::from)
