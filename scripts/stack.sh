@@ -172,7 +172,7 @@ MSG
       # time their deliveries, so let it catch up first (its checkpoint stops moving).
       last="" still=0 waited=$SECONDS
       for _ in $(seq 1 600); do
-        now=$(stat -c %Y.%s "$RUN_DIR/stream-checkpoint.json" 2>/dev/null; md5sum <"$RUN_DIR/stream-checkpoint.json" 2>/dev/null)
+        now=$(md5sum <"$RUN_DIR/stream-checkpoint.json" 2>/dev/null)
         if [[ "$now" == "$last" ]]; then still=$((still + 1)); else still=0; last="$now"; fi
         [[ $still -ge 15 ]] && break
         sleep 0.2

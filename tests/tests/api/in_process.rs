@@ -2,7 +2,6 @@
 //! the stack's DynamoDB Local: what a Lambda invocation does, minus the HTTP hop.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use clientele::app::App;
 use clientele::config::Config;
@@ -11,12 +10,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::{app, unique, unique_email};
 
-/// The App a function would build, from the stack's environment file.
+/// The App a function would build, from the stack's environment file. One per
+/// test: each #[tokio::test] has its own runtime, and an SDK client's pooled
+/// connections must not outlive the runtime that opened them.
 async fn lambda_app() -> &'static App {
-    static APP: OnceLock<&'static App> = OnceLock::new();
-    if let Some(app) = APP.get() {
-        return app;
-    }
     let path = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE: run with `make test`");
     let vars: HashMap<String, String> = std::fs::read_to_string(path)
         .unwrap()
@@ -25,8 +22,7 @@ async fn lambda_app() -> &'static App {
         .collect();
     let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("the stack's configuration");
     let db = app().dynamodb().await;
-    let built: &'static App = Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }));
-    *APP.get_or_init(|| built)
+    Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
 }
 
 /// An API Gateway (HTTP API 2.0) event, as Lambda delivers it.
