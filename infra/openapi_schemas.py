@@ -39,7 +39,7 @@ CLIENT_PERMISSIONS = {
 }
 QUOTAS = {
     "type": "object",
-    "maxProperties": 100,
+    "maxProperties": 20,
     "additionalProperties": obj({"limit": INT, "period": {"enum": ["day", "month"]}}, required=["limit"]),
 }
 USAGE = {
@@ -112,7 +112,12 @@ SCHEMAS = {
     "ClientReplace": obj({**WRITABLE, "isActive": BOOL}, required=["name", "email"]),
     "Lookup": obj({"apiKey": S}),
     "BulkDelete": obj({"ids": {"type": "array", "items": S, "minItems": 1, "maxItems": 100}}),
-    "BulkDeleted": obj({"deleted": {"type": "array", "items": S}, "notFound": {"type": "array", "items": S}}),
+    "BulkDeleted": obj({
+        "deleted": {"type": "array", "items": S},
+        "notFound": {"type": "array", "items": S},
+        # Ids whose delete failed (e.g. 503 while the store was unavailable): retry those.
+        "failed": {"type": "array", "items": obj({"id": S, "status": INT, "errorCode": S})},
+    }),
     "OfferTrial": obj({"days": {"type": "integer", "minimum": 1, "maximum": 90}}),
     "Suspend": obj({"reason": {"type": ["string", "null"], "maxLength": 500}}, required=[]),
     "Empty": obj({}, required=[]),

@@ -3,6 +3,7 @@
 #
 #   scripts/stack.sh run    serve on $PORT (default 9000) until Ctrl-C
 #   scripts/stack.sh test   serve on free ports, run every test, clean up
+#   scripts/stack.sh faults the fault-injection suite alone, on a stack of its own
 #
 # Expects the tools `make tools` installs under .tools/. Everything it starts
 # runs in its own process group and is stopped on exit, however it exits.
@@ -13,12 +14,17 @@ TOOLS="$ROOT/.tools"
 PY="$TOOLS/venv/bin/python"
 CARGO_LAMBDA="$TOOLS/venv/bin/cargo-lambda"
 DDB_DIR="$TOOLS/dynamodb"
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${RUN_DIR:-$ROOT/.run}"  # several stacks at once: give each its own
 mkdir -p "$RUN_DIR"
 
 PIDS=()
 cleanup() {
   local code=$?
+  # A store the fault suite restarted is no child of ours: stop it by its pid file.
+  if [[ -f "$RUN_DIR/dynamodb.pid" ]]; then
+    kill -CONT "$(cat "$RUN_DIR/dynamodb.pid")" 2>/dev/null || true
+    kill -KILL -- "-$(cat "$RUN_DIR/dynamodb.pid")" 2>/dev/null || kill -KILL "$(cat "$RUN_DIR/dynamodb.pid")" 2>/dev/null || true
+  fi
   for pid in "${PIDS[@]:-}"; do
     [[ -n "$pid" ]] && kill -TERM -- "-$pid" 2>/dev/null || true
   done
@@ -59,6 +65,24 @@ start_dynamodb() { # port
       -inMemory -port "$1" >"$RUN_DIR/dynamodb.log" 2>&1) &
   PIDS+=($!)
   wait_for_port "$1" "DynamoDB Local" 60 "$!" "$RUN_DIR/dynamodb.log"
+}
+
+# DynamoDB Local on disk (-dbPath), for the fault suite: it kills the store and
+# starts it again on the same port with $RUN_DIR/dynamodb-restart.sh, and its data
+# must survive that. The current process id is kept in $RUN_DIR/dynamodb.pid.
+start_durable_dynamodb() { # port
+  mkdir -p "$RUN_DIR/dynamodb-data"
+  cat >"$RUN_DIR/dynamodb-restart.sh" <<SCRIPT
+#!/usr/bin/env bash
+# Starts DynamoDB Local (again) on port $1 with the data in $RUN_DIR/dynamodb-data.
+cd "$DDB_DIR"
+setsid java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \\
+  -dbPath "$RUN_DIR/dynamodb-data" -port $1 >>"$RUN_DIR/dynamodb.log" 2>&1 </dev/null &
+echo \$! >"$RUN_DIR/dynamodb.pid"
+SCRIPT
+  chmod +x "$RUN_DIR/dynamodb-restart.sh"
+  "$RUN_DIR/dynamodb-restart.sh"
+  wait_for_port "$1" "DynamoDB Local" 60 "$(cat "$RUN_DIR/dynamodb.pid")" "$RUN_DIR/dynamodb.log"
 }
 
 # Writes the functions' environment to $RUN_DIR/env and exports it here.
@@ -108,7 +132,7 @@ start_poller() {
 
 stack() { # api port, dynamodb port, admin key, watch flags...
   local api=$1 ddb=$2 admin=$3; shift 3
-  start_dynamodb "$ddb"
+  if [[ "${DURABLE_STORE:-}" == 1 ]]; then start_durable_dynamodb "$ddb"; else start_dynamodb "$ddb"; fi
   write_env "$ddb" "$admin"
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
     "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
@@ -151,8 +175,12 @@ MSG
     # Unit tests; schemathesis over every route of the served OpenAPI document (no 5xx,
     # no response that breaks the document); then the end-to-end suite, whose summary
     # closes the run.
-    (cd "$ROOT" && cargo test -p clientele --lib) || status=$?
-    if [[ $status -eq 0 ]]; then
+    # E2E_FILTER=<name>: only the end-to-end tests whose names contain it (no unit tests, no
+    # fuzzing); for working on one area. `make test` runs everything.
+    if [[ -z "${E2E_FILTER:-}" ]]; then
+      (cd "$ROOT" && cargo test -p clientele --lib) || status=$?
+    fi
+    if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       (cd "$RUN_DIR" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/infra" \
         "$TOOLS/venv/bin/schemathesis" run "$CLIENTELE_URL/v1/openapi.json" -H "X-API-Key: $ADMIN" \
           --checks not_a_server_error,response_schema_conformance,content_type_conformance \
@@ -172,17 +200,47 @@ MSG
       # time their deliveries, so let it catch up first (its checkpoint stops moving).
       last="" still=0 waited=$SECONDS
       for _ in $(seq 1 600); do
-        now=$(md5sum <"$RUN_DIR/stream-checkpoint.json" 2>/dev/null)
+        now=$( (md5sum <"$RUN_DIR/stream-checkpoint.json") 2>/dev/null || true)
         if [[ "$now" == "$last" ]]; then still=$((still + 1)); else still=0; last="$now"; fi
         [[ $still -ge 15 ]] && break
         sleep 0.2
       done
       echo "webhook poller: caught up with the fuzzing's events in $((SECONDS - waited)) s"
-      (cd "$ROOT" && cargo test -p clientele-tests -- --test-threads "${TEST_THREADS:-8}") || status=$?
+      (cd "$ROOT" && cargo test -p clientele-tests --test api -- --test-threads "${TEST_THREADS:-8}" ${E2E_FILTER:-}) || status=$?
+    fi
+    if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
+      # The fault suite pauses and kills its store, so it runs alone, on a stack of its own.
+      RUN_DIR="$RUN_DIR/faults" "$0" faults || status=$?
     fi
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
       echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"
+    fi
+    exit $status
+    ;;
+  faults)
+    # Fault injection (tests/tests/faults): a stack over an on-disk DynamoDB Local that the
+    # tests pause (SIGSTOP), kill and start again; one test at a time. Writes the run's
+    # figures into README.md's Reliability section.
+    (cd "$ROOT" && cargo build --workspace --bins --tests)  # nothing to do when `test` built it
+    rm -rf "$RUN_DIR/dynamodb-data" "$RUN_DIR/figures.jsonl"
+    export WEBHOOK_RETRY_SCHEDULE="${WEBHOOK_RETRY_SCHEDULE:-1s,1s,2s}"
+    API_PORT=$(free_port)
+    ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
+    DURABLE_STORE=1 stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes
+    export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN" \
+      CLIENTELE_DYNAMODB_URL="$(grep '^AWS_ENDPOINT_URL_DYNAMODB=' "$RUN_DIR/env" | cut -d= -f2-)" \
+      CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)" \
+      CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid" CLIENTELE_ENV_FILE="$RUN_DIR/env" \
+      CLIENTELE_DYNAMODB_PID_FILE="$RUN_DIR/dynamodb.pid" CLIENTELE_DYNAMODB_RESTART="$RUN_DIR/dynamodb-restart.sh" \
+      CLIENTELE_FAULT_FIGURES="$RUN_DIR/figures.jsonl"
+    status=0
+    (cd "$ROOT" && cargo test -p clientele-tests --test faults -- --test-threads 1 ${FAULTS_FILTER:-}) || status=$?
+    if [[ $status -eq 0 && -z "${FAULTS_FILTER:-}" ]]; then
+      "$PY" "$ROOT/scripts/reliability.py" "$RUN_DIR/figures.jsonl" "$ROOT/README.md" || status=$?
+    fi
+    if [[ $status -ne 0 ]]; then
+      echo "--- last lines of the fault stack's API log ---"; tail -n 60 "$RUN_DIR/api.log"
     fi
     exit $status
     ;;
@@ -201,5 +259,5 @@ MSG
     "$ROOT/target/release/clientele-bench"
     ;;
   *)
-    echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+    echo "usage: $0 run|test|faults|bench" >&2; exit 2 ;;
 esac

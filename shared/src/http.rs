@@ -21,6 +21,9 @@ use crate::store::idempotency::{IdempotencyClaim, StoredResponse};
 /// The largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Every request answers within this (API.md §5a: 10 s), under Lambda's timeout.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
+
 /// One request, with the function's shared state.
 pub struct Ctx {
     pub app: &'static App,
@@ -264,7 +267,14 @@ where
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = req.method().to_string();
         let path = req.uri().path().to_owned();
-        let response = serve(app, req, &request_id, handler).await;
+        // A request answers within its deadline whatever the store does: past it, a 503
+        // the caller may retry (each DynamoDB call has its own timeouts too; this bounds
+        // a request that makes several). A write in flight is one transaction: applied
+        // whole or not at all.
+        let response = match tokio::time::timeout(REQUEST_DEADLINE, serve(app, req, &request_id, handler)).await {
+            Ok(response) => response,
+            Err(_) => respond(&request_id, Err(ApiError::Unavailable("the request outlasted its deadline".into()))),
+        };
         tracing::info!(
             request_id,
             method,

@@ -330,27 +330,37 @@ pub async fn bulk_delete(cx: Ctx) -> Result<Reply, ApiError> {
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(id.clone()));
     let (cx, who) = (&cx, &who);
+    // Each id is its own delete (one transaction each): one that fails (a stalled or
+    // throttled store) is reported beside the others, so the caller knows exactly
+    // which ids are gone and retries only the rest.
     let outcomes: Vec<Result<bool, ApiError>> = futures::stream::iter(ids.clone())
         .map(|id| async move {
-            {
-                if !is_id(&id) {
-                    return Ok(false);
-                }
-                match remove(cx, who, &id, None).await {
-                    Ok(()) => Ok(true),
-                    Err(ApiError::NotFound(_)) => Ok(false),
-                    Err(e) => Err(e),
-                }
+            if !is_id(&id) {
+                return Ok(false);
+            }
+            match remove(cx, who, &id, None).await {
+                Ok(()) => Ok(true),
+                Err(ApiError::NotFound(_)) => Ok(false),
+                Err(e) => Err(e),
             }
         })
         .buffered(8)
         .collect()
         .await;
-    let (mut deleted, mut not_found) = (Vec::new(), Vec::new());
+    let (mut deleted, mut not_found, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     for (id, outcome) in ids.into_iter().zip(outcomes) {
-        if outcome? { deleted.push(id) } else { not_found.push(id) }
+        match outcome {
+            Ok(true) => deleted.push(id),
+            Ok(false) => not_found.push(id),
+            Err(e) => {
+                if e.status() >= 500 {
+                    tracing::warn!(request_id = %cx.request_id, client = %id, error = %e, "bulk delete: one id failed");
+                }
+                failed.push(json!({ "id": id, "status": e.status(), "errorCode": e.code() }));
+            }
+        }
     }
-    Ok(Reply::ok(json!({ "deleted": deleted, "notFound": not_found })))
+    Ok(Reply::ok(json!({ "deleted": deleted, "notFound": not_found, "failed": failed })))
 }
 
 /// `GET /v1/clients/by-username/{username}`.

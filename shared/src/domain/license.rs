@@ -177,12 +177,20 @@ impl FromJson for Future {
     }
 }
 
+/// The most domains one license may be active on: a revoke (or its client's delete)
+/// releases every activation in one transaction, so this bounds that write (API.md §5a).
+pub const MAX_ACTIVATIONS: u32 = 25;
+
 struct MaxActivations(u32);
 
 impl FromJson for MaxActivations {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         parse_with(value, at, errors, |v| {
-            v.as_u64().filter(|n| (1..=1000).contains(n)).map(|n| MaxActivations(n as u32)).ok_or_else(|| "must be a whole number from 1 to 1000".into())
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=MAX_ACTIVATIONS).contains(n))
+                .map(MaxActivations)
+                .ok_or_else(|| format!("must be a whole number from 1 to {MAX_ACTIVATIONS}"))
         })
     }
 }

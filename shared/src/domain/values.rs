@@ -351,7 +351,8 @@ impl FromJson for ClientPermissions {
         };
         let before = errors.len();
         if members.len() > 100 {
-            errors.push(crate::error::FieldError::new(at, "must have at most 100 resources"));
+            let field = if at.is_empty() { "permissions" } else { at };
+            errors.push(crate::error::FieldError::new(field, "must have at most 100 resources"));
         }
         let mut map = BTreeMap::new();
         for (resource, actions) in members {
@@ -393,7 +394,11 @@ pub struct Quota {
     pub period: Option<Period>,
 }
 
-/// A client's quotas: resource → quota, at most 100 resources.
+/// The most quota resources a client may have: a client's delete removes one usage
+/// counter per resource in its transaction, so this bounds that write (API.md §5a).
+pub const MAX_QUOTAS: usize = 20;
+
+/// A client's quotas: resource → quota, at most [`MAX_QUOTAS`] resources.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Quotas(pub BTreeMap<String, Quota>);
@@ -405,8 +410,10 @@ impl FromJson for Quotas {
             return None;
         };
         let before = errors.len();
-        if members.len() > 100 {
-            errors.push(crate::error::FieldError::new(at, "must have at most 100 resources"));
+        if members.len() > MAX_QUOTAS {
+            // The whole body of PUT .../quotas is the quotas: name them so.
+            let field = if at.is_empty() { "quotas" } else { at };
+            errors.push(crate::error::FieldError::new(field, format!("must have at most {MAX_QUOTAS} resources")));
         }
         let mut map = BTreeMap::new();
         for (resource, quota) in members {

@@ -57,6 +57,7 @@ pub mod usage;
 pub mod webhooks;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client as Dynamo;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -99,15 +100,15 @@ pub struct Store {
     table: String,
 }
 
-/// Maps an SDK failure to the API's error: throttling and unreachable stores are
-/// a 503 the caller may retry, anything else a 500. The full cause is logged here.
-pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> ApiError
+/// Whether an SDK failure is the store being unreachable, slow or overloaded (a
+/// 503 the caller may retry) rather than a fault of the request or of our code.
+fn store_unavailable<E, R>(err: &SdkError<E, R>) -> bool
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
+    E: ProvideErrorMetadata,
 {
-    let retryable = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+    match err {
+        // No answer in time, no connection, or a connection that broke mid-answer.
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
         SdkError::ServiceError(e) => matches!(
             e.err().code(),
             Some(
@@ -116,14 +117,28 @@ where
                     | "RequestLimitExceeded"
                     | "InternalServerError"
                     | "ServiceUnavailable"
+                    | "TransactionConflictException"
+                    | "TransactionInProgressException"
             )
         ),
         _ => false,
-    };
-    tracing::error!(op, error = %DisplayErrorContext(&err), "dynamodb call failed");
-    if retryable {
+    }
+}
+
+/// Maps an SDK failure to the API's error: throttling, timeouts and unreachable
+/// stores are a 503 the caller may retry, anything else a 500. The full cause is
+/// logged here.
+pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> ApiError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let unavailable = store_unavailable(&err);
+    if unavailable {
+        tracing::warn!(op, error = %DisplayErrorContext(&err), "dynamodb unavailable");
         ApiError::Unavailable(Box::new(err))
     } else {
+        tracing::error!(op, error = %DisplayErrorContext(&err), "dynamodb call failed");
         ApiError::Internal(Box::new(err))
     }
 }
@@ -160,6 +175,14 @@ pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
 }
 
+/// How long a connection to DynamoDB may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// How long one attempt of a DynamoDB call may take (DynamoDB answers in
+/// milliseconds; a stalled store must not hold a request).
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_000);
+/// How long one DynamoDB call may take, its retries included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(4_500);
+
 /// The AWS SDK's configuration from the environment as Lambda sets it: region
 /// from `AWS_REGION`, credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
 /// `AWS_SESSION_TOKEN`, and `AWS_ENDPOINT_URL_DYNAMODB` (DynamoDB Local, which
@@ -172,7 +195,17 @@ pub fn sdk_config() -> aws_config::SdkConfig {
     let mut sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials));
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        // Every call has a deadline (a stalled store yields 503, not a hung request) and a
+        // bounded number of attempts with the SDK's jittered backoff (throttling, timeouts).
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
     if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         sdk = sdk.endpoint_url(url);
     }

@@ -4,9 +4,16 @@
 //! DynamoDB cancels the transaction, the cancellation reasons (one per item, in
 //! order) tell which condition failed, and the label becomes the API's answer
 //! (`email_taken`, `version_mismatch`, ...). Transactions cancelled only by
-//! another transaction touching the same items (hot counters) are retried here.
+//! another transaction touching the same items (hot counters) are retried here,
+//! within a time budget; contention that outlasts it is a 503 the caller may retry.
+//!
+//! Each send carries a `ClientRequestToken`, so when the SDK retries a call whose
+//! answer was lost (a timeout after DynamoDB applied it), DynamoDB recognises the
+//! retry and does not apply the writes a second time (nor fail the retry on the
+//! conditions the first run made false). A new token is drawn for each of our own
+//! retries, which only follow a cancelled (so unapplied) transaction.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client as Dynamo;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -18,6 +25,8 @@ use crate::error::ApiError;
 
 /// The most items DynamoDB accepts in one transaction.
 pub const MAX_ITEMS: usize = 100;
+/// How long a transaction may keep retrying after contention before giving up with 503.
+const CONTENTION_BUDGET: Duration = Duration::from_millis(3_000);
 
 /// Why a transaction did not commit.
 #[derive(Debug)]
@@ -152,9 +161,15 @@ impl<L: Copy> Tx<L> {
             ))));
         }
         let (writes, labels): (Vec<_>, Vec<_>) = self.items.into_iter().unzip();
+        let started = Instant::now();
         let mut attempt = 0u32;
         loop {
-            let result = db.transact_write_items().set_transact_items(Some(writes.clone())).send().await;
+            let result = db
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
             let err = match result {
                 Ok(_) => return Ok(()),
                 Err(err) => err,
@@ -174,8 +189,12 @@ impl<L: Copy> Tx<L> {
             let contended = codes.is_empty()
                 || codes.iter().all(|c| matches!(*c, "None" | "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"));
             attempt += 1;
-            if !contended || attempt > 10 {
+            if !contended {
                 return Err(Failed::Error(sdk_error("TransactWriteItems", err)));
+            }
+            if attempt > 10 || started.elapsed() > CONTENTION_BUDGET {
+                tracing::warn!(attempts = attempt, ?codes, "transaction still contended; answering 503");
+                return Err(Failed::Error(ApiError::Unavailable(Box::new(err))));
             }
             // Full jitter, growing from ~20 ms: contending writers spread out.
             let cap = 20u64 << attempt.min(6);

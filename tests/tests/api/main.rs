@@ -18,6 +18,7 @@ mod idempotency;
 mod in_process;
 mod licenses;
 mod lifecycle;
+mod limits;
 mod partners;
 mod teammates;
 mod usage;
