@@ -197,9 +197,23 @@ async fn bearer(app: &App, token: &str) -> Result<Principal, ApiError> {
 /// about the same time), or a suspended partner.
 pub async fn basic(app: &App, username: &str, password: &str) -> Result<Principal, ApiError> {
     const BAD: &str = "The username or password is wrong";
+    // Only a username a teammate can have reaches the store (a stranger's 3000-byte
+    // "username" is no key); its shape is no secret, so refusing it early leaks nothing.
+    let username = crate::domain::values::Username::parse(username).map_err(|_| ApiError::Unauthenticated(BAD))?;
+    let username = username.as_str();
+    // Password guessing: after MAX_FAILURES wrong passwords in a window, the username
+    // is refused until the window ends, the right password included. Unknown usernames
+    // are counted and verified (against a dummy hash) exactly like known ones.
+    let now = chrono::Utc::now().timestamp();
+    if let Some(retry_after) = app.store.login_blocked_for(username, now).await? {
+        return Err(ApiError::RateLimited { retry_after });
+    }
     let teammate = app.store.teammate(username).await?;
     let hash = teammate.as_ref().map_or(dummy_hash(), |t| t.password_hash.as_str());
     let verified = verify_password(password, hash);
+    if !verified {
+        app.store.record_login_failure(username, now).await?;
+    }
     let teammate = teammate.filter(|_| verified).ok_or(ApiError::Unauthenticated(BAD))?;
     let owner = app.store.partner(&teammate.partner_id).await?.ok_or(ApiError::Unauthenticated(BAD))?;
     let partner = active_partner(app, &owner.path).await?;

@@ -64,12 +64,32 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
+    /// Too many wrong passwords for one username: retry after this many seconds.
+    #[error("too many attempts")]
+    RateLimited { retry_after: i64 },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An error and every cause under it, for the log (`a: b: c`): a 5xx's log line must
+/// say why, while its response says nothing.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        // Some errors repeat their source's text in their own; say each thing once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 impl ApiError {
@@ -98,7 +118,7 @@ impl ApiError {
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::IdempotencyKeyReused => 422,
-            Self::QuotaExceeded(_) => 429,
+            Self::QuotaExceeded(_) | Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) => 503,
         }
@@ -124,6 +144,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
             Self::Unavailable(_) => "unavailable",
         }
@@ -148,6 +169,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::IdempotencyKeyReused => "Idempotency key reused with a different request",
             Self::QuotaExceeded(_) => "Quota exceeded",
+            Self::RateLimited { .. } => "Too many attempts",
             Self::Internal(_) => "Internal error",
             Self::Unavailable(_) => "Service unavailable",
         }
@@ -183,6 +205,9 @@ impl ApiError {
                 format!("If-Match does not match the current version (ETag \"{current}\").")
             }
             Self::PayloadTooLarge => "Request bodies are limited to 64 KiB.".into(),
+            Self::RateLimited { retry_after } => {
+                format!("Too many wrong passwords for this username; try again in {retry_after} seconds.")
+            }
             Self::UnsupportedMediaType => {
                 "Send request bodies as JSON with Content-Type: application/json.".into()
             }
@@ -239,6 +264,13 @@ mod tests {
         assert_eq!(body["errorCode"], "validation_failed");
         assert_eq!(body["requestId"], "req-1");
         assert_eq!(body["errors"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_logged_chain_names_every_cause() {
+        let io = std::io::Error::other("connection reset by peer");
+        let err = ApiError::Unavailable(Box::new(io));
+        assert_eq!(chain(&err), "store unavailable: connection reset by peer");
     }
 
     #[test]

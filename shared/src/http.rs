@@ -29,6 +29,9 @@ pub struct Ctx {
     pub app: &'static App,
     pub req: Request,
     pub request_id: String,
+    /// The caller, when the idempotency layer has already authenticated it (so a
+    /// Basic password is verified once per request, not twice).
+    principal: Option<Principal>,
 }
 
 /// A successful response.
@@ -191,7 +194,10 @@ impl Ctx {
     /// # Errors
     /// `unauthenticated` when the credential is missing, bad or revoked.
     pub async fn principal(&self) -> Result<Principal, ApiError> {
-        auth::authenticate(self.app, self.headers()).await
+        match &self.principal {
+            Some(p) => Ok(p.clone()),
+            None => auth::authenticate(self.app, self.headers()).await,
+        }
     }
 }
 
@@ -201,11 +207,14 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
         Err(err) => {
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if status.is_server_error() {
-                tracing::error!(request_id, error = %err, "request failed");
+                tracing::error!(request_id, status = status.as_u16(), error = %crate::error::chain(&err), "request failed");
             }
             let mut headers = Vec::new();
             if matches!(err, ApiError::Unavailable(_)) {
                 headers.push(("retry-after", "1".to_owned()));
+            }
+            if let ApiError::RateLimited { retry_after } = &err {
+                headers.push(("retry-after", retry_after.to_string()));
             }
             if let ApiError::MethodNotAllowed(allowed) = &err {
                 headers.push(("allow", allowed.clone()));
@@ -290,43 +299,131 @@ where
 
 /// One request: through the idempotency layer when it is a POST carrying an
 /// `Idempotency-Key`, else straight to the handler.
+///
+/// The layer authenticates first, so a credential that no longer works (a revoked
+/// key, a suspended partner, a removed teammate) gets 401, never a replay; it keeps
+/// records per principal, so nobody sees another's responses; and it seals what it
+/// keeps, since a first response may carry a secret shown once.
 pub async fn serve<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
 where
     F: Fn(Ctx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
-    let idempotency = match idempotency_scope(&req) {
-        Ok(scope) => scope,
+    let ctx = |req, principal| Ctx { app, req, request_id: request_id.to_owned(), principal };
+    let key = match idempotency_key(&req) {
+        Ok(Some(key)) => key,
+        Ok(None) => return respond(request_id, handler(ctx(req, None)).await),
         Err(e) => return respond(request_id, Err(e)),
     };
-    let Some((scope, fingerprint)) = idempotency else {
-        return respond(request_id, handler(Ctx { app, req, request_id: request_id.to_owned() }).await);
+    let (owner, principal) = if let Some(license_key) = body_license_key(&req) {
+        // The public license routes: the license key in the body is the credential
+        // (no other route takes a `licenseKey`: unknown fields are refused).
+        (format!("LicenseKey:{}", secrets::sha256_hex(&license_key)), None)
+    } else if has_credential(&req) {
+        match auth::authenticate(app, req.headers()).await {
+            Ok(p) => (format!("{:?}:{}", p.actor.kind, p.actor.id), Some(p)),
+            Err(e) => return respond(request_id, Err(e)),
+        }
+    } else {
+        // No credential at all: the handler refuses it; nothing to remember.
+        return respond(request_id, handler(ctx(req, None)).await);
     };
+    let idem = Idempotent::new(app, &owner, &key, &req);
     let now = chrono::Utc::now().timestamp();
-    match app.store.claim_idempotent(&scope, &fingerprint, now).await {
+    let mut claim = app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await;
+    if let Ok(IdempotencyClaim::Replay(sealed)) = &claim {
+        match idem.open(sealed) {
+            Some(stored) => return replay(request_id, stored),
+            // Sealed under a secret since rotated: unreadable, so it is as if forgotten
+            // and the request runs again.
+            None => {
+                tracing::warn!(request_id, "an idempotency record does not open with its key; running the request again");
+                claim = match app.store.release_idempotent(&idem.scope).await {
+                    Ok(()) => app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await,
+                    Err(e) => Err(e),
+                };
+            }
+        }
+    }
+    match claim {
         Err(e) => respond(request_id, Err(e)),
         Ok(IdempotencyClaim::Mismatch) => respond(request_id, Err(ApiError::IdempotencyKeyReused)),
-        Ok(IdempotencyClaim::InProgress) => respond(request_id, Err(ApiError::IdempotencyConflict)),
-        Ok(IdempotencyClaim::Replay(stored)) => replay(request_id, stored),
+        Ok(IdempotencyClaim::InProgress | IdempotencyClaim::Replay(_)) => respond(request_id, Err(ApiError::IdempotencyConflict)),
         Ok(IdempotencyClaim::Fresh) => {
-            let response = respond(request_id, handler(Ctx { app, req, request_id: request_id.to_owned() }).await);
+            let response = respond(request_id, handler(ctx(req, principal)).await);
             // A failure on our side is not remembered: the caller's retry runs again.
             let kept = if response.status().is_server_error() {
-                app.store.release_idempotent(&scope).await
+                app.store.release_idempotent(&idem.scope).await
             } else {
-                app.store.finish_idempotent(&scope, &fingerprint, now, stored(&response)).await
+                match idem.seal(&stored(&response)) {
+                    Ok(sealed) => app.store.finish_idempotent(&idem.scope, &idem.fingerprint, now, sealed).await,
+                    Err(e) => Err(e),
+                }
             };
             if let Err(e) = kept {
-                tracing::error!(request_id, error = %e, "could not record the idempotent response");
+                tracing::error!(request_id, error = %crate::error::chain(&e), "could not record the idempotent response");
             }
             response
         }
     }
 }
 
-/// The idempotency scope (caller + key) and request fingerprint, for a POST with
-/// an `Idempotency-Key`.
-fn idempotency_scope(req: &Request) -> Result<Option<(String, String)>, ApiError> {
+/// One idempotent request's record key, fingerprint and sealing key.
+struct Idempotent {
+    /// `<principal hash>#<key hash>`: the record's key.
+    scope: String,
+    /// A keyed hash of the request (method, path, body): a plain hash of a body that
+    /// holds a password could be guessed offline from the table.
+    fingerprint: String,
+    /// Seals the stored response: derived from a deployment secret, the principal and
+    /// the raw `Idempotency-Key`, the last two never stored as such.
+    seal_key: [u8; 32],
+}
+
+impl Idempotent {
+    fn new(app: &App, owner: &str, key: &str, req: &Request) -> Self {
+        let seal_key = secrets::derive_key(&app.config.jwt_secret, &[b"clientele idempotency v1", owner.as_bytes(), key.as_bytes()]);
+        let body: &[u8] = match req.body() {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => &[],
+        };
+        let mut request = format!("{} {}\n", req.method(), req.uri().path()).into_bytes();
+        request.extend_from_slice(body);
+        let fingerprint = hex(&secrets::hmac_sha256(&seal_key, &request));
+        Self { scope: format!("{}#{}", secrets::sha256_hex(owner), secrets::sha256_hex(key)), fingerprint, seal_key }
+    }
+
+    fn seal(&self, response: &StoredResponse) -> Result<String, ApiError> {
+        secrets::seal(&self.seal_key, &serde_json::to_vec(response).map_err(ApiError::internal)?)
+    }
+
+    fn open(&self, sealed: &str) -> Option<StoredResponse> {
+        serde_json::from_slice(&secrets::open(&self.seal_key, sealed)?).ok()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn has_credential(req: &Request) -> bool {
+    req.headers().contains_key("x-api-key") || req.headers().contains_key("authorization")
+}
+
+/// The `licenseKey` of a JSON body, if it has one (the public license routes).
+fn body_license_key(req: &Request) -> Option<String> {
+    let body: &[u8] = match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => return None,
+    };
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("licenseKey")?.as_str().filter(|k| !k.is_empty()).map(str::to_owned)
+}
+
+/// The `Idempotency-Key` of a POST, if it carries one.
+fn idempotency_key(req: &Request) -> Result<Option<String>, ApiError> {
     if req.method() != Method::POST {
         return Ok(None);
     }
@@ -335,22 +432,8 @@ fn idempotency_scope(req: &Request) -> Result<Option<(String, String)>, ApiError
     if !(1..=255).contains(&key.len()) || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::invalid("Idempotency-Key", "must be 1-255 visible ASCII characters"));
     }
-    // The caller is whoever the credential is; hashing keeps secrets out of the table.
-    let credential = ["x-api-key", "authorization"]
-        .iter()
-        .find_map(|h| req.headers().get(*h))
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
-    let caller = secrets::sha256_hex(&String::from_utf8_lossy(&credential));
-    let body: &[u8] = match req.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
-    let request = format!("{} {}\n{}", req.method(), req.uri().path(), String::from_utf8_lossy(body));
-    Ok(Some((format!("{caller}#{}", secrets::sha256_hex(key)), secrets::sha256_hex(&request))))
+    Ok(Some(key.to_owned()))
 }
-
 /// What is kept of a response for replay.
 fn stored(response: &Response<Body>) -> StoredResponse {
     let headers = response

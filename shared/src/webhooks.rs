@@ -24,7 +24,35 @@ use crate::store::webhooks::{Attempt, Delivery};
 /// How long an attempt may take before the receiver counts as failed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a started attempt holds its delivery before the retry job may take it over.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
+const LEASE: Duration = Duration::from_secs(60);
+/// The longest a receiver's `Retry-After` may put its next attempt off (API.md §5a).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// `at` + `wait`, saturating instead of overflowing (a wait from outside is clamped
+/// before it gets here, but time arithmetic never panics).
+fn later(at: chrono::DateTime<Utc>, wait: Duration) -> chrono::DateTime<Utc> {
+    chrono::Duration::from_std(wait).ok().and_then(|d| at.checked_add_signed(d)).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC)
+}
+
+/// A receiver's `Retry-After` (RFC 9110: delay-seconds or an HTTP-date), as a wait from
+/// `now`, capped at [`MAX_RETRY_AFTER`]. Negative, past, fractional, huge or unreadable
+/// values never panic: past or negative means no extra wait; fractions round up.
+pub fn retry_after(value: &str, now: chrono::DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 64 {
+        return None;
+    }
+    let seconds = if let Ok(secs) = value.parse::<f64>() {
+        if !secs.is_finite() {
+            return None;
+        }
+        secs.max(0.0).ceil().min(MAX_RETRY_AFTER.as_secs_f64())
+    } else {
+        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+        (at.with_timezone(&Utc) - now).num_seconds().max(0) as f64
+    };
+    Some(Duration::from_secs_f64(seconds).min(MAX_RETRY_AFTER))
+}
 
 /// The signing secret of an endpoint, derived from the deployment's webhook key,
 /// the endpoint id and its nonce: shown once at creation, never stored.
@@ -88,7 +116,7 @@ impl Deliverer {
                 event_id: event.id.clone(),
                 attempts: 0,
                 state: "pending".into(),
-                next_attempt_at: Some(timestamp(Utc::now() + LEASE)),
+                next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
             };
             if self.app.store.start_delivery(&d).await? {
                 started.push((d, w, event.clone()));
@@ -132,7 +160,7 @@ impl Deliverer {
         for due in self.app.store.due_deliveries(&now(), 100).await? {
             // Claim it: only the worker that moves the due time makes the attempt.
             let mut claimed = due.clone();
-            claimed.next_attempt_at = Some(timestamp(Utc::now() + LEASE));
+            claimed.next_attempt_at = Some(timestamp(later(Utc::now(), LEASE)));
             if !self.app.store.move_delivery(&due, &claimed).await? {
                 continue;
             }
@@ -162,7 +190,7 @@ impl Deliverer {
             attempt: number,
             at: now(),
             status_code: outcome.status,
-            latency_ms: outcome.latency.as_millis() as u64,
+            latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             error: outcome.error.clone(),
             success,
         };
@@ -179,8 +207,9 @@ impl Deliverer {
             next.state = "failed".into();
             next.next_attempt_at = None;
         } else if let Some(delay) = schedule.get(d.attempts as usize) {
-            let wait = outcome.retry_after.map_or(*delay, |r| r.max(*delay));
-            next.next_attempt_at = Some(timestamp(Utc::now() + chrono::Duration::from_std(wait).unwrap_or(LEASE)));
+            // The receiver's Retry-After is already capped; the schedule's delays are ours.
+            let wait = outcome.retry_after.map_or(*delay, |r| r.max(*delay)).min(MAX_RETRY_AFTER);
+            next.next_attempt_at = Some(timestamp(later(Utc::now(), wait)));
         } else {
             next.state = "failed".into();
             next.next_attempt_at = None;
@@ -218,9 +247,8 @@ impl Deliverer {
                     .headers()
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
                     .filter(|_| matches!(status, 429 | 503))
-                    .map(Duration::from_secs);
+                    .and_then(|v| retry_after(v, Utc::now()));
                 let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
                 Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
             }
@@ -285,6 +313,36 @@ mod tests {
             r#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_or_as_a_date_and_capped_without_panicking() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().with_timezone(&Utc);
+        let cases: [(&str, Option<u64>); 12] = [
+            ("7", Some(7)),
+            (" 7 ", Some(7)),
+            ("1.2", Some(2)),
+            ("-5", Some(0)),
+            ("0", Some(0)),
+            ("10000000000000", Some(86_400)),
+            ("1e308", Some(86_400)),
+            ("NaN", None),
+            ("soon", None),
+            ("Tue, 24 Nov 2026 12:00:30 GMT", Some(30)),
+            ("Tue, 24 Nov 2026 11:00:00 GMT", Some(0)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(86_400)),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(retry_after(header, now).map(|d| d.as_secs()), expected, "Retry-After: {header}");
+        }
+    }
+
+    #[test]
+    fn time_arithmetic_saturates_instead_of_overflowing() {
+        let far = later(chrono::DateTime::<Utc>::MAX_UTC, Duration::from_secs(60));
+        assert_eq!(far, chrono::DateTime::<Utc>::MAX_UTC);
+        let now = Utc::now();
+        assert_eq!(later(now, Duration::from_secs(5)), now + chrono::Duration::seconds(5));
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Idempotency records: `IDEM#<caller>#<key>` holds a request's fingerprint and,
-//! once it finished, its response, for 24 hours.
+//! Idempotency records: `IDEM#<principal hash>#<key hash>` holds a request's
+//! fingerprint (a keyed hash) and, once it finished, its response, for 24 hours.
+//! The response is kept sealed (AES-256-GCM under a key derived from a deployment
+//! secret and the raw `Idempotency-Key`, neither of which is stored), because it
+//! can hold a secret shown once: the table, its stream and its backups never see
+//! it in plaintext. Sealing is the HTTP layer's (`crate::http`); this module keeps
+//! what it is given.
 //!
 //! The first request puts an "in progress" marker with a conditional write, so
 //! of two racing requests with one key exactly one runs; the other sees the
@@ -32,16 +37,17 @@ struct Record {
     fingerprint: String,
     locked_until: i64,
     expires_at: i64,
+    /// The finished response, sealed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    response: Option<StoredResponse>,
+    response: Option<String>,
 }
 
 /// What the store says about a request carrying an idempotency key.
 pub enum IdempotencyClaim {
     /// First of its key: run it, then [`Store::finish_idempotent`].
     Fresh,
-    /// Done before with the same request: answer this again.
-    Replay(StoredResponse),
+    /// Done before with the same request: answer this (sealed) response again.
+    Replay(String),
     /// The first request with this key is still running.
     InProgress,
     /// The key was used with a different request.
@@ -97,12 +103,12 @@ impl Store {
     }
 
     /// Stores the response of a request that ran under a claim.
-    pub async fn finish_idempotent(&self, scope: &str, fingerprint: &str, now: i64, response: StoredResponse) -> Result<(), ApiError> {
+    pub async fn finish_idempotent(&self, scope: &str, fingerprint: &str, now: i64, sealed: String) -> Result<(), ApiError> {
         let record = Record {
             fingerprint: fingerprint.to_owned(),
             locked_until: now,
             expires_at: now + KEEP_SECONDS,
-            response: Some(response),
+            response: Some(sealed),
         };
         self.db
             .put_item()

@@ -45,6 +45,7 @@
 pub mod access;
 mod api_keys;
 mod lists;
+mod logins;
 mod clients;
 pub mod cursor;
 mod events;

@@ -20,6 +20,7 @@ mod licenses;
 mod lifecycle;
 mod limits;
 mod partners;
+mod security;
 mod teammates;
 mod usage;
 mod webhooks;

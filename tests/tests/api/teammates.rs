@@ -30,7 +30,7 @@ async fn a_teammate_signs_in_with_basic_and_with_the_token_it_gets() {
 
     with_auth(&basic(&username, PASSWORD), Method::GET, "/v1/clients").await.expect(200);
     with_auth(&basic(&username, "wrong password!"), Method::GET, "/v1/clients").await.problem(401, "unauthenticated");
-    with_auth(&basic("nobody-at-all", PASSWORD), Method::GET, "/v1/clients").await.problem(401, "unauthenticated");
+    with_auth(&basic(&unique("nobody"), PASSWORD), Method::GET, "/v1/clients").await.problem(401, "unauthenticated");
 
     let issued = with_auth(&basic(&username, PASSWORD), Method::POST, "/v1/auth/token").await;
     let token = issued.expect(200)["token"].as_str().unwrap().to_owned();
