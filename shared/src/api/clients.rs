@@ -173,7 +173,8 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         }
     });
     let q = cx.query("q").and_then(|q| {
-        let trimmed = q.trim().to_owned();
+        // Compared with names as they are stored: NFC (and bounded before normalizing).
+        let trimmed = if q.len() > 4 * Name::MAX { q } else { crate::domain::values::normalized(&q) };
         if trimmed.is_empty() || trimmed.chars().count() > Name::MAX {
             errors.push(FieldError::new("q", "must be 1-200 characters"));
             None

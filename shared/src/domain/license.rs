@@ -217,6 +217,13 @@ impl NewLicense {
         if tier.as_ref().is_some_and(|t| t.as_str().is_empty()) {
             f.error("tier", "must not be empty");
         }
+        // Ids are checked before they can become part of a key.
+        if product_id.as_deref().is_some_and(|p| !super::is_id(p)) {
+            f.error("productId", "must be a product id");
+        }
+        if client_id.as_deref().is_some_and(|c| !super::is_id(c)) {
+            f.error("clientId", "must be a client id");
+        }
         f.finish()?;
         Ok(Self {
             product_id: product_id.expect("checked by finish"),

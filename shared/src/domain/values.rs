@@ -21,6 +21,21 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// Whether `s` holds a control (`Cc`) or format (`Cf`) character: zero-width spaces and
+/// joiners, bidi overrides, soft hyphens... invisible, so "Acme" and "Acme" + U+200B
+/// would look like one name and be two (API.md §5a).
+fn has_invisible(s: &str) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+    s.chars().any(|c| matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format))
+}
+
+/// `s` trimmed and in Unicode NFC, so that one name typed two ways (a precomposed "é"
+/// or "e" + a combining accent) is one name.
+pub fn normalized(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    s.trim().nfc().collect()
+}
+
 /// A display name (client or partner): 1–200 characters, trimmed, no control characters.
 /// Names compare case-insensitively through [`Name::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,16 +46,20 @@ impl Name {
     pub const MAX: usize = 200;
 
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        let len = trimmed.chars().count();
+        // Length is checked on the raw text first, so nothing unbounded is normalized.
+        if raw.len() > Self::MAX * 4 + 64 {
+            return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        let name = normalized(raw);
+        let len = name.chars().count();
         if len == 0 {
             Err("must not be empty".into())
         } else if len > Self::MAX {
             Err(format!("must be at most {} characters", Self::MAX))
-        } else if has_control(trimmed) {
-            Err("must not contain control characters".into())
+        } else if has_invisible(&name) {
+            Err("must not contain control or invisible format characters (such as U+200B)".into())
         } else {
-            Ok(Self(trimmed.to_owned()))
+            Ok(Self(name))
         }
     }
 
@@ -68,7 +87,11 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
         const BAD: &str = "must be a valid email address like name@example.com";
-        let s = raw.trim();
+        if raw.len() > 1024 {
+            return Err(BAD.into());
+        }
+        let s = normalized(raw);
+        let s = s.as_str();
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(BAD.into());
         }
@@ -143,13 +166,16 @@ pub struct Text<const MAX: usize>(String);
 
 impl<const MAX: usize> Text<MAX> {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = raw.trim();
+        if raw.len() > MAX * 4 + 64 {
+            return Err(format!("must be at most {MAX} characters"));
+        }
+        let s = normalized(raw);
         if s.chars().count() > MAX {
             Err(format!("must be at most {MAX} characters"))
-        } else if has_control(s) {
+        } else if has_control(&s) {
             Err("must not contain control characters".into())
         } else {
-            Ok(Self(s.to_owned()))
+            Ok(Self(s))
         }
     }
 
@@ -476,6 +502,11 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_bounded_and_case_folded_for_uniqueness() {
+        assert_eq!(Name::parse("Cafe\u{301}").unwrap(), Name::parse("Caf\u{e9}").unwrap(), "NFC: one name typed two ways");
+        for invisible in ["Acme\u{200b}", "\u{202e}Acme", "Ac\u{ad}me", "Acme\u{0}", "Acme\u{feff}"] {
+            assert!(Name::parse(invisible).is_err(), "{invisible:?} must be refused");
+        }
+        assert!(Name::parse(&"x".repeat(100_000)).is_err());
         assert_eq!(Name::parse("  Acme ").unwrap().as_str(), "Acme");
         assert_eq!(Name::parse("AcMe").unwrap().key(), "acme");
         assert!(Name::parse("   ").is_err());

@@ -140,6 +140,10 @@ impl NewWebhook {
         let events = events_list(&mut f, events);
         let description = f.optional("description");
         let partner_id: Option<String> = f.optional("partnerId");
+        if partner_id.as_deref().is_some_and(|p| !super::is_id(p)) {
+            // Checked before it can become part of a key (a 3000-byte "id" is no key).
+            f.error("partnerId", "must be a partner id");
+        }
         let url = url.and_then(|u| check_url(&u, insecure).map_err(|m| f.error("url", m)).ok());
         f.finish()?;
         Ok(Self { url: url.unwrap_or_default(), events: events.unwrap_or_default(), description, partner_id })

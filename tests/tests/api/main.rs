@@ -15,6 +15,7 @@ mod clients_lists;
 mod events;
 mod http;
 mod idempotency;
+mod input_hygiene;
 mod in_process;
 mod licenses;
 mod lifecycle;
