@@ -88,7 +88,11 @@ impl Deliverer {
         use_aws_lc();
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // Every name is resolved by this resolver, which drops private addresses: the
+            // address connected to is the address checked (no DNS rebinding in between).
+            .dns_resolver(std::sync::Arc::new(PublicOnly { allow_private: app.config.allow_insecure_webhooks }))
             .user_agent("Clientele-Webhooks/1")
             .build()
             .expect("a TLS client builds");
@@ -219,13 +223,24 @@ impl Deliverer {
         Ok(())
     }
 
+    /// Sends `event` to `w` once, exactly as an attempt would (signed, through the
+    /// address checks), and says what came of it: the receiver's status, or why there
+    /// was none. Records nothing.
+    pub async fn probe(&self, w: &Webhook, event: &Event) -> (Option<u16>, Option<String>) {
+        let outcome = self.send(w, event).await;
+        (outcome.status, outcome.error)
+    }
+
     async fn send(&self, w: &Webhook, event: &Event) -> Outcome {
         let started = Instant::now();
         let failed = |error: String| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed() };
+        // Names go through the resolver (PublicOnly); an address written in the URL itself
+        // never does, so it is checked here.
         if !self.app.config.allow_insecure_webhooks
-            && let Err(e) = self.check_public(&w.url).await
+            && let Some(ip) = url::Url::parse(&w.url).ok().and_then(|u| literal_ip(&u))
+            && !is_public(ip)
         {
-            return failed(e);
+            return failed(REFUSED.to_owned());
         }
         let body = event.view().to_string();
         let ts = Utc::now().timestamp();
@@ -252,26 +267,90 @@ impl Deliverer {
                 let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
                 Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
             }
+            Err(e) if refused_address(&e) => failed(REFUSED.to_owned()),
             Err(e) if e.is_timeout() => failed(format!("no answer within {}s", TIMEOUT.as_secs())),
             Err(e) if e.is_connect() => failed("could not connect".into()),
-            Err(_) => failed("request failed".into()),
+            Err(_) => failed("request failed (connection reset, or not an HTTP answer)".into()),
         }
     }
+}
 
-    /// Refuses hosts that resolve to private addresses (checked at delivery,
-    /// since DNS can change after the URL was accepted).
-    async fn check_public(&self, raw: &str) -> Result<(), String> {
-        let url = url::Url::parse(raw).map_err(|_| "invalid URL".to_owned())?;
-        let host = url.host_str().ok_or("no host")?.to_owned();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((host.as_str(), port)).await.map_err(|_| "DNS lookup failed".to_owned())?;
-        for a in addrs {
-            if !is_public(a.ip()) {
-                return Err("refused: the host resolves to a private address".into());
+/// What an attempt says when the receiver's address is not a public one.
+const REFUSED: &str = "refused: the host resolves to a private address";
+
+/// The webhook client's DNS resolver: resolves a name and keeps only its public
+/// addresses (all of them where `ALLOW_INSECURE_WEBHOOKS` allows loopback). reqwest
+/// connects only to what this returns, so a name that answers the check with a public
+/// address and the connection with a private one (DNS rebinding) gets nowhere.
+struct PublicOnly {
+    allow_private: bool,
+}
+
+/// The resolver found no public address for a receiver's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{REFUSED}")]
+struct PrivateAddress;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host.as_str(), 0)))
+                .await
+                .map_err(|_| Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS lookup timed out")) as BoxError)?
+                .map_err(|e| Box::new(e) as BoxError)?;
+            let kept: Vec<std::net::SocketAddr> = found.filter(|a| allow_private || is_public(a.ip())).collect();
+            if kept.is_empty() {
+                return Err(Box::new(PrivateAddress) as BoxError);
             }
-        }
-        Ok(())
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
     }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Whether a webhook URL's host resolves to at least one public address (always true
+/// where `ALLOW_INSECURE_WEBHOOKS` allows loopback): checked at registration, so a
+/// name that points inside the network is refused up front. Delivery checks again,
+/// through [`PublicOnly`], since DNS can change after registration.
+pub async fn resolves_publicly(app: &App, raw: &str) -> bool {
+    if app.config.allow_insecure_webhooks {
+        return true;
+    }
+    let Ok(url) = url::Url::parse(raw) else { return false };
+    if let Some(ip) = literal_ip(&url) {
+        return is_public(ip);
+    }
+    let Some(host) = url.host_str() else { return false };
+    let resolver = PublicOnly { allow_private: false };
+    let name: Result<reqwest::dns::Name, _> = host.parse();
+    match name {
+        Ok(name) => reqwest::dns::Resolve::resolve(&resolver, name).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The address a URL names literally (`https://10.0.0.1/`, `https://[::1]/`), if any.
+fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// Whether a send failed because the resolver refused every address of the name.
+fn refused_address(err: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        if c.downcast_ref::<PrivateAddress>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The ids of event items a DynamoDB stream batch inserted, with each record's

@@ -80,8 +80,13 @@ pub fn check_url(raw: &str, insecure: bool) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// Whether an address is reachable on the public internet (not loopback,
-/// private, link-local, shared, documentation or unspecified).
+/// Whether an address is reachable on the public internet. Refused: loopback,
+/// private, link-local, CGNAT (100.64/10), benchmarking (198.18/15), IETF protocol
+/// assignments (192.0.0/24), documentation, multicast, broadcast, reserved and
+/// unspecified IPv4; and IPv6 loopback, unspecified, unique-local, link- and
+/// site-local, multicast, documentation, discard-only, Teredo, 6to4, NAT64
+/// (64:ff9b::/96, 64:ff9b:1::/48), IPv4-mapped and IPv4-compatible addresses: every
+/// form that can reach a private IPv4 address through translation (API.md §5a).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -94,14 +99,26 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
                 || o[0] >= 224)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
             let s = v6.segments();
-            !(v6.is_loopback() || v6.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 || v6.is_multicast())
+            let translated = s[0] == 0x0064 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1)
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
+                || s[..5] == [0, 0, 0, 0, 0] && (s[5] == 0 || s[5] == 0xffff);
+            !(translated
+                || v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] & 0xff00) == 0xff00
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0]))
         }
     }
 }
@@ -152,7 +169,7 @@ impl NewWebhook {
 
 /// The body of `PATCH /v1/webhooks/{id}`: url, events, enabled, description.
 pub struct WebhookPatch {
-    url: Option<String>,
+    pub url: Option<String>,
     events: Option<Vec<String>>,
     enabled: Option<bool>,
     description: Patch<Text<500>>,
@@ -209,5 +226,23 @@ mod tests {
     fn local_use_allows_http_and_loopback() {
         assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
         assert!(check_url("ftp://127.0.0.1/", true).is_err());
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        let refused = [
+            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "0.1.2.3",
+            "100.64.0.1", "100.127.255.254", "198.18.0.1", "198.19.255.255", "192.0.0.8", "192.0.2.1",
+            "198.51.100.1", "203.0.113.1", "192.88.99.1", "224.0.0.1", "240.0.0.1", "255.255.255.255",
+            "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "fec0::1", "ff02::1", "2001:db8::1", "100::1",
+            "::ffff:127.0.0.1", "::ffff:8.8.8.8", "::127.0.0.1", "::10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::808:808",
+            "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a00:1::", "2001:0:4136:e378::1",
+        ];
+        for ip in refused {
+            assert!(!is_public(ip.parse().unwrap()), "{ip} must be refused");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1", "198.20.0.1", "2606:4700:4700::1111", "2a00:1450:4001::1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip} is public");
+        }
     }
 }

@@ -119,3 +119,97 @@ async fn a_request_outside_the_functions_key_policy_never_reaches_the_table() {
     let scan = checked.scan().table_name(&table).limit(1).send().await;
     assert!(format!("{:?}", scan.expect_err("never a scan")).contains("Scan is allowed to no function"));
 }
+
+/// The App as a production deployment builds it: webhook URLs must be public.
+async fn production_app() -> &'static App {
+    let local = lambda_app().await;
+    let mut config = local.config.clone();
+    config.allow_insecure_webhooks = false;
+    Box::leak(Box::new(App { store: local.store.clone(), config }))
+}
+
+#[tokio::test]
+async fn in_production_a_webhook_url_reaching_a_private_address_is_refused_at_registration() {
+    let lambda = production_app().await;
+    let p = app().partner().await;
+    for url in [
+        "https://localhost/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[::127.0.0.1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[2002:7f00:1::1]/hook",
+        "https://198.18.0.1/hook",
+        "https://192.0.0.8/hook",
+        "https://100.64.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+    ] {
+        let res = clientele::http::serve(
+            lambda,
+            event("POST", "/v1/webhooks", &[], &p.key, Some(json!({ "url": url, "events": ["*"] }))),
+            "r",
+            clientele::api::webhooks::create,
+        )
+        .await;
+        assert_eq!(res.status(), 400, "{url} must be refused: {}", body(&res));
+        assert_eq!(body(&res)["errors"][0]["field"], "url", "{url}");
+    }
+}
+
+#[tokio::test]
+async fn in_production_delivery_never_connects_to_a_name_that_resolves_to_a_private_address() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A receiver on loopback that counts the connections it gets.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            connections.fetch_add(1, Ordering::SeqCst);
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            // Read the whole request (headers, then content-length bytes), then answer.
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let Ok(n) = sock.read(&mut buf).await else { break };
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_lowercase();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if got.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+        }
+    });
+    // Registered where loopback is allowed (the local stack), for an event type that never
+    // fires, so only this test's own sends reach it. `localhost` is a name (the resolver
+    // decides), not an address in the URL.
+    let p = app().partner().await;
+    let url = format!("http://localhost:{port}/hook");
+    let hook = app().call(reqwest::Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": url, "events": ["license.revoked"] }))).await;
+    let hook_id = hook.expect(201)["id"].as_str().unwrap().to_owned();
+    app().client(&p).await;
+    let events = app().list_events(&p.key, "?limit=1").await;
+    let event_id = events.expect(200)["data"][0]["id"].as_str().unwrap().to_owned();
+
+    let local = lambda_app().await;
+    let w = local.store.webhook(&hook_id).await.unwrap().expect("the webhook");
+    let e = local.store.event(&event_id).await.unwrap().expect("the event");
+    let production = clientele::webhooks::Deliverer::new(production_app().await);
+    let (status, error) = production.probe(&w, &e).await;
+    assert_eq!(status, None);
+    assert!(error.as_deref().is_some_and(|m| m.contains("private address")), "{error:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "no connection was made");
+    // The same send where loopback is allowed does connect: the refusal above is the check's.
+    let (status, error) = clientele::webhooks::Deliverer::new(local).probe(&w, &e).await;
+    assert_eq!(status, Some(200), "{error:?}");
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
