@@ -21,6 +21,8 @@
 //! | a client's license entry     | `CLIENTLICENSES#<client>`            | `<licenseId>` | |
 //! | license key / domain ref     | `LICENSEKEY#<sha256>` / `CLIENTDOMAIN#<client>#<domain>` | `#` | |
 //! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
+//! | a scope's endpoint count (cap) | `WEBHOOKCAP#<scope>`               | `#`           | |
+//! | failed Basic logins          | `LOGINFAIL#<sha256 of username>`     | `#`           | |
 //! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE` / `<due>#...` |
 //! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |

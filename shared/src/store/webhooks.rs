@@ -1,6 +1,7 @@
 //! Webhook endpoints, delivery state and the attempt log.
 //!
-//! - endpoint `WEBHOOK#<id>`, listed per scope on gsi1 (`WEBHOOKS#<scope>`);
+//! - endpoint `WEBHOOK#<id>`, listed per scope on gsi1 (`WEBHOOKS#<scope>`); a scope's
+//!   endpoint count `WEBHOOKCAP#<scope>` holds the cap of [`MAX_ENDPOINTS`];
 //! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
 //!   While pending it sits in gsi3 under `DUE` sorted by its next attempt, so the
 //!   retry function finds what is due with one `Query`;
@@ -22,6 +23,14 @@ const DUE: &str = "DUE";
 
 fn webhook_pk(id: &str) -> String {
     format!("WEBHOOK#{id}")
+}
+
+/// The most endpoints one partner (or the platform admin) may register (API.md §5a).
+pub const MAX_ENDPOINTS: usize = 20;
+
+/// The unsharded count of a scope's endpoints, which holds [`MAX_ENDPOINTS`].
+fn cap_pk(scope: &str) -> String {
+    format!("WEBHOOKCAP#{scope}")
 }
 
 fn delivery_pk(webhook_id: &str, event_id: &str) -> String {
@@ -75,8 +84,23 @@ impl Store {
         let mut tx = Tx::new();
         tx.create(t, item, Guard::Record);
         add_counters(&mut tx, t, LIST, &w.scope, &[("total".into(), 1)]);
+        // The cap is held by one unsharded counter per scope, incremented only below it,
+        // so racing creates cannot pass it (the sharded list counter cannot be conditioned).
+        tx.update(
+            t,
+            key(cap_pk(&w.scope), "#"),
+            "ADD endpoints :one".into(),
+            Vec::new(),
+            vec![(":one".into(), n(1))],
+            Some(Cond::new("attribute_not_exists(endpoints) OR endpoints < :max").value(":max", n(MAX_ENDPOINTS as i64))),
+            Some(Guard::Version),
+        );
         self.commit(tx).await.map_err(|e| match e {
             Failed::Error(e) => e,
+            Failed::Condition(Guard::Version) => ApiError::invalid(
+                "partnerId",
+                format!("this partner already has the most webhook endpoints allowed ({MAX_ENDPOINTS}); delete one first"),
+            ),
             Failed::Condition(g) => ApiError::internal(format!("webhook create guard {g:?} failed")),
         })
     }
@@ -108,6 +132,7 @@ impl Store {
         let mut tx = Tx::new();
         tx.delete(t, key(webhook_pk(&w.id), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
         add_counters(&mut tx, t, LIST, &w.scope, &[("total".into(), -1)]);
+        tx.update(t, key(cap_pk(&w.scope), "#"), "ADD endpoints :minus".into(), Vec::new(), vec![(":minus".into(), n(-1))], None, None);
         match self.commit(tx).await {
             Ok(()) => Ok(true),
             Err(Failed::Condition(_)) => Ok(false),

@@ -117,3 +117,31 @@ async fn writes_past_the_caps_are_refused_naming_the_field() {
     res.problem(400, "validation_failed");
     assert_eq!(res.error_fields(), ["quotas"]);
 }
+
+#[tokio::test]
+async fn a_partner_has_at_most_20_webhook_endpoints_even_when_creates_race() {
+    let app = app();
+    let p = app.partner().await;
+    let create = |i: usize| {
+        let key = p.key.clone();
+        async move {
+            let body = json!({ "url": format!("http://127.0.0.1:9/hook-{i}"), "events": ["*"] });
+            app().call(reqwest::Method::POST, "/v1/webhooks", &key, Some(body)).await
+        }
+    };
+    // 24 creates racing for 20 places: exactly 20 win.
+    let answers: Vec<_> = futures::stream::iter(0..24).map(create).buffer_unordered(24).collect().await;
+    let won: Vec<&Value> = answers.iter().filter(|a| a.status == 201).map(|a| &a.body).collect();
+    assert_eq!(won.len(), 20, "statuses: {:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    for lost in answers.iter().filter(|a| a.status != 201) {
+        lost.problem(400, "validation_failed");
+        assert_eq!(lost.error_fields(), ["partnerId"]);
+    }
+    let listed = app.call(reqwest::Method::GET, "/v1/webhooks?limit=100", &p.key, None).await;
+    assert_eq!(listed.expect(200)["total"], 20);
+    // A deleted endpoint frees its place.
+    let id = won[0]["id"].as_str().unwrap();
+    app.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{id}"), &p.key, None).await.expect(204);
+    create(99).await.expect(201);
+    create(100).await.problem(400, "validation_failed");
+}
