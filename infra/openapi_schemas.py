@@ -50,6 +50,8 @@ EVENT_TYPES = [
     "client.created", "client.updated", "client.removed", "client.suspended", "client.unsuspended",
     "client.trial_started", "client.trial_expired", "client.made_live", "license.created",
     "license.activated", "license.deactivated", "license.revoked", "partner.created",
+    "partner.updated", "partner.suspended", "partner.unsuspended", "key.created", "key.revoked",
+    "teammate.created", "teammate.updated", "teammate.removed", "webhook.secret_rotated",
 ]
 
 CLIENT_FIELDS = {
@@ -125,7 +127,10 @@ SCHEMAS = {
     "Quotas": QUOTAS,
     "UsageRecord": obj({"resource": S, "amount": {"type": "integer", "minimum": 1}}),
     "Usage": USAGE,
-    "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME}),
+    "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME}),
+    "TeammateList": listing("Teammate"),
+    "TeammatePatch": obj({"password": {"type": "string", "minLength": 12, "maxLength": 256}, "permissions": {"type": "array", "items": PERMISSION}}, required=[]),
+    "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}}, required=[]),
     "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"])}),
@@ -179,6 +184,11 @@ OPERATIONS = {
     "get-client-usage": (None, 200, "Usage"),
     "rotate-client-api-key": (None, 200, "ClientCreated"),
     "create-teammate": ("NewTeammate", 201, "Teammate"),
+    "list-teammates": (None, 200, "TeammateList"),
+    "update-teammate": ("TeammatePatch", 200, "Teammate"),
+    "remove-teammate": (None, 204, None),
+    "update-partner": ("PartnerPatch", 200, "Partner"),
+    "rotate-webhook-secret": (None, 200, "WebhookCreated"),
     "issue-token": (None, 200, "Token"),
     "list-events": (None, 200, "EventList"),
     "create-product": ("NewProduct", 201, "Product"),
@@ -203,9 +213,10 @@ OPERATIONS = {
 FILTERS = {
     "list-clients": ["partner", "status", "suspended", "q", "email"],
     "list-api-keys": ["partnerId"],
+    "list-teammates": ["partnerId"],
     "list-webhooks": ["partnerId"],
     "list-events": ["type"],
     "search-clients": ["term"],
 }
-PAGED = {"list-partners", "list-api-keys", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
+PAGED = {"list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
 PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"}

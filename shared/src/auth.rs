@@ -174,19 +174,25 @@ pub fn verify_token(secret: &[u8], token: &str) -> Result<Claims, ApiError> {
 }
 
 async fn bearer(app: &App, token: &str) -> Result<Principal, ApiError> {
+    const GONE: &str = "The bearer token's teammate was removed or changed its password";
     let claims = verify_token(&app.config.jwt_secret, token)?;
     let scopes: Option<Vec<Scope>> = claims.permissions.iter().map(|p| Scope::parse(p)).collect();
     let scopes = scopes.ok_or(ApiError::Unauthenticated("The bearer token names unknown permissions"))?;
-    let partner = app
-        .store
-        .partner(&claims.partner_id)
-        .await?
-        .ok_or(ApiError::Unauthenticated("The bearer token's partner does not exist"))?;
+    if !crate::domain::is_id(&claims.sub) || !crate::domain::is_id(&claims.partner_id) {
+        return Err(ApiError::Unauthenticated("The bearer token is not valid or has expired"));
+    }
+    // The teammate and its partner at once: a token outlives neither its teammate's
+    // removal nor a password change, and never carries more than the teammate now holds.
+    let (teammate, partner) = tokio::try_join!(app.store.teammate_by_id(&claims.sub), app.store.partner(&claims.partner_id))?;
+    let teammate = teammate
+        .filter(|t| t.partner_id == claims.partner_id && t.password_changed.is_none_or(|changed| claims.iat >= changed))
+        .ok_or(ApiError::Unauthenticated(GONE))?;
+    let partner = partner.ok_or(ApiError::Unauthenticated("The bearer token's partner does not exist"))?;
     let partner = active_partner(app, &partner.path).await?;
     Ok(Principal {
         actor: Actor { kind: ActorKind::Teammate, id: claims.sub },
         partner: Some(partner),
-        scopes: Scopes::of(&scopes),
+        scopes: Scopes::of(&scopes).intersect(teammate.permissions),
     })
 }
 

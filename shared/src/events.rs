@@ -39,10 +39,28 @@ pub enum EventType {
     LicenseRevoked,
     #[serde(rename = "partner.created")]
     PartnerCreated,
+    #[serde(rename = "partner.updated")]
+    PartnerUpdated,
+    #[serde(rename = "partner.suspended")]
+    PartnerSuspended,
+    #[serde(rename = "partner.unsuspended")]
+    PartnerUnsuspended,
+    #[serde(rename = "key.created")]
+    KeyCreated,
+    #[serde(rename = "key.revoked")]
+    KeyRevoked,
+    #[serde(rename = "teammate.created")]
+    TeammateCreated,
+    #[serde(rename = "teammate.updated")]
+    TeammateUpdated,
+    #[serde(rename = "teammate.removed")]
+    TeammateRemoved,
+    #[serde(rename = "webhook.secret_rotated")]
+    WebhookSecretRotated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 22] = [
         Self::ClientCreated,
         Self::ClientUpdated,
         Self::ClientRemoved,
@@ -56,6 +74,15 @@ impl EventType {
         Self::LicenseDeactivated,
         Self::LicenseRevoked,
         Self::PartnerCreated,
+        Self::PartnerUpdated,
+        Self::PartnerSuspended,
+        Self::PartnerUnsuspended,
+        Self::KeyCreated,
+        Self::KeyRevoked,
+        Self::TeammateCreated,
+        Self::TeammateUpdated,
+        Self::TeammateRemoved,
+        Self::WebhookSecretRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +100,15 @@ impl EventType {
             Self::LicenseDeactivated => "license.deactivated",
             Self::LicenseRevoked => "license.revoked",
             Self::PartnerCreated => "partner.created",
+            Self::PartnerUpdated => "partner.updated",
+            Self::PartnerSuspended => "partner.suspended",
+            Self::PartnerUnsuspended => "partner.unsuspended",
+            Self::KeyCreated => "key.created",
+            Self::KeyRevoked => "key.revoked",
+            Self::TeammateCreated => "teammate.created",
+            Self::TeammateUpdated => "teammate.updated",
+            Self::TeammateRemoved => "teammate.removed",
+            Self::WebhookSecretRotated => "webhook.secret_rotated",
         }
     }
 

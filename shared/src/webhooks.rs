@@ -55,10 +55,26 @@ pub fn retry_after(value: &str, now: chrono::DateTime<Utc>) -> Option<Duration> 
 }
 
 /// The signing secret of an endpoint, derived from the deployment's webhook key,
-/// the endpoint id and its nonce: shown once at creation, never stored.
+/// the endpoint id and its nonce: shown once at creation (and at each rotation),
+/// never stored.
 pub fn secret(key: &[u8], w: &Webhook) -> String {
-    let raw = secrets::hmac_sha256(key, format!("whsec:{}:{}", w.id, w.nonce).as_bytes());
+    secret_of(key, &w.id, &w.nonce)
+}
+
+fn secret_of(key: &[u8], webhook_id: &str, nonce: &str) -> String {
+    let raw = secrets::hmac_sha256(key, format!("whsec:{webhook_id}:{nonce}").as_bytes());
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(raw))
+}
+
+/// The `webhook-signature` header of a delivery: one `v1,` signature per secret
+/// that signs at `now`, space-separated (Standard Webhooks), so that a receiver
+/// still holding the secret before a rotation verifies for 24 hours.
+pub fn signatures(key: &[u8], w: &Webhook, now: &str, id: &str, timestamp: i64, body: &str) -> String {
+    w.signing_nonces(now)
+        .into_iter()
+        .map(|nonce| signature(&secret_of(key, &w.id, nonce), id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` with the secret's bytes.
@@ -244,14 +260,14 @@ impl Deliverer {
         }
         let body = event.view().to_string();
         let ts = Utc::now().timestamp();
-        let secret = secret(&self.app.config.webhook_key, w);
+        let signed = signatures(&self.app.config.webhook_key, w, &now(), &event.id, ts, &body);
         let sent = self
             .http
             .post(&w.url)
             .header("content-type", "application/json")
             .header("webhook-id", &event.id)
             .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signature(&secret, &event.id, ts, &body))
+            .header("webhook-signature", signed)
             .body(body)
             .send()
             .await;

@@ -8,6 +8,7 @@ use crate::domain::partner::Partner;
 use crate::domain::scopes::Scope;
 use crate::domain::{is_id, new_id, now};
 use crate::error::ApiError;
+use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 use crate::secrets;
 
@@ -48,7 +49,8 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         created: now(),
         hash: secrets::sha256_hex(&secret),
     };
-    cx.app.store.create_api_key(&key, &partner.path).await?;
+    let event = Event::new(EventType::KeyCreated, &partner.path, &who.actor, &cx.request_id, key.event_view(), None);
+    cx.app.store.create_api_key(&key, &partner.path, &event).await?;
     let mut body = key.view();
     body["key"] = json!(secret);
     Ok(Reply::created(body, format!("/v1/api-keys/{}", key.id)))
@@ -86,5 +88,6 @@ pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     if !who.sees(&partner.path) {
         return Err(not_found());
     }
-    if cx.app.store.revoke_api_key(&key).await? { Ok(Reply::no_content()) } else { Err(not_found()) }
+    let event = Event::new(EventType::KeyRevoked, &partner.path, &who.actor, &cx.request_id, key.event_view(), None);
+    if cx.app.store.revoke_api_key(&key, &event).await? { Ok(Reply::no_content()) } else { Err(not_found()) }
 }

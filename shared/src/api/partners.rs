@@ -1,10 +1,10 @@
 //! `/v1/partners`: create, list, retrieve, suspend and unsuspend partners.
 
-use crate::domain::partner::{NewPartner, Partner};
+use crate::domain::partner::{NewPartner, Partner, PartnerPatch};
 use crate::domain::scopes::Scope;
 use crate::domain::{new_id, now};
 use crate::error::ApiError;
-use crate::events::{Event, EventType};
+use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
 use crate::store::MAX_DEPTH;
 
@@ -89,8 +89,43 @@ async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
     if who.partner.as_ref().is_some_and(|own| own.id == partner.id) {
         return Err(ApiError::Forbidden("A partner cannot suspend or unsuspend itself".into()));
     }
-    let partner = cx.app.store.set_partner_suspended(&partner, suspended, &now()).await?;
+    if partner.suspended == suspended {
+        // Already so: nothing changes, and no event says it did.
+        return Ok(Reply::ok(partner.view()));
+    }
+    let kind = if suspended { EventType::PartnerSuspended } else { EventType::PartnerUnsuspended };
+    let mut next = partner.clone();
+    next.suspended = suspended;
+    next.modified = now();
+    let event = Event::new(kind, &partner.path, &who.actor, &cx.request_id, next.view(), previous(&partner.view(), &next.view()));
+    let partner = cx.app.store.set_partner_suspended(&partner, suspended, &next.modified, &event).await?;
     Ok(Reply::ok(partner.view()))
+}
+
+/// `PATCH /v1/partners/{partnerId}` `{ name?, type? }`: the admin, or a partner
+/// with `partners:edit` on itself or any partner of its tree.
+///
+/// # Errors
+/// 400 for a bad body, 404 outside the caller's tree, 409 `name_taken`.
+pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::PARTNERS_EDIT)?;
+    let patch = PartnerPatch::from_body(cx.json()?)?;
+    // A concurrent rename makes the write's condition fail: read again and re-apply.
+    for _ in 0..5 {
+        let current = visible(&cx, &who).await?;
+        let mut next = patch.apply(&current);
+        if next.name.as_str() == current.name.as_str() && next.kind == current.kind {
+            return Ok(Reply::ok(current.view()));
+        }
+        next.modified = now();
+        let event = Event::new(EventType::PartnerUpdated, &next.path, &who.actor, &cx.request_id, next.view(), previous(&current.view(), &next.view()));
+        match cx.app.store.update_partner(&current, &next, &event).await {
+            Err(ApiError::VersionMismatch { .. }) => continue,
+            other => return other.map(|()| Reply::ok(next.view())),
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one partner".into()))
 }
 
 /// `POST /v1/partners/{partnerId}/suspend`: every credential of the partner and

@@ -62,6 +62,8 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         description: new.description,
         enabled: true,
         nonce: crate::secrets::generate(""),
+        previous_nonce: None,
+        previous_until: None,
         created: now.clone(),
         modified: now,
         version: 0,
@@ -123,9 +125,53 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         let mut next = patch.apply(&current);
         next.version = current.version + 1;
         next.modified = now();
-        match cx.app.store.update_webhook(&current, &next).await {
+        match cx.app.store.update_webhook(&current, &next, None).await {
             Err(ApiError::VersionMismatch { .. }) if expected.is_none() => continue,
             other => return other.map(|()| Reply::ok(next.view()).etag(next.version)),
+        }
+    }
+    Err(ApiError::Unavailable("too much contention on one webhook".into()))
+}
+
+/// How long the secret before a rotation still signs deliveries.
+const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
+
+/// `POST /v1/webhooks/{webhookId}/rotate-secret`: a new secret, shown this once;
+/// for 24 h deliveries carry signatures by both the new and the previous one.
+///
+/// # Errors
+/// 404 outside the tree.
+pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_EDIT)?;
+    for _ in 0..16 {
+        let current = visible(&cx, &who).await?;
+        let path = if current.scope == ALL {
+            Vec::new()
+        } else {
+            cx.app.store.partner(&current.scope).await?.map(|p| p.path).unwrap_or_default()
+        };
+        let mut next = current.clone();
+        next.previous_nonce = Some(current.nonce.clone());
+        next.previous_until = Some(timestamp(Utc::now() + ROTATION_OVERLAP));
+        next.nonce = crate::secrets::generate("");
+        next.version = current.version + 1;
+        next.modified = now();
+        let event = crate::events::Event::new(
+            crate::events::EventType::WebhookSecretRotated,
+            &path,
+            &who.actor,
+            &cx.request_id,
+            next.view(),
+            None,
+        );
+        match cx.app.store.update_webhook(&current, &next, Some(&event)).await {
+            Err(ApiError::VersionMismatch { .. }) => continue,
+            other => {
+                other?;
+                let secret = secret(&cx.app.config.webhook_key, &next);
+                return Ok(Reply::ok(next.view()).etag(next.version).with_field("secret", json!(secret)));
+            }
         }
     }
     Err(ApiError::Unavailable("too much contention on one webhook".into()))

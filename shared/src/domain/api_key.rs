@@ -36,6 +36,11 @@ impl ApiKey {
             "created": self.created,
         })
     }
+
+    /// What an event says of the key: who it is and what it may do, nothing of its secret.
+    pub fn event_view(&self) -> Value {
+        json!({ "id": self.id, "name": self.name, "partnerId": self.partner_id, "permissions": self.permissions, "created": self.created })
+    }
 }
 
 /// The body of `POST /v1/api-keys`.

@@ -83,3 +83,38 @@ impl NewPartner {
         Ok(Self { name: name.expect("checked by finish"), kind, parent_id })
     }
 }
+
+/// The body of `PATCH /v1/partners/{partnerId}`: a new name, a new type, or both.
+#[derive(Debug)]
+pub struct PartnerPatch {
+    pub name: Option<Name>,
+    pub kind: Option<PartnerType>,
+}
+
+impl PartnerPatch {
+    /// # Errors
+    /// `validation_failed` listing every bad or unknown field; the tree's shape
+    /// (`parentId`, `rootId`) and `suspended` (its own routes) are read-only.
+    pub fn from_body(body: Value) -> Result<Self, ApiError> {
+        let mut f = Fields::from_body(body)?;
+        let name = f.optional::<Name>("name");
+        let kind = f.optional::<PartnerType>("type");
+        for field in ["id", "parentId", "rootId", "suspended", "created", "modified"] {
+            f.read_only(field);
+        }
+        f.finish()?;
+        Ok(Self { name, kind })
+    }
+
+    /// The partner with the patch applied.
+    pub fn apply(&self, p: &Partner) -> Partner {
+        let mut next = p.clone();
+        if let Some(name) = &self.name {
+            next.name = name.clone();
+        }
+        if let Some(kind) = self.kind {
+            next.kind = kind;
+        }
+        next
+    }
+}

@@ -18,6 +18,12 @@ pub struct Teammate {
     pub permissions: Scopes,
     pub password_hash: String,
     pub created: String,
+    #[serde(default)]
+    pub modified: Option<String>,
+    /// When the password last changed (Unix seconds): tokens issued before it no
+    /// longer authenticate.
+    #[serde(default)]
+    pub password_changed: Option<i64>,
 }
 
 impl Teammate {
@@ -28,6 +34,7 @@ impl Teammate {
             "partnerId": self.partner_id,
             "permissions": self.permissions,
             "created": self.created,
+            "modified": self.modified.as_deref().unwrap_or(&self.created),
         })
     }
 }
@@ -72,5 +79,27 @@ impl NewTeammate {
             partner_id,
             permissions,
         })
+    }
+}
+
+/// The body of `PATCH /v1/teammates/{teammateId}`.
+pub struct TeammatePatch {
+    pub password: Option<Password>,
+    pub permissions: Option<Scopes>,
+}
+
+impl TeammatePatch {
+    /// # Errors
+    /// `validation_failed` listing every bad or unknown field (`username` and
+    /// `partnerId` never change).
+    pub fn from_body(body: Value) -> Result<Self, ApiError> {
+        let mut f = Fields::from_body(body)?;
+        let password = f.optional("password");
+        let permissions = f.optional("permissions");
+        for name in ["id", "username", "partnerId", "created", "modified"] {
+            f.read_only(name);
+        }
+        f.finish()?;
+        Ok(Self { password, permissions })
     }
 }

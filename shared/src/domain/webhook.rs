@@ -24,12 +24,30 @@ pub struct Webhook {
     pub enabled: bool,
     /// Random input of the secret's derivation.
     pub nonce: String,
+    /// The nonce of the secret before the last rotation, which still signs
+    /// deliveries until `previous_until` (API.md §5: both secrets sign for 24 h).
+    #[serde(default)]
+    pub previous_nonce: Option<String>,
+    #[serde(default)]
+    pub previous_until: Option<String>,
     pub created: String,
     pub modified: String,
     pub version: u64,
 }
 
 impl Webhook {
+    /// The nonces whose secrets sign a delivery made at `now`: the current one,
+    /// and the one before it while its 24 hours last.
+    pub fn signing_nonces(&self, now: &str) -> Vec<&str> {
+        let mut nonces = vec![self.nonce.as_str()];
+        if let (Some(previous), Some(until)) = (&self.previous_nonce, &self.previous_until)
+            && now < until.as_str()
+        {
+            nonces.push(previous);
+        }
+        nonces
+    }
+
     pub fn wants(&self, kind: EventType) -> bool {
         self.enabled && self.events.iter().any(|e| e == "*" || e == kind.as_str())
     }

@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::events::add_event;
 use super::lists::{Partition, add_counters};
 use super::tx::Failed;
 use super::{Guard, Page, Store, Tx, key, s, to_item};
 use crate::domain::api_key::ApiKey;
 use crate::domain::scopes::Scopes;
 use crate::error::ApiError;
+use crate::events::Event;
 
 const LIST: &str = "APIKEYS";
 
@@ -42,8 +44,8 @@ impl Store {
         self.get(key_pk(id), "#").await
     }
 
-    /// Stores a new key and its hash.
-    pub async fn create_api_key(&self, k: &ApiKey, partner_path: &[String]) -> Result<(), ApiError> {
+    /// Stores a new key and its hash, with its `key.created` event.
+    pub async fn create_api_key(&self, k: &ApiKey, partner_path: &[String], event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut record = to_item(key_pk(&k.id), "#", k)?;
         record.insert("gsi1pk".into(), s(format!("{LIST}#{}", k.partner_id)));
@@ -58,20 +60,22 @@ impl Store {
         tx.create(t, record, Guard::Record);
         tx.create(t, to_item(hash_pk(&k.hash), "#", &grant)?, Guard::Secret);
         add_counters(&mut tx, t, LIST, &k.partner_id, &[("total".into(), 1)]);
+        add_event(&mut tx, t, event)?;
         self.commit(tx).await.map_err(|e| match e {
             Failed::Error(e) => e,
             Failed::Condition(g) => ApiError::internal(format!("api key create guard {g:?} failed")),
         })
     }
 
-    /// Deletes a key and its hash: the secret stops authenticating at once.
-    /// Returns false when it was already gone.
-    pub async fn revoke_api_key(&self, k: &ApiKey) -> Result<bool, ApiError> {
+    /// Deletes a key and its hash, with its `key.revoked` event: the secret stops
+    /// authenticating at once. Returns false when it was already gone.
+    pub async fn revoke_api_key(&self, k: &ApiKey, event: &Event) -> Result<bool, ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
         tx.delete(t, key(key_pk(&k.id), "#"), Some(super::tx::Cond::new("attribute_exists(pk)")), Some(Guard::Record));
         tx.delete(t, key(hash_pk(&k.hash), "#"), None, None);
         add_counters(&mut tx, t, LIST, &k.partner_id, &[("total".into(), -1)]);
+        add_event(&mut tx, t, event)?;
         match self.commit(tx).await {
             Ok(()) => Ok(true),
             Err(Failed::Condition(Guard::Record)) => Ok(false),

@@ -2,7 +2,8 @@
 
 use super::lists::{Partition, add_counters, scopes};
 use super::events::add_event;
-use super::tx::Failed;
+use super::tx::{Cond, Failed};
+use aws_sdk_dynamodb::types::AttributeValue;
 use crate::events::Event;
 use super::{Guard, Page, Store, Tx, key, s, to_item};
 use crate::domain::partner::Partner;
@@ -72,18 +73,65 @@ impl Store {
         }
     }
 
-    /// Sets a partner's `suspended` flag.
-    pub async fn set_partner_suspended(&self, p: &Partner, suspended: bool, now: &str) -> Result<Partner, ApiError> {
+    /// Sets a partner's `suspended` flag, with its event. Only the flag and
+    /// `modified` are written, so a concurrent rename is never undone.
+    pub async fn set_partner_suspended(&self, p: &Partner, suspended: bool, now: &str, event: &Event) -> Result<Partner, ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        tx.update(
+            t,
+            key(partner_pk(&p.id), "#"),
+            "SET suspended = :s, modified = :m".into(),
+            Vec::new(),
+            vec![(":s".into(), AttributeValue::Bool(suspended)), (":m".into(), s(now))],
+            Some(Cond::new("attribute_exists(pk)")),
+            Some(Guard::Record),
+        );
+        add_event(&mut tx, t, event)?;
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Error(e) => e,
+            Failed::Condition(_) => ApiError::NotFound(format!("Partner {}", p.id)),
+        })?;
         let mut next = p.clone();
         next.suspended = suspended;
         next.modified = now.to_owned();
-        let mut tx = Tx::new();
-        tx.put(self.table(), to_item(partner_pk(&p.id), "#", &next)?, None, None);
-        self.commit(tx).await.map_err(|e| match e {
-            Failed::Error(e) => e,
-            Failed::Condition(g) => ApiError::internal(format!("partner update guard {g:?} failed")),
-        })?;
         Ok(next)
+    }
+
+    /// Writes a partner's new name and type, moving its name claim when the name
+    /// changed, with its `partner.updated` event; all in one transaction, and only
+    /// if the partner still has the name it was read with.
+    ///
+    /// # Errors
+    /// `name_taken` when another partner has the new name; `version_mismatch`
+    /// (to retry on a fresh read) when the partner was renamed meanwhile.
+    pub async fn update_partner(&self, before: &Partner, after: &Partner, event: &Event) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut tx = Tx::new();
+        tx.update(
+            t,
+            key(partner_pk(&after.id), "#"),
+            "SET #name = :name, #type = :type, modified = :m".into(),
+            vec![("#name".into(), "name".into()), ("#type".into(), "type".into())],
+            vec![
+                (":name".into(), s(after.name.as_str())),
+                (":type".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(after.kind).map_err(ApiError::internal)?),
+                (":m".into(), s(after.modified.clone())),
+            ],
+            Some(Cond::new("#name = :before").value(":before", s(before.name.as_str()))),
+            Some(Guard::Version),
+        );
+        if before.name.key() != after.name.key() {
+            tx.delete(t, key(name_claim(&before.name), "#"), None, None);
+            tx.create(t, to_item(name_claim(&after.name), "#", &Claim { id: after.id.clone() })?, Guard::Name);
+        }
+        add_event(&mut tx, t, event)?;
+        match self.commit(tx).await {
+            Ok(()) => Ok(()),
+            Err(Failed::Condition(Guard::Name)) => Err(ApiError::Taken { what: Taken::Name, value: after.name.as_str().to_owned() }),
+            Err(Failed::Condition(_)) => Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION }),
+            Err(Failed::Error(e)) => Err(e),
+        }
     }
 
     /// One page of the partners listed under `scope`, newest first, and the total.

@@ -1,13 +1,25 @@
-//! Teammates, keyed by their (platform-wide unique) username, so that Basic
-//! authentication is one `GetItem`.
+//! Teammates. Each is stored twice, in one transaction: under its (platform-wide
+//! unique) username, so that Basic authentication is one `GetItem`, and under its
+//! id, so that a bearer token (whose `sub` is the id) is checked against the live
+//! record with one `GetItem` too, and so that the id routes find it. The username
+//! item carries the partner's list entry (`gsi1`, `TEAMMATES#<partner>`).
 
-use super::tx::Failed;
-use super::{Guard, Store, Tx, to_item};
+use super::events::add_event;
+use super::lists::{Partition, add_counters};
+use super::tx::{Cond, Failed};
+use super::{Guard, Page, Store, Tx, key, s, to_item};
 use crate::domain::teammate::Teammate;
 use crate::error::{ApiError, Taken};
+use crate::events::Event;
+
+const LIST: &str = "TEAMMATES";
 
 fn pk(username: &str) -> String {
     format!("TEAMMATE#{username}")
+}
+
+fn id_pk(id: &str) -> String {
+    format!("TEAMMATEID#{id}")
 }
 
 impl Store {
@@ -16,16 +28,73 @@ impl Store {
         self.get(pk(username), "#").await
     }
 
-    /// Stores a new teammate.
+    /// A teammate by id.
+    pub async fn teammate_by_id(&self, id: &str) -> Result<Option<Teammate>, ApiError> {
+        self.get(id_pk(id), "#").await
+    }
+
+    /// Both items of a teammate, the username one listed under its partner.
+    fn put_teammate(tx: &mut Tx<Guard>, table: &str, t: &Teammate, cond: &'static str, label: Guard) -> Result<(), ApiError> {
+        let mut by_name = to_item(pk(t.username.as_str()), "#", t)?;
+        by_name.insert("gsi1pk".into(), s(format!("{LIST}#{}", t.partner_id)));
+        by_name.insert("gsi1sk".into(), s(t.id.clone()));
+        tx.put(table, by_name, Some(Cond::new(cond)), Some(label));
+        tx.put(table, to_item(id_pk(&t.id), "#", t)?, Some(Cond::new(cond)), Some(Guard::Record));
+        Ok(())
+    }
+
+    /// Stores a new teammate with its `teammate.created` event.
     ///
     /// # Errors
     /// `username_taken` when the username is in use.
-    pub async fn create_teammate(&self, t: &Teammate) -> Result<(), ApiError> {
+    pub async fn create_teammate(&self, t: &Teammate, event: &Event) -> Result<(), ApiError> {
+        let table = self.table();
         let mut tx = Tx::new();
-        tx.create(self.table(), to_item(pk(t.username.as_str()), "#", t)?, Guard::Username);
+        Self::put_teammate(&mut tx, table, t, "attribute_not_exists(pk)", Guard::Username)?;
+        add_counters(&mut tx, table, LIST, &t.partner_id, &[("total".into(), 1)]);
+        add_event(&mut tx, table, event)?;
         self.commit(tx).await.map_err(|e| match e {
-            Failed::Condition(_) => ApiError::Taken { what: Taken::Username, value: t.username.as_str().to_owned() },
+            Failed::Condition(Guard::Username) => ApiError::Taken { what: Taken::Username, value: t.username.as_str().to_owned() },
+            Failed::Condition(g) => ApiError::internal(format!("teammate create guard {g:?} failed")),
             Failed::Error(e) => e,
         })
+    }
+
+    /// Writes a changed teammate (both items) with its event; false when it was
+    /// removed meanwhile.
+    pub async fn update_teammate(&self, t: &Teammate, event: &Event) -> Result<bool, ApiError> {
+        let table = self.table();
+        let mut tx = Tx::new();
+        Self::put_teammate(&mut tx, table, t, "attribute_exists(pk)", Guard::Record)?;
+        add_event(&mut tx, table, event)?;
+        match self.commit(tx).await {
+            Ok(()) => Ok(true),
+            Err(Failed::Condition(_)) => Ok(false),
+            Err(Failed::Error(e)) => Err(e),
+        }
+    }
+
+    /// Deletes a teammate (both items) with its event: its password and its tokens
+    /// stop authenticating at once. False when it was already gone.
+    pub async fn remove_teammate(&self, t: &Teammate, event: &Event) -> Result<bool, ApiError> {
+        let table = self.table();
+        let mut tx = Tx::new();
+        tx.delete(table, key(pk(t.username.as_str()), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
+        tx.delete(table, key(id_pk(&t.id), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
+        add_counters(&mut tx, table, LIST, &t.partner_id, &[("total".into(), -1)]);
+        add_event(&mut tx, table, event)?;
+        match self.commit(tx).await {
+            Ok(()) => Ok(true),
+            Err(Failed::Condition(_)) => Ok(false),
+            Err(Failed::Error(e)) => Err(e),
+        }
+    }
+
+    /// One page of a partner's teammates, newest first, and their total.
+    pub async fn list_teammates(&self, partner_id: &str, page: &Page) -> Result<(Vec<Teammate>, Option<String>, u64), ApiError> {
+        let part = Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{partner_id}"));
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count(LIST, partner_id, "total"))?;
+        let teammates = entries.entries.into_iter().map(super::from_item::<Teammate>).collect::<Result<Vec<_>, _>>()?;
+        Ok((teammates, entries.next_after, total))
     }
 }

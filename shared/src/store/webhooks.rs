@@ -17,6 +17,7 @@ use super::tx::{Cond, Failed};
 use super::{Guard, Page, Store, Tx, key, n, s, sdk_error, string_attr, to_item};
 use crate::domain::webhook::Webhook;
 use crate::error::ApiError;
+use crate::events::Event;
 
 const LIST: &str = "WEBHOOKS";
 const DUE: &str = "DUE";
@@ -109,17 +110,21 @@ impl Store {
         self.get(webhook_pk(id), "#").await
     }
 
-    /// Writes `after` if the stored endpoint is still at `before.version`.
+    /// Writes `after` if the stored endpoint is still at `before.version`, with
+    /// the change's event if it has one.
     ///
     /// # Errors
     /// `version_mismatch` when it changed meanwhile.
-    pub async fn update_webhook(&self, before: &Webhook, after: &Webhook) -> Result<(), ApiError> {
+    pub async fn update_webhook(&self, before: &Webhook, after: &Webhook, event: Option<&Event>) -> Result<(), ApiError> {
         let t = self.table();
         let mut item = to_item(webhook_pk(&after.id), "#", after)?;
         item.insert("gsi1pk".into(), s(format!("{LIST}#{}", after.scope)));
         item.insert("gsi1sk".into(), s(after.id.clone()));
         let mut tx = Tx::new();
         tx.put(t, item, Some(Cond::new("version = :v").value(":v", n(before.version as i64))), Some(Guard::Version));
+        if let Some(event) = event {
+            super::events::add_event(&mut tx, t, event)?;
+        }
         self.commit(tx).await.map_err(|e| match e {
             Failed::Condition(_) => ApiError::VersionMismatch { current: before.version },
             Failed::Error(e) => e,

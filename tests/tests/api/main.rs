@@ -12,6 +12,7 @@ mod clients;
 mod clients_concurrency;
 mod clients_input;
 mod clients_lists;
+mod credentials;
 mod events;
 mod http;
 mod idempotency;

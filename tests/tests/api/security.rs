@@ -244,11 +244,20 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
         secrets.push((format!("license key {label}"), license.expect(201)["licenseKey"].as_str().unwrap().to_owned()));
 
         let hook = post("/v1/webhooks", json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] })).await;
-        secrets.push((format!("webhook secret {label}"), hook.expect(201)["secret"].as_str().unwrap().to_owned()));
+        let hook = hook.expect(201).clone();
+        secrets.push((format!("webhook secret {label}"), hook["secret"].as_str().unwrap().to_owned()));
+        let hid = hook["id"].as_str().unwrap();
+        let rotated = post(&format!("/v1/webhooks/{hid}/rotate-secret"), json!({})).await;
+        secrets.push((format!("rotated webhook secret {label}"), rotated.expect(200)["secret"].as_str().unwrap().to_owned()));
 
-        let (username, password) = (unique("mate"), format!("pw-{}", unique("secret")));
-        post("/v1/teammates", json!({ "username": username, "password": password })).await.expect(201);
-        secrets.push((format!("teammate password {label}"), password.clone()));
+        let (username, first_password) = (unique("mate"), format!("pw-{}", unique("secret")));
+        let mate = post("/v1/teammates", json!({ "username": username, "password": first_password })).await;
+        let mate_id = mate.expect(201)["id"].as_str().unwrap().to_owned();
+        secrets.push((format!("teammate password {label}"), first_password));
+        let password = format!("pw-{}", unique("changed"));
+        let changed = app.call(Method::PATCH, &format!("/v1/teammates/{mate_id}"), &p.key, Some(json!({ "password": password }))).await;
+        changed.expect(200);
+        secrets.push((format!("changed teammate password {label}"), password.clone()));
 
         let mut token_headers = vec![("authorization", basic(&username, &password))];
         if let Some(k) = fresh() {
