@@ -28,9 +28,52 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Client {id}"))
 }
 
-/// A client the caller can see.
+/// A client the caller can see, with its partners' current names.
 pub(crate) async fn visible(store: &Store, who: &Principal, id: &str) -> Result<Client, ApiError> {
-    store.client(id).await?.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| not_found(id))
+    let found = store.client(id).await?.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| not_found(id))?;
+    shown(store, who, found).await
+}
+
+/// A found client, with its partners' current names.
+async fn shown(store: &Store, who: &Principal, c: Client) -> Result<Client, ApiError> {
+    let mut one = [c];
+    current_partner_names(store, who, &mut one).await?;
+    let [c] = one;
+    Ok(c)
+}
+
+/// Puts the current names of their partners into clients.
+///
+/// A client record keeps `directPartner` and `partner` with the names they had when it
+/// was written: a rename (`PATCH /v1/partners/{id}`) cannot rewrite a partner's possibly
+/// millions of clients in one request. So reads put the current names in, with one
+/// `BatchGetItem` of the partners not known already (none when the caller's own partner
+/// is the only one, the common case), and the client's next write stores them.
+pub(crate) async fn current_partner_names(store: &Store, who: &Principal, clients: &mut [Client]) -> Result<(), ApiError> {
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if let Some(own) = &who.partner {
+        names.insert(own.id.clone(), own.name.as_str().to_owned());
+    }
+    let mut missing: Vec<String> = clients
+        .iter()
+        .flat_map(|c| [c.direct_partner.id.clone(), c.partner.id.clone()])
+        .filter(|id| !names.contains_key(id))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if !missing.is_empty() {
+        for p in store.partners(&missing).await? {
+            names.insert(p.id, p.name.as_str().to_owned());
+        }
+    }
+    for c in clients {
+        for r in [&mut c.direct_partner, &mut c.partner] {
+            if let Some(name) = names.get(&r.id) {
+                r.name.clone_from(name);
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn reply(c: &Client) -> Reply {
@@ -211,8 +254,12 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         query.email.as_ref().map(Email::key)
     );
     let page = cx.page(&fingerprint)?;
-    let found = cx.app.store.list_clients(&query, &page).await?;
-    let calls = super::usage::api_calls(&cx.app.store, &found.clients).await?;
+    let mut found = cx.app.store.list_clients(&query, &page).await?;
+    let read = found.clients.clone();
+    let (calls, ()) = tokio::try_join!(
+        super::usage::api_calls(&cx.app.store, &read),
+        current_partner_names(&cx.app.store, &who, &mut found.clients)
+    )?;
     let data: Vec<Value> = found.clients.iter().zip(calls).map(|(c, n)| c.summary(n)).collect();
     Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
 }
@@ -375,7 +422,8 @@ pub async fn by_username(cx: Ctx) -> Result<Reply, ApiError> {
     let missing = || ApiError::NotFound(format!("Client with username {raw}"));
     let username = Username::parse(&raw).map_err(|_| missing())?;
     let found = cx.app.store.client_by_username(username.as_str()).await?;
-    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?))
+    let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?;
+    Ok(reply(&shown(&cx.app.store, &who, found).await?))
 }
 
 /// `POST /v1/clients/lookup` `{ "apiKey" }`: the client a client API key belongs to.
@@ -391,7 +439,8 @@ pub async fn lookup(cx: Ctx) -> Result<Reply, ApiError> {
     f.finish()?;
     let hash = secrets::sha256_hex(key.unwrap_or_default().trim());
     let found = cx.app.store.client_by_key_hash(&hash).await?;
-    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| ApiError::NotFound("Client with this API key".into()))?))
+    let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| ApiError::NotFound("Client with this API key".into()))?;
+    Ok(reply(&shown(&cx.app.store, &who, found).await?))
 }
 
 /// `GET /v1/clients/search?term=`: the client whose username or email is exactly `term`.
@@ -415,5 +464,6 @@ pub async fn search(cx: Ctx) -> Result<Reply, ApiError> {
             Err(_) => None,
         }
     };
-    Ok(reply(&found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?))
+    let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?;
+    Ok(reply(&shown(&cx.app.store, &who, found).await?))
 }

@@ -133,11 +133,23 @@ async fn a_partner_can_be_renamed_and_retyped_and_its_old_name_is_free_at_once()
     let app = app();
     let root = app.partner().await;
     let sub = app.sub_partner(&root).await;
+    let before = app.client(&sub).await;
     let new_name = unique("renamed");
     let renamed = patch_partner(&root.key, &sub.id, json!({ "name": new_name, "type": "agency" })).await;
     let renamed = renamed.expect(200).clone();
     assert_eq!((renamed["name"].as_str(), renamed["type"].as_str()), (Some(new_name.as_str()), Some("agency")));
     assert_eq!(app.get_partner(&root.key, &sub.id).await.expect(200)["name"], new_name.as_str());
+    // Its clients show the new name at once, read one by one or listed, by the partner
+    // itself and from above.
+    let cid = before["id"].as_str().unwrap();
+    for key in [&root.key, &sub.key, &app.admin] {
+        assert_eq!(app.get_client(key, cid).await.expect(200)["directPartner"]["name"], new_name.as_str());
+        let listed = app.list_clients(key, &format!("?partner={}", sub.id)).await;
+        assert_eq!(listed.expect(200)["data"][0]["directPartner"]["name"], new_name.as_str());
+    }
+    let renamed_root = unique("root2");
+    patch_partner(&app.admin, &root.id, json!({ "name": renamed_root })).await.expect(200);
+    assert_eq!(app.get_client(&sub.key, cid).await.expect(200)["partner"]["name"], renamed_root.as_str());
     // Found by its new name; the old one is free for another partner.
     let by_name = json!({ "name": unique("c"), "email": format!("{}@example.com", unique("m")), "directPartner": { "name": new_name } });
     app.create_client(&root.key, by_name).await.expect(201);
@@ -145,7 +157,7 @@ async fn a_partner_can_be_renamed_and_retyped_and_its_old_name_is_free_at_once()
     // Case only is the same name, and no error.
     patch_partner(&root.key, &sub.id, json!({ "name": new_name.to_uppercase() })).await.expect(200);
 
-    patch_partner(&root.key, &sub.id, json!({ "name": root.name })).await.problem(409, "name_taken");
+    patch_partner(&root.key, &sub.id, json!({ "name": renamed_root })).await.problem(409, "name_taken");
     let bad = patch_partner(&root.key, &sub.id, json!({ "type": "empire", "parentId": root.id, "x": 1 })).await;
     bad.problem(400, "validation_failed");
     assert_eq!(bad.error_fields(), ["type", "parentId", "x"]);
