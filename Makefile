@@ -9,6 +9,9 @@ PY := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
 CFN_LINT_VERSION := 1.58.0
 SCHEMATHESIS_VERSION := 4.32.5
+OPENAPI_PYTHON_CLIENT_VERSION := 0.29.1
+OPENAPI_TYPESCRIPT_VERSION := 7.13.0
+TYPESCRIPT_VERSION := 5.9.3
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
 .PHONY: run test bench tools routes check-routes lint-template clean help expire-trials deploy
@@ -39,7 +42,7 @@ routes:
 check-routes:
 	python3 infra/routes.py --check
 
-tools: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java
+tools: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java $(TOOLS)/node/.installed
 
 # Java runs DynamoDB Local; install it from the OS packages only when missing.
 $(TOOLS)/.java:
@@ -48,11 +51,19 @@ $(TOOLS)/.java:
 	@touch $@
 
 # cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up),
-# cfn-lint (the template's linter), schemathesis (fuzzes the API against its OpenAPI document). Re-run when this Makefile changes the list.
+# cfn-lint (the template's linter), schemathesis (fuzzes the API against its OpenAPI document),
+# openapi-python-client (the generated-client test). Re-run when this Makefile changes the list.
 $(TOOLS)/.python: Makefile
 	@mkdir -p $(TOOLS)
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
-	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)"
+	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
+	@touch $@
+
+# openapi-typescript and tsc, for the generated TypeScript types' check.
+$(TOOLS)/node/.installed: Makefile
+	@mkdir -p $(TOOLS)/node
+	@command -v npm >/dev/null || { echo "installing npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node "openapi-typescript@$(OPENAPI_TYPESCRIPT_VERSION)" "typescript@$(TYPESCRIPT_VERSION)"
 	@touch $@
 
 # DynamoDB Local, AWS's own emulator, as shipped inside an npm package.

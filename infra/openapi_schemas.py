@@ -29,23 +29,45 @@ def listing(item):
 
 
 PERMISSION = {"type": "string", "pattern": "^(clients|licenses|webhooks|partners|keys):(view|edit|create|remove)$"}
-PARTNER_REF = obj({"id": S, "name": S})
-CONTACT = obj({"firstName": NS, "lastName": NS, "email": NS, "phone": NS}, required=[])
-METADATA = {"type": "object", "maxProperties": 50, "additionalProperties": {"type": "string", "maxLength": 500}}
-CLIENT_PERMISSIONS = {
-    "type": "object",
-    "maxProperties": 100,
-    "additionalProperties": {"type": "array", "items": {"enum": ["view", "edit", "create", "remove"]}},
+PERMISSIONS = {"type": "array", "items": PERMISSION, "uniqueItems": True}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+# The shapes several schemas share are components of their own (a generator makes one type of
+# each, instead of one per place it appears, which collide).
+PARTNER_REF = ref("PartnerRef")
+CONTACT = ref("Contact")
+METADATA = ref("Metadata")
+CLIENT_PERMISSIONS = ref("ClientPermissions")
+QUOTAS = ref("Quotas")
+USAGE = ref("Usage")
+
+
+def nullable(schema):
+    return {"oneOf": [schema, {"type": "null"}]}
+
+
+SHARED = {
+    "PartnerRef": obj({"id": ID, "name": S}),
+    "Contact": obj({
+        "firstName": {"type": ["string", "null"], "maxLength": 100}, "lastName": {"type": ["string", "null"], "maxLength": 100},
+        "email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "phone": {"type": ["string", "null"], "maxLength": 40},
+    }, required=[]),
+    "Metadata": {
+        "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100},
+        "additionalProperties": {"type": "string", "maxLength": 500},
+    },
+    "ClientPermissions": {
+        "type": "object", "maxProperties": 100, "propertyNames": {"pattern": "^[a-z0-9_.-]{1,64}$"},
+        "additionalProperties": {"type": "array", "items": {"type": "string", "enum": ["view", "edit", "create", "remove"]}},
+    },
+    "Quota": obj({"limit": {"type": "integer", "minimum": 0, "maximum": 1000000000000}, "period": {"enum": ["day", "month"]}}, required=["limit"]),
+    "Quotas": {
+        "type": "object", "maxProperties": 20, "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+        "additionalProperties": ref("Quota"),
+    },
+    "UsageOfResource": obj({"used": INT, "limit": INT, "period": {"enum": ["day", "month", None]}, "resetsAt": NTIME}),
+    "Usage": {"type": "object", "additionalProperties": ref("UsageOfResource")},
 }
-QUOTAS = {
-    "type": "object",
-    "maxProperties": 20,
-    "additionalProperties": obj({"limit": INT, "period": {"enum": ["day", "month"]}}, required=["limit"]),
-}
-USAGE = {
-    "type": "object",
-    "additionalProperties": obj({"used": INT, "limit": INT, "period": {"enum": ["day", "month", None]}, "resetsAt": NTIME}),
-}
+
 EVENT_TYPES = [
     "client.created", "client.updated", "client.removed", "client.suspended", "client.unsuspended",
     "client.trial_started", "client.trial_expired", "client.made_live", "license.created",
@@ -87,6 +109,7 @@ API_KEY_FIELDS = {"id": ID, "name": NS, "partnerId": ID, "permissions": {"type":
 PRODUCT_FIELDS = {"id": ID, "name": S, "slug": S, "created": TIME}
 
 SCHEMAS = {
+    **SHARED,
     "Problem": obj(
         {
             "type": S, "title": S, "status": {"type": "integer"}, "detail": S, "errorCode": S, "requestId": S,
@@ -101,7 +124,9 @@ SCHEMAS = {
     "ApiKeyCreated": obj({**API_KEY_FIELDS, "key": S}),
     "ApiKeyList": listing("ApiKey"),
     "NewApiKey": obj({"name": {"type": "string", "maxLength": 100}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=[]),
-    "Client": obj(CLIENT_FIELDS),
+    # Not "Client", nor titled so: generators name their HTTP client class that
+    # (openapi-python-client does, and names models by title).
+    "ClientRecord": obj(CLIENT_FIELDS) | {"description": "A client: one business a partner manages."},
     "ClientCreated": obj({**CLIENT_FIELDS, "apiKey": S}),
     "ClientSummary": obj({k: CLIENT_FIELDS[k] for k in ["id", "name", "email", "username", "company", "status", "isActive", "directPartner", "partner", "licenseCount", "domainCount", "created"]} | {"actualCallCount": INT}),
     "ClientList": listing("ClientSummary"),
@@ -123,10 +148,7 @@ SCHEMAS = {
     "OfferTrial": obj({"days": {"type": "integer", "minimum": 1, "maximum": 90}}),
     "Suspend": obj({"reason": {"type": ["string", "null"], "maxLength": 500}}, required=[]),
     "Empty": obj({}, required=[]),
-    "ClientPermissions": CLIENT_PERMISSIONS,
-    "Quotas": QUOTAS,
     "UsageRecord": obj({"resource": S, "amount": {"type": "integer", "minimum": 1}}),
-    "Usage": USAGE,
     "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME}),
     "TeammateList": listing("Teammate"),
     "TeammatePatch": obj({"password": {"type": "string", "minLength": 12, "maxLength": 256}, "permissions": {"type": "array", "items": PERMISSION}}, required=[]),
@@ -166,20 +188,20 @@ OPERATIONS = {
     "revoke-api-key": (None, 204, None),
     "create-client": ("NewClient", 201, "ClientCreated"),
     "list-clients": (None, 200, "ClientList"),
-    "get-client": (None, 200, "Client"),
-    "update-client": ("ClientPatch", 200, "Client"),
-    "replace-client": ("ClientReplace", 200, "Client"),
+    "get-client": (None, 200, "ClientRecord"),
+    "update-client": ("ClientPatch", 200, "ClientRecord"),
+    "replace-client": ("ClientReplace", 200, "ClientRecord"),
     "delete-client": (None, 204, None),
-    "find-client-by-username": (None, 200, "Client"),
-    "lookup-client": ("Lookup", 200, "Client"),
-    "search-clients": (None, 200, "Client"),
+    "find-client-by-username": (None, 200, "ClientRecord"),
+    "lookup-client": ("Lookup", 200, "ClientRecord"),
+    "search-clients": (None, 200, "ClientRecord"),
     "bulk-delete-clients": ("BulkDelete", 200, "BulkDeleted"),
-    "make-client-live": (None, 200, "Client"),
-    "offer-client-trial": ("OfferTrial", 200, "Client"),
-    "suspend-client": ("Suspend", 200, "Client"),
-    "unsuspend-client": (None, 200, "Client"),
-    "set-client-permissions": ("ClientPermissions", 200, "Client"),
-    "set-client-quotas": ("Quotas", 200, "Client"),
+    "make-client-live": (None, 200, "ClientRecord"),
+    "offer-client-trial": ("OfferTrial", 200, "ClientRecord"),
+    "suspend-client": ("Suspend", 200, "ClientRecord"),
+    "unsuspend-client": (None, 200, "ClientRecord"),
+    "set-client-permissions": ("ClientPermissions", 200, "ClientRecord"),
+    "set-client-quotas": ("Quotas", 200, "ClientRecord"),
     "record-client-usage": ("UsageRecord", 200, "Usage"),
     "get-client-usage": (None, 200, "Usage"),
     "rotate-client-api-key": (None, 200, "ClientCreated"),
@@ -220,3 +242,22 @@ FILTERS = {
 }
 PAGED = {"list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
 PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"}
+
+# Path parameters that are not ids (ids are `format: uuid`).
+PATH_PARAMS = {"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}}
+# Routes without a path parameter that still answer 404 (a named partner or client outside the tree).
+NOT_FOUND = {"create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
+             "create-license", "create-webhook", "list-webhooks", "create-partner", "lookup-client", "search-clients"}
+# Non-POST routes that can answer 409 (a name, email or username in use, a move's name taken).
+CONFLICTS = {"update-client", "replace-client", "update-partner"}
+# Query filters, typed as the API checks them.
+FILTER_SCHEMAS = {
+    "status": {"type": "string", "enum": ["demo", "trial", "live"]},
+    "suspended": {"type": "string", "enum": ["true", "false"]},
+    "q": {"type": "string", "minLength": 1, "maxLength": 200},
+    "email": {"type": "string", "format": "email", "maxLength": 254},
+    "partner": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A partner's id or name: its whole subtree"},
+    "partnerId": ID,
+    "type": {"type": "string", "enum": EVENT_TYPES},
+    "term": {"type": "string", "minLength": 1, "maxLength": 254, "description": "An exact username or email"},
+}

@@ -203,6 +203,47 @@ def template_block(rows):
     return "".join(out)
 
 
+# The errors a route can answer with, each a problem+json (API.md §1).
+ERRORS = {
+    "400": "Invalid input: a bad field, query parameter, header or cursor (`errors` names each)",
+    "401": "No credential, or one that is not valid, revoked, expired or of a suspended partner",
+    "403": "The credential lacks the permission",
+    "404": "Not found, or outside the caller's tree",
+    "409": "A conflict: a name, email or username in use, a disallowed transition, or the same Idempotency-Key still running",
+    "412": "If-Match names another version",
+    "413": "The body is over 64 KiB",
+    "415": "The body is not application/json",
+    "422": "The Idempotency-Key was used with another body",
+    "429": "Rate limited (repeated wrong passwords) or over a quota; see Retry-After",
+    "503": "The store is unavailable or throttled; retry after Retry-After",
+}
+
+
+def errors(r, fn, has_body, o):
+    """The problem responses of one route, by what it reads and does."""
+    codes = ["400", "503"]
+    if fn not in o.PUBLIC or fn == "issue-token":
+        codes += ["401", "429"]
+    if fn not in o.PUBLIC:
+        codes.append("403")
+    if "{" in r["path"] or fn in o.NOT_FOUND or fn in ("activate-license", "deactivate-license"):
+        codes.append("404")
+    if r["method"] == "POST" or fn in o.CONFLICTS:
+        codes.append("409")
+    if r["method"] == "POST":
+        codes.append("422")
+    if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
+        codes.append("412")
+    if has_body:
+        codes += ["413", "415"]
+    if fn == "get-openapi":
+        codes = []
+    problem = {"application/problem+json": {"schema": o.ref("Problem")}}
+    out = {c: {"description": ERRORS[c], "content": problem} for c in sorted(codes)}
+    out["default"] = {"description": "An unexpected error (500; the response says nothing of its cause)", "content": problem}
+    return out
+
+
 def openapi(rows):
     """The OpenAPI 3.1 document: paths from the route table, schemas from openapi_schemas.py."""
     import json
@@ -215,7 +256,7 @@ def openapi(rows):
         request, status, response = o.OPERATIONS[fn]
         op = {"operationId": fn, "summary": r["summary"], "tags": [r["path"].split("/")[2]]}
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": o.PATH_PARAMS.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{(\w+)}", r["path"])
         ]
         if fn in o.PAGED:
@@ -225,7 +266,7 @@ def openapi(rows):
                 {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
                 {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             ]
-        params += [{"name": q, "in": "query", "schema": {"type": "string"}} for q in o.FILTERS.get(fn, [])]
+        params += [{"name": q, "in": "query", "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})} for q in o.FILTERS.get(fn, [])]
         if r["method"] == "POST":
             params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
         if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
@@ -237,10 +278,7 @@ def openapi(rows):
         ok = {"description": "Success"}
         if response:
             ok["content"] = {"application/json": {"schema": o.ref(response)}}
-        op["responses"] = {
-            str(status): ok,
-            "default": {"description": "An error", "content": {"application/problem+json": {"schema": o.ref("Problem")}}},
-        }
+        op["responses"] = {str(status): ok, **errors(r, fn, bool(request), o)}
         if fn in o.PUBLIC:
             op["security"] = [{"basic": []}] if fn == "issue-token" else []
         paths.setdefault(r["path"], {})[r["method"].lower()] = op

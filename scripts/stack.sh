@@ -181,6 +181,9 @@ MSG
       (cd "$ROOT" && cargo test -p clientele --lib) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
+      "$ROOT/scripts/generated_clients.sh" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/generated" || status=$?
+    fi
+    if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       (cd "$RUN_DIR" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/infra" \
         "$TOOLS/venv/bin/schemathesis" run "$CLIENTELE_URL/v1/openapi.json" -H "X-API-Key: $ADMIN" \
           --checks not_a_server_error,response_schema_conformance,content_type_conformance \
