@@ -28,9 +28,26 @@ def listing(item):
     return obj({"total": INT, "data": {"type": "array", "items": ref(item)}, "nextCursor": NS})
 
 
+# The characters the API refuses in names (control and format characters: Cc, Cf) and in
+# free text (control characters), so that generated values are ones the API accepts.
+_CC = "\\u0000-\\u001f\\u007f-\\u009f"
+_CF = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb"
+NAME_PATTERN = f"^\\s*[^\\s{_CC}{_CF}][^{_CC}{_CF}]*$"
+TEXT_PATTERN = f"^[^{_CC}]*$"
+EMAIL_PATTERN = (
+    "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    "@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$"
+)
+
+
+def text(n, null=True):
+    return {"type": ["string", "null"] if null else "string", "maxLength": n, "pattern": TEXT_PATTERN}
+
+
 PERMISSION = {"type": "string", "pattern": "^(clients|licenses|webhooks|partners|keys):(view|edit|create|remove)$"}
 PERMISSIONS = {"type": "array", "items": PERMISSION, "uniqueItems": True}
-NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+NAME = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN}
+EMAIL = {"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN}
 # The shapes several schemas share are components of their own (a generator makes one type of
 # each, instead of one per place it appears, which collide).
 PARTNER_REF = ref("PartnerRef")
@@ -48,8 +65,8 @@ def nullable(schema):
 SHARED = {
     "PartnerRef": obj({"id": ID, "name": S}),
     "Contact": obj({
-        "firstName": {"type": ["string", "null"], "maxLength": 100}, "lastName": {"type": ["string", "null"], "maxLength": 100},
-        "email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "phone": {"type": ["string", "null"], "maxLength": 40},
+        "firstName": text(100), "lastName": text(100),
+        "email": {**EMAIL, "type": ["string", "null"]}, "phone": text(40),
     }, required=[]),
     "Metadata": {
         "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100},
@@ -85,13 +102,13 @@ CLIENT_FIELDS = {
     "apiKeyPrefix": S, "created": TIME, "modified": TIME, "version": INT,
 }
 WRITABLE = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-    "email": {"type": "string", "format": "email", "maxLength": 254},
+    "name": NAME,
+    "email": EMAIL,
     "username": {"type": ["string", "null"], "pattern": "^[a-z0-9._-]{3,64}$"},
-    "company": {"type": ["string", "null"], "maxLength": 200},
-    "mid": {"type": ["string", "null"], "maxLength": 100},
-    "billingId": {"type": ["string", "null"], "maxLength": 100},
-    "location": {"type": ["string", "null"], "maxLength": 200},
+    "company": text(200),
+    "mid": text(100),
+    "billingId": text(100),
+    "location": text(200),
     "contact": {"oneOf": [CONTACT, {"type": "null"}]},
     "metadata": {"oneOf": [METADATA, {"type": "null"}]},
 }
@@ -146,7 +163,7 @@ SCHEMAS = {
         "failed": {"type": "array", "items": obj({"id": S, "status": INT, "errorCode": S})},
     }),
     "OfferTrial": obj({"days": {"type": "integer", "minimum": 1, "maximum": 90}}),
-    "Suspend": obj({"reason": {"type": ["string", "null"], "maxLength": 500}}, required=[]),
+    "Suspend": obj({"reason": text(500)}, required=[]),
     "Empty": obj({}, required=[]),
     "UsageRecord": obj({"resource": S, "amount": {"type": "integer", "minimum": 1}}),
     "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME}),
@@ -163,13 +180,13 @@ SCHEMAS = {
     "License": obj(LICENSE_FIELDS),
     "LicenseCreated": obj({**LICENSE_FIELDS, "licenseKey": S}),
     "LicenseList": listing("License"),
-    "NewLicense": obj({"productId": ID, "tier": {"type": "string", "minLength": 1, "maxLength": 64}, "clientId": ID, "expiresAt": TIME, "maxActivations": {"type": "integer", "minimum": 1, "maximum": 25}}, required=["productId", "tier", "clientId"]),
+    "NewLicense": obj({"productId": ID, "tier": {**text(64, null=False), "minLength": 1}, "clientId": ID, "expiresAt": TIME, "maxActivations": {"type": "integer", "minimum": 1, "maximum": 25}}, required=["productId", "tier", "clientId"]),
     "Activation": obj({"licenseKey": S, "domain": S}),
     "Webhook": obj(WEBHOOK_FIELDS),
     "WebhookCreated": obj({**WEBHOOK_FIELDS, "secret": S}),
     "WebhookList": listing("Webhook"),
-    "NewWebhook": obj({"url": {"type": "string", "format": "uri"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "description": {"type": "string", "maxLength": 500}, "partnerId": ID}, required=["url", "events"]),
-    "WebhookPatch": obj({"url": {"type": "string", "format": "uri"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "enabled": BOOL, "description": {"type": ["string", "null"], "maxLength": 500}}, required=[]),
+    "NewWebhook": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "description": text(500, null=False), "partnerId": ID}, required=["url", "events"]),
+    "WebhookPatch": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "enabled": BOOL, "description": text(500)}, required=[]),
     "Attempt": obj({"id": ID, "eventId": ID, "eventType": S, "attempt": INT, "at": TIME, "statusCode": {"type": ["integer", "null"]}, "latencyMs": INT, "error": NS, "success": BOOL}),
     "AttemptList": listing("Attempt"),
     "Redelivered": obj({"eventId": ID, "webhooks": {"type": "array", "items": ID}}),

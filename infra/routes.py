@@ -268,9 +268,9 @@ def openapi(rows):
             ]
         params += [{"name": q, "in": "query", "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})} for q in o.FILTERS.get(fn, [])]
         if r["method"] == "POST":
-            params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+            params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}})
         if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
-            params.append({"name": "If-Match", "in": "header", "schema": {"type": "string"}})
+            params.append({"name": "If-Match", "in": "header", "schema": {"type": "string", "pattern": '^(\\*|(W/)?"[0-9]{1,19}")$'}})
         if params:
             op["parameters"] = params
         if request:
