@@ -34,9 +34,10 @@ _CC = "\\u0000-\\u001f\\u007f-\\u009f"
 _CF = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb"
 NAME_PATTERN = f"^\\s*[^\\s{_CC}{_CF}][^{_CC}{_CF}]*$"
 TEXT_PATTERN = f"^[^{_CC}]*$"
+# A subset of what the API accepts (local part at most 64 characters, labels at most 63).
 EMAIL_PATTERN = (
-    "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    "@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$"
+    "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,40}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20})?"
+    "@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,3}[A-Za-z]{2,10}$"
 )
 
 
@@ -64,7 +65,13 @@ def nullable(schema):
 
 SHARED = {
     "PartnerRef": obj({"id": ID, "name": S}),
+    # As answered; what a request may send is ContactInput (its email pattern is a subset of the
+    # addresses the API accepts, so fuzzed values are ones it takes).
     "Contact": obj({
+        "firstName": text(100), "lastName": text(100),
+        "email": {"type": ["string", "null"], "format": "email", "maxLength": 254}, "phone": text(40),
+    }, required=[]),
+    "ContactInput": obj({
         "firstName": text(100), "lastName": text(100),
         "email": {**EMAIL, "type": ["string", "null"]}, "phone": text(40),
     }, required=[]),
@@ -109,7 +116,7 @@ WRITABLE = {
     "mid": text(100),
     "billingId": text(100),
     "location": text(200),
-    "contact": {"oneOf": [CONTACT, {"type": "null"}]},
+    "contact": {"oneOf": [ref("ContactInput"), {"type": "null"}]},
     "metadata": {"oneOf": [METADATA, {"type": "null"}]},
 }
 LICENSE_FIELDS = {

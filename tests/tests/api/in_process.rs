@@ -169,8 +169,7 @@ async fn in_production_delivery_never_connects_to_a_name_that_resolves_to_a_priv
             // Read the whole request (headers, then content-length bytes), then answer.
             let mut got = Vec::new();
             let mut buf = [0u8; 4096];
-            loop {
-                let Ok(n) = sock.read(&mut buf).await else { break };
+            while let Ok(n) = sock.read(&mut buf).await {
                 if n == 0 {
                     break;
                 }
