@@ -27,6 +27,9 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(60);
 /// The longest a receiver's `Retry-After` may put its next attempt off (API.md §5a).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The most of a receiver's answer read (a 2xx with a longer body is a failed attempt:
+/// nothing is ever read whole into memory).
+pub const MAX_ANSWER: usize = 64 * 1024;
 
 /// `at` + `wait`, saturating instead of overflowing (a wait from outside is clamped
 /// before it gets here, but time arithmetic never panics).
@@ -186,7 +189,7 @@ impl Deliverer {
     async fn attempt(&self, d: Delivery, w: &Webhook, event: &Event) -> Result<(), ApiError> {
         let outcome = self.send(w, event).await;
         let number = d.attempts + 1;
-        let success = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        let success = outcome.error.is_none() && outcome.status.is_some_and(|s| (200..300).contains(&s));
         let attempt = Attempt {
             id: new_id(),
             event_id: event.id.clone(),
@@ -256,7 +259,7 @@ impl Deliverer {
             .send()
             .await;
         match sent {
-            Ok(res) => {
+            Ok(mut res) => {
                 let status = res.status().as_u16();
                 let retry_after = res
                     .headers()
@@ -264,14 +267,52 @@ impl Deliverer {
                     .and_then(|v| v.to_str().ok())
                     .filter(|_| matches!(status, 429 | 503))
                     .and_then(|v| retry_after(v, Utc::now()));
-                let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
+                // A success is a whole answer within bounds (a failure's body is never read).
+                let error = if (200..300).contains(&status) {
+                    drain_capped(&mut res).await.err()
+                } else {
+                    Some(format!("receiver answered {status}"))
+                };
                 Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
             }
-            Err(e) if refused_address(&e) => failed(REFUSED.to_owned()),
-            Err(e) if e.is_timeout() => failed(format!("no answer within {}s", TIMEOUT.as_secs())),
-            Err(e) if e.is_connect() => failed("could not connect".into()),
-            Err(_) => failed("request failed (connection reset, or not an HTTP answer)".into()),
+            Err(e) => failed(failure(&e)),
         }
+    }
+}
+
+/// Reads an answer's body to its end and drops it, at most [`MAX_ANSWER`] bytes of it:
+/// a declared length over that is refused unread, and chunks are counted as they come,
+/// none kept. The client's timeout bounds the whole, so a trickling body fails too.
+async fn drain_capped(res: &mut reqwest::Response) -> Result<(), String> {
+    let too_long = || format!("receiver's answer is longer than {} KiB", MAX_ANSWER / 1024);
+    if res.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(too_long());
+    }
+    let mut read = 0usize;
+    loop {
+        match res.chunk().await {
+            Ok(Some(chunk)) => {
+                read = read.saturating_add(chunk.len());
+                if read > MAX_ANSWER {
+                    return Err(too_long());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(failure(&e)),
+        }
+    }
+}
+
+/// What an attempt's log says of a request that got no (whole) answer.
+fn failure(e: &reqwest::Error) -> String {
+    if refused_address(e) {
+        REFUSED.to_owned()
+    } else if e.is_timeout() {
+        format!("no answer within {}s", TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed (connection reset, or not an HTTP answer)".into()
     }
 }
 
