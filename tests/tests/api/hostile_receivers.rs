@@ -135,18 +135,21 @@ async fn a_receivers_retry_after_is_honoured_capped_at_a_day_and_never_crashes_d
 
     // Each 429 is a failed attempt of its own endpoint, and the next attempt waits as
     // asked: a negative wait is no wait (the schedule's 1 s), 1.5 s is 2 s, a date is
-    // read as one (the test schedule alone would retry after 1 s).
+    // read as one (the test schedule alone would retry after 1 s). Later retries may
+    // have come too by the time we look; the first gap is the one asked for.
     let negative_arrivals = negative.wait_for(2, 30).await;
-    assert_eq!(negative_arrivals.len(), 2, "Retry-After: -5 is retried on the schedule");
+    assert!(negative_arrivals.len() >= 2, "Retry-After: -5 is retried on the schedule");
     let fraction_arrivals = fraction.wait_for(2, 30).await;
-    assert_eq!(fraction_arrivals.len(), 2, "Retry-After: 1.5 is retried");
+    assert!(fraction_arrivals.len() >= 2, "Retry-After: 1.5 is retried");
     assert!(fraction_arrivals[1] - fraction_arrivals[0] >= Duration::from_millis(1900), "Retry-After: 1.5 waits 2 s (rounded up)");
     let date_arrivals = date.wait_for(2, 40).await;
-    assert_eq!(date_arrivals.len(), 2, "Retry-After as an HTTP date is retried");
+    assert!(date_arrivals.len() >= 2, "Retry-After as an HTTP date is retried");
     assert!(date_arrivals[1] - date_arrivals[0] >= Duration::from_secs(3), "Retry-After as a date 6 s ahead waits for it");
 
-    // A wait of 317 000 years is one day: the delivery is due again in 24 h, and the
-    // process that read it is the one that started (it once panicked on the arithmetic).
+    // A wait of 317 000 years is one day: not retried meanwhile (the other cases took
+    // seconds), the delivery due again in 24 h, and the process that read it the one that
+    // started (it once panicked on the arithmetic).
+    assert_eq!(huge.arrivals().len(), 1, "Retry-After: 10000000000000 is not retried within seconds");
     let (p, hook) = &hooks[0];
     let log = attempts(p, hook, 1, 30).await;
     let first = &log[0];
@@ -180,7 +183,6 @@ async fn a_receivers_retry_after_is_honoured_capped_at_a_day_and_never_crashes_d
         wait > chrono::Duration::hours(24) - chrono::Duration::minutes(1) && wait <= chrono::Duration::hours(24) + chrono::Duration::minutes(1),
         "Retry-After: 10000000000000 puts the next attempt off by a day, no more: {wait}"
     );
-    assert_eq!(huge.arrivals().len(), 1, "and not sooner");
 
     another_tenant_is_served(&other, &other_receiver).await;
     assert_eq!(poller_pid(), pid, "the delivery process never died");
