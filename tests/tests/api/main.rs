@@ -13,6 +13,7 @@ mod clients;
 mod clients_concurrency;
 mod clients_input;
 mod clients_lists;
+mod delivery_faults;
 mod events;
 mod hostile_receivers;
 mod http;
