@@ -117,12 +117,13 @@ def access():
     return table
 
 
-def policy(function, keys):
+def policy(function, keys, extra=()):
     """Least privilege: the item actions on the partition keys `infra/access.tsv`
     lists for the function (`dynamodb:LeadingKeys`), Query on the indexes it lists,
-    never Scan, never table administration; the fallbacks touch nothing at all."""
+    never Scan, never table administration; the fallbacks touch nothing at all.
+    `extra`: further statements (the stream consumer's failure queue)."""
     reads, writes, indexes = keys[function]
-    statements = []
+    statements = list(extra)
     for actions, patterns in ((READ, reads), (WRITE, writes)):
         if patterns:
             statements.append(
@@ -192,14 +193,14 @@ def template_block(rows):
         out.append("    Properties:\n")
         out.append(f"      Description: {j['summary']}\n")
         out.append("      CodeUri: ..\n      Handler: bootstrap\n      Timeout: 300\n")
-        out.append(policy(j["function"], keys))
+        stream = j["method"] == "STREAM"
+        out.append(policy(j["function"], keys, [STREAM_FAILURES_POLICY] if stream else []))
         out.append("      Events:\n")
-        if j["method"] == "SCHEDULE":
+        if not stream:
             out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n")
         else:
             out.append("        Stream:\n          Type: DynamoDB\n          Properties:\n            Stream: !GetAtt Table.StreamArn\n")
-            out.append("            StartingPosition: TRIM_HORIZON\n            BatchSize: 25\n            MaximumRetryAttempts: -1\n")
-            out.append("            FunctionResponseTypes: [ReportBatchItemFailures]\n")
+            out.append(STREAM_MAPPING)
     return "".join(out)
 
 
@@ -242,6 +243,30 @@ def errors(r, fn, has_body, o):
     out = {c: {"description": ERRORS[c], "content": problem} for c in sorted(codes)}
     out["default"] = {"description": "An unexpected error (500; the response says nothing of its cause)", "content": problem}
     return out
+
+
+# The stream consumer's event source mapping (API.md §5a: a record that can never be
+# processed never blocks its shard). The function reports per-record failures and parks
+# poison records itself (PARKED items, shared/src/webhooks.rs); what it still fails on
+# (the store down for longer) is retried from the failed record, bisecting, at most
+# 100 times and for at most 6 hours (the stream keeps records 24 h), then handed to the
+# DeliveryFailures queue: the shard and sequence numbers, for an operator to redeliver.
+STREAM_MAPPING = """\
+            StartingPosition: TRIM_HORIZON
+            BatchSize: 25
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            BisectBatchOnFunctionError: true
+            MaximumRetryAttempts: 100
+            MaximumRecordAgeInSeconds: 21600
+            DestinationConfig:
+              OnFailure:
+                Destination: !GetAtt DeliveryFailures.Arn
+"""
+STREAM_FAILURES_POLICY = """\
+            - Effect: Allow
+              Action: sqs:SendMessage
+              Resource: !GetAtt DeliveryFailures.Arn
+"""
 
 
 def openapi(rows):

@@ -6,10 +6,12 @@
 //! there and does not start the delivery twice. Receivers de-duplicate by
 //! `webhook-id` (the event id).
 
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use chrono::Utc;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -18,8 +20,8 @@ use crate::domain::{new_id, now, timestamp};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::secrets;
-use crate::store::ALL;
-use crate::store::webhooks::{Attempt, Delivery};
+use crate::store::webhooks::{Attempt, Delivery, DueEntry, PARKED};
+use crate::store::{ALL, Item};
 
 /// How long an attempt may take before the receiver counts as failed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +29,76 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 const LEASE: Duration = Duration::from_secs(60);
 /// The longest a receiver's `Retry-After` may put its next attempt off (API.md §5a).
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// The most of a receiver's answer read (a 2xx with a longer body is a failed attempt:
+/// nothing is ever read whole into memory).
+pub const MAX_ANSWER: usize = 64 * 1024;
+
+/// How long one run of the retry job claims attempts. It runs every minute on AWS
+/// (`rate(1 minute)`, infra/routes.tsv) with a 300 s function timeout: claiming stops
+/// after 40 s, and what is in flight then ends within an attempt's 10 s timeout and its
+/// settling, so a run is over well before the timeout, and before the next run starts.
+pub const RUN_BUDGET: Duration = Duration::from_secs(40);
+/// Attempts one run (and one stream batch) has in flight at once.
+pub const RUN_CONCURRENCY: usize = 32;
+/// Attempts one run has in flight at once for any one endpoint: however much is due for
+/// it, an endpoint holds at most these of the run's slots.
+pub const PER_ENDPOINT: usize = 4;
+/// Due-queue entries read per pass (one `Query` page).
+const DUE_PAGE: i32 = 500;
+/// How soon a run looks at the due queue again when a pass found nothing to claim.
+const TICK: Duration = Duration::from_millis(300);
+/// How often a stream record that cannot be processed is tried before it is parked.
+pub const POISON_TRIES: u32 = 3;
+
+/// A delivery claimed or started, with its endpoint and event: an attempt to make.
+pub type Ready = (Delivery, Webhook, Event);
+
+/// Why a stream record is handed back, to be tried again (the records after it wait).
+#[derive(Debug, thiserror::Error)]
+pub enum Held {
+    /// The store failed: transient, so the record is retried and never parked.
+    #[error(transparent)]
+    Store(#[from] ApiError),
+    /// The record cannot be processed and has not been tried [`POISON_TRIES`] times yet.
+    #[error("the record cannot be processed (try {tries} of {POISON_TRIES})")]
+    Poison { tries: u32 },
+}
+
+/// Picks up to `free` of `entries` (soonest due first), round-robin across endpoints
+/// in the order they first appear, each endpoint at most [`PER_ENDPOINT`] minus what
+/// it has in flight (`busy`).
+fn fair_pick(entries: Vec<DueEntry>, busy: &HashMap<String, usize>, free: usize) -> Vec<DueEntry> {
+    let mut order: Vec<String> = Vec::new();
+    let mut queues: HashMap<String, VecDeque<DueEntry>> = HashMap::new();
+    for e in entries {
+        queues
+            .entry(e.webhook_id.clone())
+            .or_insert_with(|| {
+                order.push(e.webhook_id.clone());
+                VecDeque::new()
+            })
+            .push_back(e);
+    }
+    let mut room: HashMap<String, usize> =
+        order.iter().map(|w| (w.clone(), PER_ENDPOINT.saturating_sub(busy.get(w).copied().unwrap_or(0)))).collect();
+    let mut picked = Vec::new();
+    loop {
+        let before = picked.len();
+        for w in &order {
+            if picked.len() >= free {
+                return picked;
+            }
+            let Some(left) = room.get_mut(w).filter(|left| **left > 0) else { continue };
+            if let Some(e) = queues.get_mut(w).and_then(VecDeque::pop_front) {
+                *left -= 1;
+                picked.push(e);
+            }
+        }
+        if picked.len() == before {
+            return picked;
+        }
+    }
+}
 
 /// `at` + `wait`, saturating instead of overflowing (a wait from outside is clamped
 /// before it gets here, but time arithmetic never panics).
@@ -115,6 +187,40 @@ impl Deliverer {
         Self { app, http }
     }
 
+    /// Takes one stream record (the insert of event `event_id`): writes its pending
+    /// deliveries ([`Deliverer::start_event`]) and returns their first attempts, to make.
+    ///
+    /// An event item that does not parse is a poison record: it would fail the same way
+    /// forever. It is tried [`POISON_TRIES`] times (in case another version of the code
+    /// is being deployed), then parked: logged, and kept as `PARKED` / `EVENT#<id>` with
+    /// the reason. A parked record is taken (`Ok`), so the records after it flow on. A
+    /// table item rather than a file or a queue: the same code parks on AWS and under
+    /// `make run`, the record survives any restart, and an operator lists every parked
+    /// record with one `Query` (the stream's own records expire after 24 h).
+    ///
+    /// # Errors
+    /// [`Held`]: the record must be tried again, and the ones after it wait (a store
+    /// failure, which is transient and never parks a record; or a poison record not
+    /// yet tried enough).
+    pub async fn take_record(&self, event_id: &str) -> Result<Vec<Ready>, Held> {
+        let event = match self.app.store.event_as_stored(event_id).await? {
+            None => return Ok(Vec::new()),
+            Some(Ok(event)) => event,
+            Some(Err(unreadable)) => {
+                let record = format!("EVENT#{event_id}");
+                let tries = self.app.store.poison_try(&record, &unreadable.0, &now()).await?;
+                if tries < POISON_TRIES {
+                    tracing::warn!(record, tries, error = %unreadable, "stream record cannot be processed; it is tried again before it is parked");
+                    return Err(Held::Poison { tries });
+                }
+                self.app.store.park(&record, &now()).await?;
+                tracing::error!(record, tries, error = %unreadable, parked = %format!("{PARKED} / {record}"), "stream record parked: it cannot be processed; the records after it go on");
+                return Ok(Vec::new());
+            }
+        };
+        Ok(self.start_event(&event).await?)
+    }
+
     /// Writes a pending delivery for each endpoint that wants the event, unless one
     /// was written before (a replayed stream record). Once this returned, the event
     /// is safe: if the first attempts never happen, the retry job makes them when
@@ -122,8 +228,7 @@ impl Deliverer {
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn start_event(&self, event_id: &str) -> Result<Vec<(Delivery, Webhook, Event)>, ApiError> {
-        let Some(event) = self.app.store.event(event_id).await? else { return Ok(Vec::new()) };
+    pub async fn start_event(&self, event: &Event) -> Result<Vec<Ready>, ApiError> {
         let mut scopes = vec![ALL.to_owned()];
         scopes.extend(event.scopes.iter().cloned());
         let mut started = Vec::new();
@@ -149,60 +254,138 @@ impl Deliverer {
     ///
     /// # Errors
     /// The first store failure (the others still ran).
-    pub async fn attempt_all(&self, attempts: Vec<(Delivery, Webhook, Event)>) -> Result<(), ApiError> {
-        use futures::StreamExt as _;
+    pub async fn attempt_all(&self, attempts: Vec<Ready>) -> Result<(), ApiError> {
         let results: Vec<Result<(), ApiError>> = futures::stream::iter(attempts)
             .map(|(d, w, e)| async move { self.attempt(d, &w, &e).await })
-            .buffer_unordered(32)
+            .buffer_unordered(RUN_CONCURRENCY)
             .collect()
             .await;
         results.into_iter().collect()
     }
 
-    /// Makes every attempt that is due, concurrently; returns how many it made.
+    /// One run of the retry job: makes what is due until nothing is, or until `budget`
+    /// has passed (then it only lets what is in flight end); returns how many attempts
+    /// it made.
+    ///
+    /// Fair per endpoint: at most [`RUN_CONCURRENCY`] attempts are in flight, at most
+    /// [`PER_ENDPOINT`] of them for any one endpoint, and each pass over the due queue
+    /// picks round-robin across endpoints. Passes page through the queue, each going on
+    /// where the last stopped, so an endpoint with a backlog of due attempts (a dead
+    /// one, or many redelivers) holds a few slots and never keeps another endpoint's
+    /// retry beyond the run in which it is due.
     ///
     /// # Errors
-    /// When the store fails.
-    pub async fn retry_due(&self) -> Result<usize, ApiError> {
-        let claimed = self.claim_due().await?;
-        let made = claimed.len();
-        self.attempt_all(claimed).await?;
-        Ok(made)
+    /// The first store failure while claiming (attempts already claimed still run; one
+    /// that fails to settle is due again after its lease).
+    pub async fn retry_due(&self, budget: Duration) -> Result<usize, ApiError> {
+        use futures::stream::FuturesUnordered;
+        let claim_until = Instant::now() + budget;
+        let mut running = FuturesUnordered::new();
+        let mut busy: HashMap<String, usize> = HashMap::new();
+        let mut cursor: Option<Item> = None;
+        let (mut made, mut failure) = (0, None);
+        loop {
+            let claiming = failure.is_none() && Instant::now() < claim_until;
+            if claiming && running.len() < RUN_CONCURRENCY {
+                match self.claim_pass(&busy, RUN_CONCURRENCY - running.len(), &mut cursor).await {
+                    Ok(claimed) => {
+                        // More to look at while the pass claimed something or the queue goes on.
+                        let more = !claimed.is_empty() || cursor.is_some();
+                        for (d, w, e) in claimed {
+                            *busy.entry(w.id.clone()).or_default() += 1;
+                            made += 1;
+                            running.push(async move {
+                                let settled = self.attempt(d, &w, &e).await;
+                                (w.id, settled)
+                            });
+                        }
+                        if more {
+                            continue;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retry run stops claiming: the store failed");
+                        failure = Some(e);
+                    }
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            // An attempt ended (its endpoint may take another), or time to look again.
+            tokio::select! {
+                Some((webhook, settled)) = running.next() => {
+                    if let Some(n) = busy.get_mut(&webhook) {
+                        *n = n.saturating_sub(1);
+                    }
+                    if let Err(e) = settled {
+                        tracing::warn!(webhook = %webhook, error = %e, "attempt not settled; it is due again after its lease");
+                    }
+                }
+                () = tokio::time::sleep(TICK), if claiming => {}
+            }
+        }
+        failure.map_or(Ok(made), Err)
     }
 
-    /// Claims the deliveries that are due (each for the length of a lease), ready
-    /// for [`Deliverer::attempt_all`].
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn claim_due(&self) -> Result<Vec<(Delivery, Webhook, Event)>, ApiError> {
-        let mut claimed_all = Vec::new();
-        for due in self.app.store.due_deliveries(&now(), 100).await? {
-            // Claim it: only the worker that moves the due time makes the attempt.
-            let mut claimed = due.clone();
-            claimed.next_attempt_at = Some(timestamp(later(Utc::now(), LEASE)));
-            if !self.app.store.move_delivery(&due, &claimed).await? {
-                continue;
-            }
-            let (hook, event) = (self.app.store.webhook(&due.webhook_id).await?, self.app.store.event(&due.event_id).await?);
-            match (hook, event) {
-                (Some(w), Some(e)) if w.enabled => claimed_all.push((claimed, w, e)),
-                _ => {
-                    let mut failed = claimed.clone();
+    /// One pass over the due queue: reads a page from `cursor` (wrapping to the head
+    /// at the end), picks fairly ([`fair_pick`]) up to `free` deliveries, claims them
+    /// (each for the length of a lease: only the worker that moves the due time makes
+    /// the attempt) and reads their endpoints and events in one batch. A delivery whose
+    /// endpoint is gone or disabled, or whose event is gone or unreadable, is failed.
+    async fn claim_pass(&self, busy: &HashMap<String, usize>, free: usize, cursor: &mut Option<Item>) -> Result<Vec<Ready>, ApiError> {
+        let store = &self.app.store;
+        let at = now();
+        let resumed = cursor.is_some();
+        let mut page = store.due_page(&at, cursor.take(), DUE_PAGE).await?;
+        if page.entries.is_empty() && resumed {
+            page = store.due_page(&at, None, DUE_PAGE).await?;
+        }
+        *cursor = page.next;
+        let picked = fair_pick(page.entries, busy, free);
+        if picked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let due = store.due_deliveries(&picked, &at).await?;
+        let claimed: Vec<Option<Delivery>> = futures::stream::iter(due)
+            .map(|seen| async move {
+                let mut claimed = seen.clone();
+                claimed.next_attempt_at = Some(timestamp(later(Utc::now(), LEASE)));
+                Ok::<_, ApiError>(store.move_delivery(&seen, &claimed).await?.then_some(claimed))
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        let claimed: Vec<Delivery> = claimed.into_iter().flatten().collect();
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hook_ids: Vec<String> = claimed.iter().map(|d| d.webhook_id.clone()).collect();
+        let event_ids: Vec<String> = claimed.iter().map(|d| d.event_id.clone()).collect();
+        let (hooks, events) = store.endpoints_and_events(&hook_ids, &event_ids).await?;
+        let mut ready = Vec::with_capacity(claimed.len());
+        for d in claimed {
+            match (hooks.get(&d.webhook_id), events.get(&d.event_id)) {
+                (Some(w), Some(Ok(e))) if w.enabled => ready.push((d, w.clone(), e.clone())),
+                (_, event) => {
+                    if let Some(Err(unreadable)) = event {
+                        tracing::error!(event = %d.event_id, webhook = %d.webhook_id, error = %unreadable, "due delivery's event cannot be read; the delivery is failed");
+                    }
+                    let mut failed = d.clone();
                     failed.state = "failed".into();
                     failed.next_attempt_at = None;
-                    self.app.store.move_delivery(&claimed, &failed).await?;
+                    store.move_delivery(&d, &failed).await?;
                 }
             }
         }
-        Ok(claimed_all)
+        Ok(ready)
     }
 
     /// One attempt: send, log, and settle the delivery (delivered, due again, or failed).
     async fn attempt(&self, d: Delivery, w: &Webhook, event: &Event) -> Result<(), ApiError> {
         let outcome = self.send(w, event).await;
         let number = d.attempts + 1;
-        let success = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        let success = outcome.error.is_none() && outcome.status.is_some_and(|s| (200..300).contains(&s));
         let attempt = Attempt {
             id: new_id(),
             event_id: event.id.clone(),
@@ -272,7 +455,7 @@ impl Deliverer {
             .send()
             .await;
         match sent {
-            Ok(res) => {
+            Ok(mut res) => {
                 let status = res.status().as_u16();
                 let retry_after = res
                     .headers()
@@ -280,14 +463,52 @@ impl Deliverer {
                     .and_then(|v| v.to_str().ok())
                     .filter(|_| matches!(status, 429 | 503))
                     .and_then(|v| retry_after(v, Utc::now()));
-                let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
+                // A success is a whole answer within bounds (a failure's body is never read).
+                let error = if (200..300).contains(&status) {
+                    drain_capped(&mut res).await.err()
+                } else {
+                    Some(format!("receiver answered {status}"))
+                };
                 Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
             }
-            Err(e) if refused_address(&e) => failed(REFUSED.to_owned()),
-            Err(e) if e.is_timeout() => failed(format!("no answer within {}s", TIMEOUT.as_secs())),
-            Err(e) if e.is_connect() => failed("could not connect".into()),
-            Err(_) => failed("request failed (connection reset, or not an HTTP answer)".into()),
+            Err(e) => failed(failure(&e)),
         }
+    }
+}
+
+/// Reads an answer's body to its end and drops it, at most [`MAX_ANSWER`] bytes of it:
+/// a declared length over that is refused unread, and chunks are counted as they come,
+/// none kept. The client's timeout bounds the whole, so a trickling body fails too.
+async fn drain_capped(res: &mut reqwest::Response) -> Result<(), String> {
+    let too_long = || format!("receiver's answer is longer than {} KiB", MAX_ANSWER / 1024);
+    if res.content_length().is_some_and(|n| n > MAX_ANSWER as u64) {
+        return Err(too_long());
+    }
+    let mut read = 0usize;
+    loop {
+        match res.chunk().await {
+            Ok(Some(chunk)) => {
+                read = read.saturating_add(chunk.len());
+                if read > MAX_ANSWER {
+                    return Err(too_long());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(failure(&e)),
+        }
+    }
+}
+
+/// What an attempt's log says of a request that got no (whole) answer.
+fn failure(e: &reqwest::Error) -> String {
+    if refused_address(e) {
+        REFUSED.to_owned()
+    } else if e.is_timeout() {
+        format!("no answer within {}s", TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        "request failed (connection reset, or not an HTTP answer)".into()
     }
 }
 
@@ -440,6 +661,28 @@ mod tests {
         assert_eq!(later(now, Duration::from_secs(5)), now + chrono::Duration::seconds(5));
     }
 
+    fn due(webhook: &str, event: usize) -> DueEntry {
+        DueEntry { pk: format!("DELIVERY#{webhook}#{event}"), webhook_id: webhook.into(), event_id: event.to_string() }
+    }
+
+    #[test]
+    fn a_pass_picks_round_robin_so_one_endpoints_backlog_holds_only_its_share() {
+        // 500 due for a dead endpoint, all sooner than another endpoint's first retry.
+        let mut queue: Vec<DueEntry> = (0..500).map(|i| due("dead", i)).collect();
+        queue.push(due("other", 0));
+
+        let picked = fair_pick(queue.clone(), &HashMap::new(), RUN_CONCURRENCY);
+        assert!(picked.contains(&due("other", 0)), "the other endpoint's retry is in the first pass");
+        assert_eq!(picked.iter().filter(|e| e.webhook_id == "dead").count(), PER_ENDPOINT, "the backlog gets its share only");
+
+        let dead_busy = HashMap::from([("dead".to_owned(), PER_ENDPOINT)]);
+        assert_eq!(fair_pick(queue, &dead_busy, RUN_CONCURRENCY), vec![due("other", 0)], "in-flight attempts count against the share");
+
+        let mixed = vec![due("a", 0), due("a", 1), due("b", 0), due("b", 1), due("c", 0)];
+        assert_eq!(fair_pick(mixed.clone(), &HashMap::new(), 3), vec![due("a", 0), due("b", 0), due("c", 0)], "free slots bound a pass");
+        assert_eq!(fair_pick(mixed.clone(), &HashMap::new(), 10), vec![due("a", 0), due("b", 0), due("c", 0), due("a", 1), due("b", 1)]);
+    }
+
     #[test]
     fn only_event_inserts_are_picked_from_a_stream_batch() {
         let batch = json!({ "Records": [
@@ -464,14 +707,14 @@ fn deliverer(app: &'static App) -> &'static Deliverer {
     D.get_or_init(|| Deliverer::new(app))
 }
 
-/// The `retry-webhooks` job: every attempt that is due.
+/// The `retry-webhooks` job: one run of [`Deliverer::retry_due`] within [`RUN_BUDGET`].
 ///
 /// # Errors
 /// When the store fails.
 pub async fn retry_webhooks(app: &'static App) -> Result<Value, ApiError> {
     // Boxed: the whole retry future is deep enough to strain the compiler's layout
     // query when the job runner nests it again; one allocation per run is nothing.
-    let made = Box::pin(deliverer(app).retry_due()).await?;
+    let made = Box::pin(deliverer(app).retry_due(RUN_BUDGET)).await?;
     Ok(json!({ "attempts": made }))
 }
 
@@ -488,6 +731,9 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
     if std::env::var("LOCAL_STREAM_POLL").is_ok_and(|v| v == "1") {
         return local::poll(app).await;
     }
+    // The event source mapping (infra/template.yaml) takes these per-record failures
+    // (ReportBatchItemFailures), bisects, retries a bounded number of times and hands
+    // what it gives up on to an SQS queue; a poison record is parked here before that.
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
         let (mut started, mut failed) = (Vec::new(), Vec::new());
         for (id, seq) in inserted_events(&event.payload) {
@@ -496,10 +742,10 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
                 failed.push(seq);
                 continue;
             }
-            match deliverer(app).start_event(&id).await {
+            match deliverer(app).take_record(&id).await {
                 Ok(deliveries) => started.extend(deliveries),
                 Err(e) => {
-                    tracing::error!(event = %id, error = %e, "delivery failed; the batch is retried from here");
+                    tracing::error!(event = %id, error = %e, "stream record not taken; the batch is retried from here");
                     failed.push(seq);
                 }
             }
@@ -526,13 +772,10 @@ mod local {
     use std::time::Duration;
 
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-    use futures::{StreamExt as _, TryStreamExt as _};
+    use futures::StreamExt as _;
 
-    use super::deliverer;
+    use super::{Held, Ready, deliverer};
     use crate::app::App;
-    use crate::domain::webhook::Webhook;
-    use crate::events::Event;
-    use crate::store::webhooks::Delivery;
 
     fn checkpoint_path() -> PathBuf {
         std::env::var("LOCAL_STREAM_CHECKPOINT").map_or_else(|_| PathBuf::from(".run/stream-checkpoint.json"), PathBuf::from)
@@ -569,20 +812,14 @@ mod local {
         }
     }
 
-    /// Claims what is due every 300 ms; the attempts run on their own, so a slow
-    /// receiver holds up no other.
+    /// The retry job's runs, back to back (300 ms apart when nothing is due): on AWS
+    /// one run starts every minute, here the next starts as soon as one has drained
+    /// the queue, so tests can watch retry schedules of seconds. A run is the same
+    /// code with an hour's budget, as fair as on AWS.
     async fn retries(app: &'static App) {
         loop {
-            match deliverer(app).claim_due().await {
-                Ok(claimed) if !claimed.is_empty() => {
-                    tokio::spawn(async move {
-                        if let Err(e) = deliverer(app).attempt_all(claimed).await {
-                            tracing::warn!(error = %e, "retry attempts failed; they are due again after their lease");
-                        }
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "retry round failed"),
+            if let Err(e) = deliverer(app).retry_due(Duration::from_secs(3600)).await {
+                tracing::warn!(error = %e, "retry run failed");
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -620,35 +857,51 @@ mod local {
                 let out = streams.get_records().shard_iterator(it).limit(100).send().await?;
                 let records = out.records.unwrap_or_default();
                 let empty = records.is_empty();
-                let mut events = Vec::new();
-                let mut last = None;
+                // Each record's sequence number, and the event it inserted, if it did.
+                let mut taken: Vec<(String, Option<String>)> = Vec::new();
                 for r in records {
                     let inserted = r.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
                     let Some(data) = r.dynamodb else { continue };
                     let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok());
-                    if let (true, Some(event_id)) = (inserted, pk.and_then(|p| p.strip_prefix("EVENT#"))) {
-                        events.push(event_id.to_owned());
+                    let event = pk.and_then(|p| p.strip_prefix("EVENT#")).filter(|_| inserted).map(str::to_owned);
+                    if let Some(seq) = data.sequence_number {
+                        taken.push((seq, event));
                     }
-                    last = data.sequence_number.or(last);
                 }
-                // The batch's deliveries are recorded concurrently (each at most once), and
-                // only then is the batch checkpointed; the attempts run on their own (a lost
-                // one is retried after its lease).
-                let started: Vec<Vec<(Delivery, Webhook, Event)>> = futures::stream::iter(events)
-                    .map(|id| async move { deliverer(app).start_event(&id).await })
+                // The batch's records are taken concurrently (each delivery recorded at most
+                // once), then checkpointed up to the first one held back: the shard goes on
+                // from there next round (a store failure, or a poison record not yet parked),
+                // the other shards go on now. The attempts run on their own (a lost one is
+                // retried after its lease).
+                let results: Vec<Result<Vec<Ready>, Held>> = futures::stream::iter(taken.iter().map(|(_, e)| e.clone()))
+                    .map(|event| async move {
+                        match event {
+                            Some(id) => deliverer(app).take_record(&id).await,
+                            None => Ok(Vec::new()),
+                        }
+                    })
                     .buffered(16)
-                    .try_collect()
-                    .await?;
-                for batch in started.into_iter().filter(|b| !b.is_empty()) {
+                    .collect()
+                    .await;
+                let held = results.iter().position(Result::is_err);
+                for batch in results.into_iter().filter_map(Result::ok).filter(|b| !b.is_empty()) {
                     tokio::spawn(async move {
                         if let Err(e) = deliverer(app).attempt_all(batch).await {
                             tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
                         }
                     });
                 }
+                let last = match held {
+                    Some(i) => i.checked_sub(1).map(|i| taken[i].0.clone()),
+                    None => taken.last().map(|(seq, _)| seq.clone()),
+                };
                 if let Some(seq) = last {
                     marks.insert(id.clone(), seq);
                     save(marks);
+                }
+                if let Some(i) = held {
+                    tracing::warn!(shard = %id, record = %taken[i].0, "stream record held back; this shard resumes from it next round");
+                    break;
                 }
                 match out.next_shard_iterator {
                     Some(next) if !empty => iterator = Some(next),

@@ -2,7 +2,7 @@
 //! entries, one per scope, with a per-type index (`gsi1`) and counters.
 
 use super::lists::{Partition, add_counters, scopes};
-use super::{Guard, Page, Store, Tx, key, s, to_item};
+use super::{Guard, Page, Store, Tx, Unreadable, key, parse_item, s, to_item};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 
@@ -34,6 +34,15 @@ impl Store {
     /// An event by id.
     pub async fn event(&self, id: &str) -> Result<Option<Event>, ApiError> {
         self.get(event_pk(id), "#").await
+    }
+
+    /// An event by id as stored: `Some(Err(_))` when its item is there but is no event
+    /// (webhook delivery sets such a stream record aside rather than retrying it forever).
+    ///
+    /// # Errors
+    /// When the store fails (transient: try again).
+    pub async fn event_as_stored(&self, id: &str) -> Result<Option<Result<Event, Unreadable>>, ApiError> {
+        Ok(self.get_item(event_pk(id), "#").await?.map(parse_item))
     }
 
     /// One page of the events of `scope`, newest first, optionally of one type, and the total.

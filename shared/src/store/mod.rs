@@ -25,6 +25,7 @@
 //! | failed Basic logins          | `LOGINFAIL#<sha256 of username>`     | `#`           | |
 //! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE` / `<due>#...` |
 //! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
+//! | parked stream record         | `PARKED`                             | `EVENT#<id>`  | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |
 //! | idempotency record           | `IDEM#<caller hash>#<key hash>`      | `#`           | |
 //! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
@@ -166,6 +167,18 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, ApiError> 
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(ApiError::internal)
 }
 
+/// An item that is there but does not parse as the record its key names (written by
+/// hand, by a bug, or by another version of the code). Not a store failure: reading
+/// it again gives the same answer, so whoever meets it sets it aside instead of retrying.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored item does not parse: {0}")]
+pub struct Unreadable(pub String);
+
+/// Parses an item, telling an unreadable one apart from a store failure.
+pub(crate) fn parse_item<T: DeserializeOwned>(item: Item) -> Result<T, Unreadable> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| Unreadable(e.to_string()))
+}
+
 /// The value of a string attribute, if the item has one by that name.
 pub(crate) fn string_attr(item: &Item, name: &str) -> Option<String> {
     match item.get(name) {
@@ -236,6 +249,11 @@ impl Store {
 
     /// One item by key, strongly consistent.
     pub(crate) async fn get<T: DeserializeOwned>(&self, pk: String, sk: &str) -> Result<Option<T>, ApiError> {
+        self.get_item(pk, sk).await?.map(from_item).transpose()
+    }
+
+    /// One raw item by key, strongly consistent.
+    pub(crate) async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, ApiError> {
         let out = self
             .db
             .get_item()
@@ -245,11 +263,17 @@ impl Store {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        out.item.map(from_item).transpose()
+        Ok(out.item)
     }
 
     /// Many items by `pk` (all with sort key `#`), in any order, missing ones skipped.
     pub(crate) async fn batch_get<T: DeserializeOwned>(&self, pks: &[String]) -> Result<Vec<T>, ApiError> {
+        self.batch_get_items(pks).await?.into_iter().map(from_item).collect()
+    }
+
+    /// Many raw items by `pk` (all with sort key `#`), in any order, missing ones skipped:
+    /// for reads of several kinds at once, each parsed by its caller.
+    pub(crate) async fn batch_get_items(&self, pks: &[String]) -> Result<Vec<Item>, ApiError> {
         let mut found = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(100) {
             let mut pending: Vec<Item> = chunk.iter().map(|pk| key(pk.clone(), "#")).collect();
@@ -269,9 +293,7 @@ impl Store {
                     .await
                     .map_err(|e| sdk_error("BatchGetItem", e))?;
                 if let Some(mut items) = out.responses {
-                    for item in items.remove(&self.table).unwrap_or_default() {
-                        found.push(from_item(item)?);
-                    }
+                    found.extend(items.remove(&self.table).unwrap_or_default());
                 }
                 if let Some(mut left) = out.unprocessed_keys
                     && let Some(k) = left.remove(&self.table)

@@ -5,16 +5,22 @@
 //! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
 //!   While pending it sits in gsi3 under `DUE` sorted by its next attempt, so the
 //!   retry function finds what is due with one `Query`;
-//! - attempt log `ATTEMPTS#<webhook>` / `<attempt id>` (newest first).
+//! - attempt log `ATTEMPTS#<webhook>` / `<attempt id>` (newest first);
+//! - a stream record delivery could not process, `PARKED` / `EVENT#<id>`: why, how
+//!   often it was tried, and when it was set aside (one partition, so an operator
+//!   lists them all with one `Query`; there are few).
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
+use super::events::event_pk;
 use super::lists::{Partition, add_counters};
 use super::tx::{Cond, Failed};
-use super::{Guard, Page, Store, Tx, key, n, s, sdk_error, string_attr, to_item};
+use super::{Guard, Item, Page, Store, Tx, Unreadable, key, n, parse_item, s, sdk_error, string_attr, to_item};
 use crate::domain::webhook::Webhook;
 use crate::error::ApiError;
 use crate::events::Event;
@@ -36,6 +42,25 @@ fn cap_pk(scope: &str) -> String {
 
 fn delivery_pk(webhook_id: &str, event_id: &str) -> String {
     format!("DELIVERY#{webhook_id}#{event_id}")
+}
+
+/// The partition of stream records set aside because they cannot be processed.
+pub const PARKED: &str = "PARKED";
+
+/// One entry of the due queue, as its index holds it: enough to group by endpoint
+/// before reading anything else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueEntry {
+    /// The delivery's key.
+    pub pk: String,
+    pub webhook_id: String,
+    pub event_id: String,
+}
+
+/// A page of the due queue and where the next one starts (`None`: at the end).
+pub struct DuePage {
+    pub entries: Vec<DueEntry>,
+    pub next: Option<Item>,
 }
 
 /// Where one event stands with one endpoint.
@@ -212,15 +237,107 @@ impl Store {
         }
     }
 
-    /// Deliveries whose next attempt is due by `now`, soonest first.
-    pub async fn due_deliveries(&self, now: &str, limit: i32) -> Result<Vec<Delivery>, ApiError> {
+    /// One page of the due queue: up to `limit` entries due by `now`, soonest first,
+    /// from `after` (a [`DuePage::next`] of an earlier page) or from the head. Entries
+    /// are the index's (eventually consistent, possibly stale); [`Store::due_deliveries`]
+    /// reads the deliveries themselves.
+    pub async fn due_page(&self, now: &str, after: Option<Item>, limit: i32) -> Result<DuePage, ApiError> {
         // Sort keys are `<due>#<webhook>#<event>`: everything due by `now` sorts below `now~`.
-        let queue = Partition::index("gsi3", "gsi3pk", "gsi3sk", DUE.to_owned());
-        let items = self.oldest_before(&queue, &format!("{now}~"), limit).await?;
-        let pks: Vec<String> = items.iter().filter_map(|i| string_attr(i, "pk")).collect();
+        let out = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi3")
+            .key_condition_expression("gsi3pk = :p AND gsi3sk < :before")
+            .expression_attribute_values(":p", s(DUE))
+            .expression_attribute_values(":before", s(format!("{now}~")))
+            .set_exclusive_start_key(after)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| {
+                let pk = string_attr(i, "pk")?;
+                let sort = string_attr(i, "gsi3sk")?;
+                let mut parts = sort.splitn(3, '#').skip(1);
+                let (webhook_id, event_id) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+                Some(DueEntry { pk, webhook_id, event_id })
+            })
+            .collect();
+        Ok(DuePage { entries, next: out.last_evaluated_key.filter(|k| !k.is_empty()) })
+    }
+
+    /// The deliveries of `entries` that are still pending and due by `now` (read
+    /// consistently in batches: the index may be behind).
+    pub async fn due_deliveries(&self, entries: &[DueEntry], now: &str) -> Result<Vec<Delivery>, ApiError> {
+        let pks: Vec<String> = entries.iter().map(|e| e.pk.clone()).collect();
         let mut found: Vec<Delivery> = self.batch_get(&pks).await?;
         found.retain(|d| d.state == "pending" && d.next_attempt_at.as_deref().is_some_and(|t| t <= now));
         Ok(found)
+    }
+
+    /// The endpoints and events named, in one batched read: an endpoint or event that
+    /// is gone is absent; an event item that does not parse is there as `Err`.
+    pub async fn endpoints_and_events(
+        &self,
+        webhook_ids: &[String],
+        event_ids: &[String],
+    ) -> Result<(HashMap<String, Webhook>, HashMap<String, Result<Event, Unreadable>>), ApiError> {
+        let mut pks: Vec<String> = webhook_ids.iter().map(|id| webhook_pk(id)).collect();
+        pks.extend(event_ids.iter().map(|id| event_pk(id)));
+        pks.sort();
+        pks.dedup();
+        let (mut hooks, mut events) = (HashMap::new(), HashMap::new());
+        for item in self.batch_get_items(&pks).await? {
+            let pk = string_attr(&item, "pk").unwrap_or_default();
+            if let Some(id) = pk.strip_prefix("WEBHOOK#") {
+                // Endpoints are written only through the API, from a parsed value.
+                hooks.insert(id.to_owned(), super::from_item(item)?);
+            } else if let Some(id) = pk.strip_prefix("EVENT#") {
+                events.insert(id.to_owned(), parse_item(item));
+            }
+        }
+        Ok((hooks, events))
+    }
+
+    /// Counts one more try of a stream record that cannot be processed (`record`, e.g.
+    /// `EVENT#<id>`), noting why; returns the tries so far. The item is kept in the
+    /// `PARKED` partition for inspection (30 days, then DynamoDB's TTL removes it).
+    pub async fn poison_try(&self, record: &str, reason: &str, now: &str) -> Result<u32, ApiError> {
+        let out = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(PARKED.to_owned(), record)))
+            .update_expression("SET reason = :r, lastTry = :now, firstTry = if_not_exists(firstTry, :now), expiresAt = :exp ADD tries :one")
+            .expression_attribute_values(":r", s(reason))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":exp", n(chrono::Utc::now().timestamp() + 30 * 86_400))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        let tries = out.attributes.as_ref().and_then(|a| a.get("tries")).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok());
+        Ok(tries.unwrap_or(1))
+    }
+
+    /// Marks a poison record as set aside for good (delivery moves past it).
+    pub async fn park(&self, record: &str, now: &str) -> Result<(), ApiError> {
+        self.db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(PARKED.to_owned(), record)))
+            .update_expression("SET parkedAt = if_not_exists(parkedAt, :now)")
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
     }
 
     /// Logs one attempt, counting it for the log's total.

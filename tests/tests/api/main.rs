@@ -5,6 +5,7 @@
 //! Every test makes its own partners (unique names), so tests run in parallel.
 
 mod helpers;
+mod hostile;
 mod receiver;
 
 mod api_keys;
@@ -13,7 +14,9 @@ mod clients_concurrency;
 mod clients_input;
 mod clients_lists;
 mod credentials;
+mod delivery_faults;
 mod events;
+mod hostile_receivers;
 mod http;
 mod idempotency;
 mod input_hygiene;

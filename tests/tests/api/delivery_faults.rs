@@ -1,0 +1,178 @@
+//! Delivery under load and bad data (API.md §5a): one endpoint's backlog of due
+//! retries never holds another endpoint's retry back, and a stream record that can
+//! never be processed is set aside without blocking the records after it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use clientele::store::Store;
+use clientele::store::webhooks::Delivery;
+use clientele::webhooks::{PER_ENDPOINT, POISON_TRIES};
+use futures::StreamExt as _;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Partner, app};
+use crate::hostile::{Behaviour, Hostile};
+use crate::receiver::Receiver;
+
+async fn endpoint(p: &Partner, url: &str) -> String {
+    let res = app().call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": url, "events": ["client.created"] }))).await;
+    res.expect(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// The id of the partner's latest `client.created` event.
+async fn latest_event(p: &Partner) -> String {
+    let events = app().list_events(&p.key, "?type=client.created&limit=1").await;
+    events.expect(200)["data"][0]["id"].as_str().unwrap().to_owned()
+}
+
+fn key(pk: String, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))])
+}
+
+fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test]
+async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_endpoints_first_retry() {
+    let app = app();
+    let db = app.dynamodb().await;
+    let store = Store::new(db.clone(), "clientele");
+    let (dead_partner, other_partner) = (app.partner().await, app.partner().await);
+    // While a receiver of ours is open no test kills the poller (a killed attempt waits out its lease).
+    let _guard = Receiver::start().await;
+    // A dead endpoint: it takes each request and never answers, so every attempt on it
+    // holds its slot for the whole 10 s timeout.
+    let dead = Hostile::start(Behaviour::NeverAnswers).await;
+    let other = Hostile::start(Behaviour::Accepts).await;
+
+    // One event of each partner, made before its endpoint (so the stream starts no delivery of it).
+    app.client(&dead_partner).await;
+    app.client(&other_partner).await;
+    let (dead_event, other_event) = (latest_event(&dead_partner).await, latest_event(&other_partner).await);
+    let dead_hook = endpoint(&dead_partner, &dead.url).await;
+    let other_hook = endpoint(&other_partner, &other.url).await;
+
+    // 500 more events of the dead partner, an hour old: copies of its event, written
+    // straight into the table (no endpoint registered since wants them from the stream).
+    let template = db
+        .get_item()
+        .table_name("clientele")
+        .set_key(Some(key(format!("EVENT#{dead_event}"), "#")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+        .expect("the event item");
+    let old = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+    let backlog: Vec<String> = (0..500).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    for chunk in backlog.chunks(25) {
+        let writes = chunk.iter().map(|id| {
+            let mut item = template.clone();
+            item.insert("pk".into(), AttributeValue::S(format!("EVENT#{id}")));
+            item.insert("id".into(), AttributeValue::S(id.clone()));
+            item.insert("createdAt".into(), AttributeValue::S(old.clone()));
+            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
+        });
+        let out = db.batch_write_item().request_items("clientele", writes.collect()).send().await.expect("DynamoDB Local answers");
+        assert!(out.unprocessed_items.unwrap_or_default().is_empty(), "every copy written");
+    }
+
+    // Due a minute ago: 500 attempts for the dead endpoint (each its last on the test
+    // schedule), then, due after all of them, the other endpoint's first retry.
+    let due = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let pending = |webhook: &str, event: &str, attempts: u32, at: chrono::DateTime<chrono::Utc>| Delivery {
+        webhook_id: webhook.to_owned(),
+        event_id: event.to_owned(),
+        attempts,
+        state: "pending".into(),
+        next_attempt_at: Some(timestamp(at)),
+    };
+    let written: Vec<_> = futures::stream::iter(&backlog)
+        .map(|event| {
+            let (store, d) = (&store, pending(&dead_hook, event, 3, due));
+            async move { store.restart_delivery(&d).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(written.iter().all(Result::is_ok), "every due attempt written");
+    store
+        .restart_delivery(&pending(&other_hook, &other_event, 1, due + chrono::Duration::milliseconds(1)))
+        .await
+        .expect("the other endpoint's retry written");
+
+    // The retry arrives, generously soon (a retry-job run on a busy machine) ...
+    let arrived = other.wait_for(1, 60).await;
+    assert_eq!(arrived.len(), 1, "the other endpoint's first retry arrives");
+    // ... and before it, the dead endpoint had taken only its share: at most PER_ENDPOINT
+    // attempts in flight, each held 10 s (so a few more only if the machine stalled for
+    // tens of seconds). Soonest-first claiming made hundreds of its attempts first.
+    let dead_first = dead.arrivals().iter().filter(|t| **t < arrived[0]).count();
+    assert!(
+        dead_first <= 3 * PER_ENDPOINT,
+        "the dead endpoint's backlog went first: {dead_first} of its attempts started before the other endpoint's retry"
+    );
+
+    // Its backlog is failed without attempts once the endpoint is gone.
+    app.call(Method::DELETE, &format!("/v1/webhooks/{dead_hook}"), &dead_partner.key, None).await.expect(204);
+}
+
+#[tokio::test]
+async fn a_stream_record_that_cannot_be_processed_is_parked_and_logged_and_the_records_after_it_are_delivered() {
+    let app = app();
+    let db = app.dynamodb().await;
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    endpoint(&p, &receiver.url).await;
+
+    // An event item that does not parse as an event (an unknown type, no actor), written
+    // straight into the table: the stream carries it to delivery like any other.
+    let poison = uuid::Uuid::now_v7().to_string();
+    let mut item = key(format!("EVENT#{poison}"), "#");
+    item.insert("id".into(), AttributeValue::S(poison.clone()));
+    item.insert("type".into(), AttributeValue::S("client.exploded".into()));
+    item.insert("createdAt".into(), AttributeValue::S(timestamp(chrono::Utc::now())));
+    item.insert("scopes".into(), AttributeValue::L(vec![AttributeValue::S(p.id.clone())]));
+    db.put_item().table_name("clientele").set_item(Some(item)).send().await.expect("DynamoDB Local answers");
+
+    // A change after it: its event is behind the poison record on the stream.
+    let client = app.client(&p).await;
+    let id = client["id"].clone();
+    let got = receiver.wait_for(1, 30, |r| r.json()["data"]["object"]["id"] == id).await;
+    assert_eq!(got.len(), 1, "the event after the poison record is delivered");
+
+    // Set aside for inspection: tried POISON_TRIES times, parked, and why.
+    let parked = db
+        .get_item()
+        .table_name("clientele")
+        .set_key(Some(key("PARKED".into(), &format!("EVENT#{poison}"))))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+        .expect("the poison record is parked as PARKED / EVENT#<id>");
+    assert_eq!(parked.get("tries").and_then(|v| v.as_n().ok()).map(String::as_str), Some(POISON_TRIES.to_string().as_str()), "{parked:?}");
+    assert!(parked.get("parkedAt").is_some_and(|v| v.is_s()), "{parked:?}");
+    let reason = parked.get("reason").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    assert!(reason.contains("client.exploded"), "the reason names what does not parse: {reason}");
+
+    // And logged, where the poller logs (beside its pid file).
+    let pid_file = std::env::var("CLIENTELE_POLLER_PID_FILE").expect("CLIENTELE_POLLER_PID_FILE: run with `make test`");
+    let log_file = std::path::Path::new(&pid_file).with_file_name("poller.log");
+    let mut logged = false;
+    for _ in 0..20 {
+        let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+        logged = log.lines().any(|l| l.contains("stream record parked") && l.contains(&poison));
+        if logged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(logged, "{} logs the parked record", log_file.display());
+}
