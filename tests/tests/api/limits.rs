@@ -126,7 +126,7 @@ async fn a_partner_has_at_most_20_webhook_endpoints_even_when_creates_race() {
         let key = p.key.clone();
         async move {
             let body = json!({ "url": format!("http://127.0.0.1:9/hook-{i}"), "events": ["*"] });
-            app().call(reqwest::Method::POST, "/v1/webhooks", &key, Some(body)).await
+            crate::helpers::app().call(reqwest::Method::POST, "/v1/webhooks", &key, Some(body)).await
         }
     };
     // 24 creates racing for 20 places: exactly 20 win.
