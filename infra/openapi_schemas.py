@@ -72,7 +72,7 @@ WRITABLE = {
     "metadata": {"oneOf": [METADATA, {"type": "null"}]},
 }
 LICENSE_FIELDS = {
-    "id": ID, "product": PARTNER_REF, "tier": S, "clientId": ID,
+    "id": ID, "product": obj({"id": ID, "name": S, "slug": S}), "tier": S, "clientId": ID,
     "status": {"enum": ["active", "expired", "revoked"]}, "expiresAt": NTIME, "maxActivations": INT,
     "activations": {"type": "array", "items": obj({"domain": S, "activatedAt": TIME})},
     "keyPrefix": S, "created": TIME, "modified": TIME,
