@@ -65,6 +65,7 @@ def nullable(schema):
 
 SHARED = {
     "PartnerRef": obj({"id": ID, "name": S}),
+    "ProductRef": obj({"id": ID, "name": S, "slug": S}),
     # As answered; what a request may send is ContactInput (its email pattern is a subset of the
     # addresses the API accepts, so fuzzed values are ones it takes).
     "Contact": obj({
@@ -120,7 +121,7 @@ WRITABLE = {
     "metadata": {"oneOf": [METADATA, {"type": "null"}]},
 }
 LICENSE_FIELDS = {
-    "id": ID, "product": PARTNER_REF, "tier": S, "clientId": ID,
+    "id": ID, "product": ref("ProductRef"), "tier": S, "clientId": ID,
     "status": {"enum": ["active", "expired", "revoked"]}, "expiresAt": NTIME, "maxActivations": INT,
     "activations": {"type": "array", "items": obj({"domain": S, "activatedAt": TIME})},
     "keyPrefix": S, "created": TIME, "modified": TIME,

@@ -1,35 +1,122 @@
-"""Schemathesis hooks for `make test`.
+"""Schemathesis hooks for `make test` (scripts/stack.sh test).
 
-The local API Gateway (cargo lambda watch) cannot pass request bodies or header
-values that are not valid UTF-8 on to a function at all (it answers 500 itself,
-before any of our code runs), while API Gateway on AWS hands them over
-base64-encoded. Such cases test the emulator, not Clientele, so they are left out.
+Schemathesis's own exit status decides the run. These hooks add two things.
+
+The one exclusion. The local API Gateway (cargo lambda watch) cannot pass a
+request body or header value that is not valid UTF-8 on to a function at all: it
+answers a 500 of its own before any of our code runs (API Gateway on AWS hands such
+bodies over base64-encoded). `filter_failure` drops a failure only when it is
+exactly that answer to exactly such a request: status 500, the emulator's body
+`EMULATOR_500_BODY`, content type `EMULATOR_500_TYPE` (never our problem+json, which
+every 5xx of Clientele's carries), and a request with a non-UTF-8 body or header.
+Any other 5xx, and any other failure, still fails the run.
+
+Foreign ids. With `FUZZ_FOREIGN_IDS` naming a JSON object `{param: id}` (another
+tenant's ids), every path parameter of that name is replaced by the other tenant's
+id, and the check `foreign_ids_are_not_found` requires 404 `not_found` for those
+requests: a tenant sees nothing of another. The only other answers allowed are the
+ones about the request's own shape, judged before any id is looked up and the same
+for an id that does not exist (400 `validation_failed`/`malformed_json`, 413, 415,
+and 412 for an `If-Match` that names no version at all).
 """
+
+import json
+import os
+
 import schemathesis
 
+# What cargo lambda watch answers itself when it cannot hand a request to a function.
+EMULATOR_500_STATUS = 500
+EMULATOR_500_BODY = b'{"type":"https://httpstatuses.com/500","status":500,"title":"Internal Server Error"}'
+EMULATOR_500_TYPE = "text/plain; charset=utf-8"
 
-def _utf8(value):
+_FOREIGN = None
+if os.environ.get("FUZZ_FOREIGN_IDS"):
+    with open(os.environ["FUZZ_FOREIGN_IDS"]) as f:
+        _FOREIGN = json.load(f)
+
+SHAPE_ERRORS = {
+    400: {"validation_failed", "malformed_json"},
+    413: {"payload_too_large"},
+    415: {"unsupported_media_type"},
+}
+
+
+def _not_utf8(value):
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        # requests sends str header values as latin-1: anything beyond ASCII is not UTF-8 on the wire.
+        return any(ord(c) > 127 for c in value)
     if isinstance(value, (bytes, bytearray)):
         try:
             bytes(value).decode("utf-8")
         except UnicodeDecodeError:
-            return False
-    return True
+            return True
+    return False
 
 
-@schemathesis.hook
-def filter_body(ctx, body):
-    return _utf8(body)
-
-
-@schemathesis.hook
-def filter_headers(ctx, headers):
-    if not headers:
+def _request_not_utf8(request):
+    if request is None:
+        return False
+    if _not_utf8(request.body):
         return True
-    for value in headers.values():
-        if isinstance(value, str):
-            try:
-                value.encode("ascii")
-            except UnicodeEncodeError:
-                return False
-    return True
+    return any(_not_utf8(v) for v in (request.headers or {}).values())
+
+
+def _plain_version(request):
+    """Whether the request's If-Match is one plain ETag of ours (`"<version>"`)."""
+    value = (getattr(request, "headers", None) or {}).get("If-Match")
+    if value is None:
+        return True
+    value = value.strip()
+    return len(value) > 2 and value[0] == value[-1] == '"' and value[1:-1].isdigit()
+
+
+def is_emulator_500(response):
+    """The emulator's own 500, named precisely: status, body and content type."""
+    if response.status_code != EMULATOR_500_STATUS:
+        return False
+    content_type = response.headers.get("content-type") or response.headers.get("Content-Type")
+    if isinstance(content_type, list):
+        content_type = content_type[0] if content_type else None
+    return response.content == EMULATOR_500_BODY and content_type == EMULATOR_500_TYPE
+
+
+@schemathesis.hook
+def filter_failure(ctx, failure, case, response):
+    # Keep (True) every failure except the emulator's own 500 for a non-UTF-8 request.
+    return not (response is not None and is_emulator_500(response) and _request_not_utf8(response.request))
+
+
+if _FOREIGN:
+
+    @schemathesis.hook
+    def map_path_parameters(ctx, path_parameters):
+        if not path_parameters:
+            return path_parameters
+        return {k: _FOREIGN.get(k, v) for k, v in path_parameters.items()}
+
+    @schemathesis.check
+    def foreign_ids_are_not_found(ctx, response, case):
+        params = case.path_parameters or {}
+        foreign = {k: v for k, v in params.items() if _FOREIGN.get(k) == v}
+        if not foreign:
+            return None
+        status = response.status_code
+        try:
+            code = json.loads(response.content or b"null").get("errorCode")
+        except (ValueError, AttributeError):
+            code = None
+        if status == 404 and code == "not_found":
+            return None
+        if code in SHAPE_ERRORS.get(status, ()):
+            return None
+        if status == 412 and code == "version_mismatch" and not _plain_version(response.request):
+            # An If-Match that names no version at all is refused before any lookup.
+            return None
+        raise AssertionError(
+            f"another tenant's {', '.join(foreign)} answered {status} {code or ''}: only 404 not_found may come back"
+        )

@@ -4,6 +4,7 @@
 #   scripts/stack.sh run    serve on $PORT (default 9000) until Ctrl-C
 #   scripts/stack.sh test   serve on free ports, run every test, clean up
 #   scripts/stack.sh faults the fault-injection suite alone, on a stack of its own
+#   scripts/stack.sh run-check  starts `run` with PORT and ADMIN_API_KEY set, checks both, stops it
 #
 # Expects the tools `make tools` installs under .tools/. Everything it starts
 # runs in its own process group and is stopped on exit, however it exits.
@@ -140,6 +141,48 @@ stack() { # api port, dynamodb port, admin key, watch flags...
   start_api "$api" "$@"
 }
 
+# One schemathesis run over every route of the served OpenAPI document: its own exit
+# status decides (a finding, a crash, a document it cannot load: all fail). The only
+# failure forgiven is the local emulator's own 500 for a non-UTF-8 request, named
+# precisely in infra/schemathesis_hooks.py. One worker: Hypothesis's own bookkeeping
+# is not thread-safe (its internal errors would fail the run for nothing). The
+# request timeout leaves room for the emulator's cold start of a function (`cargo
+# run`, which waits for other builds' cargo lock); the 10 s deadline is the e2e and
+# fault suites' to hold.
+fuzz() { # label, key, schemathesis arguments...
+  local label=$1 key=$2 code=0; shift 2
+  (cd "$RUN_DIR" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/infra" \
+    "$TOOLS/venv/bin/schemathesis" run "$CLIENTELE_URL/v1/openapi.json" -H "X-API-Key: $key" \
+      --seed "${FUZZ_SEED:-1}" --workers "${FUZZ_WORKERS:-1}" --max-examples "${FUZZ_EXAMPLES:-10}" \
+      --request-timeout "${FUZZ_REQUEST_TIMEOUT:-30}" --request-retries 2 "$@" \
+      >"$RUN_DIR/schemathesis-$label.log" 2>&1) || code=$?
+  echo "schemathesis ($label): exit $code; $(grep -E '[0-9]+ generated' "$RUN_DIR/schemathesis-$label.log" | tail -n 1 | xargs)"
+  if [[ $code -ne 0 ]]; then
+    echo "schemathesis ($label) failed; the end of .run/schemathesis-$label.log:"
+    tail -n 120 "$RUN_DIR/schemathesis-$label.log"
+  fi
+  return $code
+}
+
+# The fuzzing of `make test`: as the platform admin, as a partner, and as a second
+# partner against the first one's ids (only 404s may come back for those).
+fuzz_all() {
+  local checks=not_a_server_error,response_schema_conformance,content_type_conformance
+  fuzz admin "$ADMIN" --checks "$checks" --phases examples,coverage,fuzzing || return $?
+  "$PY" "$ROOT/scripts/fuzz_tenants.py" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/tenants.json"
+  "$PY" -c 'import json,sys; json.dump(json.load(open(sys.argv[1]))["a_ids"], open(sys.argv[2], "w"))' \
+    "$RUN_DIR/tenants.json" "$RUN_DIR/foreign-ids.json"
+  local a_key b_key
+  a_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["a_key"])' "$RUN_DIR/tenants.json")
+  b_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["b_key"])' "$RUN_DIR/tenants.json")
+  # Another tenant's ids first (the partner's own run may change them), on every
+  # operation with a path parameter.
+  FUZZ_FOREIGN_IDS="$RUN_DIR/foreign-ids.json" FUZZ_EXAMPLES="${FUZZ_FOREIGN_EXAMPLES:-5}" \
+    fuzz foreign-ids "$b_key" --checks "$checks,foreign_ids_are_not_found" --phases examples,fuzzing \
+      --include-path-regex '[{]' || return $?
+  FUZZ_EXAMPLES="${FUZZ_PARTNER_EXAMPLES:-5}" fuzz partner "$a_key" --checks "$checks" --phases examples,coverage,fuzzing
+}
+
 case "${1:-}" in
   run)
     PORT=${PORT:-9000}
@@ -184,19 +227,7 @@ MSG
       "$ROOT/scripts/generated_clients.sh" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/generated" || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
-      (cd "$RUN_DIR" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ROOT/infra" \
-        "$TOOLS/venv/bin/schemathesis" run "$CLIENTELE_URL/v1/openapi.json" -H "X-API-Key: $ADMIN" \
-          --checks not_a_server_error,response_schema_conformance,content_type_conformance \
-          --phases examples,coverage,fuzzing --max-examples "${FUZZ_EXAMPLES:-10}" --workers 4 \
-          --seed "${FUZZ_SEED:-1}" >"$RUN_DIR/schemathesis.log" 2>&1) || true
-      # A finding (5xx, a response breaking the document) fails the run; an internal error of
-      # the fuzzer itself is reported but is no finding about the API.
-      if grep -q "^Failures:" "$RUN_DIR/schemathesis.log"; then
-        status=1; echo "schemathesis found failures:"; sed -n '/FAILURES/,$p' "$RUN_DIR/schemathesis.log" | head -n 120
-      elif grep -q "^Errors:" "$RUN_DIR/schemathesis.log"; then
-        echo "note: schemathesis had internal errors (see .run/schemathesis.log); no API failure was found"
-      fi
-      echo "schemathesis: $(grep -E '[0-9]+ generated' "$RUN_DIR/schemathesis.log" | tail -n 1 | xargs)"
+      fuzz_all || status=$?
     fi
     if [[ $status -eq 0 ]]; then
       # The fuzzing leaves the webhook poller a backlog of events; the end-to-end tests
@@ -212,6 +243,9 @@ MSG
       (cd "$ROOT" && cargo test -p clientele-tests --test api -- --test-threads "${TEST_THREADS:-8}" ${E2E_FILTER:-}) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
+      "$0" run-check || status=$?
+    fi
+    if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       # The fault suite pauses and kills its store, so it runs alone, on a stack of its own.
       RUN_DIR="$RUN_DIR/faults" "$0" faults || status=$?
     fi
@@ -220,6 +254,48 @@ MSG
       echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"
     fi
     exit $status
+    ;;
+  run-check)
+    # `make run` as documented (API.md §7): PORT chooses the port and ADMIN_API_KEY the
+    # platform admin's key. Starts it in a run directory of its own, asks it one
+    # question with that key on that port, and stops it.
+    port=$(free_port)
+    key="ck_live_runcheck_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
+    dir="$RUN_DIR/run-check"
+    rm -rf "$dir" && mkdir -p "$dir"
+    (RUN_DIR="$dir" PORT=$port ADMIN_API_KEY=$key exec setsid "$0" run >"$dir/run.log" 2>&1 </dev/null) &
+    run_pid=$!
+    PIDS+=("$run_pid")
+    ok=0
+    for _ in $(seq 1 3000); do
+      if (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then ok=1; break; fi
+      kill -0 "$run_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    answer() { # key -> status of GET /v1/partners
+      "$PY" -c 'import sys, urllib.request, urllib.error
+req = urllib.request.Request(sys.argv[1] + "/v1/partners", headers={"x-api-key": sys.argv[2]})
+try:
+    print(urllib.request.urlopen(req, timeout=60).status)
+except urllib.error.HTTPError as e:
+    print(e.code)' "http://127.0.0.1:$port" "$1"
+    }
+    code=1
+    if [[ $ok -eq 1 ]]; then
+      with_key=$(answer "$key"); with_other=$(answer "ck_live_not_the_admin_key_0000000000")
+      if [[ "$with_key" == 200 && "$with_other" == 401 ]] && grep -qF "$key" "$dir/run.log" && grep -qF "127.0.0.1:$port" "$dir/run.log"; then
+        code=0
+        echo "make run: serves on PORT=$port, ADMIN_API_KEY is the admin's key (200; another key 401)"
+      else
+        echo "make run: on PORT=$port the ADMIN_API_KEY got $with_key, another key $with_other" >&2
+      fi
+    else
+      echo "make run: nothing listened on PORT=$port; its output:" >&2
+    fi
+    [[ $code -eq 0 ]] || tail -n 30 "$dir/run.log" >&2
+    kill -TERM -- "-$run_pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.1; done
+    exit $code
     ;;
   faults)
     # Fault injection (tests/tests/faults): a stack over an on-disk DynamoDB Local that the

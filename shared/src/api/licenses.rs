@@ -69,6 +69,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         id: new_id(),
         product_id: product.id,
         product_name: product.name.as_str().to_owned(),
+        product_slug: product.slug.as_str().to_owned(),
         tier: new.tier,
         client_id: client.id,
         partner_path: client.ancestors,

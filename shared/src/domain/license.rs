@@ -114,6 +114,9 @@ pub struct License {
     pub id: String,
     pub product_id: String,
     pub product_name: String,
+    /// The product's slug (records written before it was kept read as empty).
+    #[serde(default)]
+    pub product_slug: String,
     pub tier: Text<64>,
     pub client_id: String,
     /// The client's partner path: whose trees see the license.
@@ -147,7 +150,7 @@ impl License {
             self.activations.iter().map(|(d, at)| json!({ "domain": d, "activatedAt": at })).collect();
         json!({
             "id": self.id,
-            "product": { "id": self.product_id, "name": self.product_name },
+            "product": { "id": self.product_id, "name": self.product_name, "slug": self.product_slug },
             "tier": self.tier,
             "clientId": self.client_id,
             "status": self.status(&super::now()),

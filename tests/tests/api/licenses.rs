@@ -43,7 +43,7 @@ async fn the_reseller_workflow_from_sub_client_to_revoked_licenses() {
     let key = license["licenseKey"].as_str().unwrap().to_owned();
     assert_eq!(license["keyPrefix"], &key[..12]);
     assert_eq!((license["status"].clone(), license["tier"].clone()), (json!("active"), json!("pro")));
-    assert_eq!(license["product"], json!({ "id": product["id"], "name": product["name"] }));
+    assert_eq!(license["product"], json!({ "id": product["id"], "name": product["name"], "slug": product["slug"] }), "product is {{ id, name, slug }}");
     let second = app.create_license(&agency.key, json!({ "productId": product["id"], "tier": "basic", "clientId": cid })).await;
     second.expect(201);
 
@@ -133,11 +133,25 @@ async fn revoked_and_expired_licenses_refuse_activation_and_change_nothing() {
     assert_eq!(listed.expect(200)["total"], 1, "the list shows (and counts) revoked licenses too");
     assert_eq!(listed.body["data"][0]["status"], "revoked");
 
-    // Expiry: a license that ends in a moment.
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
-    let l = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid, "expiresAt": soon })).await;
+    // Expiry: a license that ends tomorrow, then time moves forward (its end is
+    // written a minute into the past, as the trial tests do).
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let l = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid, "expiresAt": tomorrow })).await;
     let (lid, key) = (id(l.expect(201)), l.body["licenseKey"].as_str().unwrap().to_owned());
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(l.body["status"], "active");
+    let ended = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    app.dynamodb()
+        .await
+        .update_item()
+        .table_name("clientele")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("LICENSE#{lid}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("#".into()))
+        .update_expression("SET expiresAt = :e")
+        .condition_expression("attribute_exists(expiresAt)")
+        .expression_attribute_values(":e", aws_sdk_dynamodb::types::AttributeValue::S(ended))
+        .send()
+        .await
+        .expect("DynamoDB Local answers");
     assert_eq!(app.get_license(&p.key, &lid).await.expect(200)["status"], "expired");
     app.activate(&key, "z.example.com").await.problem(409, "invalid_transition");
     app.activate("lic_unknown", "z.example.com").await.problem(404, "not_found");

@@ -56,16 +56,48 @@ async fn endpoints_get_only_the_types_they_asked_for_and_only_their_tree() {
     let app = app();
     let (p, other) = (app.partner().await, app.partner().await);
     let receiver = Receiver::start().await;
+    // Witnesses: an endpoint of each tree that wants everything. Once they have heard
+    // of every event, the filtered endpoint has had its chance at each of them too.
+    let (witness, other_witness) = (Receiver::start().await, Receiver::start().await);
     endpoint(&p.key, &receiver.url, json!(["client.updated"])).await;
+    endpoint(&p.key, &witness.url, json!(["*"])).await;
+    endpoint(&other.key, &other_witness.url, json!(["*"])).await;
     let c = app.client(&p).await;
     app.client(&other).await;
     app.update_client(&p.key, c["id"].as_str().unwrap(), json!({ "company": "x" })).await.expect(200);
+    assert_eq!(witness.wait_for(2, 60, |_| true).await.len(), 2, "the witness heard of the create and the update");
+    assert_eq!(other_witness.wait_for(1, 60, of_type("client.created")).await.len(), 1, "the other tree's create was delivered");
     let got = receiver.wait_for(1, 20, |_| true).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let all = receiver.received();
     assert_eq!(got.len(), 1);
     assert_eq!(all.len(), 1, "nothing else arrived: {:?}", all.iter().map(|r| r.json()["type"].clone()).collect::<Vec<_>>());
     assert_eq!(all[0].json()["type"], "client.updated");
+}
+
+/// When each attempt was made, from the deliveries log (oldest first).
+async fn attempt_times(key: &str, hook_id: &str, count: u64) -> Vec<(Value, chrono::DateTime<chrono::Utc>)> {
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = app().call(Method::GET, &format!("/v1/webhooks/{hook_id}/deliveries?limit=100"), key, None).await.expect(200).clone();
+        if log["total"] == count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(log["total"], count, "attempts logged: {log}");
+    let mut attempts: Vec<(Value, chrono::DateTime<chrono::Utc>)> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a.clone(), chrono::DateTime::parse_from_rfc3339(a["at"].as_str().unwrap()).unwrap().with_timezone(&chrono::Utc)))
+        .collect();
+    attempts.reverse();
+    attempts
+}
+
+fn gap_ms(a: &chrono::DateTime<chrono::Utc>, b: &chrono::DateTime<chrono::Utc>) -> i64 {
+    (*b - *a).num_milliseconds()
 }
 
 #[tokio::test]
@@ -73,33 +105,57 @@ async fn a_failing_receiver_gets_the_event_on_a_retry_and_every_attempt_is_logge
     let app = app();
     let p = app.partner().await;
     let receiver = Receiver::start().await;
-    receiver.answer(&[(500, None), (503, Some("retry-after: 1"))]);
+    // The test schedule waits 1 s before the second attempt and 1 s before the third;
+    // the receiver's 429 asks for 6 s, which must be honoured.
+    receiver.answer(&[(500, None), (429, Some("retry-after: 6"))]);
     let hook = endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
-    let c = app.client(&p).await;
-    let got = receiver.wait_for(3, 40, of_type("client.created")).await;
+    app.client(&p).await;
+    let got = receiver.wait_for(3, 60, of_type("client.created")).await;
     assert_eq!(got.len(), 3, "two failures, then success");
     assert!(got.iter().all(|r| r.headers["webhook-id"] == got[0].headers["webhook-id"]), "one event, retried");
 
     let hid = hook["id"].as_str().unwrap();
-    let mut log = Value::Null;
-    for _ in 0..50 {
-        log = app.call(Method::GET, &format!("/v1/webhooks/{hid}/deliveries"), &p.key, None).await.expect(200).clone();
-        if log["total"] == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    assert_eq!(log["total"], 3);
-    let attempts: Vec<(u64, Value, bool)> = log["data"]
-        .as_array()
-        .unwrap()
+    let attempts = attempt_times(&p.key, hid, 3).await;
+    let summary: Vec<(u64, Value, bool)> = attempts
         .iter()
-        .map(|a| (a["attempt"].as_u64().unwrap(), a["statusCode"].clone(), a["success"].as_bool().unwrap()))
+        .map(|(a, _)| (a["attempt"].as_u64().unwrap(), a["statusCode"].clone(), a["success"].as_bool().unwrap()))
         .collect();
-    assert_eq!(attempts, vec![(3, json!(200), true), (2, json!(503), false), (1, json!(500), false)]);
-    assert!(log["data"][0]["latencyMs"].is_u64() && log["data"][0]["at"].is_string());
-    assert_eq!(log["data"][2]["eventId"], got[0].headers["webhook-id"].as_str());
-    let _ = c;
+    assert_eq!(summary, vec![(1, json!(500), false), (2, json!(429), false), (3, json!(200), true)]);
+    assert!(attempts[2].0["latencyMs"].is_u64() && attempts[2].0["at"].is_string());
+    assert_eq!(attempts[0].0["eventId"], got[0].headers["webhook-id"].as_str());
+    // Only lower bounds: a busy machine makes attempts later, never earlier.
+    let after_429 = gap_ms(&attempts[1].1, &attempts[2].1);
+    assert!(after_429 >= 5_500, "Retry-After: 6 on a 429 is honoured over the schedule's 1 s: the next attempt came after {after_429} ms");
+}
+
+#[tokio::test]
+async fn a_retry_after_on_503_is_honoured_too() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[(503, Some("retry-after: 5"))]);
+    let hook = endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    app.client(&p).await;
+    assert_eq!(receiver.wait_for(2, 60, |_| true).await.len(), 2);
+    let attempts = attempt_times(&p.key, hook["id"].as_str().unwrap(), 2).await;
+    let gap = gap_ms(&attempts[0].1, &attempts[1].1);
+    assert!(gap >= 4_500, "Retry-After: 5 on a 503 is honoured over the schedule's 1 s: {gap} ms");
+}
+
+/// The stored state of one event's delivery to one endpoint (not in the API).
+async fn delivery_state(hook_id: &str, event_id: &str) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    app()
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name("clientele")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("DELIVERY#{hook_id}#{event_id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("#".into()))
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+        .expect("a delivery record")
 }
 
 #[tokio::test]
@@ -109,13 +165,33 @@ async fn a_receiver_that_always_fails_is_marked_failed_after_the_schedule_and_41
     let failing = Receiver::start().await;
     failing.answer(&[(500, None); 10]);
     let hook = endpoint(&p.key, &failing.url, json!(["client.created"])).await;
+    let hid = hook["id"].as_str().unwrap();
     app.client(&p).await;
     // The test schedule is 1s,1s,2s: the first attempt and three retries.
-    let got = failing.wait_for(4, 30, |_| true).await;
+    let got = failing.wait_for(4, 60, |_| true).await;
     assert_eq!(got.len(), 4);
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let event_id = got[0].headers["webhook-id"].clone();
+    let mut state = delivery_state(hid, &event_id).await;
+    for _ in 0..50 {
+        if state.get("state").and_then(|s| s.as_s().ok()).map(String::as_str) == Some("failed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        state = delivery_state(hid, &event_id).await;
+    }
+    assert_eq!(state["state"].as_s().unwrap(), "failed", "marked failed once the schedule is spent: {state:?}");
+    assert_eq!(state["attempts"].as_n().unwrap(), "4");
+    assert!(state.get("nextAttemptAt").is_none_or(|v| v.is_null()), "nothing more is due: {state:?}");
+    assert!(state.get("gsi3pk").is_none(), "off the queue of due deliveries: {state:?}");
+
+    // Spaced by the schedule (lower bounds only: a busy machine is late, never early).
+    let attempts = attempt_times(&p.key, hid, 4).await;
+    let gaps: Vec<i64> = attempts.windows(2).map(|w| gap_ms(&w[0].1, &w[1].1)).collect();
+    for (gap, want) in gaps.iter().zip([1_000, 1_000, 2_000]) {
+        assert!(*gap >= want - 100, "attempts follow the schedule 1s,1s,2s: gaps {gaps:?} ms");
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     assert_eq!(failing.received().len(), 4, "no attempt after the schedule ends");
-    let _ = hook;
 
     let gone = Receiver::start().await;
     gone.answer(&[(410, None)]);
@@ -214,9 +290,49 @@ async fn endpoints_are_managed_within_the_tree() {
     let _ = unique_email();
 }
 
+/// The webhook poller, stopped (SIGSTOP) until dropped.
+struct PollerStopped(String);
+
+impl PollerStopped {
+    fn stop() -> Self {
+        let file = std::env::var("CLIENTELE_POLLER_PID_FILE").expect("CLIENTELE_POLLER_PID_FILE: run with `make test`");
+        let pid = std::fs::read_to_string(file).unwrap().trim().to_owned();
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        Self(pid)
+    }
+}
+
+impl Drop for PollerStopped {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.0]).status();
+    }
+}
+
 #[tokio::test]
-async fn the_retry_job_runs_as_its_schedule_runs_it() {
-    // Locally the poller makes the retries; the job is what AWS runs every minute.
-    let report = app().invoke("retry-webhooks").await;
-    assert!(report["attempts"].is_u64(), "a report of the attempts made: {report}");
+async fn the_retry_job_makes_the_attempts_that_are_due() {
+    // Locally the poller makes the retries; the job is what AWS runs every minute. With
+    // the poller stopped, a due delivery is made by the job or by nobody.
+    let app = app();
+    let p = app.partner().await;
+    let _sole = crate::receiver::poller_exclusive().await;
+    let receiver = Receiver::start_unguarded().await;
+    let hook = endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    app.client(&p).await;
+    let first = receiver.wait_for(1, 30, |_| true).await;
+    assert_eq!(first.len(), 1);
+    let event_id = first[0].headers["webhook-id"].clone();
+
+    let stopped = PollerStopped::stop();
+    // Redelivery makes the delivery due now; nothing sends it but the job.
+    app.call(Method::POST, &format!("/v1/events/{event_id}/redeliver"), &p.key, None).await.expect(202);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(receiver.received().len(), 1, "nobody made the attempt while the poller is stopped");
+    let report = app.invoke("retry-webhooks").await;
+    assert!(report["attempts"].as_u64().is_some_and(|n| n >= 1), "the job made the due attempt: {report}");
+    let again = receiver.wait_for(2, 10, |_| true).await;
+    assert_eq!(again.len(), 2, "the job delivered the event again");
+    assert_eq!(again[1].headers["webhook-id"], event_id);
+    drop(stopped);
+    let attempts = attempt_times(&p.key, hook["id"].as_str().unwrap(), 2).await;
+    assert_eq!(attempts[1].0["success"], true);
 }

@@ -12,6 +12,7 @@
 #[allow(dead_code, reason = "the end-to-end suite's helpers; this suite uses a few")]
 #[path = "../api/helpers.rs"]
 mod helpers;
+mod idempotency;
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};

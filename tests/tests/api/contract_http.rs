@@ -1,0 +1,184 @@
+//! The conventions of API.md §1 on every route: 413 and 415 on every route that
+//! takes JSON (from the route table infra/routes.tsv and the served OpenAPI
+//! document), UUIDv7 ids and millisecond UTC timestamps in every answer.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{app, unique};
+
+/// Every route of infra/routes.tsv: (function, method, path).
+fn route_table() -> Vec<(String, String, String)> {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/routes.tsv");
+    std::fs::read_to_string(file)
+        .expect("infra/routes.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect::<Vec<_>>())
+        .filter(|f| f.len() >= 3 && f[2].starts_with("/v1/"))
+        .map(|f| (f[0].clone(), f[1].clone(), f[2].clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_json_route_answers_413_over_64_kib_and_415_without_a_json_content_type() {
+    let app = app();
+    let p = app.partner().await;
+    let sub = app.sub_partner(&p).await;
+    let c = app.client(&p).await;
+    let product = app.product().await;
+    let license = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": c["id"] })).await.expect(201).clone();
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/h", "events": ["*"] }))).await.expect(201).clone();
+    let key = app.create_api_key(&p.key, json!({})).await.expect(201).clone();
+    let event = app.list_events(&p.key, "?limit=1").await.expect(200)["data"][0].clone();
+    // Real ids, so that no route can answer 404 before it reads its body.
+    let params: HashMap<&str, String> = HashMap::from([
+        ("{partnerId}", sub.id.clone()),
+        ("{clientId}", c["id"].as_str().unwrap().to_owned()),
+        ("{licenseId}", license["id"].as_str().unwrap().to_owned()),
+        ("{webhookId}", hook["id"].as_str().unwrap().to_owned()),
+        ("{keyId}", key["id"].as_str().unwrap().to_owned()),
+        ("{eventId}", event["id"].as_str().unwrap().to_owned()),
+        ("{teammateId}", "0193a000-0000-7000-8000-000000000000".to_owned()),
+        ("{username}", c["username"].as_str().unwrap().to_owned()),
+    ]);
+    let version = app.get_client(&p.key, c["id"].as_str().unwrap()).await.expect(200)["version"].clone();
+    let doc = app.raw(Method::GET, "/v1/openapi.json", &[], None).await.expect(200).clone();
+    let takes_json = |method: &str, path: &str| doc["paths"][path][method.to_lowercase()]["requestBody"]["content"].get("application/json").is_some();
+
+    let big = format!("{{\"name\":\"{}\"}}", "a".repeat(65 * 1024)).into_bytes();
+    let mut checked = Vec::new();
+    for (function, method, template) in route_table() {
+        if !takes_json(&method, &template) {
+            continue;
+        }
+        let mut path = template.clone();
+        for (name, value) in &params {
+            path = path.replace(name, value);
+        }
+        assert!(!path.contains('{'), "{function}: a path parameter this test does not know: {template}");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let key = app.admin.as_str();
+        let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str); 4] = [
+            ("over 64 KiB", vec![("content-type", "application/json")], big.clone(), 413, "payload_too_large"),
+            ("no content type", vec![], b"{}".to_vec(), 415, "unsupported_media_type"),
+            ("text/plain", vec![("content-type", "text/plain")], b"{}".to_vec(), 415, "unsupported_media_type"),
+            ("form", vec![("content-type", "application/x-www-form-urlencoded")], b"a=b".to_vec(), 415, "unsupported_media_type"),
+        ];
+        for (case, extra, body, status, code) in cases {
+            let mut headers = vec![("x-api-key", key)];
+            headers.extend(extra);
+            let res = app.raw(m.clone(), &path, &headers, Some(body)).await;
+            assert_eq!(res.status, status, "{method} {template} ({function}), {case}: {}", res.body);
+            res.problem(status, code);
+        }
+        checked.push(format!("{method} {template}"));
+    }
+    for must in ["POST /v1/clients", "PATCH /v1/clients/{clientId}", "PUT /v1/clients/{clientId}/quotas", "POST /v1/licenses/activate", "PATCH /v1/webhooks/{webhookId}"] {
+        assert!(checked.iter().any(|c| c == must), "{must} was checked: {checked:?}");
+    }
+    // Nothing above changed the client.
+    assert_eq!(app.get_client(&p.key, c["id"].as_str().unwrap()).await.expect(200)["version"], version);
+}
+
+/// Every id and timestamp in `v`, with where it was found.
+fn walk(v: &Value, at: &str, ids: &mut Vec<(String, String)>, times: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(map) => {
+            let actor_of_a_person = map.get("kind").and_then(Value::as_str).is_some_and(|k| k == "apiKey" || k == "teammate");
+            for (k, x) in map {
+                let here = format!("{at}.{k}");
+                if let Value::String(s) = x {
+                    let id_field = k == "id" || (k.ends_with("Id") && k != "requestId");
+                    // An actor's id is an id when the actor is a key or a person.
+                    let is_actor = map.contains_key("kind");
+                    if id_field && (!is_actor || actor_of_a_person) {
+                        ids.push((here.clone(), s.clone()));
+                    }
+                    if s.len() >= 11 && s.as_bytes()[..4].iter().all(u8::is_ascii_digit) && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' {
+                        times.push((here.clone(), s.clone()));
+                    }
+                }
+                walk(x, &here, ids, times);
+            }
+        }
+        Value::Array(items) => items.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{at}[{i}]"), ids, times)),
+        _ => {}
+    }
+}
+
+fn is_millisecond_utc(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 24
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        && b[19] == b'.'
+        && b[20..23].iter().all(u8::is_ascii_digit)
+        && b[23] == b'Z'
+}
+
+#[tokio::test]
+async fn every_id_is_a_uuid_v7_and_every_timestamp_is_utc_with_milliseconds() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    let mut keep = |what: &str, v: &Value| answers.push((what.to_owned(), v.clone()));
+
+    keep("partner", &app.get_partner(&p.key, &p.id).await.expect(200).clone());
+    keep("sub-partner", &app.create_partner(&p.key, json!({ "name": unique("sub") })).await.expect(201).clone());
+    keep("api key", &app.create_api_key(&p.key, json!({ "name": "k" })).await.expect(201).clone());
+    keep("api keys", &app.list_api_keys(&p.key, "").await.expect(200).clone());
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": receiver.url, "events": ["*"] }))).await.expect(201).clone();
+    keep("webhook", &hook);
+    let c = app.client(&p).await;
+    keep("client", &c);
+    let cid = c["id"].as_str().unwrap();
+    keep("trial", &app.offer_trial(&p.key, cid, json!({ "days": 3 })).await.expect(200).clone());
+    keep("quotas", &app.set_quotas(&p.key, cid, json!({ "apiCalls": { "limit": 9, "period": "month" } })).await.expect(200).clone());
+    keep("usage", &app.record_usage(&p.key, cid, json!({ "resource": "apiCalls", "amount": 1 })).await.expect(200).clone());
+    keep("suspended", &app.suspend_client(&p.key, cid, None).await.expect(200).clone());
+    keep("clients", &app.list_clients(&p.key, "").await.expect(200).clone());
+    let product = app.product().await;
+    keep("product", &product);
+    let expires = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let license = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid, "expiresAt": expires })).await.expect(201).clone();
+    keep("license", &license);
+    keep("activation", &app.activate(license["licenseKey"].as_str().unwrap(), "x.example.com").await.expect(200).clone());
+    keep("licenses", &app.client_licenses(&p.key, cid).await.expect(200).clone());
+    let (username, password) = (unique("mate"), "a long enough password");
+    keep("teammate", &app.create_teammate(&p.key, json!({ "username": username, "password": password })).await.expect(201).clone());
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
+    keep("token", &app.raw(Method::POST, "/v1/auth/token", &[("authorization", &basic)], None).await.expect(200).clone());
+    keep("events", &app.list_events(&p.key, "?limit=100").await.expect(200).clone());
+    receiver.wait_for(2, 60, |_| true).await;
+    let deliveries = app.call(Method::GET, &format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), &p.key, None).await;
+    keep("deliveries", &deliveries.expect(200).clone());
+    keep("delivered event", &receiver.received()[0].json());
+    let problem = app.get_client(&p.key, "0193a000-0000-7000-8000-000000000000").await;
+    keep("problem", &problem.body);
+
+    let (mut ids, mut times) = (Vec::new(), Vec::new());
+    for (what, v) in &answers {
+        walk(v, what, &mut ids, &mut times);
+    }
+    // (The unknown client's id is the test's own, not the API's.)
+    ids.retain(|(_, id)| id != "0193a000-0000-7000-8000-000000000000");
+    for (at, id) in &ids {
+        let parsed = uuid::Uuid::parse_str(id).unwrap_or_else(|_| panic!("{at} is not a UUID: {id}"));
+        assert_eq!(parsed.get_version_num(), 7, "{at} is a UUIDv7: {id}");
+    }
+    for (at, t) in &times {
+        assert!(is_millisecond_utc(t), "{at} is ISO 8601 UTC with milliseconds: {t}");
+    }
+    for must in ["trial.trialEndsAt", "license.expiresAt", "token.expiresAt", "usage.apiCalls.resetsAt", "events.data[0].createdAt", "deliveries.data[0].at"] {
+        assert!(times.iter().any(|(at, _)| at == must), "{must} was checked: {:?}", times.iter().map(|t| &t.0).collect::<Vec<_>>());
+    }
+    for must in ["client.id", "license.id", "webhook.id", "teammate.id", "product.id", "api key.id", "events.data[0].id", "deliveries.data[0].id", "deliveries.data[0].eventId"] {
+        assert!(ids.iter().any(|(at, _)| at == must), "{must} was checked");
+    }
+    // The x-request-id of an answer is a UUID too (v4 or v7: the contract says UUID).
+    assert!(uuid::Uuid::parse_str(problem.header("x-request-id").unwrap()).is_ok());
+}
