@@ -21,6 +21,8 @@ and 412 for an `If-Match` that names no version at all).
 """
 
 import json
+import re
+import uuid
 import os
 
 import schemathesis
@@ -120,3 +122,15 @@ if _FOREIGN:
         raise AssertionError(
             f"another tenant's {', '.join(foreign)} answered {status} {code or ''}: only 404 not_found may come back"
         )
+
+
+@schemathesis.hook
+def map_headers(ctx, headers):
+    """A fresh Idempotency-Key for each generated request, as a client makes one. The fuzzer
+    draws keys from a small space, so it would reuse one with another request, which is a 422
+    by design (API.md §1) and would hide what the request itself is judged on. Keys that are
+    invalid on purpose (negative cases) are left as drawn."""
+    key = (headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and re.fullmatch(r"[!-~]{1,200}", key):
+        headers["Idempotency-Key"] = f"{key}-{uuid.uuid4().hex}"
+    return headers
