@@ -124,13 +124,25 @@ if _FOREIGN:
         )
 
 
+def _fresh_key(headers):
+    key = (headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and re.fullmatch(r"[!-~]{1,200}", key):
+        headers["Idempotency-Key"] = f"{key}-{uuid.uuid4().hex}"
+    return headers
+
+
 @schemathesis.hook
 def map_headers(ctx, headers):
     """A fresh Idempotency-Key for each generated request, as a client makes one. The fuzzer
     draws keys from a small space, so it would reuse one with another request, which is a 422
     by design (API.md §1) and would hide what the request itself is judged on. Keys that are
     invalid on purpose (negative cases) are left as drawn."""
-    key = (headers or {}).get("Idempotency-Key")
-    if isinstance(key, str) and re.fullmatch(r"[!-~]{1,200}", key):
-        headers["Idempotency-Key"] = f"{key}-{uuid.uuid4().hex}"
-    return headers
+    return _fresh_key(headers)
+
+
+@schemathesis.hook
+def map_case(ctx, case):
+    """The same for the coverage phase, whose cases no `map_headers` hook sees."""
+    if case.headers:
+        _fresh_key(case.headers)
+    return case
