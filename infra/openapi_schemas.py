@@ -279,10 +279,10 @@ CONFLICTS = {"update-client", "replace-client", "update-partner"}
 FILTER_SCHEMAS = {
     "status": {"type": "string", "enum": ["demo", "trial", "live"]},
     "suspended": {"type": "string", "enum": ["true", "false"]},
-    "q": {"type": "string", "minLength": 1, "maxLength": 200},
+    "q": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
     "email": {"type": "string", "format": "email", "maxLength": 254},
     "partner": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A partner's id or name: its whole subtree"},
     "partnerId": ID,
     "type": {"type": "string", "enum": EVENT_TYPES},
-    "term": {"type": "string", "minLength": 1, "maxLength": 254, "description": "An exact username or email"},
+    "term": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "\\S", "description": "An exact username or email"},
 }

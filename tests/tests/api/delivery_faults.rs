@@ -146,17 +146,28 @@ async fn a_stream_record_that_cannot_be_processed_is_parked_and_logged_and_the_r
     let got = receiver.wait_for(1, 30, |r| r.json()["data"]["object"]["id"] == id).await;
     assert_eq!(got.len(), 1, "the event after the poison record is delivered");
 
-    // Set aside for inspection: tried POISON_TRIES times, parked, and why.
-    let parked = db
-        .get_item()
-        .table_name("clientele")
-        .set_key(Some(key("PARKED".into(), &format!("EVENT#{poison}"))))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("DynamoDB Local answers")
-        .item
-        .expect("the poison record is parked as PARKED / EVENT#<id>");
+    // Set aside for inspection: tried POISON_TRIES times, parked, and why. The later
+    // event can arrive before the poison record's last try (each poller round tries it
+    // once), so wait, generously for a busy machine, until it is parked.
+    let mut parked = None;
+    for _ in 0..300 {
+        let item = db
+            .get_item()
+            .table_name("clientele")
+            .set_key(Some(key("PARKED".into(), &format!("EVENT#{poison}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("DynamoDB Local answers")
+            .item;
+        let done = item.as_ref().is_some_and(|i| i.contains_key("parkedAt"));
+        parked = item;
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let parked = parked.expect("the poison record is parked as PARKED / EVENT#<id>");
     assert_eq!(parked.get("tries").and_then(|v| v.as_n().ok()).map(String::as_str), Some(POISON_TRIES.to_string().as_str()), "{parked:?}");
     assert!(parked.get("parkedAt").is_some_and(|v| v.is_s()), "{parked:?}");
     let reason = parked.get("reason").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
