@@ -141,6 +141,14 @@ stack() { # api port, dynamodb port, admin key, watch flags...
   start_api "$api" "$@"
 }
 
+# What the local emulator and the function processes said outside our JSON log lines
+# (an instance that exited, a request the emulator dropped): the first place to look
+# when a test saw the emulator's own 500.
+emulator_errors() {
+  echo "--- the API log's lines that are not ours (emulator and process errors) ---"
+  grep -v '^{' "$RUN_DIR/api.log" | grep -E 'ERROR|WARN|Error|panicked' | tail -n 40 || true
+}
+
 # One schemathesis run over every route of the served OpenAPI document: its own exit
 # status decides (a finding, a crash, a document it cannot load: all fail). The only
 # failure forgiven is the local emulator's own 500 for a non-UTF-8 request, named
@@ -252,6 +260,7 @@ MSG
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
       echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"
+      emulator_errors
     fi
     exit $status
     ;;
@@ -320,6 +329,7 @@ except urllib.error.HTTPError as e:
     fi
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the fault stack's API log ---"; tail -n 60 "$RUN_DIR/api.log"
+      emulator_errors
     fi
     exit $status
     ;;

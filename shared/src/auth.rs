@@ -148,6 +148,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default)]
     pub iat: i64,
+    /// The teammate's password generation the token was issued under.
+    #[serde(default)]
+    pub pwg: u64,
 }
 
 /// Signs an HS256 token for a teammate.
@@ -185,7 +188,7 @@ async fn bearer(app: &App, token: &str) -> Result<Principal, ApiError> {
     // removal nor a password change, and never carries more than the teammate now holds.
     let (teammate, partner) = tokio::try_join!(app.store.teammate_by_id(&claims.sub), app.store.partner(&claims.partner_id))?;
     let teammate = teammate
-        .filter(|t| t.partner_id == claims.partner_id && t.password_changed.is_none_or(|changed| claims.iat >= changed))
+        .filter(|t| t.partner_id == claims.partner_id && t.password_generation == claims.pwg)
         .ok_or(ApiError::Unauthenticated(GONE))?;
     let partner = partner.ok_or(ApiError::Unauthenticated("The bearer token's partner does not exist"))?;
     let partner = active_partner(app, &partner.path).await?;
@@ -202,6 +205,14 @@ async fn bearer(app: &App, token: &str) -> Result<Principal, ApiError> {
 /// `unauthenticated` for an unknown username or a wrong password (alike, and in
 /// about the same time), or a suspended partner.
 pub async fn basic(app: &App, username: &str, password: &str) -> Result<Principal, ApiError> {
+    basic_teammate(app, username, password).await.map(|(who, _)| who)
+}
+
+/// [`basic`], with the teammate's password generation (what a token issued now carries).
+///
+/// # Errors
+/// As [`basic`].
+pub async fn basic_teammate(app: &App, username: &str, password: &str) -> Result<(Principal, u64), ApiError> {
     const BAD: &str = "The username or password is wrong";
     // Only a username a teammate can have reaches the store (a stranger's 3000-byte
     // "username" is no key); its shape is no secret, so refusing it early leaks nothing.
@@ -223,11 +234,12 @@ pub async fn basic(app: &App, username: &str, password: &str) -> Result<Principa
     let teammate = teammate.filter(|_| verified).ok_or(ApiError::Unauthenticated(BAD))?;
     let owner = app.store.partner(&teammate.partner_id).await?.ok_or(ApiError::Unauthenticated(BAD))?;
     let partner = active_partner(app, &owner.path).await?;
-    Ok(Principal {
+    let who = Principal {
         actor: Actor { kind: ActorKind::Teammate, id: teammate.id },
         partner: Some(partner),
         scopes: teammate.permissions,
-    })
+    };
+    Ok((who, teammate.password_generation))
 }
 
 /// A hash of a random password, verified against when the username is unknown
@@ -288,7 +300,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0 }
+        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0, pwg: 0 }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         password_hash: auth::hash_password(&new.password.0)?,
         created: now(),
         modified: None,
-        password_changed: None,
+        password_generation: 0,
     };
     let event = Event::new(EventType::TeammateCreated, &partner.path, &who.actor, &cx.request_id, teammate.view(), None);
     cx.app.store.create_teammate(&teammate, &event).await?;
@@ -81,7 +81,7 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     }
     if let Some(password) = &patch.password {
         next.password_hash = auth::hash_password(&password.0)?;
-        next.password_changed = Some(Utc::now().timestamp());
+        next.password_generation += 1;
     }
     next.modified = Some(now());
     let mut object = next.view();
@@ -122,7 +122,7 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     let Some(Credential::Basic(username, password)) = auth::authorization(cx.headers())? else {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic"));
     };
-    let who = auth::basic(cx.app, &username, &password).await?;
+    let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password).await?;
     let partner = who.partner.as_ref().ok_or(ApiError::Unauthenticated("Teammates belong to a partner"))?;
     let now = Utc::now();
     let expires = now + Duration::from_std(cx.app.config.token_ttl).map_err(ApiError::internal)?;
@@ -132,6 +132,7 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
         permissions: who.scopes.names(),
         exp: expires.timestamp(),
         iat: now.timestamp(),
+        pwg: password_generation,
     };
     let token = auth::issue_token(&cx.app.config.jwt_secret, &claims)?;
     Ok(Reply::ok(json!({ "token": token, "expiresAt": timestamp(expires) })))

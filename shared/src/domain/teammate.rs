@@ -20,10 +20,12 @@ pub struct Teammate {
     pub created: String,
     #[serde(default)]
     pub modified: Option<String>,
-    /// When the password last changed (Unix seconds): tokens issued before it no
-    /// longer authenticate.
+    /// How many times the password has changed. A token carries the generation it
+    /// was issued under and authenticates only while it is still the current one:
+    /// exact, where a time comparison would let a token issued in the same second as
+    /// a change (or issued against the old password while the change commits) live on.
     #[serde(default)]
-    pub password_changed: Option<i64>,
+    pub password_generation: u64,
 }
 
 impl Teammate {
