@@ -12,6 +12,8 @@ TIME = {"type": "string", "format": "date-time"}
 NTIME = {"type": ["string", "null"], "format": "date-time"}
 INT = {"type": "integer", "minimum": 0}
 BOOL = {"type": "boolean"}
+# A record's integer id (API.md §3): unique, positive, exact in any JSON parser.
+NUMBER = {"type": "integer", "minimum": 1, "maximum": 9007199254740991}
 
 
 def ref(name):
@@ -59,6 +61,13 @@ QUOTAS = ref("Quotas")
 USAGE = ref("Usage")
 
 
+# A partner named by id or by name: where a client is created, or moved to.
+PARTNER_SELECTOR = {
+    "type": "object", "properties": {"id": ID, "name": NAME}, "additionalProperties": False, "minProperties": 1,
+    "description": "The partner, by id or by name; on PATCH/PUT, naming another partner of the caller's tree moves the client there",
+}
+
+
 def nullable(schema):
     return {"oneOf": [schema, {"type": "null"}]}
 
@@ -102,7 +111,7 @@ EVENT_TYPES = [
 ]
 
 CLIENT_FIELDS = {
-    "id": ID, "name": S, "email": S, "username": NS, "company": NS, "mid": NS, "billingId": NS,
+    "id": ID, "number": NUMBER, "name": S, "email": S, "username": NS, "company": NS, "mid": NS, "billingId": NS,
     "location": NS, "contact": {"oneOf": [CONTACT, {"type": "null"}]}, "metadata": METADATA,
     "directPartner": PARTNER_REF, "partner": PARTNER_REF, "status": {"enum": ["demo", "trial", "live"]},
     "trialEndsAt": NTIME, "suspended": BOOL, "suspendedReason": NS, "isActive": BOOL,
@@ -121,7 +130,7 @@ WRITABLE = {
     "metadata": {"oneOf": [METADATA, {"type": "null"}]},
 }
 LICENSE_FIELDS = {
-    "id": ID, "product": ref("ProductRef"), "tier": S, "clientId": ID,
+    "id": ID, "number": NUMBER, "product": ref("ProductRef"), "tier": S, "clientId": ID,
     "status": {"enum": ["active", "expired", "revoked"]}, "expiresAt": NTIME, "maxActivations": INT,
     "activations": {"type": "array", "items": obj({"domain": S, "activatedAt": TIME})},
     "keyPrefix": S, "created": TIME, "modified": TIME,
@@ -131,7 +140,7 @@ WEBHOOK_FIELDS = {
     "description": NS, "enabled": BOOL, "created": TIME, "modified": TIME,
 }
 API_KEY_FIELDS = {"id": ID, "name": NS, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "prefix": S, "created": TIME}
-PRODUCT_FIELDS = {"id": ID, "name": S, "slug": S, "created": TIME}
+PRODUCT_FIELDS = {"id": ID, "number": NUMBER, "name": S, "slug": S, "created": TIME}
 
 SCHEMAS = {
     **SHARED,
@@ -142,7 +151,7 @@ SCHEMAS = {
         },
         required=["type", "title", "status", "detail", "errorCode", "requestId"],
     ),
-    "Partner": obj({"id": ID, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "created": TIME, "modified": TIME}),
+    "Partner": obj({"id": ID, "number": NUMBER, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "created": TIME, "modified": TIME}),
     "PartnerList": listing("Partner"),
     "NewPartner": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": ID}, required=["name"]),
     "ApiKey": obj(API_KEY_FIELDS),
@@ -160,8 +169,11 @@ SCHEMAS = {
          "permissions": CLIENT_PERMISSIONS, "quotas": QUOTAS},
         required=["name", "email"],
     ),
-    "ClientPatch": obj({**WRITABLE, "isActive": BOOL}, required=[]),
-    "ClientReplace": obj({**WRITABLE, "isActive": BOOL}, required=["name", "email"]),
+    "ClientPatch": obj({**WRITABLE, "isActive": BOOL, "directPartner": PARTNER_SELECTOR}, required=[]),
+    "ClientReplace": obj({**WRITABLE, "isActive": BOOL, "directPartner": PARTNER_SELECTOR}, required=["name", "email"]),
+    # The hosting API (seed 003): each client whole, with its usage and activated domains.
+    "HostingClient": obj({**CLIENT_FIELDS, "actualCallCount": INT, "domainCountData": {"type": "array", "items": S}}),
+    "HostingClientList": {"type": "array", "items": ref("HostingClient")},
     "Lookup": obj({"apiKey": S}),
     "BulkDelete": obj({"ids": {"type": "array", "items": S, "minItems": 1, "maxItems": 100}}),
     "BulkDeleted": obj({
@@ -259,6 +271,30 @@ OPERATIONS = {
     "get-openapi": (None, 200, "OpenApi"),
 }
 
+# The seed dialects' own shapes, where they differ from /v1's: (function, dialect) ->
+# (request schema or None, success status, response schema or None).
+DIALECT_OPERATIONS = {
+    ("list-clients", "hosting"): (None, 200, "HostingClientList"),
+    ("lookup-client", "hosting"): (None, 200, "ClientRecord"),
+}
+DIALECT_FILTERS = {("search-clients", "hosting"): [], ("list-clients", "hosting"): []}
+DIALECT_DEPRECATED = {("search-clients", "hosting")}
+DIALECT_NOTES = {
+    ("list-clients", "hosting"): (
+        "Every client of the caller's tree in one array, newest first, read page by page inside. "
+        "A tree of more than 1000 clients answers 400 (field `clients`): page through GET /v1/clients with its cursor instead, "
+        "so that the answer stays within the 10 s limit."
+    ),
+    ("lookup-client", "hosting"): (
+        "The seed puts the client's API key in the URL; Clientele logs this route without it. "
+        "Prefer POST /v1/clients/lookup, which takes the key in the body."
+    ),
+    ("search-clients", "hosting"): (
+        "Deprecated, as in its seed: answers with `Deprecation: true` and a `Link` to its successor, "
+        "GET /v1/clients/search (rel=\"successor-version\")."
+    ),
+}
+
 # Query parameters beyond paging, per list function.
 FILTERS = {
     "list-clients": ["partner", "status", "suspended", "q", "email"],
@@ -272,7 +308,11 @@ PAGED = {"list-partners", "list-api-keys", "list-teammates", "list-clients", "li
 PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"}
 
 # Path parameters that are not ids (ids are `format: uuid`).
-PATH_PARAMS = {"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}}
+PATH_PARAMS = {
+    "username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"},
+    "apiKey": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+    "searchTerm": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "^[!-~]+$", "description": "An exact username or email"},
+}
 # Routes without a path parameter that still answer 404 (a named partner or client outside the tree).
 NOT_FOUND = {"create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
              "create-license", "create-webhook", "list-webhooks", "create-partner", "lookup-client", "search-clients"}

@@ -35,6 +35,32 @@ def routes(kind="http"):
     return rows
 
 
+# The seed dialects (../shared/DIALECTS.md), told by a route's path: its tag in the
+# OpenAPI document and the suffix of its operationId.
+DIALECTS = [
+    ("/v2/", "v2", "white-label API (/v2, seed 000)"),
+    ("/hosting/api/", "hosting", "hosting API (/hosting/api, seed 003)"),
+]
+
+
+def dialect(path):
+    """(id, tag) of the seed dialect a path belongs to, or None for /v1."""
+    for prefix, ident, tag in DIALECTS:
+        if path.startswith(prefix):
+            return ident, tag
+    return None
+
+
+def first_rows(rows):
+    """One row per function: its first (the /v1 route), which names the crate."""
+    seen, out = set(), []
+    for r in rows:
+        if r["function"] not in seen:
+            seen.add(r["function"])
+            out.append(r)
+    return out
+
+
 def crate_files(function, handler, summary, job=False):
     cargo = f"""[package]
 name = "{function}"
@@ -167,7 +193,7 @@ def template_block(rows):
         events.setdefault(r["function"], []).append((r["method"], r["path"]))
     paths = sorted({r["path"] for r in rows})
     fallbacks = {"method-not-allowed": [("ANY", p) for p in paths], "route-not-found": [("ANY", "/{proxy+}")]}
-    summaries = {r["function"]: r["summary"] for r in rows}
+    summaries = {r["function"]: r["summary"] for r in first_rows(rows)}
     summaries.update({f: s for f, _, s in FALLBACKS})
     keys = access()
     for function in list(events) + [f for f, _, _ in FALLBACKS]:
@@ -220,6 +246,14 @@ ERRORS = {
 }
 
 
+def versioned(r, fn):
+    """Whether a route takes If-Match (a change of a versioned resource; the white-label
+    API updates with POST)."""
+    if fn in ("set-client-permissions", "set-client-quotas"):
+        return False
+    return r["method"] in ("PATCH", "PUT", "DELETE") or fn == "update-client"
+
+
 def errors(r, fn, has_body, o):
     """The problem responses of one route, by what it reads and does."""
     codes = ["400", "503"]
@@ -233,7 +267,7 @@ def errors(r, fn, has_body, o):
         codes.append("409")
     if r["method"] == "POST":
         codes.append("422")
-    if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
+    if versioned(r, fn):
         codes.append("412")
     if has_body:
         codes += ["413", "415"]
@@ -278,23 +312,33 @@ def openapi(rows):
     paths = {}
     for r in rows:
         fn = r["function"]
-        request, status, response = o.OPERATIONS[fn]
-        op = {"operationId": fn, "summary": r["summary"], "tags": [r["path"].split("/")[2]]}
+        spoken = dialect(r["path"])
+        request, status, response = o.DIALECT_OPERATIONS.get((fn, spoken and spoken[0]), o.OPERATIONS[fn])
+        op = {
+            "operationId": f"{fn}-{spoken[0]}" if spoken else fn,
+            "summary": r["summary"],
+            "tags": [spoken[1] if spoken else r["path"].split("/")[2]],
+        }
+        if (fn, spoken and spoken[0]) in o.DIALECT_NOTES:
+            op["description"] = o.DIALECT_NOTES[(fn, spoken[0])]
         params = [
             {"name": name, "in": "path", "required": True, "schema": o.PATH_PARAMS.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{(\w+)}", r["path"])
         ]
-        if fn in o.PAGED:
+        if fn in o.PAGED and not (spoken and spoken[0] == "hosting"):
             params += [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                 {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                 {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
                 {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             ]
-        params += [{"name": q, "in": "query", "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})} for q in o.FILTERS.get(fn, [])]
+        filters = o.DIALECT_FILTERS.get((fn, spoken and spoken[0]), o.FILTERS.get(fn, []))
+        params += [{"name": q, "in": "query", "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})} for q in filters]
         if r["method"] == "POST":
             params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}})
-        if r["method"] in ("PATCH", "PUT", "DELETE") and fn not in ("set-client-permissions", "set-client-quotas"):
+        if (fn, spoken and spoken[0]) in o.DIALECT_DEPRECATED:
+            op["deprecated"] = True
+        if versioned(r, fn):
             params.append({"name": "If-Match", "in": "header", "schema": {"type": "string", "pattern": '^(\\*|(W/)?"[0-9]{1,19}")$'}})
         if params:
             op["parameters"] = params
@@ -341,7 +385,7 @@ def routes_rs(rows):
 def expected():
     rows = routes()
     files = {}
-    for r in rows:
+    for r in first_rows(rows):
         files.update(crate_files(r["function"], r["handler"], r["summary"]))
     for function, handler, summary in FALLBACKS:
         files.update(crate_files(function, handler, summary))

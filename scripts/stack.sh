@@ -105,6 +105,7 @@ ALLOW_INSECURE_WEBHOOKS=true
 WEBHOOK_RETRY_SCHEDULE=${WEBHOOK_RETRY_SCHEDULE:-5s,5m,30m,2h,5h,10h,10h}
 RUST_LOG=${RUST_LOG:-info}
 KEY_POLICY=${KEY_POLICY:-enforce}
+WHOLE_LIST_CAP=${WHOLE_LIST_CAP:-1000}
 ENV
 }
 
@@ -214,6 +215,8 @@ MSG
     (cd "$ROOT" && cargo build --workspace --bins --tests)
     # Webhook retries in seconds, so the tests can watch a whole schedule.
     export WEBHOOK_RETRY_SCHEDULE="${WEBHOOK_RETRY_SCHEDULE:-1s,1s,2s}"
+    # The hosting API's whole-list cap, low enough for a test to reach it.
+    export WHOLE_LIST_CAP="${WHOLE_LIST_CAP:-25}"
     API_PORT=$(free_port)
     ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
     stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes

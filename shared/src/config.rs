@@ -26,6 +26,9 @@ pub struct Config {
     pub webhook_retry_schedule: Vec<Duration>,
     /// Lifetime of tokens issued by `POST /v1/auth/token` (`TOKEN_TTL_SECONDS`, default 3600).
     pub token_ttl: Duration,
+    /// The most clients a dialect's whole-list answer carries (`WHOLE_LIST_CAP`, default
+    /// 1000, at most 1000: see `dialects::WHOLE_LIST_CAP`). Tests lower it to reach it.
+    pub whole_list_cap: u64,
 }
 
 /// A setting that is missing or malformed.
@@ -83,6 +86,14 @@ impl Config {
                 .map(Duration::from_secs)
                 .ok_or_else(|| ConfigError::new("TOKEN_TTL_SECONDS", "must be 60..=86400"))?,
         };
+        let whole_list_cap = match lookup("WHOLE_LIST_CAP") {
+            None => crate::dialects::WHOLE_LIST_CAP,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=crate::dialects::WHOLE_LIST_CAP).contains(n))
+                .ok_or_else(|| ConfigError::new("WHOLE_LIST_CAP", "must be 1..=1000"))?,
+        };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             cursor_secret: secret("CURSOR_SECRET")?,
@@ -95,6 +106,7 @@ impl Config {
             ),
             webhook_retry_schedule,
             token_ttl,
+            whole_list_cap,
         })
     }
 }

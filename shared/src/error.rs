@@ -73,6 +73,11 @@ pub enum ApiError {
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A create drew a `number` another record holds (odds 1 in 4096 within one
+    /// millisecond): the create draws again (`api::with_number`); shown, should it ever
+    /// escape, as a 503 to retry.
+    #[error("the drawn number is taken")]
+    NumberTaken,
 }
 
 /// An error and every cause under it, for the log (`a: b: c`): a 5xx's log line must
@@ -120,7 +125,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => 422,
             Self::QuotaExceeded(_) | Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::NumberTaken => 503,
         }
     }
 
@@ -146,7 +151,7 @@ impl ApiError {
             Self::QuotaExceeded(_) => "quota_exceeded",
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::NumberTaken => "unavailable",
         }
     }
 
@@ -171,7 +176,7 @@ impl ApiError {
             Self::QuotaExceeded(_) => "Quota exceeded",
             Self::RateLimited { .. } => "Too many attempts",
             Self::Internal(_) => "Internal error",
-            Self::Unavailable(_) => "Service unavailable",
+            Self::Unavailable(_) | Self::NumberTaken => "Service unavailable",
         }
     }
 
@@ -215,7 +220,7 @@ impl ApiError {
                 "This Idempotency-Key was used with a different request body.".into()
             }
             Self::Internal(_) => "Something went wrong on our side; quote the requestId.".into(),
-            Self::Unavailable(_) => "The service is temporarily unavailable; retry shortly.".into(),
+            Self::Unavailable(_) | Self::NumberTaken => "The service is temporarily unavailable; retry shortly.".into(),
         }
     }
 

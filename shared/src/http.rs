@@ -66,6 +66,12 @@ impl Reply {
         self
     }
 
+    /// Adds a response header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
     /// Adds the `ETag` of a versioned resource.
     pub fn etag(mut self, version: u64) -> Self {
         self.headers.push(("etag", etag(version)));
@@ -105,6 +111,11 @@ impl Ctx {
     pub fn id_param(&self, name: &str, what: &str) -> Result<String, ApiError> {
         let raw = self.path_param(name).unwrap_or_default();
         if crate::domain::is_id(&raw) { Ok(raw) } else { Err(ApiError::NotFound(format!("{what} {raw}"))) }
+    }
+
+    /// The API this request speaks (`/v1` or a seed dialect), told by its path.
+    pub fn dialect(&self) -> crate::dialects::Dialect {
+        crate::dialects::Dialect::of(self.req.uri().path())
     }
 
     /// A path parameter as routed.
@@ -210,7 +221,7 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
                 tracing::error!(request_id, status = status.as_u16(), error = %crate::error::chain(&err), "request failed");
             }
             let mut headers = Vec::new();
-            if matches!(err, ApiError::Unavailable(_)) {
+            if matches!(err, ApiError::Unavailable(_) | ApiError::NumberTaken) {
                 headers.push(("retry-after", "1".to_owned()));
             }
             if let ApiError::RateLimited { retry_after } = &err {
@@ -275,7 +286,8 @@ where
             .and_then(sane_request_id)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = req.method().to_string();
-        let path = req.uri().path().to_owned();
+        // Never a secret in a log line: a path that carries one is logged as its route.
+        let path = crate::dialects::loggable_path(req.uri().path());
         // A request answers within its deadline whatever the store does: past it, a 503
         // the caller may retry (each DynamoDB call has its own timeouts too; this bounds
         // a request that makes several). A write in flight is one transaction: applied

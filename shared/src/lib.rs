@@ -11,6 +11,7 @@
 //! - [`secrets`]: generating, hashing and signing secrets.
 //! - [`domain`]: validated values and the records (partners, keys, clients).
 //! - [`store`]: the DynamoDB table: key layout, transactions, lists, cursors.
+//! - [`dialects`]: the seed APIs served beside `/v1` (representations of the same operations).
 //! - [`api`]: one function per route; [`routes`]: the route table (generated).
 //! - [`access_policy`]: the keys each function may touch (generated; see [`store::access`]).
 
@@ -19,6 +20,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dialects;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -2,6 +2,11 @@
 
 /// (path template, methods it serves).
 pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/hosting/api/client", &["GET", "POST"]),
+    ("/hosting/api/client/by-apiKey/{apiKey}", &["GET"]),
+    ("/hosting/api/client/by-username/{username}", &["GET"]),
+    ("/hosting/api/client/{clientId}", &["DELETE", "GET", "PUT"]),
+    ("/hosting/api/clientgetid/{searchTerm}", &["GET"]),
     ("/v1/api-keys", &["GET", "POST"]),
     ("/v1/api-keys/{keyId}", &["DELETE"]),
     ("/v1/auth/token", &["POST"]),
@@ -39,4 +44,12 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/webhooks/{webhookId}", &["DELETE", "GET", "PATCH"]),
     ("/v1/webhooks/{webhookId}/deliveries", &["GET"]),
     ("/v1/webhooks/{webhookId}/rotate-secret", &["POST"]),
+    ("/v2/clients/bulk/delete", &["POST"]),
+    ("/v2/clients/create", &["POST"]),
+    ("/v2/clients/list", &["GET"]),
+    ("/v2/clients/make-live/{clientId}", &["POST"]),
+    ("/v2/clients/offer-trial/{clientId}", &["POST"]),
+    ("/v2/clients/retrieve/{clientId}", &["GET"]),
+    ("/v2/clients/update/{clientId}", &["POST"]),
+    ("/v2/clients/{clientId}", &["DELETE"]),
 ];

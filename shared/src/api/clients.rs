@@ -12,6 +12,7 @@ use crate::domain::client::{
 };
 use crate::domain::fields::Fields;
 use crate::domain::partner::Partner;
+use crate::dialects::Dialect;
 use crate::domain::scopes::Scope;
 use crate::domain::values::{Email, Name, Username};
 use crate::domain::{is_id, new_id, now};
@@ -107,7 +108,9 @@ pub async fn modify(
         next.version = current.version + 1;
         next.modified = now();
         let (before, after) = (current.view(), next.view());
-        let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after));
+        // A move is heard in both trees: the one the client left and the one it joined.
+        let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after))
+            .also_for(&current.ancestors);
         match store.update_client(&current, &next, &event).await {
             Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
             Err(ApiError::VersionMismatch { .. }) => {
@@ -135,6 +138,14 @@ async fn named_partner(cx: &Ctx, who: &Principal, sel: &PartnerSelector) -> Resu
     found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {label}")))
 }
 
+/// The root of a partner's tree (the client's `partner`).
+async fn root_of(cx: &Ctx, direct: &Partner) -> Result<Partner, ApiError> {
+    if direct.path.len() == 1 {
+        return Ok(direct.clone());
+    }
+    cx.app.store.partner(&direct.root_id).await?.ok_or_else(|| ApiError::internal("root partner missing"))
+}
+
 /// `POST /v1/clients`: the client, with its own API key shown this once.
 ///
 /// # Errors
@@ -149,16 +160,13 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         (None, Some(own)) => own.clone(),
         (None, None) => return Err(ApiError::invalid("directPartner", "is required for the platform admin")),
     };
-    let root = if direct.path.len() == 1 {
-        direct.clone()
-    } else {
-        cx.app.store.partner(&direct.root_id).await?.ok_or_else(|| ApiError::internal("root partner missing"))?
-    };
+    let root = root_of(&cx, &direct).await?;
     let secret = secrets::generate(CLIENT_KEY_PREFIX);
     let now = now();
     let p = new.profile;
-    let client = Client {
+    let mut client = Client {
         id: new_id(),
+        number: 0,
         name: p.name,
         email: p.email,
         username: p.username,
@@ -185,11 +193,19 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
         version: 0,
     };
-    let event = Event::new(EventType::ClientCreated, &client.ancestors, &who.actor, &cx.request_id, client.view(), None);
-    cx.app.store.create_client(&client, &event).await?;
+    let (cx, who) = (&cx, &who);
+    let client = super::with_number(|number| {
+        client.number = number;
+        let client = client.clone();
+        async move {
+            let event = Event::new(EventType::ClientCreated, &client.ancestors, &who.actor, &cx.request_id, client.view(), None);
+            cx.app.store.create_client(&client, &event).await.map(|()| client)
+        }
+    })
+    .await?;
     let mut body = client.view();
     body["apiKey"] = json!(secret);
-    Ok(Reply::created(body, format!("/v1/clients/{}", client.id)).etag(client.version))
+    Ok(Reply::created(body, cx.dialect().client_location(&client.id)).etag(client.version))
 }
 
 /// `GET /v1/clients`: summaries, newest first, filtered by `partner`, `status`,
@@ -253,6 +269,9 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         query.q,
         query.email.as_ref().map(Email::key)
     );
+    if cx.dialect() == Dialect::Hosting {
+        return whole_list(&cx, &who, &query).await;
+    }
     let page = cx.page(&fingerprint)?;
     let mut found = cx.app.store.list_clients(&query, &page).await?;
     let read = found.clients.clone();
@@ -262,6 +281,72 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     )?;
     let data: Vec<Value> = found.clients.iter().zip(calls).map(|(c, n)| c.summary(n)).collect();
     Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
+}
+
+/// `GET /hosting/api/client`: every client of the query as one array, each whole with
+/// `actualCallCount` and `domainCountData` (its activated domains), read page by page.
+/// A tree of more than `WHOLE_LIST_CAP` clients is a 400 pointing to `/v1`'s cursor,
+/// so the answer stays within the 10 s limit (DIALECTS.md 003).
+async fn whole_list(cx: &Ctx, who: &Principal, query: &ClientQuery) -> Result<Reply, ApiError> {
+    let store = &cx.app.store;
+    let mut page = Page { limit: 100, after: None, skip: 0 };
+    let mut data = Vec::new();
+    loop {
+        let mut found = store.list_clients(query, &page).await?;
+        let cap = cx.app.config.whole_list_cap;
+        if found.total > cap {
+            return Err(ApiError::invalid(
+                "clients",
+                format!(
+                    "this list holds {} clients, more than the {cap} one answer carries: page through GET /v1/clients with its cursor",
+                    found.total
+                ),
+            ));
+        }
+        let read = found.clients.clone();
+        let (calls, (), domains) = tokio::try_join!(
+            super::usage::api_calls(store, &read),
+            current_partner_names(store, who, &mut found.clients),
+            activated_domains(store, &read)
+        )?;
+        for ((c, n), domains) in found.clients.iter().zip(calls).zip(domains) {
+            let mut v = c.view();
+            v["actualCallCount"] = json!(n);
+            v["domainCountData"] = json!(domains);
+            data.push(v);
+        }
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    Ok(Reply::ok(Value::Array(data)))
+}
+
+/// Each client's activated domains, sorted: read only for clients that have any.
+async fn activated_domains(store: &Store, clients: &[Client]) -> Result<Vec<Vec<String>>, ApiError> {
+    let wanted: Vec<(String, u64)> = clients.iter().map(|c| (c.id.clone(), c.domain_count)).collect();
+    futures::stream::iter(wanted)
+        .map(|(id, count)| async move {
+            if count == 0 {
+                return Ok(Vec::new());
+            }
+            let mut domains: Vec<String> = store
+                .all_client_licenses(&id)
+                .await?
+                .into_iter()
+                .filter(|l| !l.revoked)
+                .flat_map(|l| l.activations.into_keys())
+                .collect();
+            domains.sort();
+            domains.dedup();
+            Ok(domains)
+        })
+        .buffered(16)
+        .collect::<Vec<Result<Vec<String>, ApiError>>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// `GET /v1/clients/{clientId}`.
@@ -280,8 +365,23 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     who.require(Scope::CLIENTS_EDIT)?;
     let id = cx.id_param("clientId", "Client")?;
     let change = ClientChange::from_body(cx.json()?, kind)?;
+    let destination = match &change.direct_partner {
+        Some(sel) => {
+            let direct = named_partner(&cx, &who, sel).await?;
+            let root = root_of(&cx, &direct).await?;
+            Some((direct, root))
+        }
+        None => None,
+    };
     let updated = modify(&cx, &who, &id, |c| {
         let mut next = c.with_profile(change.apply(c)?);
+        if let Some((direct, root)) = &destination
+            && direct.id != c.direct_partner.id
+        {
+            next.direct_partner = PartnerRef { id: direct.id.clone(), name: direct.name.as_str().to_owned() };
+            next.partner = PartnerRef { id: root.id.clone(), name: root.name.as_str().to_owned() };
+            next.ancestors.clone_from(&direct.path);
+        }
         let mut event = EventType::ClientUpdated;
         if let Some(active) = change.is_active
             && active == next.suspended
@@ -342,8 +442,9 @@ async fn remove(cx: &Ctx, who: &Principal, id: &str, expected: Option<u64>) -> R
             return Err(ApiError::VersionMismatch { current: current.version });
         }
         if current.license_count > 0 {
-            for license in cx.app.store.all_client_licenses(id).await? {
+            for mut license in cx.app.store.all_client_licenses(id).await? {
                 if !license.revoked {
+                    license.partner_path.clone_from(&current.ancestors);
                     super::licenses::revoke_license(cx, &who.actor, license).await?;
                 }
             }
@@ -434,10 +535,17 @@ pub async fn by_username(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn lookup(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
-    let mut f = Fields::from_body(cx.json()?)?;
-    let key: Option<String> = f.required("apiKey");
-    f.finish()?;
-    let hash = secrets::sha256_hex(key.unwrap_or_default().trim());
+    let key = if cx.dialect() == Dialect::Hosting {
+        // `GET /hosting/api/client/by-apiKey/{apiKey}`: its seed puts the key in the
+        // path; the request log shows the route instead (dialects::loggable_path).
+        cx.path_param("apiKey").unwrap_or_default()
+    } else {
+        let mut f = Fields::from_body(cx.json()?)?;
+        let key: Option<String> = f.required("apiKey");
+        f.finish()?;
+        key.unwrap_or_default()
+    };
+    let hash = secrets::sha256_hex(key.trim());
     let found = cx.app.store.client_by_key_hash(&hash).await?;
     let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(|| ApiError::NotFound("Client with this API key".into()))?;
     Ok(reply(&shown(&cx.app.store, &who, found).await?))
@@ -450,8 +558,12 @@ pub async fn lookup(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn search(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
-    let term = cx.query("term").map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
-    let term = term.ok_or_else(|| ApiError::invalid("term", "is required: an exact username or email"))?;
+    // The hosting API's deprecated `GET /hosting/api/clientgetid/{searchTerm}` is this
+    // search, with the term in its path and its successor named.
+    let deprecated = cx.dialect() == Dialect::Hosting;
+    let (field, term) = if deprecated { ("searchTerm", cx.path_param("searchTerm")) } else { ("term", cx.query("term")) };
+    let term = term.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let term = term.ok_or_else(|| ApiError::invalid(field, "is required: an exact username or email"))?;
     let missing = || ApiError::NotFound(format!("Client matching {term}"));
     let found = if term.contains('@') {
         match Email::parse(&term) {
@@ -465,5 +577,9 @@ pub async fn search(cx: Ctx) -> Result<Reply, ApiError> {
         }
     };
     let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?;
-    Ok(reply(&shown(&cx.app.store, &who, found).await?))
+    let answer = reply(&shown(&cx.app.store, &who, found).await?);
+    if deprecated {
+        return Ok(answer.header("deprecation", "true").header("link", "</v1/clients/search>; rel=\"successor-version\""));
+    }
+    Ok(answer)
 }

@@ -29,8 +29,14 @@ pub async fn create_product(cx: Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::Forbidden("Only the platform admin creates products".into()));
     }
     let new = NewProduct::from_body(cx.json()?)?;
-    let product = Product { id: new_id(), name: new.name, slug: new.slug, created: now() };
-    cx.app.store.create_product(&product).await?;
+    let mut product = Product { id: new_id(), number: 0, name: new.name, slug: new.slug, created: now() };
+    let cx = &cx;
+    let product = super::with_number(|number| {
+        product.number = number;
+        let product = product.clone();
+        async move { cx.app.store.create_product(&product).await.map(|()| product) }
+    })
+    .await?;
     Ok(Reply::created(product.view(), format!("/v1/products/{}", product.id)))
 }
 
@@ -65,11 +71,14 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let product = product.ok_or_else(|| ApiError::NotFound(format!("Product {}", new.product_id)))?;
     let secret = secrets::generate(LICENSE_KEY_PREFIX);
     let now = now();
-    let license = License {
+    let mut license = License {
         id: new_id(),
+        number: 0,
         product_id: product.id,
         product_name: product.name.as_str().to_owned(),
         product_slug: product.slug.as_str().to_owned(),
+        product_number: product.number,
+        client_number: client.number,
         tier: new.tier,
         client_id: client.id,
         partner_path: client.ancestors,
@@ -83,8 +92,16 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
         version: 0,
     };
-    let event = Event::new(EventType::LicenseCreated, &license.partner_path, &who.actor, &cx.request_id, license.view(), None);
-    cx.app.store.create_license(&license, &event).await?;
+    let (cx, who) = (&cx, &who);
+    let license = super::with_number(|number| {
+        license.number = number;
+        let license = license.clone();
+        async move {
+            let event = Event::new(EventType::LicenseCreated, &license.partner_path, &who.actor, &cx.request_id, license.view(), None);
+            cx.app.store.create_license(&license, &event).await.map(|()| license)
+        }
+    })
+    .await?;
     let body = license.view();
     Ok(Reply::created(body, format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)))
 }
@@ -105,12 +122,24 @@ pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
     Ok(list(total, licenses.iter().map(License::view).collect(), cx.cursor(&fingerprint, after)))
 }
 
+/// The tree a license belongs to: its client's tree as it is now (a client that
+/// moves to another partner takes its licenses along), or, once the client is
+/// deleted, the tree it last had.
+async fn license_tree(store: &crate::store::Store, l: &License) -> Result<Vec<String>, ApiError> {
+    Ok(store.client(&l.client_id).await?.map_or_else(|| l.partner_path.clone(), |c| c.ancestors))
+}
+
+/// A license with its `partner_path` set to its tree as it is now, so its events
+/// reach that tree and its next write stores it.
+async fn in_its_tree(store: &crate::store::Store, mut l: License) -> Result<License, ApiError> {
+    l.partner_path = license_tree(store, &l).await?;
+    Ok(l)
+}
+
 async fn visible_license(cx: &Ctx, who: &Principal) -> Result<License, ApiError> {
     let id = cx.id_param("licenseId", "License")?;
-    cx.app
-        .store
-        .license(&id)
-        .await?
+    let found = cx.app.store.license(&id).await?.ok_or_else(|| ApiError::NotFound(format!("License {id}")))?;
+    Some(in_its_tree(&cx.app.store, found).await?)
         .filter(|l| who.sees(&l.partner_path))
         .ok_or_else(|| ApiError::NotFound(format!("License {id}")))
 }
@@ -145,12 +174,16 @@ where
 }
 
 /// Revokes a license (no-op when it is revoked already), releasing its domains.
+///
+/// `license.partner_path` is taken as its tree (see [`in_its_tree`]).
 pub(crate) async fn revoke_license(cx: &Ctx, actor: &Actor, license: License) -> Result<License, ApiError> {
+    let tree = &license.partner_path.clone();
     change_license(cx, license, |current| async move {
         if current.revoked {
             return Ok((None, LicenseWrite::Done));
         }
         let mut next = current.clone();
+        next.partner_path.clone_from(tree);
         next.revoked = true;
         next.version += 1;
         next.modified = now();
@@ -176,7 +209,7 @@ async fn by_key(cx: &Ctx) -> Result<(License, Activation), ApiError> {
     let body = Activation::from_body(cx.json()?)?;
     let hash = secrets::sha256_hex(body.license_key.trim());
     let license = cx.app.store.license_by_key_hash(&hash).await?.ok_or_else(|| ApiError::NotFound("License with this key".into()))?;
-    Ok((license, body))
+    Ok((in_its_tree(&cx.app.store, license).await?, body))
 }
 
 /// `POST /v1/licenses/activate` `{ licenseKey, domain }` (the key is the credential).
@@ -189,7 +222,8 @@ pub async fn activate(cx: Ctx) -> Result<Reply, ApiError> {
     let (license, body) = by_key(&cx).await?;
     let actor = Actor { kind: ActorKind::LicenseKey, id: license.id.clone() };
     let domain = body.domain.as_str().to_owned();
-    let (actor, domain, cx_ref) = (&actor, &domain, &cx);
+    let tree = license.partner_path.clone();
+    let (actor, domain, cx_ref, tree) = (&actor, &domain, &cx, &tree);
     let done = change_license(&cx, license, |current| async move {
         match current.status(&now()) {
             LicenseStatus::Revoked => return Err(ApiError::InvalidTransition("The license is revoked".into())),
@@ -207,6 +241,7 @@ pub async fn activate(cx: Ctx) -> Result<Reply, ApiError> {
             )));
         }
         let mut next = current.clone();
+        next.partner_path.clone_from(tree);
         next.activations.insert(domain.clone(), now());
         next.version += 1;
         next.modified = now();
@@ -229,7 +264,8 @@ pub async fn deactivate(cx: Ctx) -> Result<Reply, ApiError> {
     let (license, body) = by_key(&cx).await?;
     let actor = Actor { kind: ActorKind::LicenseKey, id: license.id.clone() };
     let domain = body.domain.as_str().to_owned();
-    let (actor, domain, cx_ref) = (&actor, &domain, &cx);
+    let tree = license.partner_path.clone();
+    let (actor, domain, cx_ref, tree) = (&actor, &domain, &cx, &tree);
     let done = change_license(&cx, license, |current| async move {
         if current.revoked {
             return Err(ApiError::InvalidTransition("The license is revoked".into()));
@@ -238,6 +274,7 @@ pub async fn deactivate(cx: Ctx) -> Result<Reply, ApiError> {
             return Ok((None, LicenseWrite::Done));
         }
         let mut next = current.clone();
+        next.partner_path.clone_from(tree);
         next.activations.remove(domain);
         next.version += 1;
         next.modified = now();

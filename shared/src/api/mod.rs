@@ -12,8 +12,29 @@ pub mod teammates;
 pub mod usage;
 pub mod webhooks;
 
+use std::future::Future;
+
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply};
+
+/// Runs a create with a freshly drawn `number`, drawing again when the claim in its
+/// transaction finds the number taken (rare: see `domain::new_number`).
+///
+/// # Errors
+/// Whatever the create returns; 503 should four draws in a row collide.
+pub(crate) async fn with_number<T, F, Fut>(mut create: F) -> Result<T, ApiError>
+where
+    F: FnMut(u64) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    for _ in 0..4 {
+        match create(crate::domain::new_number()).await {
+            Err(ApiError::NumberTaken) => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::NumberTaken)
+}
 
 /// Answers a route that exists with a method it does not support.
 ///

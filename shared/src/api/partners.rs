@@ -32,9 +32,10 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let now = now();
     let mut path = parent.as_ref().map(|p| p.path.clone()).unwrap_or_default();
     path.push(id.clone());
-    let partner = Partner {
+    let mut partner = Partner {
         root_id: path[0].clone(),
         id,
+        number: 0,
         name: new.name,
         kind: new.kind,
         parent_id: parent.map(|p| p.id),
@@ -43,8 +44,16 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         created: now.clone(),
         modified: now,
     };
-    let event = Event::new(EventType::PartnerCreated, &partner.path, &who.actor, &cx.request_id, partner.view(), None);
-    cx.app.store.create_partner(&partner, &event).await?;
+    let (cx, who) = (&cx, &who);
+    let partner = super::with_number(|number| {
+        partner.number = number;
+        let partner = partner.clone();
+        async move {
+            let event = Event::new(EventType::PartnerCreated, &partner.path, &who.actor, &cx.request_id, partner.view(), None);
+            cx.app.store.create_partner(&partner, &event).await.map(|()| partner)
+        }
+    })
+    .await?;
     Ok(Reply::created(partner.view(), format!("/v1/partners/{}", partner.id)))
 }
 

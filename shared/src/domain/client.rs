@@ -97,6 +97,9 @@ impl FromJson for PartnerSelector {
 #[serde(rename_all = "camelCase")]
 pub struct Client {
     pub id: String,
+    /// The client's integer id (API.md §3), given at creation, never changed.
+    #[serde(default)]
+    pub number: u64,
     pub name: Name,
     pub email: Email,
     pub username: Option<Username>,
@@ -141,6 +144,7 @@ impl Client {
         let status = self.effective_status(&now);
         json!({
             "id": self.id,
+            "number": self.number,
             "name": self.name,
             "email": self.email,
             "username": self.username,
@@ -255,8 +259,8 @@ impl NewClient {
 }
 
 /// Fields a client shows but no create, PATCH or PUT may write.
-const READ_ONLY: [&str; 14] = [
-    "id", "created", "modified", "version", "apiKeyPrefix", "partner", "trialEndsAt", "suspended",
+const READ_ONLY: [&str; 15] = [
+    "id", "number", "created", "modified", "version", "apiKeyPrefix", "partner", "trialEndsAt", "suspended",
     "suspendedReason", "licenseCount", "domainCount", "actualCallCount", "apiKey", "isActive",
 ];
 
@@ -274,6 +278,8 @@ pub struct ClientChange {
     metadata: MetadataChange,
     /// `isActive`: `false` suspends, `true` unsuspends.
     pub is_active: Option<bool>,
+    /// `directPartner`: the partner to move the client to (API.md §3, "Moving").
+    pub direct_partner: Option<PartnerSelector>,
 }
 
 #[derive(Debug)]
@@ -359,14 +365,22 @@ impl ClientChange {
             Patch::Set(b) => Some(b),
             Patch::Keep => None,
         };
+        // Named, it moves the client; left out of a PUT, the client stays where it is.
+        let direct_partner = match f.patch::<PartnerSelector>("directPartner") {
+            Patch::Clear => {
+                f.error("directPartner", "cannot be cleared; name the partner to move the client to");
+                None
+            }
+            Patch::Set(p) => Some(p),
+            Patch::Keep => None,
+        };
         for read_only in READ_ONLY.iter().filter(|n| **n != "isActive") {
             f.read_only(read_only);
         }
-        for fixed in ["status", "directPartner", "permissions", "quotas"] {
+        for fixed in ["status", "permissions", "quotas"] {
             if f.patch::<Value>(fixed) != Patch::Keep {
                 let how = match fixed {
                     "status" => "changes through offer-trial and make-live",
-                    "directPartner" => "cannot be changed after creation",
                     "permissions" => "is set with PUT /v1/clients/{clientId}/permissions",
                     _ => "is set with PUT /v1/clients/{clientId}/quotas",
                 };
@@ -374,7 +388,7 @@ impl ClientChange {
             }
         }
         f.finish()?;
-        Ok(Self { name, email, username, company, mid, billing_id, location, contact, metadata, is_active })
+        Ok(Self { name, email, username, company, mid, billing_id, location, contact, metadata, is_active, direct_partner })
     }
 
     /// The profile after this change.
@@ -471,6 +485,7 @@ mod tests {
         let created = NewClient::from_body(json!({"name": "A", "email": "a@b.co", "company": "Acme", "metadata": {"k": "v"}})).unwrap();
         let client = Client {
             id: "c".into(),
+            number: 1,
             name: created.profile.name.clone(),
             email: created.profile.email.clone(),
             username: None,

@@ -39,6 +39,9 @@ impl FromJson for Slug {
 #[serde(rename_all = "camelCase")]
 pub struct Product {
     pub id: String,
+    /// The product's integer id (API.md §3), given at creation, never changed.
+    #[serde(default)]
+    pub number: u64,
     pub name: Name,
     pub slug: Slug,
     pub created: String,
@@ -46,7 +49,7 @@ pub struct Product {
 
 impl Product {
     pub fn view(&self) -> Value {
-        json!({ "id": self.id, "name": self.name, "slug": self.slug, "created": self.created })
+        json!({ "id": self.id, "number": self.number, "name": self.name, "slug": self.slug, "created": self.created })
     }
 }
 
@@ -112,11 +115,19 @@ pub enum LicenseStatus {
 #[serde(rename_all = "camelCase")]
 pub struct License {
     pub id: String,
+    /// The license's integer id (API.md §3), given at creation, never changed.
+    #[serde(default)]
+    pub number: u64,
     pub product_id: String,
     pub product_name: String,
     /// The product's slug (records written before it was kept read as empty).
     #[serde(default)]
     pub product_slug: String,
+    /// The product's and the client's `number`, for the dialects that show integer ids.
+    #[serde(default)]
+    pub product_number: u64,
+    #[serde(default)]
+    pub client_number: u64,
     pub tier: Text<64>,
     pub client_id: String,
     /// The client's partner path: whose trees see the license.
@@ -150,6 +161,7 @@ impl License {
             self.activations.iter().map(|(d, at)| json!({ "domain": d, "activatedAt": at })).collect();
         json!({
             "id": self.id,
+            "number": self.number,
             "product": { "id": self.product_id, "name": self.product_name, "slug": self.product_slug },
             "tier": self.tier,
             "clientId": self.client_id,

@@ -32,6 +32,9 @@ impl FromJson for PartnerType {
 #[serde(rename_all = "camelCase")]
 pub struct Partner {
     pub id: String,
+    /// The partner's integer id (API.md §3), given at creation, never changed.
+    #[serde(default)]
+    pub number: u64,
     pub name: Name,
     #[serde(rename = "type")]
     pub kind: PartnerType,
@@ -49,6 +52,7 @@ impl Partner {
     pub fn view(&self) -> Value {
         json!({
             "id": self.id,
+            "number": self.number,
             "name": self.name,
             "type": self.kind,
             "parentId": self.parent_id,

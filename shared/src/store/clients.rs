@@ -10,7 +10,7 @@ use super::lists::{Partition, add_counters, scopes};
 use super::events::add_event;
 use super::tx::{Cond, Failed};
 use crate::events::Event;
-use super::{Guard, Item, Page, Store, Tx, key, n, s, string_attr, to_item};
+use super::{Guard, Item, Numbered, Page, Store, Tx, claim_number, key, n, s, string_attr, to_item};
 use crate::domain::client::{Client, Status};
 use crate::domain::values::Email;
 use crate::error::{ApiError, Taken};
@@ -135,6 +135,7 @@ fn failed(e: Failed<Guard>, c: &Client) -> ApiError {
         Failed::Condition(Guard::Version) => ApiError::VersionMismatch { current: c.version },
         Failed::Condition(Guard::Record) => ApiError::NotFound(format!("Client {}", c.id)),
         Failed::Condition(Guard::Secret) => ApiError::internal("client key hash collided"),
+        Failed::Condition(Guard::Number) => ApiError::NumberTaken,
         Failed::Error(e) => e,
     }
 }
@@ -148,6 +149,14 @@ impl Store {
     async fn claimed(&self, pk: String) -> Result<Option<Client>, ApiError> {
         match self.get::<Claim>(pk, "#").await? {
             Some(claim) => self.client(&claim.id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The client holding this `number`.
+    pub async fn client_by_number(&self, number: u64) -> Result<Option<Client>, ApiError> {
+        match self.id_by_number(Numbered::Client, number).await? {
+            Some(id) => self.client(&id).await,
             None => Ok(None),
         }
     }
@@ -182,6 +191,7 @@ impl Store {
             tx.create(t, with_pk(username_claim(u.as_str()))?, Guard::Username);
         }
         tx.create(t, with_pk(key_claim(&c.api_key_hash))?, Guard::Secret);
+        claim_number(&mut tx, t, Numbered::Client, c.number, &c.id)?;
         let deltas = counter_deltas(None, Some(c));
         for scope in scopes(&c.ancestors) {
             tx.put(t, entry(c, &scope), None, None);
@@ -223,13 +233,24 @@ impl Store {
             tx.delete(t, key(key_claim(&before.api_key_hash), "#"), None, None);
             tx.create(t, claim(key_claim(&after.api_key_hash))?, Guard::Secret);
         }
-        let listed_differently =
-            before.name.key() != after.name.key() || before.status != after.status || before.suspended != after.suspended;
+        let moved = before.ancestors != after.ancestors;
+        let listed_differently = moved
+            || before.name.key() != after.name.key()
+            || before.status != after.status
+            || before.suspended != after.suspended;
         if listed_differently {
-            let deltas = counter_deltas(Some(before), Some(after));
-            for scope in scopes(&after.ancestors) {
-                tx.put(t, entry(after, &scope), None, None);
-                add_counters(&mut tx, t, LIST, &scope, &deltas);
+            // A move leaves the lists of the partners it left and joins those of the
+            // partners it moved under; the lists above both (a common ancestor, ALL)
+            // only see the entry change. At most 2 × 9 scopes: within one transaction.
+            let (left, joined) = (scopes(&before.ancestors), scopes(&after.ancestors));
+            for scope in &joined {
+                let deltas = counter_deltas(left.contains(scope).then_some(before), Some(after));
+                tx.put(t, entry(after, scope), None, None);
+                add_counters(&mut tx, t, LIST, scope, &deltas);
+            }
+            for scope in left.iter().filter(|s| !joined.contains(s)) {
+                tx.delete(t, key(format!("{LIST}#{scope}"), &before.id), None, None);
+                add_counters(&mut tx, t, LIST, scope, &counter_deltas(Some(before), None));
             }
         }
         add_event(&mut tx, t, event)?;

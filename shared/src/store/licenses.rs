@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::events::add_event;
 use super::lists::{Partition, add_counters};
 use super::tx::{Cond, Failed};
-use super::{Guard, Item, Page, Store, Tx, key, n, s, to_item};
+use super::{Guard, Item, Numbered, Page, Store, Tx, claim_number, key, n, s, to_item};
 use crate::domain::license::{License, Product};
 use crate::error::{ApiError, Taken};
 use crate::events::Event;
@@ -87,11 +87,13 @@ impl Store {
         let mut tx = Tx::new();
         tx.create(t, to_item(product_pk(&p.id), "#", p)?, Guard::Record);
         tx.create(t, to_item(format!("UNIQUE#PRODUCTSLUG#{}", p.slug.as_str()), "#", &Claim { id: p.id.clone() })?, Guard::Name);
+        claim_number(&mut tx, t, Numbered::Product, p.number, &p.id)?;
         let mut entry = key("PRODUCTS".into(), &p.id);
         entry.insert("id".into(), s(p.id.clone()));
         tx.put(t, entry, None, None);
         add_counters(&mut tx, t, "PRODUCTS", "ALL", &[("total".into(), 1)]);
         self.commit(tx).await.map_err(|e| match e {
+            Failed::Condition(Guard::Number) => ApiError::NumberTaken,
             Failed::Condition(_) => ApiError::Taken { what: Taken::Name, value: p.slug.as_str().to_owned() },
             Failed::Error(e) => e,
         })
@@ -108,6 +110,22 @@ impl Store {
         let mut products: Vec<Product> = self.batch_get(&pks).await?;
         products.sort_by(|a, b| b.id.cmp(&a.id));
         Ok((products, entries.next_after, total))
+    }
+
+    /// The product holding this `number`.
+    pub async fn product_by_number(&self, number: u64) -> Result<Option<Product>, ApiError> {
+        match self.id_by_number(Numbered::Product, number).await? {
+            Some(id) => self.product(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The license holding this `number`.
+    pub async fn license_by_number(&self, number: u64) -> Result<Option<License>, ApiError> {
+        match self.id_by_number(Numbered::License, number).await? {
+            Some(id) => self.license(&id).await,
+            None => Ok(None),
+        }
     }
 
     pub async fn license(&self, id: &str) -> Result<Option<License>, ApiError> {
@@ -130,6 +148,7 @@ impl Store {
         let mut tx = Tx::new();
         tx.create(t, to_item(license_pk(&l.id), "#", l)?, Guard::Secret);
         tx.create(t, to_item(key_claim(&l.key_hash), "#", &Claim { id: l.id.clone() })?, Guard::Secret);
+        claim_number(&mut tx, t, Numbered::License, l.number, &l.id)?;
         let mut entry = key(format!("CLIENTLICENSES#{}", l.client_id), &l.id);
         entry.insert("id".into(), s(l.id.clone()));
         tx.put(t, entry, None, None);
@@ -138,6 +157,7 @@ impl Store {
         match self.commit(tx).await {
             Ok(()) => Ok(()),
             Err(Failed::Condition(Guard::Record)) => Err(ApiError::NotFound(format!("Client {}", l.client_id))),
+            Err(Failed::Condition(Guard::Number)) => Err(ApiError::NumberTaken),
             Err(Failed::Condition(g)) => Err(ApiError::internal(format!("license create guard {g:?} failed"))),
             Err(Failed::Error(e)) => Err(e),
         }

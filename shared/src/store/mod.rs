@@ -89,6 +89,44 @@ pub enum Guard {
     Username,
     /// A secret's hash must be unique.
     Secret,
+    /// A record's `number` must be unique (drawn again when it is not).
+    Number,
+}
+
+/// What a `number` identifies; its claims are `NUMBER#<kind>#<n>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbered {
+    Client,
+    Partner,
+    Product,
+    License,
+}
+
+impl Numbered {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Client => "CLIENT",
+            Self::Partner => "PARTNER",
+            Self::Product => "PRODUCT",
+            Self::License => "LICENSE",
+        }
+    }
+}
+
+/// The claim on a `number`: it names the record's id, and stays when the record is
+/// deleted, so a number (an id in the integer-id dialects) never points at another.
+pub(crate) fn number_claim(kind: Numbered, number: u64) -> String {
+    format!("NUMBER#{}#{number}", kind.as_str())
+}
+
+/// Adds the claim on `number` for record `id` to a create's transaction.
+pub(crate) fn claim_number(tx: &mut Tx<Guard>, table: &str, kind: Numbered, number: u64, id: &str) -> Result<(), ApiError> {
+    #[derive(Serialize)]
+    struct NumberClaim<'a> {
+        id: &'a str,
+    }
+    tx.create(table, to_item(number_claim(kind, number), "#", &NumberClaim { id })?, Guard::Number);
+    Ok(())
 }
 
 /// The deepest a partner tree may grow (root = level 1).
@@ -315,5 +353,17 @@ impl Store {
     /// Runs a transaction; see [`Tx`] for how failed conditions are reported.
     pub(crate) async fn commit(&self, tx: Tx<Guard>) -> Result<(), tx::Failed<Guard>> {
         tx.commit(&self.db).await
+    }
+}
+
+impl Store {
+    /// The id of the record holding `number`, if any (deleted records keep their claim:
+    /// the caller's read of the record then finds nothing).
+    pub async fn id_by_number(&self, kind: Numbered, number: u64) -> Result<Option<String>, ApiError> {
+        #[derive(serde::Deserialize)]
+        struct NumberClaim {
+            id: String,
+        }
+        Ok(self.get::<NumberClaim>(number_claim(kind, number), "#").await?.map(|c| c.id))
     }
 }

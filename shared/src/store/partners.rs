@@ -5,7 +5,7 @@ use super::events::add_event;
 use super::tx::{Cond, Failed};
 use aws_sdk_dynamodb::types::AttributeValue;
 use crate::events::Event;
-use super::{Guard, Page, Store, Tx, key, s, to_item};
+use super::{Guard, Numbered, Page, Store, Tx, claim_number, key, s, to_item};
 use crate::domain::partner::Partner;
 use crate::domain::values::Name;
 use crate::error::{ApiError, Taken};
@@ -39,6 +39,14 @@ impl Store {
         Ok(found)
     }
 
+    /// The partner holding this `number`.
+    pub async fn partner_by_number(&self, number: u64) -> Result<Option<Partner>, ApiError> {
+        match self.id_by_number(Numbered::Partner, number).await? {
+            Some(id) => self.partner(&id).await,
+            None => Ok(None),
+        }
+    }
+
     /// A partner by its (case-insensitive) name.
     pub async fn partner_by_name(&self, name: &Name) -> Result<Option<Partner>, ApiError> {
         match self.get::<Claim>(name_claim(name), "#").await? {
@@ -56,6 +64,7 @@ impl Store {
         let mut tx = Tx::new();
         tx.create(t, to_item(partner_pk(&p.id), "#", p)?, Guard::Record);
         tx.create(t, to_item(name_claim(&p.name), "#", &Claim { id: p.id.clone() })?, Guard::Name);
+        claim_number(&mut tx, t, Numbered::Partner, p.number, &p.id)?;
         for scope in scopes(&p.path) {
             let mut entry = key(format!("{LIST}#{scope}"), &p.id);
             entry.insert("id".into(), s(p.id.clone()));
@@ -68,6 +77,7 @@ impl Store {
             Err(Failed::Condition(Guard::Name)) => {
                 Err(ApiError::Taken { what: Taken::Name, value: p.name.as_str().to_owned() })
             }
+            Err(Failed::Condition(Guard::Number)) => Err(ApiError::NumberTaken),
             Err(Failed::Condition(g)) => Err(ApiError::internal(format!("partner create guard {g:?} failed"))),
             Err(Failed::Error(e)) => Err(e),
         }

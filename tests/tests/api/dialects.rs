@@ -1,0 +1,258 @@
+//! The seed APIs served beside `/v1` (DIALECTS.md), written from the seed documents
+//! in `../shared/seeds/`: the white-label clients API (000, `/v2/clients/...`) and the
+//! hosting clients API (003, `/hosting/api/...`). Each is the same operations over
+//! the same data: a client made in one is the same client in `/v1` and the others,
+//! with the same events, tenancy and errors.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{Partner, Resp, app, unique, unique_email};
+use crate::receiver::Receiver;
+
+async fn call(key: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
+    app().call(method, path, key, body).await
+}
+
+fn new_client() -> Value {
+    json!({ "name": unique("seed"), "email": unique_email(), "username": unique("s") })
+}
+
+// 000: the white-label clients API.
+
+#[tokio::test]
+async fn the_white_label_api_runs_a_clients_whole_life_on_its_own_routes() {
+    let app = app();
+    let p = app.partner().await;
+    let created = call(&p.key, Method::POST, "/v2/clients/create", Some(new_client())).await;
+    let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.header("location"), Some(format!("/v2/clients/retrieve/{id}").as_str()));
+    assert!(created.body["apiKey"].as_str().unwrap().starts_with("cli_live_"), "the client's key, this once");
+    assert_eq!(created.body["status"], "demo");
+
+    let read = call(&p.key, Method::GET, &format!("/v2/clients/retrieve/{id}"), None).await;
+    assert_eq!(read.expect(200)["id"], id.as_str());
+    assert_eq!(read.header("etag"), Some("\"0\""));
+    let updated = call(&p.key, Method::POST, &format!("/v2/clients/update/{id}"), Some(json!({ "company": "White Label Ltd" }))).await;
+    assert_eq!(updated.expect(200)["company"], "White Label Ltd");
+    let stale = app.call_with(Method::POST, &format!("/v2/clients/update/{id}"), &p.key, Some(json!({ "company": "x" })), &[("if-match", "\"0\"")]).await;
+    stale.problem(412, "version_mismatch");
+    let trial = call(&p.key, Method::POST, &format!("/v2/clients/offer-trial/{id}"), Some(json!({ "days": 14 }))).await;
+    assert_eq!(trial.expect(200)["status"], "trial");
+    let live = call(&p.key, Method::POST, &format!("/v2/clients/make-live/{id}"), None).await;
+    assert_eq!(live.expect(200)["status"], "live");
+    call(&p.key, Method::POST, &format!("/v2/clients/offer-trial/{id}"), Some(json!({ "days": 14 }))).await.problem(409, "invalid_transition");
+
+    let list = call(&p.key, Method::GET, "/v2/clients/list?limit=10", None).await;
+    let list = list.expect(200);
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["data"][0]["id"], id.as_str());
+    assert!(list["nextCursor"].is_null());
+
+    call(&p.key, Method::DELETE, &format!("/v2/clients/{id}"), None).await.expect(204);
+    call(&p.key, Method::GET, &format!("/v2/clients/retrieve/{id}"), None).await.problem(404, "not_found");
+    call(&p.key, Method::DELETE, &format!("/v2/clients/{id}"), None).await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn the_white_label_bulk_delete_reports_per_id() {
+    let app = app();
+    let p = app.partner().await;
+    let (a, b) = (app.client(&p).await, app.client(&p).await);
+    let missing = uuid::Uuid::now_v7().to_string();
+    let body = json!({ "ids": [a["id"], b["id"], missing] });
+    let done = call(&p.key, Method::POST, "/v2/clients/bulk/delete", Some(body)).await;
+    let done = done.expect(200);
+    assert_eq!(done["deleted"].as_array().unwrap().len(), 2);
+    assert_eq!(done["notFound"], json!([missing]));
+    call(&p.key, Method::POST, "/v2/clients/bulk/delete", Some(json!({ "ids": [] }))).await.problem(400, "validation_failed");
+}
+
+#[tokio::test]
+async fn the_white_label_apis_webhooks_are_the_v1_events() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    let hook = json!({ "url": receiver.url, "events": ["client.created", "client.updated", "client.removed"] });
+    app.call(Method::POST, "/v1/webhooks", &p.key, Some(hook)).await.expect(201);
+    let created = call(&p.key, Method::POST, "/v2/clients/create", Some(new_client())).await;
+    let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+    call(&p.key, Method::POST, &format!("/v2/clients/update/{id}"), Some(json!({ "company": "Hooked" }))).await.expect(200);
+    call(&p.key, Method::DELETE, &format!("/v2/clients/{id}"), None).await.expect(204);
+    let got = receiver.wait_for(3, 60, |_| true).await;
+    let mut types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    assert_eq!(types, ["client.created", "client.removed", "client.updated"]);
+    assert!(got.iter().all(|r| r.json()["data"]["object"]["id"] == id.as_str()));
+}
+
+// 003: the hosting clients API.
+
+#[tokio::test]
+async fn the_hosting_api_creates_reads_updates_and_deletes_a_client() {
+    let app = app();
+    let p = app.partner().await;
+    let created = call(&p.key, Method::POST, "/hosting/api/client", Some(new_client())).await;
+    let client = created.expect(201).clone();
+    let id = client["id"].as_str().unwrap();
+    assert_eq!(created.header("location"), Some(format!("/hosting/api/client/{id}").as_str()));
+
+    let missing = call(&p.key, Method::POST, "/hosting/api/client", Some(json!({ "company": "No Name" }))).await;
+    missing.problem(400, "validation_failed");
+    assert_eq!(missing.error_fields(), ["name", "email"], "invalid or missing properties, each named");
+
+    assert_eq!(call(&p.key, Method::GET, &format!("/hosting/api/client/{id}"), None).await.expect(200)["name"], client["name"]);
+    let unknown = uuid::Uuid::now_v7();
+    call(&p.key, Method::GET, &format!("/hosting/api/client/{unknown}"), None).await.problem(404, "not_found");
+
+    let replaced = json!({ "name": client["name"], "email": client["email"], "company": "Hosted GmbH" });
+    let put = call(&p.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(replaced)).await;
+    assert_eq!(put.expect(200)["company"], "Hosted GmbH");
+    assert!(put.body["username"].is_null(), "PUT replaces: the username it left out is cleared");
+    let bad = call(&p.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(json!({ "name": "" }))).await;
+    bad.problem(400, "validation_failed");
+    call(&p.key, Method::PUT, &format!("/hosting/api/client/{unknown}"), Some(new_client())).await.problem(404, "not_found");
+
+    call(&p.key, Method::DELETE, &format!("/hosting/api/client/{id}"), None).await.expect(204);
+    call(&p.key, Method::DELETE, &format!("/hosting/api/client/{id}"), None).await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn the_hosting_list_is_every_client_with_its_api_calls_and_activated_domains() {
+    let app = app();
+    let p = app.partner().await;
+    let (plain, licensed) = (app.client(&p).await, app.client(&p).await);
+    let licensed_id = licensed["id"].as_str().unwrap();
+    app.set_quotas(&p.key, licensed_id, json!({ "apiCalls": { "limit": 100, "period": "month" } })).await.expect(200);
+    app.record_usage(&p.key, licensed_id, json!({ "resource": "apiCalls", "amount": 7 })).await.expect(200);
+    let product = app.product().await;
+    let body = json!({ "productId": product["id"], "tier": "pro", "clientId": licensed_id, "maxActivations": 3 });
+    let license = app.create_license(&p.key, body).await;
+    let key = license.expect(201)["licenseKey"].as_str().unwrap().to_owned();
+    for domain in ["b.example.com", "a.example.com"] {
+        app.activate(&key, domain).await.expect(200);
+    }
+
+    let list = call(&p.key, Method::GET, "/hosting/api/client", None).await;
+    let all = list.expect(200).as_array().expect("an array, as the seed shows").clone();
+    assert_eq!(all.len(), 2);
+    let by_id = |id: &Value| all.iter().find(|c| c["id"] == *id).unwrap().clone();
+    let (l, q) = (by_id(&licensed["id"]), by_id(&plain["id"]));
+    assert_eq!(l["actualCallCount"], 7);
+    assert_eq!(l["domainCountData"], json!(["a.example.com", "b.example.com"]));
+    assert_eq!(l["domainCount"], 2);
+    assert_eq!((q["actualCallCount"].clone(), q["domainCountData"].clone()), (json!(0), json!([])));
+    assert_eq!(q["email"], plain["email"], "each element is the whole client");
+
+    // Another tenant's list holds none of these.
+    let other = app.partner().await;
+    let theirs = call(&other.key, Method::GET, "/hosting/api/client", None).await;
+    assert_eq!(theirs.expect(200), &json!([]));
+}
+
+#[tokio::test]
+async fn the_hosting_list_past_its_cap_points_to_v1s_cursor_instead_of_cutting_off() {
+    // `make test` runs the stack with WHOLE_LIST_CAP=25 (1000 by default).
+    let app = app();
+    let p = app.partner().await;
+    let bodies: Vec<Value> = (0..26).map(|_| json!({ "name": unique("cap"), "email": unique_email() })).collect();
+    let key = &p.key;
+    futures::future::join_all(bodies.into_iter().map(|b| async move { app.create_client(key, b).await.expect(201).clone() })).await;
+    let over = call(&p.key, Method::GET, "/hosting/api/client", None).await;
+    over.problem(400, "validation_failed");
+    assert_eq!(over.error_fields(), ["clients"]);
+    assert!(over.body["errors"][0]["message"].as_str().unwrap().contains("/v1/clients"), "{}", over.body);
+    // The same tree pages fine through /v1.
+    assert_eq!(app.list_clients(&p.key, "?limit=100").await.expect(200)["total"], 26);
+}
+
+#[tokio::test]
+async fn the_hosting_api_finds_a_client_by_username_by_api_key_and_by_the_deprecated_search() {
+    let app = app();
+    let p = app.partner().await;
+    let created = app.create_client(&p.key, new_client()).await;
+    let client = created.expect(201).clone();
+    let (id, username, email) = (client["id"].clone(), client["username"].as_str().unwrap(), client["email"].as_str().unwrap());
+    let api_key = client["apiKey"].as_str().unwrap();
+
+    let found = call(&p.key, Method::GET, &format!("/hosting/api/client/by-username/{username}"), None).await;
+    assert_eq!(found.expect(200)["id"], id);
+    call(&p.key, Method::GET, "/hosting/api/client/by-username/nobody-here", None).await.problem(404, "not_found");
+
+    let found = call(&p.key, Method::GET, &format!("/hosting/api/client/by-apiKey/{api_key}"), None).await;
+    assert_eq!(found.expect(200)["id"], id);
+    assert!(found.body.get("apiKey").is_none(), "the key is never shown again");
+    call(&p.key, Method::GET, "/hosting/api/client/by-apiKey/cli_live_not_a_key", None).await.problem(404, "not_found");
+    // The seed puts the key in the URL; our request log names the route, never the key.
+    let env = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE");
+    let log = std::fs::read_to_string(std::path::Path::new(&env).parent().unwrap().join("api.log")).unwrap_or_default();
+    assert!(log.contains("/hosting/api/client/by-apiKey/{apiKey}"), "the lookup was logged by its route");
+    assert!(!log.contains(api_key), "a client API key in the API log");
+
+    for term in [username, email] {
+        let found = call(&p.key, Method::GET, &format!("/hosting/api/clientgetid/{term}"), None).await;
+        assert_eq!(found.expect(200)["id"], id, "{term}");
+        assert_eq!(found.header("deprecation"), Some("true"));
+        let link = found.header("link").unwrap_or_default();
+        assert!(link.contains("</v1/clients/search>") && link.contains("rel=\"successor-version\""), "{link}");
+    }
+    call(&p.key, Method::GET, "/hosting/api/clientgetid/nobody@example.com", None).await.problem(404, "not_found");
+    // /v1's search answers without the deprecation.
+    assert!(app.search_clients(&p.key, username).await.header("deprecation").is_none());
+}
+
+#[tokio::test]
+async fn a_client_made_in_one_dialect_is_the_same_client_in_every_other_and_in_v1() {
+    let app = app();
+    let p = app.partner().await;
+    let made = call(&p.key, Method::POST, "/hosting/api/client", Some(new_client())).await;
+    let id = made.expect(201)["id"].as_str().unwrap().to_owned();
+    call(&p.key, Method::POST, &format!("/v2/clients/update/{id}"), Some(json!({ "company": "Shared" }))).await.expect(200);
+    let views = [
+        call(&p.key, Method::GET, &format!("/v1/clients/{id}"), None).await,
+        call(&p.key, Method::GET, &format!("/v2/clients/retrieve/{id}"), None).await,
+        call(&p.key, Method::GET, &format!("/hosting/api/client/{id}"), None).await,
+    ];
+    for v in &views {
+        assert_eq!(v.expect(200), views[0].expect(200), "one client, one representation of it here");
+        assert_eq!(v.body["company"], "Shared");
+        assert_eq!(v.body["version"], 1);
+    }
+}
+
+/// Another tenant's client answers 404 on every dialect route that names it, exactly as
+/// if it did not exist.
+#[tokio::test]
+async fn another_tenants_client_is_not_found_in_every_dialect() {
+    let app = app();
+    let (owner, stranger): (Partner, Partner) = (app.partner().await, app.partner().await);
+    let created = app.create_client(&owner.key, new_client()).await;
+    let client = created.expect(201).clone();
+    let id = client["id"].as_str().unwrap();
+    let (username, key) = (client["username"].as_str().unwrap(), client["apiKey"].as_str().unwrap());
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/v2/clients/retrieve/{id}"), None),
+        (Method::POST, format!("/v2/clients/update/{id}"), Some(json!({ "company": "x" }))),
+        (Method::POST, format!("/v2/clients/make-live/{id}"), None),
+        (Method::POST, format!("/v2/clients/offer-trial/{id}"), Some(json!({ "days": 3 }))),
+        (Method::DELETE, format!("/v2/clients/{id}"), None),
+        (Method::GET, format!("/hosting/api/client/{id}"), None),
+        (Method::PUT, format!("/hosting/api/client/{id}"), Some(new_client())),
+        (Method::DELETE, format!("/hosting/api/client/{id}"), None),
+        (Method::GET, format!("/hosting/api/client/by-username/{username}"), None),
+        (Method::GET, format!("/hosting/api/client/by-apiKey/{key}"), None),
+        (Method::GET, format!("/hosting/api/clientgetid/{username}"), None),
+    ];
+    for (method, path, body) in routes {
+        let answer = call(&stranger.key, method.clone(), &path, body).await;
+        assert_eq!(answer.status, 404, "{method} {path}: {}", answer.body);
+        answer.problem(404, "not_found");
+    }
+    let bulk = call(&stranger.key, Method::POST, "/v2/clients/bulk/delete", Some(json!({ "ids": [id] }))).await;
+    assert_eq!(bulk.expect(200)["notFound"], json!([id]));
+    let list = call(&stranger.key, Method::GET, "/v2/clients/list", None).await;
+    assert_eq!(list.expect(200)["total"], 0);
+    // Nothing changed for the owner.
+    let theirs = app.get_client(&owner.key, id).await;
+    assert_eq!((theirs.expect(200)["version"].clone(), theirs.body["status"].clone()), (json!(0), json!("demo")));
+}
