@@ -14,6 +14,7 @@
 //! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`) |
 //! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
+//! | `number` claim (kept after a delete: never reused) | `NUMBER#<CLIENT\|PARTNER\|PRODUCT\|LICENSE>#<n>` | `#` | |
 //! | API key                      | `APIKEY#<id>`                        | `#`           | gsi1: `APIKEYS#<partnerId>` / `<id>` |
 //! | API key by hash              | `KEYHASH#<sha256>`                   | `#`           | |
 //! | product / its list entry     | `PRODUCT#<id>` / `PRODUCTS`          | `#` / `<id>`  | |

@@ -23,6 +23,9 @@ fn route_table() -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// (what, headers, body, status, errorCode)
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+
 #[tokio::test]
 async fn every_json_route_answers_413_over_64_kib_and_415_without_a_json_content_type() {
     let app = app();
@@ -62,7 +65,7 @@ async fn every_json_route_answers_413_over_64_kib_and_415_without_a_json_content
         assert!(!path.contains('{'), "{function}: a path parameter this test does not know: {template}");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let key = app.admin.as_str();
-        let cases: [(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str); 4] = [
+        let cases: [Case; 4] = [
             ("over 64 KiB", vec![("content-type", "application/json")], big.clone(), 413, "payload_too_large"),
             ("no content type", vec![], b"{}".to_vec(), 415, "unsupported_media_type"),
             ("text/plain", vec![("content-type", "text/plain")], b"{}".to_vec(), 415, "unsupported_media_type"),
