@@ -174,6 +174,20 @@ SCHEMAS = {
     # The hosting API (seed 003): each client whole, with its usage and activated domains.
     "HostingClient": obj({**CLIENT_FIELDS, "actualCallCount": INT, "domainCountData": {"type": "array", "items": S}}),
     "HostingClientList": {"type": "array", "items": ref("HostingClient")},
+    # The reseller portal (seed 002): snake_case, integer ids (each record's `number`).
+    "PortalClient": obj({"id": NUMBER, "email": S, "name": S, "company": NS, "license_count": INT}),
+    "PortalClientList": {"type": "array", "items": ref("PortalClient")},
+    "NewPortalClient": obj({"email": EMAIL, "name": NAME, "company": text(200)}, required=["email", "name"]),
+    "PortalLicense": obj({
+        "id": NUMBER, "license_key": S, "product": obj({"id": NUMBER, "name": S, "slug": S}), "tier": S,
+        "status": {"enum": ["active", "expired", "revoked"]}, "expires_at": NTIME,
+        "activations": {"type": "array", "items": obj({"domain": S, "activated_at": TIME})},
+    }),
+    "PortalLicenseList": {"type": "array", "items": ref("PortalLicense")},
+    "NewPortalLicense": obj({
+        "product_id": NUMBER, "tier": {**text(64, null=False), "minLength": 1}, "customer_id": NUMBER,
+        "expires_at": TIME | {"description": "Must be in the future"}, "max_activations": {"type": "integer", "minimum": 1, "maximum": 25},
+    }, required=["product_id", "tier", "customer_id"]),
     "Lookup": obj({"apiKey": S}),
     "BulkDelete": obj({"ids": {"type": "array", "items": S, "minItems": 1, "maxItems": 100}}),
     "BulkDeleted": obj({
@@ -276,8 +290,13 @@ OPERATIONS = {
 DIALECT_OPERATIONS = {
     ("list-clients", "hosting"): (None, 200, "HostingClientList"),
     ("lookup-client", "hosting"): (None, 200, "ClientRecord"),
+    ("list-clients", "portal"): (None, 200, "PortalClientList"),
+    ("create-client", "portal"): ("NewPortalClient", 201, "PortalClient"),
+    ("delete-client", "portal"): (None, 204, None),
+    ("list-client-licenses", "portal"): (None, 200, "PortalLicenseList"),
+    ("create-license", "portal"): ("NewPortalLicense", 201, "PortalLicense"),
 }
-DIALECT_FILTERS = {("search-clients", "hosting"): [], ("list-clients", "hosting"): []}
+DIALECT_FILTERS = {("search-clients", "hosting"): [], ("list-clients", "hosting"): [], ("list-clients", "portal"): []}
 DIALECT_DEPRECATED = {("search-clients", "hosting")}
 DIALECT_NOTES = {
     ("list-clients", "hosting"): (
@@ -289,6 +308,15 @@ DIALECT_NOTES = {
         "The seed puts the client's API key in the URL; Clientele logs this route without it. "
         "Prefer POST /v1/clients/lookup, which takes the key in the body."
     ),
+    ("list-clients", "portal"): (
+        "All of the caller's sub-clients in one array, read page by page inside. A tree of more than 1000 clients "
+        "answers 400 (field `clients`): page through GET /v1/clients with its cursor instead, so that the answer "
+        "stays within the 10 s limit. Every portal route serves reseller and agency partners only (403 otherwise)."
+    ),
+    ("create-client", "portal"): "An email already in use anywhere is a 400 naming `email`, as in the seed.",
+    ("delete-client", "portal"): "Deletes the sub-client and revokes all its licenses, releasing every activated domain.",
+    ("list-client-licenses", "portal"): "Every license of the sub-client; `license_key` is the key's prefix and `...` (never stored whole).",
+    ("create-license", "portal"): "`product_id` and `customer_id` are the integer ids of a product and of one of your clients; the whole `license_key` is shown this once.",
     ("search-clients", "hosting"): (
         "Deprecated, as in its seed: answers with `Deprecation: true` and a `Link` to its successor, "
         "GET /v1/clients/search (rel=\"successor-version\")."
@@ -309,6 +337,7 @@ PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"
 
 # Path parameters that are not ids (ids are `format: uuid`).
 PATH_PARAMS = {
+    "client_id": NUMBER,
     "username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"},
     "apiKey": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
     "searchTerm": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "^[!-~]+$", "description": "An exact username or email"},

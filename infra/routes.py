@@ -40,6 +40,7 @@ def routes(kind="http"):
 DIALECTS = [
     ("/v2/", "v2", "white-label API (/v2, seed 000)"),
     ("/hosting/api/", "hosting", "hosting API (/hosting/api, seed 003)"),
+    ("/api/v1/portal/", "portal", "reseller portal API (/api/v1/portal, seed 002)"),
 ]
 
 
@@ -325,7 +326,7 @@ def openapi(rows):
             {"name": name, "in": "path", "required": True, "schema": o.PATH_PARAMS.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{(\w+)}", r["path"])
         ]
-        if fn in o.PAGED and not (spoken and spoken[0] == "hosting"):
+        if fn in o.PAGED and not (spoken and spoken[0] in ("hosting", "portal")):
             params += [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                 {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},

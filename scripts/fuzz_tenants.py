@@ -30,7 +30,8 @@ def main(base, admin, out):
     tag = secrets.token_hex(6)
 
     def partner(name):
-        p = call(base, admin, "POST", "/v1/partners", {"name": f"fuzz-{name}-{tag}"})
+        # Resellers, so that the reseller portal dialect (resellers and agencies only) is fuzzed too.
+        p = call(base, admin, "POST", "/v1/partners", {"name": f"fuzz-{name}-{tag}", "type": "reseller"})
         k = call(base, admin, "POST", "/v1/api-keys", {"partnerId": p["id"], "permissions": PERMISSIONS})
         return p, k["key"]
 

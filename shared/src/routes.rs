@@ -2,6 +2,10 @@
 
 /// (path template, methods it serves).
 pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/api/v1/portal/clients", &["GET", "POST"]),
+    ("/api/v1/portal/clients/{client_id}", &["DELETE"]),
+    ("/api/v1/portal/clients/{client_id}/licenses", &["GET"]),
+    ("/api/v1/portal/licenses", &["POST"]),
     ("/hosting/api/client", &["GET", "POST"]),
     ("/hosting/api/client/by-apiKey/{apiKey}", &["GET"]),
     ("/hosting/api/client/by-username/{username}", &["GET"]),

@@ -12,7 +12,7 @@ use crate::domain::client::{
 };
 use crate::domain::fields::Fields;
 use crate::domain::partner::Partner;
-use crate::dialects::Dialect;
+use crate::dialects::{Dialect, portal};
 use crate::domain::scopes::Scope;
 use crate::domain::values::{Email, Name, Username};
 use crate::domain::{is_id, new_id, now};
@@ -20,13 +20,24 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
 use crate::secrets;
-use crate::store::{ClientQuery, Page, Store};
+use crate::store::{ClientQuery, Numbered, Page, Store};
 
 /// How often a change without `If-Match` is re-applied when another change won the race.
 const MAX_ATTEMPTS: u32 = 64;
 
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Client {id}"))
+}
+
+/// The client a path names: `{clientId}` (its id) or, in the dialects whose ids are
+/// integers, `{client_id}` (its `number`). Anything else cannot exist: 404.
+///
+/// # Errors
+/// `not_found`, or the store's error.
+pub(crate) async fn client_id_param(cx: &Ctx) -> Result<String, ApiError> {
+    let Some(raw) = cx.path_param("client_id") else { return cx.id_param("clientId", "Client") };
+    let number = crate::domain::parse_number(&raw).ok_or_else(|| not_found(&raw))?;
+    cx.app.store.id_by_number(Numbered::Client, number).await?.ok_or_else(|| not_found(&raw))
 }
 
 /// A client the caller can see, with its partners' current names.
@@ -154,13 +165,29 @@ async fn root_of(cx: &Ctx, direct: &Partner) -> Result<Partner, ApiError> {
 pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_CREATE)?;
+    let dialect = cx.dialect();
+    dialect.admits(&who)?;
+    if dialect == Dialect::Portal {
+        let body = portal::to_v1(cx.json()?, portal::NEW_CLIENT)?;
+        let new = NewClient::from_body(Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_CLIENT))?;
+        let (client, _secret) = create_client(&cx, &who, new).await.map_err(|e| portal::error(e, portal::NEW_CLIENT))?;
+        return Ok(Reply::created(portal::client(&client), dialect.client_location(&client.id)));
+    }
     let new = NewClient::from_body(cx.json()?)?;
+    let (client, secret) = create_client(&cx, &who, new).await?;
+    let mut body = client.view();
+    body["apiKey"] = json!(secret);
+    Ok(Reply::created(body, dialect.client_location(&client.id)).etag(client.version))
+}
+
+/// Creates a client with its event; returns it and its own API key (shown once).
+async fn create_client(cx: &Ctx, who: &Principal, new: NewClient) -> Result<(Client, String), ApiError> {
     let direct = match (&new.direct_partner, &who.partner) {
-        (Some(sel), _) => named_partner(&cx, &who, sel).await?,
+        (Some(sel), _) => named_partner(cx, who, sel).await?,
         (None, Some(own)) => own.clone(),
         (None, None) => return Err(ApiError::invalid("directPartner", "is required for the platform admin")),
     };
-    let root = root_of(&cx, &direct).await?;
+    let root = root_of(cx, &direct).await?;
     let secret = secrets::generate(CLIENT_KEY_PREFIX);
     let now = now();
     let p = new.profile;
@@ -193,7 +220,6 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
         version: 0,
     };
-    let (cx, who) = (&cx, &who);
     let client = super::with_number(|number| {
         client.number = number;
         let client = client.clone();
@@ -203,9 +229,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         }
     })
     .await?;
-    let mut body = client.view();
-    body["apiKey"] = json!(secret);
-    Ok(Reply::created(body, cx.dialect().client_location(&client.id)).etag(client.version))
+    Ok((client, secret))
 }
 
 /// `GET /v1/clients`: summaries, newest first, filtered by `partner`, `status`,
@@ -269,7 +293,9 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         query.q,
         query.email.as_ref().map(Email::key)
     );
-    if cx.dialect() == Dialect::Hosting {
+    let dialect = cx.dialect();
+    dialect.admits(&who)?;
+    if matches!(dialect, Dialect::Hosting | Dialect::Portal) {
         return whole_list(&cx, &who, &query).await;
     }
     let page = cx.page(&fingerprint)?;
@@ -283,8 +309,9 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
 }
 
-/// `GET /hosting/api/client`: every client of the query as one array, each whole with
-/// `actualCallCount` and `domainCountData` (its activated domains), read page by page.
+/// `GET /hosting/api/client` and `GET /api/v1/portal/clients`: every client of the query
+/// as one array, read page by page: the hosting API's each whole with `actualCallCount`
+/// and `domainCountData` (its activated domains), the portal's as its summary.
 /// A tree of more than `WHOLE_LIST_CAP` clients is a 400 pointing to `/v1`'s cursor,
 /// so the answer stays within the 10 s limit (DIALECTS.md 003).
 async fn whole_list(cx: &Ctx, who: &Principal, query: &ClientQuery) -> Result<Reply, ApiError> {
@@ -303,17 +330,21 @@ async fn whole_list(cx: &Ctx, who: &Principal, query: &ClientQuery) -> Result<Re
                 ),
             ));
         }
-        let read = found.clients.clone();
-        let (calls, (), domains) = tokio::try_join!(
-            super::usage::api_calls(store, &read),
-            current_partner_names(store, who, &mut found.clients),
-            activated_domains(store, &read)
-        )?;
-        for ((c, n), domains) in found.clients.iter().zip(calls).zip(domains) {
-            let mut v = c.view();
-            v["actualCallCount"] = json!(n);
-            v["domainCountData"] = json!(domains);
-            data.push(v);
+        if cx.dialect() == Dialect::Portal {
+            data.extend(found.clients.iter().map(portal::client));
+        } else {
+            let read = found.clients.clone();
+            let (calls, (), domains) = tokio::try_join!(
+                super::usage::api_calls(store, &read),
+                current_partner_names(store, who, &mut found.clients),
+                activated_domains(store, &read)
+            )?;
+            for ((c, n), domains) in found.clients.iter().zip(calls).zip(domains) {
+                let mut v = c.view();
+                v["actualCallCount"] = json!(n);
+                v["domainCountData"] = json!(domains);
+                data.push(v);
+            }
         }
         match found.next_after {
             Some(after) => page.after = Some(after),
@@ -420,7 +451,8 @@ pub async fn replace(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_REMOVE)?;
-    let id = cx.id_param("clientId", "Client")?;
+    cx.dialect().admits(&who)?;
+    let id = client_id_param(&cx).await?;
     remove(&cx, &who, &id, cx.if_match()?).await?;
     Ok(Reply::no_content())
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::clients::visible;
+use super::clients::{client_id_param, visible};
+use crate::dialects::{Dialect, portal};
 use crate::auth::{Actor, ActorKind, Principal};
 use crate::domain::license::{Activation, LICENSE_KEY_PREFIX, License, LicenseStatus, NewLicense, NewProduct, Product};
 use crate::domain::scopes::Scope;
@@ -15,6 +16,7 @@ use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
 use crate::secrets;
 use crate::store::licenses::LicenseWrite;
+use crate::store::Numbered;
 
 /// How often a license change is re-applied after losing a race.
 const MAX_ATTEMPTS: u32 = 32;
@@ -58,12 +60,66 @@ pub async fn list_products(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::LICENSES_CREATE)?;
+    let dialect = cx.dialect();
+    dialect.admits(&who)?;
+    if dialect == Dialect::Portal {
+        let new = portal_license(&cx).await?;
+        let (license, secret) = create_license(&cx, &who, new).await.map_err(|e| portal::error(e, portal::NEW_LICENSE))?;
+        let location = format!("/api/v1/portal/clients/{}/licenses", license.client_number);
+        return Ok(Reply::created(portal::license(&license, Some(&secret), &now()), location));
+    }
     let new = NewLicense::from_body(cx.json()?)?;
+    let (license, secret) = create_license(&cx, &who, new).await?;
+    Ok(Reply::created(license.view(), format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)))
+}
+
+/// The reseller portal's new license: its integer `product_id` and `customer_id` are
+/// the product's and the client's numbers, read in parallel and given to the `/v1`
+/// operation as their ids; a number no record holds is that record's 404.
+async fn portal_license(cx: &Ctx) -> Result<NewLicense, ApiError> {
+    let mut body = portal::to_v1(cx.json()?, portal::NEW_LICENSE)?;
+    let mut errors = Vec::new();
+    let mut number = |v1: &str, seed: &str| match body.get(v1) {
+        Some(v) => match v.as_u64().filter(|n| (1..=crate::domain::MAX_NUMBER).contains(n)) {
+            Some(n) => Some(n),
+            None => {
+                errors.push(crate::error::FieldError::new(seed, "must be the integer id of one of yours"));
+                None
+            }
+        },
+        None => None,
+    };
+    let (product, client) = (number("productId", "product_id"), number("clientId", "customer_id"));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let store = &cx.app.store;
+    let lookup = |kind, n: Option<u64>| async move {
+        match n {
+            Some(n) => store.id_by_number(kind, n).await.map(|id| Some(id.ok_or(n))),
+            None => Ok(None),
+        }
+    };
+    let (product_id, client_id) = tokio::try_join!(lookup(Numbered::Product, product), lookup(Numbered::Client, client))?;
+    for (v1, found, what) in [("productId", product_id, "Product"), ("clientId", client_id, "Client")] {
+        match found {
+            Some(Ok(id)) => {
+                body.insert(v1.to_owned(), json!(id));
+            }
+            Some(Err(n)) => return Err(ApiError::NotFound(format!("{what} {n}"))),
+            None => {}
+        }
+    }
+    NewLicense::from_body(serde_json::Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_LICENSE))
+}
+
+/// Creates a license of a visible client with its event; returns it and its key (shown once).
+async fn create_license(cx: &Ctx, who: &Principal, new: NewLicense) -> Result<(License, String), ApiError> {
     let missing_client = || ApiError::NotFound(format!("Client {}", new.client_id));
     if !is_id(&new.client_id) {
         return Err(missing_client());
     }
-    let client = visible(&cx.app.store, &who, &new.client_id).await?;
+    let client = visible(&cx.app.store, who, &new.client_id).await?;
     let product = match is_id(&new.product_id) {
         true => cx.app.store.product(&new.product_id).await?,
         false => None,
@@ -92,7 +148,6 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
         version: 0,
     };
-    let (cx, who) = (&cx, &who);
     let license = super::with_number(|number| {
         license.number = number;
         let license = license.clone();
@@ -102,8 +157,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         }
     })
     .await?;
-    let body = license.view();
-    Ok(Reply::created(body, format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)))
+    Ok((license, secret))
 }
 
 /// `GET /v1/clients/{clientId}/licenses`: product, tier, status, expiry, activations.
@@ -113,8 +167,24 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
-    let id = cx.id_param("clientId", "Client")?;
+    let dialect = cx.dialect();
+    dialect.admits(&who)?;
+    let id = client_id_param(&cx).await?;
     visible(&cx.app.store, &who, &id).await?;
+    if dialect == Dialect::Portal {
+        // Every license of the client, as one array (capped like the whole client lists).
+        let cap = cx.app.config.whole_list_cap;
+        let total = cx.app.store.count_client_licenses(&id).await?;
+        if total > cap {
+            return Err(ApiError::invalid(
+                "licenses",
+                format!("this client has {total} licenses, more than the {cap} one answer carries: page through GET /v1/clients/{{clientId}}/licenses"),
+            ));
+        }
+        let now = now();
+        let all = cx.app.store.all_client_licenses(&id).await?;
+        return Ok(Reply::ok(serde_json::Value::Array(all.iter().map(|l| portal::license(l, None, &now)).collect())));
+    }
     let fingerprint = format!("licenses|{id}");
     let page = cx.page(&fingerprint)?;
     let ((licenses, after), total) =

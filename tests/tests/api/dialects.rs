@@ -256,3 +256,135 @@ async fn another_tenants_client_is_not_found_in_every_dialect() {
     let theirs = app.get_client(&owner.key, id).await;
     assert_eq!((theirs.expect(200)["version"].clone(), theirs.body["status"].clone()), (json!(0), json!("demo")));
 }
+
+// 002: the reseller portal's clients API.
+
+/// A new root partner of this type, with a key holding every permission.
+async fn partner_of_type(kind: &str) -> Partner {
+    let app = app();
+    let created = app.create_partner(&app.admin, json!({ "name": unique(kind), "type": kind })).await;
+    let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+    let key = app.create_api_key(&app.admin, json!({ "partnerId": id, "permissions": crate::helpers::ALL_PERMISSIONS })).await;
+    Partner { id, name: created.body["name"].as_str().unwrap().to_owned(), key: key.expect(201)["key"].as_str().unwrap().to_owned() }
+}
+
+#[tokio::test]
+async fn the_portal_runs_the_seeds_typical_workflow_with_integer_ids_and_snake_case() {
+    let app = app();
+    let reseller = partner_of_type("reseller").await;
+    let receiver = Receiver::start().await;
+    let hook = json!({ "url": receiver.url, "events": ["license.activated"] });
+    app.call(Method::POST, "/v1/webhooks", &reseller.key, Some(hook)).await.expect(201);
+
+    // 1. Create a sub-client.
+    let email = unique_email();
+    let created = call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": email, "name": "My Client" }))).await;
+    let client = created.expect(201).clone();
+    let client_id = client["id"].as_u64().expect("an integer id, as the seed shows");
+    assert_eq!(client, json!({ "id": client_id, "email": email, "name": "My Client", "company": null, "license_count": 0 }));
+
+    // 2. Create licenses for the client, by the products' and the client's integer ids.
+    let mut keys = Vec::new();
+    for tier in ["starter", "pro"] {
+        let product = app.product().await;
+        let body = json!({ "product_id": product["number"], "tier": tier, "customer_id": client_id, "max_activations": 2 });
+        let license = call(&reseller.key, Method::POST, "/api/v1/portal/licenses", Some(body)).await;
+        let license = license.expect(201).clone();
+        assert!(license["id"].is_u64());
+        assert_eq!(license["product"], json!({ "id": product["number"], "name": product["name"], "slug": product["slug"] }));
+        assert_eq!((license["tier"].as_str(), license["status"].as_str()), (Some(tier), Some("active")));
+        assert_eq!(license["activations"], json!([]));
+        let key = license["license_key"].as_str().unwrap().to_owned();
+        assert!(!key.ends_with("..."), "the whole key, this once");
+        keys.push(key);
+    }
+
+    // 3. Check the client's licenses: keys as their prefix and "...", never whole.
+    app.activate(&keys[0], "client-site.com").await.expect(200);
+    let listed = call(&reseller.key, Method::GET, &format!("/api/v1/portal/clients/{client_id}/licenses"), None).await;
+    let listed = listed.expect(200).as_array().expect("an array").clone();
+    assert_eq!(listed.len(), 2);
+    for l in &listed {
+        let shown = l["license_key"].as_str().unwrap();
+        assert!(shown.ends_with("...") && keys.iter().any(|k| k.starts_with(shown.trim_end_matches("..."))), "{shown}");
+        assert!(keys.iter().all(|k| k != shown));
+    }
+    let active = listed.iter().find(|l| l["activations"].as_array().unwrap().len() == 1).expect("the activated license");
+    assert_eq!(active["activations"][0]["domain"], "client-site.com");
+    assert!(active["activations"][0]["activated_at"].is_string());
+
+    // The list of all clients, with its license count.
+    let all = call(&reseller.key, Method::GET, "/api/v1/portal/clients", None).await;
+    assert_eq!(all.expect(200), &json!([{ "id": client_id, "email": email, "name": "My Client", "company": null, "license_count": 2 }]));
+
+    // 4. The activation's webhook, as in /v1.
+    let got = receiver.wait_for(1, 60, |_| true).await;
+    assert_eq!(got[0].json()["type"], "license.activated");
+    assert_eq!(got[0].json()["data"]["object"]["domain"], "client-site.com");
+
+    // The same client in /v1, whose number is the portal's id.
+    let v1 = app.search_clients(&reseller.key, &email).await;
+    assert_eq!(v1.expect(200)["number"], client_id);
+
+    // Delete: every license revoked and deactivated on every domain.
+    call(&reseller.key, Method::DELETE, &format!("/api/v1/portal/clients/{client_id}"), None).await.expect(204);
+    call(&reseller.key, Method::DELETE, &format!("/api/v1/portal/clients/{client_id}"), None).await.problem(404, "not_found");
+    call(&reseller.key, Method::GET, &format!("/api/v1/portal/clients/{client_id}/licenses"), None).await.problem(404, "not_found");
+    app.activate(&keys[0], "another-site.com").await.problem(409, "invalid_transition");
+    assert_eq!(call(&reseller.key, Method::GET, "/api/v1/portal/clients", None).await.expect(200), &json!([]));
+}
+
+#[tokio::test]
+async fn the_portal_answers_its_seeds_errors() {
+    let app = app();
+    let agency = partner_of_type("agency").await;
+    let taken = app.client(&app.partner().await).await;
+    let dup = call(&agency.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": taken["email"], "name": "Dup" }))).await;
+    dup.problem(400, "validation_failed");
+    assert_eq!(dup.error_fields(), ["email"], "an email in use anywhere is the seed's 400");
+    let bad = call(&agency.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": "nope", "colour": "red" }))).await;
+    bad.problem(400, "validation_failed");
+    assert_eq!(bad.error_fields(), ["colour"], "unknown fields first, in the seed's names");
+    let missing = call(&agency.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": "nope" }))).await;
+    missing.problem(400, "validation_failed");
+    assert_eq!(missing.error_fields(), ["name", "email"]);
+
+    let mine = call(&agency.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": unique_email(), "name": "Mine" }))).await;
+    let mine = mine.expect(201)["id"].clone();
+    let product = app.product().await;
+    let wrong_types = json!({ "product_id": "one", "tier": "t", "customer_id": -4 });
+    let wrong = call(&agency.key, Method::POST, "/api/v1/portal/licenses", Some(wrong_types)).await;
+    wrong.problem(400, "validation_failed");
+    assert_eq!(wrong.error_fields(), ["product_id", "customer_id"]);
+    let too_many = json!({ "product_id": product["number"], "tier": "t", "customer_id": mine, "max_activations": 26 });
+    let too_many = call(&agency.key, Method::POST, "/api/v1/portal/licenses", Some(too_many)).await;
+    too_many.problem(400, "validation_failed");
+    assert_eq!(too_many.error_fields(), ["max_activations"]);
+    let foreign = json!({ "product_id": product["number"], "tier": "t", "customer_id": taken["number"] });
+    call(&agency.key, Method::POST, "/api/v1/portal/licenses", Some(foreign)).await.problem(404, "not_found");
+    call(&agency.key, Method::DELETE, &format!("/api/v1/portal/clients/{}", taken["number"]), None).await.problem(404, "not_found");
+    call(&agency.key, Method::GET, &format!("/api/v1/portal/clients/{}/licenses", taken["number"]), None).await.problem(404, "not_found");
+    call(&agency.key, Method::DELETE, "/api/v1/portal/clients/not-a-number", None).await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn the_portal_serves_resellers_and_agencies_only() {
+    let app = app();
+    let plain = app.partner().await;
+    let c = app.client(&plain).await;
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/v1/portal/clients".into(), None),
+        (Method::POST, "/api/v1/portal/clients".into(), Some(json!({ "email": unique_email(), "name": "No" }))),
+        (Method::DELETE, format!("/api/v1/portal/clients/{}", c["number"]), None),
+        (Method::GET, format!("/api/v1/portal/clients/{}/licenses", c["number"]), None),
+        (Method::POST, "/api/v1/portal/licenses".into(), Some(json!({ "product_id": 1, "tier": "t", "customer_id": c["number"] }))),
+    ];
+    for key in [&plain.key, &app.admin] {
+        for (method, path, body) in &routes {
+            let answer = call(key, method.clone(), path, body.clone()).await;
+            assert_eq!(answer.status, 403, "{method} {path}: {}", answer.body);
+            answer.problem(403, "forbidden");
+        }
+    }
+    assert_eq!(app.get_client(&plain.key, c["id"].as_str().unwrap()).await.expect(200)["version"], 0, "nothing happened");
+}
