@@ -111,7 +111,7 @@ EVENT_TYPES = [
 ]
 
 CLIENT_FIELDS = {
-    "id": ID, "number": NUMBER, "name": S, "email": S, "username": NS, "company": NS, "mid": NS, "billingId": NS,
+    "id": ID, "number": NUMBER, "name": S, "email": NS, "username": NS, "company": NS, "mid": NS, "billingId": NS,
     "location": NS, "contact": {"oneOf": [CONTACT, {"type": "null"}]}, "metadata": METADATA,
     "directPartner": PARTNER_REF, "partner": PARTNER_REF, "status": {"enum": ["demo", "trial", "live"]},
     "trialEndsAt": NTIME, "suspended": BOOL, "suspendedReason": NS, "isActive": BOOL,
@@ -174,8 +174,36 @@ SCHEMAS = {
     # The hosting API (seed 003): each client whole, with its usage and activated domains.
     "HostingClient": obj({**CLIENT_FIELDS, "actualCallCount": INT, "domainCountData": {"type": "array", "items": S}}),
     "HostingClientList": {"type": "array", "items": ref("HostingClient")},
+    # The partner API (seed 001): integer ids (each record's `number`), its own error body.
+    "PartnerApiError": obj({"uuid": S, "errorCode": {"type": "integer", "minimum": 7400, "maximum": 7599}, "message": S}),
+    "PartnerApiClientId": obj({"id": NUMBER}),
+    "PartnerApiNewClient": obj({
+        "name": NAME, "isActive": BOOL,
+        "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
+        "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
+        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)]},
+        "email": EMAIL,
+    }, required=["name"]),
+    "PartnerApiPatch": obj({
+        "name": NAME, "isActive": BOOL,
+        "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
+        "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
+        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)]},
+    }, required=[]),
+    "PartnerApiSummary": obj({
+        "id": NUMBER, "name": S, "mid": NS, "isActive": BOOL, "version": INT,
+        "partner": obj({"id": INT, "name": S}), "directPartner": obj({"id": INT, "name": S}),
+        "contact": obj({"id": {"type": ["integer", "null"]}}), "billingId": NS,
+    }),
+    "PartnerApiClientList": obj({"total": INT, "data": {"type": "array", "items": ref("PartnerApiSummary")}}),
+    "PartnerApiClient": obj({
+        "id": NUMBER, "name": S, "mid": NS, "isActive": BOOL, "version": INT,
+        "partner": obj({"id": INT, "name": S}), "directPartner": obj({"id": INT, "name": S}),
+        "contact": obj({"id": {"type": ["integer", "null"]}, "firstName": NS, "lastName": NS, "email": NS}), "billingId": NS,
+        "created": TIME, "modified": TIME, "location": {"type": ["integer", "string", "null"]},
+    }),
     # The reseller portal (seed 002): snake_case, integer ids (each record's `number`).
-    "PortalClient": obj({"id": NUMBER, "email": S, "name": S, "company": NS, "license_count": INT}),
+    "PortalClient": obj({"id": NUMBER, "email": NS, "name": S, "company": NS, "license_count": INT}),
     "PortalClientList": {"type": "array", "items": ref("PortalClient")},
     "NewPortalClient": obj({"email": EMAIL, "name": NAME, "company": text(200)}, required=["email", "name"]),
     "PortalLicense": obj({
@@ -290,13 +318,19 @@ OPERATIONS = {
 DIALECT_OPERATIONS = {
     ("list-clients", "hosting"): (None, 200, "HostingClientList"),
     ("lookup-client", "hosting"): (None, 200, "ClientRecord"),
+    ("create-client", "partner-api"): ("PartnerApiNewClient", 201, "PartnerApiClientId"),
+    ("list-clients", "partner-api"): (None, 200, "PartnerApiClientList"),
+    ("get-client", "partner-api"): (None, 200, "PartnerApiClient"),
+    ("update-client", "partner-api"): ("PartnerApiPatch", 200, "PartnerApiClientId"),
+    ("delete-client", "partner-api"): (None, 200, None),
     ("list-clients", "portal"): (None, 200, "PortalClientList"),
     ("create-client", "portal"): ("NewPortalClient", 201, "PortalClient"),
     ("delete-client", "portal"): (None, 204, None),
     ("list-client-licenses", "portal"): (None, 200, "PortalLicenseList"),
     ("create-license", "portal"): ("NewPortalLicense", 201, "PortalLicense"),
 }
-DIALECT_FILTERS = {("search-clients", "hosting"): [], ("list-clients", "hosting"): [], ("list-clients", "portal"): []}
+DIALECT_FILTERS = {
+    ("list-clients", "partner-api"): ["partner"],("search-clients", "hosting"): [], ("list-clients", "hosting"): [], ("list-clients", "portal"): []}
 DIALECT_DEPRECATED = {("search-clients", "hosting")}
 DIALECT_NOTES = {
     ("list-clients", "hosting"): (
@@ -308,6 +342,14 @@ DIALECT_NOTES = {
         "The seed puts the client's API key in the URL; Clientele logs this route without it. "
         "Prefer POST /v1/clients/lookup, which takes the key in the body."
     ),
+    ("create-client", "partner-api"): (
+        "`directPartner` names the owning partner by its integer id or its name (left out: the caller's own partner). "
+        "This seed has no email: one may be given; a client made without one has none. `contact.id` is the caller's own reference, "
+        "kept and shown back; `isActive: false` creates the client suspended. Authentication: Basic (teammates) or X-API-Key. "
+        "Errors here are `{ uuid, errorCode, message }` with errorCode 7000 + the HTTP status."
+    ),
+    ("list-clients", "partner-api"): "`partner` (a partner's integer id or name) is required: that partner's whole subtree, newest first, paged with take (1-100, default 10) and skip (at most 10 000).",
+    ("update-client", "partner-api"): "Any create field; only those given change. `directPartner` naming another partner of the caller's tree moves the client there.",
     ("list-clients", "portal"): (
         "All of the caller's sub-clients in one array, read page by page inside. A tree of more than 1000 clients "
         "answers 400 (field `clients`): page through GET /v1/clients with its cursor instead, so that the answer "

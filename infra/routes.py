@@ -41,6 +41,7 @@ DIALECTS = [
     ("/v2/", "v2", "white-label API (/v2, seed 000)"),
     ("/hosting/api/", "hosting", "hosting API (/hosting/api, seed 003)"),
     ("/api/v1/portal/", "portal", "reseller portal API (/api/v1/portal, seed 002)"),
+    ("/api/v1/clients", "partner-api", "partner API (/api/v1/clients, seed 001)"),
 ]
 
 
@@ -274,7 +275,11 @@ def errors(r, fn, has_body, o):
         codes += ["413", "415"]
     if fn == "get-openapi":
         codes = []
-    problem = {"application/problem+json": {"schema": o.ref("Problem")}}
+    # Seed 001 answers errors with its own body, as JSON.
+    if r["path"].startswith("/api/v1/clients"):
+        problem = {"application/json": {"schema": o.ref("PartnerApiError")}}
+    else:
+        problem = {"application/problem+json": {"schema": o.ref("Problem")}}
     out = {c: {"description": ERRORS[c], "content": problem} for c in sorted(codes)}
     out["default"] = {"description": "An unexpected error (500; the response says nothing of its cause)", "content": problem}
     return out
@@ -326,7 +331,12 @@ def openapi(rows):
             {"name": name, "in": "path", "required": True, "schema": o.PATH_PARAMS.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{(\w+)}", r["path"])
         ]
-        if fn in o.PAGED and not (spoken and spoken[0] in ("hosting", "portal")):
+        if fn in o.PAGED and spoken and spoken[0] == "partner-api":
+            params += [
+                {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
+            ]
+        elif fn in o.PAGED and not (spoken and spoken[0] in ("hosting", "portal")):
             params += [
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                 {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},

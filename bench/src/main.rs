@@ -230,7 +230,7 @@ async fn main() {
             auth_raw().await;
             let mut c = template;
             c.id = clientele::domain::new_id();
-            c.email = clientele::domain::values::Email::parse(&format!("{}@example.com", unique("r"))).unwrap();
+            c.email = Some(clientele::domain::values::Email::parse(&format!("{}@example.com", unique("r"))).unwrap());
             c.name = clientele::domain::values::Name::parse(&unique("r")).unwrap();
             c.api_key_hash = unique("h");
             c.username = None;
@@ -321,7 +321,7 @@ async fn main() {
         for i in 0..1000.min(big - chunk * 1000) {
             let mut c = template.clone();
             c.id = clientele::domain::new_id();
-            c.email = clientele::domain::values::Email::parse(&format!("big{chunk}x{i}@{}.example.com", &bpid[..8])).unwrap();
+            c.email = Some(clientele::domain::values::Email::parse(&format!("big{chunk}x{i}@{}.example.com", &bpid[..8])).unwrap());
             c.name = clientele::domain::values::Name::parse(&format!("big {chunk} {i}")).unwrap();
             c.api_key_hash = unique("h");
             c.username = None;

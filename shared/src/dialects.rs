@@ -29,6 +29,8 @@ pub enum Dialect {
     Hosting,
     /// 002, the reseller portal's clients API: `/api/v1/portal/...`.
     Portal,
+    /// 001, the partner (tokenization) clients API: `/api/v1/clients...`.
+    PartnerApi,
 }
 
 impl Dialect {
@@ -40,18 +42,22 @@ impl Dialect {
             Self::Hosting
         } else if path.starts_with("/api/v1/portal/") {
             Self::Portal
+        } else if path == "/api/v1/clients" || path.starts_with("/api/v1/clients/") {
+            Self::PartnerApi
         } else {
             Self::V1
         }
     }
 
     /// Where a client created through this dialect is read back (`Location`).
-    pub fn client_location(self, id: &str) -> String {
+    pub fn client_location(self, c: &Client) -> String {
+        let id = &c.id;
         match self {
             Self::V1 => format!("/v1/clients/{id}"),
             Self::WhiteLabel => format!("/v2/clients/retrieve/{id}"),
             Self::Hosting => format!("/hosting/api/client/{id}"),
             Self::Portal => "/api/v1/portal/clients".to_owned(),
+            Self::PartnerApi => format!("/api/v1/clients/{}", c.number),
         }
     }
 
@@ -66,6 +72,121 @@ impl Dialect {
             return Err(ApiError::Forbidden("The reseller portal API serves reseller and agency partners only".into()));
         }
         Ok(())
+    }
+}
+
+/// The partner API (001): integer ids, its own client shapes and error body.
+pub mod partner_api {
+    use super::*;
+
+    /// What a 001 body carries beyond `/v1`'s client: the caller's `contact.id` (set,
+    /// cleared with `null`, or untouched) and, on create, `isActive`.
+    pub struct Extras {
+        pub contact_ref: Option<Option<u64>>,
+        pub is_active: Option<bool>,
+    }
+
+    /// A 001 body as `/v1`'s: `contact.id` taken out (the caller's reference, kept
+    /// beside the contact), a `location` given as an integer (a location id) kept as
+    /// text, and on create `isActive` taken out (`false` creates the client suspended).
+    ///
+    /// # Errors
+    /// `validation_failed` naming each of these that is malformed.
+    pub fn request(body: Value, create: bool) -> Result<(Value, Extras), ApiError> {
+        let Value::Object(mut o) = body else {
+            return Err(ApiError::invalid("body", "must be a JSON object"));
+        };
+        let mut errors = Vec::new();
+        let mut contact_ref = None;
+        if let Some(Value::Object(contact)) = o.get_mut("contact")
+            && let Some(id) = contact.remove("id")
+        {
+            contact_ref = match (&id, id.as_u64()) {
+                (Value::Null, _) => Some(None),
+                (_, Some(n)) => Some(Some(n)),
+                _ => {
+                    errors.push(FieldError::new("contact.id", "must be an integer"));
+                    None
+                }
+            };
+        }
+        if let Some(location) = o.get_mut("location")
+            && let Some(n) = location.as_i64()
+        {
+            *location = json!(n.to_string());
+        }
+        let is_active = match (create, o.remove("isActive")) {
+            (false, Some(v)) => {
+                o.insert("isActive".into(), v);
+                None
+            }
+            (_, None) => None,
+            (true, Some(Value::Bool(b))) => Some(b),
+            (true, Some(_)) => {
+                errors.push(FieldError::new("isActive", "must be true or false"));
+                None
+            }
+        };
+        if errors.is_empty() { Ok((Value::Object(o), Extras { contact_ref, is_active })) } else { Err(ApiError::Validation(errors)) }
+    }
+
+    /// A `location` as 001 shows it: a location id is an integer.
+    fn location(c: &Client) -> Value {
+        match c.location.as_ref().map(|l| l.as_str()) {
+            Some(l) => l.parse::<u64>().map_or_else(|_| json!(l), |n| json!(n)),
+            None => Value::Null,
+        }
+    }
+
+    /// A client in a 001 list.
+    pub fn summary(c: &Client) -> Value {
+        json!({
+            "id": c.number,
+            "name": c.name,
+            "mid": c.mid,
+            "isActive": !c.suspended,
+            "version": c.version,
+            "partner": { "id": c.partner_number, "name": c.partner.name },
+            "directPartner": { "id": c.direct_partner_number, "name": c.direct_partner.name },
+            "contact": { "id": c.contact_ref },
+            "billingId": c.billing_id,
+        })
+    }
+
+    /// A client as 001's get shows it: the summary, its times, the whole contact and location.
+    pub fn client(c: &Client) -> Value {
+        let mut v = summary(c);
+        let contact = c.contact.clone().unwrap_or_default();
+        v["created"] = json!(c.created);
+        v["modified"] = json!(c.modified);
+        v["contact"] = json!({
+            "id": c.contact_ref,
+            "firstName": contact.first_name,
+            "lastName": contact.last_name,
+            "email": contact.email,
+        });
+        v["location"] = location(c);
+        v
+    }
+
+    /// 001's error body for a problem+json one: `{ uuid, errorCode, message }`, with
+    /// `errorCode` 7000 + the status, and the seed's words for a 404.
+    pub fn error(problem: &Value) -> Value {
+        let status = problem["status"].as_u64().unwrap_or(500);
+        let message = match status {
+            404 => "Requested resource cannot be found.".to_owned(),
+            _ => {
+                let detail = problem["detail"].as_str().unwrap_or_default().to_owned();
+                let fields: Vec<String> = problem["errors"]
+                    .as_array()
+                    .map(|errors| {
+                        errors.iter().map(|e| format!("{}: {}", e["field"].as_str().unwrap_or(""), e["message"].as_str().unwrap_or(""))).collect()
+                    })
+                    .unwrap_or_default();
+                if fields.is_empty() { detail } else { format!("{detail} {}", fields.join("; ")) }
+            }
+        };
+        json!({ "uuid": problem["requestId"], "errorCode": 7000 + status, "message": message })
     }
 }
 
@@ -165,6 +286,8 @@ mod tests {
         assert_eq!(Dialect::of("/v2/clients/list"), Dialect::WhiteLabel);
         assert_eq!(Dialect::of("/hosting/api/client"), Dialect::Hosting);
         assert_eq!(Dialect::of("/api/v1/portal/clients"), Dialect::Portal);
+        assert_eq!(Dialect::of("/api/v1/clients/17"), Dialect::PartnerApi);
+        assert_eq!(Dialect::of("/api/v1/clientsx"), Dialect::V1);
     }
 
     #[test]
@@ -177,6 +300,19 @@ mod tests {
         let err = portal::error(ApiError::invalid("maxActivations", "too many"), portal::NEW_LICENSE);
         let ApiError::Validation(errors) = err else { panic!() };
         assert_eq!(errors[0].field, "max_activations");
+    }
+
+    #[test]
+    fn partner_api_errors_are_the_seeds_body() {
+        let problem = ApiError::NotFound("Client 9".into()).into_problem("req-1");
+        assert_eq!(
+            partner_api::error(&problem),
+            json!({ "uuid": "req-1", "errorCode": 7404, "message": "Requested resource cannot be found." })
+        );
+        let bad = ApiError::invalid("name", "must not be empty").into_problem("r");
+        let body = partner_api::error(&bad);
+        assert_eq!(body["errorCode"], 7400);
+        assert!(body["message"].as_str().unwrap().contains("name: must not be empty"), "{body}");
     }
 
     #[test]

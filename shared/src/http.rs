@@ -54,6 +54,11 @@ impl Reply {
         Self { status: StatusCode::ACCEPTED, body: Some(body), headers: Vec::new() }
     }
 
+    /// A status without a body.
+    pub fn empty(status: u16) -> Self {
+        Self { status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body: None, headers: Vec::new() }
+    }
+
     pub fn no_content() -> Self {
         Self { status: StatusCode::NO_CONTENT, body: None, headers: Vec::new() }
     }
@@ -250,6 +255,23 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
     builder.body(body).expect("static header names and checked values")
 }
 
+/// Seed 001 speaks its own error body (`dialects::partner_api::error`), as JSON: a
+/// problem+json answer is rewritten so, status and headers kept.
+fn partner_api_error(response: Response<Body>) -> Response<Body> {
+    let is_problem = response.headers().get("content-type").is_some_and(|v| v.as_bytes() == b"application/problem+json");
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let problem: Value = match &body {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    parts.headers.insert("content-type", HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::Text(crate::dialects::partner_api::error(&problem).to_string()))
+}
+
 /// Sets up logging: JSON lines, level from `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -286,6 +308,7 @@ where
             .and_then(sane_request_id)
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = req.method().to_string();
+        let dialect = crate::dialects::Dialect::of(req.uri().path());
         // Never a secret in a log line: a path that carries one is logged as its route.
         let path = crate::dialects::loggable_path(req.uri().path());
         // A request answers within its deadline whatever the store does: past it, a 503
@@ -296,6 +319,7 @@ where
             Ok(response) => response,
             Err(_) => respond(&request_id, Err(ApiError::Unavailable("the request outlasted its deadline".into()))),
         };
+        let response = if dialect == crate::dialects::Dialect::PartnerApi { partner_api_error(response) } else { response };
         tracing::info!(
             request_id,
             method,

@@ -2,6 +2,8 @@
 
 /// (path template, methods it serves).
 pub const ROUTES: &[(&str, &[&str])] = &[
+    ("/api/v1/clients", &["GET", "POST"]),
+    ("/api/v1/clients/{client_id}", &["DELETE", "GET", "PATCH"]),
     ("/api/v1/portal/clients", &["GET", "POST"]),
     ("/api/v1/portal/clients/{client_id}", &["DELETE"]),
     ("/api/v1/portal/clients/{client_id}/licenses", &["GET"]),

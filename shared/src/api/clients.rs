@@ -12,7 +12,7 @@ use crate::domain::client::{
 };
 use crate::domain::fields::Fields;
 use crate::domain::partner::Partner;
-use crate::dialects::{Dialect, portal};
+use crate::dialects::{Dialect, partner_api, portal};
 use crate::domain::scopes::Scope;
 use crate::domain::values::{Email, Name, Username};
 use crate::domain::{is_id, new_id, now};
@@ -144,6 +144,7 @@ async fn backoff(attempt: u32) {
 async fn named_partner(cx: &Ctx, who: &Principal, sel: &PartnerSelector) -> Result<Partner, ApiError> {
     let (found, label) = match sel {
         PartnerSelector::Id(id) => (cx.app.store.partner(id).await?, id.clone()),
+        PartnerSelector::Number(n) => (cx.app.store.partner_by_number(*n).await?, n.to_string()),
         PartnerSelector::Name(name) => (cx.app.store.partner_by_name(name).await?, name.as_str().to_owned()),
     };
     found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {label}")))
@@ -171,13 +172,21 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         let body = portal::to_v1(cx.json()?, portal::NEW_CLIENT)?;
         let new = NewClient::from_body(Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_CLIENT))?;
         let (client, _secret) = create_client(&cx, &who, new).await.map_err(|e| portal::error(e, portal::NEW_CLIENT))?;
-        return Ok(Reply::created(portal::client(&client), dialect.client_location(&client.id)));
+        return Ok(Reply::created(portal::client(&client), dialect.client_location(&client)));
+    }
+    if dialect == Dialect::PartnerApi {
+        let (body, extras) = partner_api::request(cx.json()?, true)?;
+        let mut new = NewClient::without_email_required(body)?;
+        new.suspended = extras.is_active == Some(false);
+        new.contact_ref = extras.contact_ref.flatten();
+        let (client, _secret) = create_client(&cx, &who, new).await?;
+        return Ok(Reply::created(json!({ "id": client.number }), dialect.client_location(&client)));
     }
     let new = NewClient::from_body(cx.json()?)?;
     let (client, secret) = create_client(&cx, &who, new).await?;
     let mut body = client.view();
     body["apiKey"] = json!(secret);
-    Ok(Reply::created(body, dialect.client_location(&client.id)).etag(client.version))
+    Ok(Reply::created(body, dialect.client_location(&client)).etag(client.version))
 }
 
 /// Creates a client with its event; returns it and its own API key (shown once).
@@ -205,10 +214,13 @@ async fn create_client(cx: &Ctx, who: &Principal, new: NewClient) -> Result<(Cli
         metadata: p.metadata,
         direct_partner: PartnerRef { id: direct.id.clone(), name: direct.name.as_str().to_owned() },
         partner: PartnerRef { id: root.id.clone(), name: root.name.as_str().to_owned() },
+        direct_partner_number: direct.number,
+        partner_number: root.number,
+        contact_ref: new.contact_ref,
         ancestors: direct.path.clone(),
         status: new.status,
         trial_ends_at: None,
-        suspended: false,
+        suspended: new.suspended,
         suspended_reason: None,
         permissions: new.permissions,
         quotas: new.quotas,
@@ -269,6 +281,10 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         Email::parse(&e).map_err(|m| errors.push(FieldError::new("email", m))).ok()
     });
     let partner_filter = cx.query("partner");
+    let dialect = cx.dialect();
+    if dialect == Dialect::PartnerApi && partner_filter.is_none() {
+        errors.push(FieldError::new("partner", "is required: a partner's id or name"));
+    }
     if !errors.is_empty() {
         return Err(Page::with_errors(|n| cx.query(n), errors));
     }
@@ -277,6 +293,9 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         Some(p) => {
             let sel = if is_id(&p) {
                 PartnerSelector::Id(p)
+            } else if let Some(n) = crate::domain::parse_number(&p) {
+                // A partner's number (seed 001 names partners by integer id).
+                PartnerSelector::Number(n)
             } else {
                 PartnerSelector::Name(Name::parse(&p).map_err(|m| ApiError::invalid("partner", m))?)
             };
@@ -293,7 +312,6 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         query.q,
         query.email.as_ref().map(Email::key)
     );
-    let dialect = cx.dialect();
     dialect.admits(&who)?;
     if matches!(dialect, Dialect::Hosting | Dialect::Portal) {
         return whole_list(&cx, &who, &query).await;
@@ -305,6 +323,11 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         super::usage::api_calls(&cx.app.store, &read),
         current_partner_names(&cx.app.store, &who, &mut found.clients)
     )?;
+    if dialect == Dialect::PartnerApi {
+        // Seed 001 pages with take and skip: `{ total, data }`.
+        let data: Vec<Value> = found.clients.iter().map(partner_api::summary).collect();
+        return Ok(Reply::ok(json!({ "total": found.total, "data": data })));
+    }
     let data: Vec<Value> = found.clients.iter().zip(calls).map(|(c, n)| c.summary(n)).collect();
     Ok(list(found.total, data, cx.cursor(&fingerprint, found.next_after)))
 }
@@ -387,15 +410,27 @@ async fn activated_domains(store: &Store, clients: &[Client]) -> Result<Vec<Vec<
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
-    let id = cx.id_param("clientId", "Client")?;
-    Ok(reply(&visible(&cx.app.store, &who, &id).await?))
+    let id = client_id_param(&cx).await?;
+    let client = visible(&cx.app.store, &who, &id).await?;
+    if cx.dialect() == Dialect::PartnerApi {
+        return Ok(Reply::ok(partner_api::client(&client)).etag(client.version));
+    }
+    Ok(reply(&client))
 }
 
 async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_EDIT)?;
-    let id = cx.id_param("clientId", "Client")?;
-    let change = ClientChange::from_body(cx.json()?, kind)?;
+    let id = client_id_param(&cx).await?;
+    let dialect = cx.dialect();
+    let (body, contact_ref) = match dialect {
+        Dialect::PartnerApi => {
+            let (body, extras) = partner_api::request(cx.json()?, false)?;
+            (body, extras.contact_ref)
+        }
+        _ => (cx.json()?, None),
+    };
+    let change = ClientChange::from_body(body, kind)?;
     let destination = match &change.direct_partner {
         Some(sel) => {
             let direct = named_partner(&cx, &who, sel).await?;
@@ -406,11 +441,23 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     };
     let updated = modify(&cx, &who, &id, |c| {
         let mut next = c.with_profile(change.apply(c)?);
+        if let Some(r) = contact_ref {
+            next.contact_ref = r;
+        }
+        // Naming the current partner again (with nothing else to change) changes nothing.
+        if let Some((direct, _)) = &destination
+            && direct.id == c.direct_partner.id
+            && change.only_moves()
+        {
+            return Ok(None);
+        }
         if let Some((direct, root)) = &destination
             && direct.id != c.direct_partner.id
         {
             next.direct_partner = PartnerRef { id: direct.id.clone(), name: direct.name.as_str().to_owned() };
             next.partner = PartnerRef { id: root.id.clone(), name: root.name.as_str().to_owned() };
+            next.direct_partner_number = direct.number;
+            next.partner_number = root.number;
             next.ancestors.clone_from(&direct.path);
         }
         let mut event = EventType::ClientUpdated;
@@ -424,6 +471,9 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
         Ok(Some((next, event)))
     })
     .await?;
+    if dialect == Dialect::PartnerApi {
+        return Ok(Reply::ok(json!({ "id": updated.number })));
+    }
     Ok(reply(&updated))
 }
 
@@ -454,6 +504,10 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     cx.dialect().admits(&who)?;
     let id = client_id_param(&cx).await?;
     remove(&cx, &who, &id, cx.if_match()?).await?;
+    if cx.dialect() == Dialect::PartnerApi {
+        // Seed 001: "200 - Client has been deleted successfully".
+        return Ok(Reply::empty(200));
+    }
     Ok(Reply::no_content())
 }
 

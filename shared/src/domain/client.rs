@@ -66,15 +66,20 @@ pub struct PartnerRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PartnerSelector {
     Id(String),
+    /// The partner's `number` (an integer `id`, as the integer-id dialects send it).
+    Number(u64),
     Name(Name),
 }
 
 impl FromJson for PartnerSelector {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         let mut f = Fields::nested(value, at, errors)?;
-        let id: Option<String> = f.optional("id");
+        // An integer id is the partner's number (seed 001 names partners so).
+        let number = value.get("id").and_then(Value::as_u64).filter(|n| (1..=super::MAX_NUMBER).contains(n));
+        let id: Option<String> = if number.is_some() { f.optional::<Value>("id").map(|_| String::new()) } else { f.optional("id") };
         let name: Option<Name> = f.optional("name");
         let selector = match (id, name) {
+            (Some(_), _) if let Some(n) = number => Some(Self::Number(n)),
             (Some(id), _) if super::is_id(&id) => Some(Self::Id(id)),
             (Some(_), _) => {
                 f.error("id", "must be a partner id");
@@ -101,7 +106,8 @@ pub struct Client {
     #[serde(default)]
     pub number: u64,
     pub name: Name,
-    pub email: Email,
+    /// Required in `/v1`; a client made through seed 001, which has no email, has none.
+    pub email: Option<Email>,
     pub username: Option<Username>,
     pub company: Option<Text<200>>,
     pub mid: Option<Text<100>>,
@@ -111,6 +117,14 @@ pub struct Client {
     pub metadata: Metadata,
     pub direct_partner: PartnerRef,
     pub partner: PartnerRef,
+    /// The `number`s of `direct_partner` and `partner` (the integer-id dialects show them).
+    #[serde(default)]
+    pub direct_partner_number: u64,
+    #[serde(default)]
+    pub partner_number: u64,
+    /// The caller's own reference for the contact (seed 001's `contact.id`).
+    #[serde(default)]
+    pub contact_ref: Option<u64>,
     /// Ids from the root partner down to the direct partner.
     pub ancestors: Vec<String>,
     pub status: Status,
@@ -198,6 +212,9 @@ pub struct NewClient {
     pub profile: Profile,
     pub direct_partner: Option<PartnerSelector>,
     pub status: Status,
+    /// Created suspended (seed 001's `isActive: false`); never through `/v1`.
+    pub suspended: bool,
+    pub contact_ref: Option<u64>,
     pub permissions: ClientPermissions,
     pub quotas: Quotas,
 }
@@ -206,7 +223,7 @@ pub struct NewClient {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: Name,
-    pub email: Email,
+    pub email: Option<Email>,
     pub username: Option<Username>,
     pub company: Option<Text<200>>,
     pub mid: Option<Text<100>>,
@@ -220,9 +237,21 @@ impl NewClient {
     /// # Errors
     /// `validation_failed` listing every bad or unknown field.
     pub fn from_body(body: Value) -> Result<Self, ApiError> {
+        Self::parse(body, true)
+    }
+
+    /// A new client whose email may be left out (seed 001 has none).
+    ///
+    /// # Errors
+    /// As [`NewClient::from_body`].
+    pub fn without_email_required(body: Value) -> Result<Self, ApiError> {
+        Self::parse(body, false)
+    }
+
+    fn parse(body: Value, email_required: bool) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
         let name = f.required::<Name>("name");
-        let email = f.required::<Email>("email");
+        let email = if email_required { f.required::<Email>("email") } else { f.optional::<Email>("email") };
         let username = f.optional("username");
         let company = f.optional("company");
         let mid = f.optional("mid");
@@ -241,7 +270,7 @@ impl NewClient {
         Ok(Self {
             profile: Profile {
                 name: name.expect("checked by finish"),
-                email: email.expect("checked by finish"),
+                email,
                 username,
                 company,
                 mid,
@@ -252,6 +281,8 @@ impl NewClient {
             },
             direct_partner,
             status,
+            suspended: false,
+            contact_ref: None,
             permissions,
             quotas,
         })
@@ -391,6 +422,21 @@ impl ClientChange {
         Ok(Self { name, email, username, company, mid, billing_id, location, contact, metadata, is_active, direct_partner })
     }
 
+    /// Whether this change names a partner to move to and nothing else.
+    pub fn only_moves(&self) -> bool {
+        self.direct_partner.is_some()
+            && self.name.is_none()
+            && self.email.is_none()
+            && self.username.is_keep()
+            && self.company.is_keep()
+            && self.mid.is_keep()
+            && self.billing_id.is_keep()
+            && self.location.is_keep()
+            && matches!(self.contact, ContactChange::Keep)
+            && matches!(self.metadata, MetadataChange::Keep)
+            && self.is_active.is_none()
+    }
+
     /// The profile after this change.
     ///
     /// # Errors
@@ -417,7 +463,7 @@ impl ClientChange {
         let Some(metadata) = metadata else { return Err(ApiError::Validation(errors)) };
         Ok(Profile {
             name: self.name.clone().unwrap_or_else(|| current.name.clone()),
-            email: self.email.clone().unwrap_or_else(|| current.email.clone()),
+            email: self.email.clone().or_else(|| current.email.clone()),
             username: patched(&current.username, &self.username),
             company: patched(&current.company, &self.company),
             mid: patched(&current.mid, &self.mid),
@@ -497,6 +543,9 @@ mod tests {
             metadata: created.profile.metadata.clone(),
             direct_partner: PartnerRef { id: "p".into(), name: "P".into() },
             partner: PartnerRef { id: "p".into(), name: "P".into() },
+            direct_partner_number: 1,
+            partner_number: 1,
+            contact_ref: None,
             ancestors: vec!["p".into()],
             status: Status::Demo,
             trial_ends_at: None,

@@ -46,6 +46,13 @@ pub enum Patch<T> {
     Set(T),
 }
 
+impl<T> Patch<T> {
+    /// Whether the member was left out.
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+}
+
 /// A JSON object being read member by member.
 pub struct Fields {
     at: String,

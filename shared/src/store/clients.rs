@@ -21,8 +21,8 @@ fn client_pk(id: &str) -> String {
     format!("CLIENT#{id}")
 }
 
-fn email_claim(c: &Client) -> String {
-    format!("UNIQUE#EMAIL#{}", c.email.key())
+fn email_claim(c: &Client) -> Option<String> {
+    c.email.as_ref().map(email_claim_of)
 }
 
 fn email_claim_of(e: &Email) -> String {
@@ -126,7 +126,9 @@ fn entry(c: &Client, scope: &str) -> Item {
 
 fn failed(e: Failed<Guard>, c: &Client) -> ApiError {
     match e {
-        Failed::Condition(Guard::Email) => ApiError::Taken { what: Taken::Email, value: c.email.as_str().into() },
+        Failed::Condition(Guard::Email) => {
+            ApiError::Taken { what: Taken::Email, value: c.email.as_ref().map(|e| e.as_str().to_owned()).unwrap_or_default() }
+        }
         Failed::Condition(Guard::Name) => ApiError::Taken { what: Taken::Name, value: c.name.as_str().into() },
         Failed::Condition(Guard::Username) => ApiError::Taken {
             what: Taken::Username,
@@ -185,7 +187,9 @@ impl Store {
         let mut tx = Tx::new();
         tx.create(t, client_item(c)?, Guard::Record);
         let with_pk = |pk: String| claim_item(pk, &c.id);
-        tx.create(t, with_pk(email_claim(c))?, Guard::Email);
+        if let Some(pk) = email_claim(c) {
+            tx.create(t, with_pk(pk)?, Guard::Email);
+        }
         tx.create(t, with_pk(name_claim(c))?, Guard::Name);
         if let Some(u) = &c.username {
             tx.create(t, with_pk(username_claim(u.as_str()))?, Guard::Username);
@@ -214,8 +218,12 @@ impl Store {
         tx.put(t, client_item(after)?, Some(version), Some(Guard::Version));
         let claim = |pk: String| claim_item(pk, &after.id);
         if email_claim(before) != email_claim(after) {
-            tx.delete(t, key(email_claim(before), "#"), None, None);
-            tx.create(t, claim(email_claim(after))?, Guard::Email);
+            if let Some(pk) = email_claim(before) {
+                tx.delete(t, key(pk, "#"), None, None);
+            }
+            if let Some(pk) = email_claim(after) {
+                tx.create(t, claim(pk)?, Guard::Email);
+            }
         }
         if name_claim(before) != name_claim(after) {
             tx.delete(t, key(name_claim(before), "#"), None, None);
@@ -267,7 +275,9 @@ impl Store {
         let mut tx = Tx::new();
         let version = Cond::new("version = :v").value(":v", n(c.version as i64));
         tx.delete(t, key(client_pk(&c.id), "#"), Some(version), Some(Guard::Version));
-        tx.delete(t, key(email_claim(c), "#"), None, None);
+        if let Some(pk) = email_claim(c) {
+            tx.delete(t, key(pk, "#"), None, None);
+        }
         tx.delete(t, key(name_claim(c), "#"), None, None);
         if let Some(u) = &c.username {
             tx.delete(t, key(username_claim(u.as_str()), "#"), None, None);

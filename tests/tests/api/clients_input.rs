@@ -85,7 +85,7 @@ async fn bad_patch_bodies_change_nothing() {
         ("clearing name", json!({"name": null}), vec!["name"]),
         ("invalid email", json!({"email": "bad", "company": "X"}), vec!["email"]),
         ("unknown field", json!({"compnay": "X"}), vec!["compnay"]),
-        ("moving partner", json!({"directPartner": {"id": p.id}}), vec!["directPartner"]),
+        ("moving to no partner", json!({"directPartner": {"id": "not-an-id"}}), vec!["directPartner.id"]),
         ("isActive null", json!({"isActive": null}), vec!["isActive"]),
     ] {
         let res = app.update_client(&p.key, cid, body).await;

@@ -388,3 +388,165 @@ async fn the_portal_serves_resellers_and_agencies_only() {
     }
     assert_eq!(app.get_client(&plain.key, c["id"].as_str().unwrap()).await.expect(200)["version"], 0, "nothing happened");
 }
+
+// 001: the partner (tokenization) clients API.
+
+/// Seed 001's error body: `{ uuid, errorCode: 7000 + status, message }`, as JSON.
+#[track_caller]
+fn seed_001_error(r: &Resp, status: u16) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.body["errorCode"], 7000 + status, "{}", r.body);
+    assert_eq!(r.body["uuid"].as_str(), r.header("x-request-id"), "uuid is the request id");
+    assert!(r.body["message"].is_string());
+    let mut keys: Vec<&str> = r.body.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["errorCode", "message", "uuid"], "the seed's members only");
+}
+
+async fn partner_number(p: &Partner) -> u64 {
+    app().get_partner(&p.key, &p.id).await.expect(200)["number"].as_u64().unwrap()
+}
+
+async fn basic(auth: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
+    let mut headers = vec![("authorization", auth)];
+    let bytes = body.map(|b| {
+        headers.push(("content-type", "application/json"));
+        serde_json::to_vec(&b).unwrap()
+    });
+    app().raw(method, path, &headers, bytes).await
+}
+
+#[tokio::test]
+async fn the_partner_api_creates_lists_gets_moves_and_deletes_with_basic_and_integer_ids() {
+    use base64::Engine as _;
+    let app = app();
+    let root = app.partner().await;
+    let (a, b) = (app.sub_partner(&root).await, app.sub_partner(&root).await);
+    let (a_number, b_number, root_number) = (partner_number(&a).await, partner_number(&b).await, partner_number(&root).await);
+    let username = unique("ops").to_lowercase();
+    let teammate = json!({ "username": username, "password": "a long enough passphrase" });
+    app.call(Method::POST, "/v1/teammates", &root.key, Some(teammate)).await.expect(201);
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:a long enough passphrase")));
+
+    // Create: the id is an integer; the seed's body, directPartner by id and name.
+    let body = json!({
+        "name": "Test Client 2", "isActive": false,
+        "directPartner": { "id": a_number, "name": a.name },
+        "contact": { "id": 2666, "firstName": "WATERFORD", "lastName": "Example", "email": "waterford@example.com" },
+        "mid": "merchantId123", "billingId": "cba321", "location": 12,
+    });
+    let created = basic(&auth, Method::POST, "/api/v1/clients", Some(body)).await;
+    let id = created.expect(201)["id"].as_u64().expect("an integer id");
+    assert_eq!(created.body, json!({ "id": id }));
+
+    // List: by partner (id or name), take and skip; the seed's summary, exactly.
+    let summary = json!({
+        "id": id, "name": "Test Client 2", "mid": "merchantId123", "isActive": false, "version": 0,
+        "partner": { "id": root_number, "name": root.name }, "directPartner": { "id": a_number, "name": a.name },
+        "contact": { "id": 2666 }, "billingId": "cba321",
+    });
+    for partner in [a_number.to_string(), a.name.clone()] {
+        let list = basic(&auth, Method::GET, &format!("/api/v1/clients?partner={partner}&take=10&skip=0"), None).await;
+        assert_eq!(list.expect(200), &json!({ "total": 1, "data": [summary] }), "partner={partner}");
+    }
+    let skipped = basic(&auth, Method::GET, &format!("/api/v1/clients?partner={a_number}&skip=1"), None).await;
+    assert_eq!(skipped.expect(200), &json!({ "total": 1, "data": [] }));
+    seed_001_error(&basic(&auth, Method::GET, "/api/v1/clients", None).await, 400);
+
+    // Get: the summary with its times, the whole contact and the location id.
+    let got = basic(&auth, Method::GET, &format!("/api/v1/clients/{id}"), None).await;
+    let got = got.expect(200).clone();
+    assert_eq!(got["contact"], json!({ "id": 2666, "firstName": "WATERFORD", "lastName": "Example", "email": "waterford@example.com" }));
+    assert_eq!(got["location"], 12);
+    assert!(got["created"].is_string() && got["modified"].is_string());
+    // The same client in /v1: no email (this seed has none), suspended.
+    let v1 = app.list_clients(&root.key, &format!("?partner={}", a.id)).await;
+    let v1 = v1.expect(200)["data"][0].clone();
+    assert_eq!((v1["email"].clone(), v1["isActive"].clone()), (Value::Null, json!(false)));
+
+    // Update: partial; directPartner moves the client; the answer is its id.
+    let patch = json!({ "name": "Updated Test Client 2", "isActive": true, "directPartner": { "id": b_number } });
+    let updated = basic(&auth, Method::PATCH, &format!("/api/v1/clients/{id}"), Some(patch)).await;
+    assert_eq!(updated.expect(200), &json!({ "id": id }));
+    let got = basic(&auth, Method::GET, &format!("/api/v1/clients/{id}"), None).await;
+    let got = got.expect(200);
+    assert_eq!((got["name"].as_str(), got["isActive"].as_bool(), got["version"].as_u64()), (Some("Updated Test Client 2"), Some(true), Some(1)));
+    assert_eq!(got["directPartner"], json!({ "id": b_number, "name": b.name }));
+    assert_eq!(got["contact"]["id"], 2666, "untouched");
+
+    // Delete: 200, then the seed's 404 body.
+    basic(&auth, Method::DELETE, &format!("/api/v1/clients/{id}"), None).await.expect(200);
+    let gone = basic(&auth, Method::DELETE, &format!("/api/v1/clients/{id}"), None).await;
+    seed_001_error(&gone, 404);
+    assert_eq!(gone.body["message"], "Requested resource cannot be found.");
+}
+
+#[tokio::test]
+async fn the_partner_api_answers_every_error_in_its_seeds_shape() {
+    let app = app();
+    let p = app.partner().await;
+    let stranger = app.partner().await;
+    let made = call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "Once" }))).await;
+    let id = made.expect(201)["id"].as_u64().unwrap();
+
+    seed_001_error(&app.raw(Method::GET, &format!("/api/v1/clients/{id}"), &[], None).await, 401);
+    let viewer = app.create_api_key(&p.key, json!({ "permissions": ["clients:view"] })).await;
+    let viewer = viewer.expect(201)["key"].as_str().unwrap().to_owned();
+    seed_001_error(&call(&viewer, Method::POST, "/api/v1/clients", Some(json!({ "name": "No" }))).await, 403);
+    let bad = call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "", "colour": 1, "contact": { "id": "x" } }))).await;
+    seed_001_error(&bad, 400);
+    seed_001_error(&call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "Once" }))).await, 409);
+    seed_001_error(&call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "X", "directPartner": { "id": 1 } }))).await, 404);
+    let stale = app.call_with(Method::PATCH, &format!("/api/v1/clients/{id}"), &p.key, Some(json!({ "mid": "m" })), &[("if-match", "\"7\"")]).await;
+    seed_001_error(&stale, 412);
+    seed_001_error(&app.raw(Method::POST, "/api/v1/clients", &[("x-api-key", &p.key)], Some(b"{}".to_vec())).await, 415);
+    seed_001_error(&call(&p.key, Method::PUT, &format!("/api/v1/clients/{id}"), Some(json!({}))).await, 405);
+
+    // Another tenant's client: 404 on every route that names it; its list is its own.
+    for (method, body) in [(Method::GET, None), (Method::PATCH, Some(json!({ "mid": "x" }))), (Method::DELETE, None)] {
+        seed_001_error(&call(&stranger.key, method, &format!("/api/v1/clients/{id}"), body).await, 404);
+    }
+    seed_001_error(&call(&stranger.key, Method::GET, &format!("/api/v1/clients?partner={}", p.id), None).await, 404);
+    seed_001_error(&call(&stranger.key, Method::GET, "/api/v1/clients/not-a-number", None).await, 404);
+    let mine = call(&p.key, Method::GET, &format!("/api/v1/clients/{id}"), None).await;
+    assert_eq!(mine.expect(200)["version"], 0, "nothing above changed the client");
+}
+
+#[tokio::test]
+async fn the_partner_apis_changes_are_the_v1_webhooks() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    let hook = json!({ "url": receiver.url, "events": ["client.created", "client.updated", "client.removed"] });
+    app.call(Method::POST, "/v1/webhooks", &p.key, Some(hook)).await.expect(201);
+    let made = call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": unique("hooked") }))).await;
+    let id = made.expect(201)["id"].as_u64().unwrap();
+    call(&p.key, Method::PATCH, &format!("/api/v1/clients/{id}"), Some(json!({ "billingId": "b-1" }))).await.expect(200);
+    call(&p.key, Method::DELETE, &format!("/api/v1/clients/{id}"), None).await.expect(200);
+    let got = receiver.wait_for(3, 60, |_| true).await;
+    let mut types: Vec<String> = got.iter().map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect();
+    types.sort();
+    assert_eq!(types, ["client.created", "client.removed", "client.updated"]);
+    assert!(got.iter().all(|r| r.json()["data"]["object"]["number"] == id));
+}
+
+#[tokio::test]
+async fn a_client_made_through_the_portal_is_the_same_client_in_every_dialect_and_in_v1() {
+    let app = app();
+    let reseller = partner_of_type("reseller").await;
+    let email = unique_email();
+    let made = call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": email, "name": "Everywhere" }))).await;
+    let number = made.expect(201)["id"].as_u64().unwrap();
+    let v1 = app.search_clients(&reseller.key, &email).await;
+    let id = v1.expect(200)["id"].as_str().unwrap().to_owned();
+    assert_eq!(v1.body["number"], number);
+    let partner_api = call(&reseller.key, Method::GET, &format!("/api/v1/clients/{number}"), None).await;
+    assert_eq!((partner_api.expect(200)["id"].as_u64(), partner_api.body["name"].as_str()), (Some(number), Some("Everywhere")));
+    for path in [format!("/v2/clients/retrieve/{id}"), format!("/hosting/api/client/{id}")] {
+        let seen = call(&reseller.key, Method::GET, &path, None).await;
+        assert_eq!(seen.expect(200), v1.expect(200), "{path}");
+    }
+    let portal = call(&reseller.key, Method::GET, "/api/v1/portal/clients", None).await;
+    assert_eq!(portal.expect(200)[0]["id"], number);
+}

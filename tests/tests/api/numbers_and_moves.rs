@@ -105,6 +105,7 @@ async fn a_client_moves_by_id_or_name_and_both_partners_lists_and_totals_follow_
     assert_eq!(back.expect(200)["directPartner"]["id"], a.id.as_str());
     let same = app.update_client(&root.key, cid, json!({ "directPartner": { "id": a.id } })).await;
     assert_eq!(same.expect(200)["directPartner"]["id"], a.id.as_str());
+    assert_eq!(same.body["version"], 2, "naming the current partner again writes nothing");
     assert_eq!(total(&root.key, &format!("?partner={}", a.id)).await, 1);
     assert_eq!(total(&root.key, &format!("?partner={}", b.id)).await, 0);
 }
