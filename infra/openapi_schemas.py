@@ -34,8 +34,13 @@ def listing(item):
 # free text (control characters), so that generated values are ones the API accepts.
 _CC = "\\u0000-\\u001f\\u007f-\\u009f"
 _CF = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb"
-NAME_PATTERN = f"^\\s*[^\\s{_CC}{_CF}][^{_CC}{_CF}]*$"
+# White space as the API trims it (Rust's char::is_whitespace), spelled out: a pattern's `\s`
+# is ASCII-only in some validators (schemathesis compiles with re.ASCII), which would let a
+# name made only of U+3000 through, that the API trims to nothing and refuses.
+_WS = "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NAME_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}{_CF}][^{_CC}{_CF}]*$"
 TEXT_PATTERN = f"^[^{_CC}]*$"
+NONBLANK_TEXT_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}][^{_CC}]*$"
 # A subset of what the API accepts (local part at most 64 characters, labels at most 63).
 EMAIL_PATTERN = (
     "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,40}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20})?"
@@ -86,7 +91,7 @@ SHARED = {
         "email": {**EMAIL, "type": ["string", "null"]}, "phone": text(40),
     }, required=[]),
     "Metadata": {
-        "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100},
+        "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100, "pattern": TEXT_PATTERN},
         "additionalProperties": {"type": "string", "maxLength": 500},
     },
     "ClientPermissions": {
@@ -165,7 +170,7 @@ SCHEMAS = {
     "ClientSummary": obj({k: CLIENT_FIELDS[k] for k in ["id", "name", "email", "username", "company", "status", "isActive", "directPartner", "partner", "licenseCount", "domainCount", "created"]} | {"actualCallCount": INT}),
     "ClientList": listing("ClientSummary"),
     "NewClient": obj(
-        {**WRITABLE, "directPartner": obj({"id": ID, "name": S}, required=[]), "status": {"enum": ["demo", "live"]},
+        {**WRITABLE, "directPartner": PARTNER_SELECTOR, "status": {"enum": ["demo", "live"]},
          "permissions": CLIENT_PERMISSIONS, "quotas": QUOTAS},
         required=["name", "email"],
     ),
@@ -213,7 +218,7 @@ SCHEMAS = {
     }),
     "PortalLicenseList": {"type": "array", "items": ref("PortalLicense")},
     "NewPortalLicense": obj({
-        "product_id": NUMBER, "tier": {**text(64, null=False), "minLength": 1}, "customer_id": NUMBER,
+        "product_id": NUMBER, "tier": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NONBLANK_TEXT_PATTERN}, "customer_id": NUMBER,
         "expires_at": TIME | {"description": "Must be in the future"}, "max_activations": {"type": "integer", "minimum": 1, "maximum": 25},
     }, required=["product_id", "tier", "customer_id"]),
     "Lookup": obj({"apiKey": S}),
@@ -242,7 +247,7 @@ SCHEMAS = {
     "License": obj(LICENSE_FIELDS),
     "LicenseCreated": obj({**LICENSE_FIELDS, "licenseKey": S}),
     "LicenseList": listing("License"),
-    "NewLicense": obj({"productId": ID, "tier": {**text(64, null=False), "minLength": 1}, "clientId": ID, "expiresAt": TIME | {"description": "Must be in the future"}, "maxActivations": {"type": "integer", "minimum": 1, "maximum": 25}}, required=["productId", "tier", "clientId"]),
+    "NewLicense": obj({"productId": ID, "tier": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NONBLANK_TEXT_PATTERN}, "clientId": ID, "expiresAt": TIME | {"description": "Must be in the future"}, "maxActivations": {"type": "integer", "minimum": 1, "maximum": 25}}, required=["productId", "tier", "clientId"]),
     "Activation": obj({
         "licenseKey": {"type": "string", "minLength": 1, "maxLength": 200},
         "domain": {"type": "string", "maxLength": 253, "pattern": "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,4}[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
@@ -389,14 +394,16 @@ NOT_FOUND = {"create-client", "list-clients", "create-api-key", "list-api-keys",
              "create-license", "create-webhook", "list-webhooks", "create-partner", "lookup-client", "search-clients"}
 # Non-POST routes that can answer 409 (a name, email or username in use, a move's name taken).
 CONFLICTS = {"update-client", "replace-client", "update-partner"}
+# Filters a route cannot do without: (function, dialect or None) -> names.
+REQUIRED_FILTERS = {("search-clients", None): ("term",), ("list-clients", "partner-api"): ("partner",)}
 # Query filters, typed as the API checks them.
 FILTER_SCHEMAS = {
     "status": {"type": "string", "enum": ["demo", "trial", "live"]},
     "suspended": {"type": "string", "enum": ["true", "false"]},
-    "q": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+    "q": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": f"[^{_WS}]"},
     "email": {"type": "string", "format": "email", "maxLength": 254},
     "partner": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A partner's id or name: its whole subtree"},
     "partnerId": ID,
     "type": {"type": "string", "enum": EVENT_TYPES},
-    "term": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "\\S", "description": "An exact username or email"},
+    "term": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": f"[^{_WS}]", "description": "An exact username or email"},
 }

@@ -248,6 +248,12 @@ ERRORS = {
 }
 
 
+# `*` or one version's ETag (strong or weak). Alternatives rather than one pattern with
+# `\\*`: a generator that cannot draw from a pattern of punctuation sends an empty
+# If-Match as a valid value, which the API refuses (412).
+IF_MATCH = {"type": "string", "anyOf": [{"const": "*"}, {"pattern": '^(W/)?"[0-9]{1,19}"$'}]}
+
+
 def versioned(r, fn):
     """Whether a route takes If-Match (a change of a versioned resource; the white-label
     API updates with POST)."""
@@ -344,13 +350,17 @@ def openapi(rows):
                 {"name": "cursor", "in": "query", "schema": {"type": "string"}},
             ]
         filters = o.DIALECT_FILTERS.get((fn, spoken and spoken[0]), o.FILTERS.get(fn, []))
-        params += [{"name": q, "in": "query", "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})} for q in filters]
+        params += [
+            {"name": q, "in": "query", **({"required": True} if q in o.REQUIRED_FILTERS.get((fn, spoken and spoken[0]), ()) else {}),
+             "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})}
+            for q in filters
+        ]
         if r["method"] == "POST":
             params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}})
         if (fn, spoken and spoken[0]) in o.DIALECT_DEPRECATED:
             op["deprecated"] = True
         if versioned(r, fn):
-            params.append({"name": "If-Match", "in": "header", "schema": {"type": "string", "pattern": '^(\\*|(W/)?"[0-9]{1,19}")$'}})
+            params.append({"name": "If-Match", "in": "header", "schema": IF_MATCH})
         if params:
             op["parameters"] = params
         if request:

@@ -22,6 +22,10 @@ pub struct Config {
     pub webhook_key: Vec<u8>,
     /// Whether webhook URLs may be `http://` and loopback (`ALLOW_INSECURE_WEBHOOKS`, local only).
     pub allow_insecure_webhooks: bool,
+    /// Whether webhooks go to this machine only (`WEBHOOK_LOOPBACK_ONLY`, what `make run`
+    /// and `make test` set): a URL must name a loopback host, and delivery connects to
+    /// loopback addresses only, so no local run (nor a fuzzer's URLs) sends anything off it.
+    pub webhook_loopback_only: bool,
     /// Delays between webhook delivery attempts (`WEBHOOK_RETRY_SCHEDULE`).
     pub webhook_retry_schedule: Vec<Duration>,
     /// Lifetime of tokens issued by `POST /v1/auth/token` (`TOKEN_TTL_SECONDS`, default 3600).
@@ -104,6 +108,7 @@ impl Config {
                 lookup("ALLOW_INSECURE_WEBHOOKS").as_deref(),
                 Some("1" | "true" | "yes")
             ),
+            webhook_loopback_only: matches!(lookup("WEBHOOK_LOOPBACK_ONLY").as_deref(), Some("1" | "true" | "yes")),
             webhook_retry_schedule,
             token_ttl,
             whole_list_cap,

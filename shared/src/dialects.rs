@@ -101,7 +101,7 @@ pub mod partner_api {
         if let Some(Value::Object(contact)) = o.get_mut("contact")
             && let Some(id) = contact.remove("id")
         {
-            contact_ref = match (&id, id.as_u64()) {
+            contact_ref = match (&id, crate::domain::fields::whole(&id)) {
                 (Value::Null, _) => Some(None),
                 (_, Some(n)) => Some(Some(n)),
                 _ => {
@@ -270,10 +270,35 @@ pub const WHOLE_LIST_CAP: u64 = 1000;
 
 /// A request path as it may be logged: the route template where the path carries a
 /// secret (the hosting API's client lookup by API key puts the key in the path,
-/// because its seed does), else the path itself.
+/// because its seed does), else the path with anything shaped like a secret masked
+/// (a key sent to the wrong route, or in the wrong case, is no less a secret).
 pub fn loggable_path(path: &str) -> String {
     const SECRET_IN_PATH: &str = "/hosting/api/client/by-apiKey/";
-    if path.starts_with(SECRET_IN_PATH) { format!("{SECRET_IN_PATH}{{apiKey}}") } else { path.to_owned() }
+    if path.starts_with(SECRET_IN_PATH) { format!("{SECRET_IN_PATH}{{apiKey}}") } else { redact(path) }
+}
+
+/// The prefixes of the secrets Clientele hands out (API keys, client keys, license
+/// keys, webhook secrets).
+const SECRET_PREFIXES: [&str; 4] = ["ck_live_", "cli_live_", "lic_", "whsec_"];
+
+/// `text` with every word that starts like a secret (in any case) replaced by
+/// `{secret}`: for logs and for messages that echo what a caller sent.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let lower = rest.to_ascii_lowercase();
+        let at = SECRET_PREFIXES.iter().filter_map(|p| lower.find(p)).min();
+        let Some(at) = at.filter(|&i| rest.is_char_boundary(i)) else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..at]);
+        let end = rest[at..].find(|c: char| c == '/' || c == '?' || c == '&' || c.is_whitespace()).map_or(rest.len(), |e| at + e);
+        out.push_str("{secret}");
+        rest = &rest[end..];
+    }
+    out
 }
 
 #[cfg(test)]
@@ -317,8 +342,14 @@ mod tests {
 
     #[test]
     fn a_key_in_the_path_is_never_logged() {
-        let logged = loggable_path("/hosting/api/client/by-apiKey/cli_live_secret");
-        assert!(!logged.contains("secret"), "{logged}");
+        let logged = loggable_path("/hosting/api/client/by-apiKey/cli_live_s3cr3t");
+        assert!(!logged.contains("s3cr3t"), "{logged}");
         assert_eq!(loggable_path("/v1/clients/x"), "/v1/clients/x");
+        for path in ["/hosting/api/client/by-apikey/CLI_LIVE_s3cr3t", "/hosting/api/client/cli_live_s3cr3t?x=1", "/x/ck_live_s3cr3t/y"] {
+            let logged = loggable_path(path);
+            assert!(!logged.contains("s3cr3t") && logged.contains("{secret}"), "{path} -> {logged}");
+        }
+        assert_eq!(redact("Client with username ana"), "Client with username ana");
+        assert_eq!(redact("Route /a/lic_abc was"), "Route /a/{secret} was");
     }
 }

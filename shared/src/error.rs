@@ -189,7 +189,8 @@ impl ApiError {
             Self::MalformedJson(why) => format!("The request body is not valid JSON: {why}."),
             Self::Unauthenticated(why) => format!("{why}."),
             Self::Forbidden(why) => format!("{why}."),
-            Self::NotFound(what) => format!("{what} was not found."),
+            // What was not found may echo the caller's input: never a secret, even sent by mistake.
+            Self::NotFound(what) => format!("{} was not found.", crate::dialects::redact(what)),
             Self::MethodNotAllowed(allowed) => format!("This route serves {allowed}."),
             Self::Taken { what, value } => {
                 let what = match what {

@@ -159,18 +159,6 @@ impl Event {
         }
     }
 
-    /// The event, listed and delivered in the tree of `path` too (a client's move:
-    /// the partners it left hear of it as well as those it joined).
-    #[must_use]
-    pub fn also_for(mut self, path: &[String]) -> Self {
-        for id in path {
-            if !self.scopes.contains(id) {
-                self.scopes.push(id.clone());
-            }
-        }
-        self
-    }
-
     /// The event as the API shows and delivers it.
     pub fn view(&self) -> Value {
         json!({

@@ -180,7 +180,10 @@ impl Deliverer {
             .redirect(reqwest::redirect::Policy::none())
             // Every name is resolved by this resolver, which drops private addresses: the
             // address connected to is the address checked (no DNS rebinding in between).
-            .dns_resolver(std::sync::Arc::new(PublicOnly { allow_private: app.config.allow_insecure_webhooks }))
+            .dns_resolver(std::sync::Arc::new(PublicOnly {
+                allow_private: app.config.allow_insecure_webhooks,
+                loopback_only: app.config.webhook_loopback_only,
+            }))
             .user_agent("Clientele-Webhooks/1")
             .build()
             .expect("a TLS client builds");
@@ -435,9 +438,8 @@ impl Deliverer {
         let failed = |error: String| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed() };
         // Names go through the resolver (PublicOnly); an address written in the URL itself
         // never does, so it is checked here.
-        if !self.app.config.allow_insecure_webhooks
-            && let Some(ip) = url::Url::parse(&w.url).ok().and_then(|u| literal_ip(&u))
-            && !is_public(ip)
+        if let Some(ip) = url::Url::parse(&w.url).ok().and_then(|u| literal_ip(&u))
+            && ((!self.app.config.allow_insecure_webhooks && !is_public(ip)) || (self.app.config.webhook_loopback_only && !ip.is_loopback()))
         {
             return failed(REFUSED.to_owned());
         }
@@ -521,6 +523,8 @@ const REFUSED: &str = "refused: the host resolves to a private address";
 /// address and the connection with a private one (DNS rebinding) gets nowhere.
 struct PublicOnly {
     allow_private: bool,
+    /// Keep loopback addresses only (`WEBHOOK_LOOPBACK_ONLY`).
+    loopback_only: bool,
 }
 
 /// The resolver found no public address for a receiver's name.
@@ -530,14 +534,15 @@ struct PrivateAddress;
 
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow_private = self.allow_private;
+        let (allow_private, loopback_only) = (self.allow_private, self.loopback_only);
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let found = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host.as_str(), 0)))
                 .await
                 .map_err(|_| Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS lookup timed out")) as BoxError)?
                 .map_err(|e| Box::new(e) as BoxError)?;
-            let kept: Vec<std::net::SocketAddr> = found.filter(|a| allow_private || is_public(a.ip())).collect();
+            let kept: Vec<std::net::SocketAddr> =
+                found.filter(|a| (allow_private || is_public(a.ip())) && (!loopback_only || a.ip().is_loopback())).collect();
             if kept.is_empty() {
                 return Err(Box::new(PrivateAddress) as BoxError);
             }
@@ -547,6 +552,32 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where a webhook may point in this deployment: a public host in production, and
+/// a loopback one where `WEBHOOK_LOOPBACK_ONLY` keeps deliveries on this machine.
+///
+/// # Errors
+/// `validation_failed` naming `url`.
+pub async fn check_destination(app: &App, raw: &str) -> Result<(), ApiError> {
+    if app.config.webhook_loopback_only && !loopback_url(raw) {
+        return Err(ApiError::invalid("url", "must point at this machine (a loopback host): this deployment delivers webhooks nowhere else"));
+    }
+    if !resolves_publicly(app, raw).await {
+        return Err(ApiError::invalid("url", "must point at a public host (it resolves to no public address)"));
+    }
+    Ok(())
+}
+
+/// Whether a URL names a loopback host (`localhost`, 127.0.0.0/8, `::1`).
+fn loopback_url(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw) else { return false };
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
 
 /// Whether a webhook URL's host resolves to at least one public address (always true
 /// where `ALLOW_INSECURE_WEBHOOKS` allows loopback): checked at registration, so a
@@ -561,7 +592,7 @@ pub async fn resolves_publicly(app: &App, raw: &str) -> bool {
         return is_public(ip);
     }
     let Some(host) = url.host_str() else { return false };
-    let resolver = PublicOnly { allow_private: false };
+    let resolver = PublicOnly { allow_private: false, loopback_only: false };
     let name: Result<reqwest::dns::Name, _> = host.parse();
     match name {
         Ok(name) => reqwest::dns::Resolve::resolve(&resolver, name).await.is_ok(),

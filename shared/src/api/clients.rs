@@ -35,6 +35,23 @@ fn not_found(id: &str) -> ApiError {
 /// # Errors
 /// `not_found`, or the store's error.
 pub(crate) async fn client_id_param(cx: &Ctx) -> Result<String, ApiError> {
+    client_id_in_path(cx).await.map_err(|e| as_addressed(cx, e))
+}
+
+/// A 404 told in the caller's words: the number or id the path named, never the id a
+/// number stands for (a number of another tree's client must read exactly as one that
+/// no client holds).
+pub(crate) fn as_addressed(cx: &Ctx, e: ApiError) -> ApiError {
+    match e {
+        ApiError::NotFound(_) => {
+            let named = cx.path_param("client_id").or_else(|| cx.path_param("clientId")).unwrap_or_default();
+            not_found(&named)
+        }
+        other => other,
+    }
+}
+
+async fn client_id_in_path(cx: &Ctx) -> Result<String, ApiError> {
     let Some(raw) = cx.path_param("client_id") else { return cx.id_param("clientId", "Client") };
     let number = crate::domain::parse_number(&raw).ok_or_else(|| not_found(&raw))?;
     cx.app.store.id_by_number(Numbered::Client, number).await?.ok_or_else(|| not_found(&raw))
@@ -119,9 +136,9 @@ pub async fn modify(
         next.version = current.version + 1;
         next.modified = now();
         let (before, after) = (current.view(), next.view());
-        // A move is heard in both trees: the one the client left and the one it joined.
-        let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after))
-            .also_for(&current.ancestors);
+        // Heard in the client's tree as it is now: a move's event goes to the partners it
+        // joined (the ones it left may not learn where it went: another tree is unseen).
+        let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after));
         match store.update_client(&current, &next, &event).await {
             Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
             Err(ApiError::VersionMismatch { .. }) => {
@@ -252,6 +269,7 @@ async fn create_client(cx: &Ctx, who: &Principal, new: NewClient) -> Result<(Cli
 pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
+    cx.dialect().admits(&who)?;
     let mut errors = Vec::new();
     let status = cx.query("status").and_then(|s| {
         Status::parse(&s).or_else(|| {
@@ -291,15 +309,19 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     let scope = match partner_filter {
         None => who.scope().to_owned(),
         Some(p) => {
-            let sel = if is_id(&p) {
-                PartnerSelector::Id(p)
+            let by_name = || Name::parse(&p).map(PartnerSelector::Name).map_err(|m| ApiError::invalid("partner", m));
+            if is_id(&p) {
+                named_partner(&cx, &who, &PartnerSelector::Id(p.clone())).await?.id
             } else if let Some(n) = crate::domain::parse_number(&p) {
-                // A partner's number (seed 001 names partners by integer id).
-                PartnerSelector::Number(n)
+                // A partner's number (seed 001 names partners by integer id), else a
+                // partner whose name is all digits.
+                match named_partner(&cx, &who, &PartnerSelector::Number(n)).await {
+                    Err(ApiError::NotFound(_)) => named_partner(&cx, &who, &by_name()?).await?.id,
+                    other => other?.id,
+                }
             } else {
-                PartnerSelector::Name(Name::parse(&p).map_err(|m| ApiError::invalid("partner", m))?)
-            };
-            named_partner(&cx, &who, &sel).await?.id
+                named_partner(&cx, &who, &by_name()?).await?.id
+            }
         }
     };
     let query = ClientQuery { scope, status, suspended, q, email };
@@ -312,7 +334,6 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
         query.q,
         query.email.as_ref().map(Email::key)
     );
-    dialect.admits(&who)?;
     if matches!(dialect, Dialect::Hosting | Dialect::Portal) {
         return whole_list(&cx, &who, &query).await;
     }
@@ -411,7 +432,7 @@ pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::CLIENTS_VIEW)?;
     let id = client_id_param(&cx).await?;
-    let client = visible(&cx.app.store, &who, &id).await?;
+    let client = visible(&cx.app.store, &who, &id).await.map_err(|e| as_addressed(&cx, e))?;
     if cx.dialect() == Dialect::PartnerApi {
         return Ok(Reply::ok(partner_api::client(&client)).etag(client.version));
     }
@@ -461,16 +482,21 @@ async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
             next.ancestors.clone_from(&direct.path);
         }
         let mut event = EventType::ClientUpdated;
+        let moved = next.ancestors != c.ancestors;
         if let Some(active) = change.is_active
             && active == next.suspended
         {
             next.suspended = !active;
             next.suspended_reason = None;
-            event = if active { EventType::ClientUnsuspended } else { EventType::ClientSuspended };
+            // A move is always a client.updated (its `previous` shows the suspension too).
+            if !moved {
+                event = if active { EventType::ClientUnsuspended } else { EventType::ClientSuspended };
+            }
         }
         Ok(Some((next, event)))
     })
-    .await?;
+    .await
+    .map_err(|e| as_addressed(&cx, e))?;
     if dialect == Dialect::PartnerApi {
         return Ok(Reply::ok(json!({ "id": updated.number })));
     }
@@ -503,7 +529,7 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     who.require(Scope::CLIENTS_REMOVE)?;
     cx.dialect().admits(&who)?;
     let id = client_id_param(&cx).await?;
-    remove(&cx, &who, &id, cx.if_match()?).await?;
+    remove(&cx, &who, &id, cx.if_match()?).await.map_err(|e| as_addressed(&cx, e))?;
     if cx.dialect() == Dialect::PartnerApi {
         // Seed 001: "200 - Client has been deleted successfully".
         return Ok(Reply::empty(200));

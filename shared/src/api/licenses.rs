@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::clients::{client_id_param, visible};
+use super::clients::{as_addressed, client_id_param, visible};
 use crate::dialects::{Dialect, portal};
 use crate::auth::{Actor, ActorKind, Principal};
 use crate::domain::license::{Activation, LICENSE_KEY_PREFIX, License, LicenseStatus, NewLicense, NewProduct, Product};
@@ -63,8 +63,13 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let dialect = cx.dialect();
     dialect.admits(&who)?;
     if dialect == Dialect::Portal {
-        let new = portal_license(&cx).await?;
-        let (license, secret) = create_license(&cx, &who, new).await.map_err(|e| portal::error(e, portal::NEW_LICENSE))?;
+        let (new, customer) = portal_license(&cx).await?;
+        // Another tree's client reads exactly as a number no client holds.
+        let hidden = |e| match e {
+            ApiError::NotFound(m) if m.starts_with("Client") => ApiError::NotFound(format!("Client {customer}")),
+            other => portal::error(other, portal::NEW_LICENSE),
+        };
+        let (license, secret) = create_license(&cx, &who, new).await.map_err(hidden)?;
         let location = format!("/api/v1/portal/clients/{}/licenses", license.client_number);
         return Ok(Reply::created(portal::license(&license, Some(&secret), &now()), location));
     }
@@ -76,11 +81,11 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 /// The reseller portal's new license: its integer `product_id` and `customer_id` are
 /// the product's and the client's numbers, read in parallel and given to the `/v1`
 /// operation as their ids; a number no record holds is that record's 404.
-async fn portal_license(cx: &Ctx) -> Result<NewLicense, ApiError> {
+async fn portal_license(cx: &Ctx) -> Result<(NewLicense, u64), ApiError> {
     let mut body = portal::to_v1(cx.json()?, portal::NEW_LICENSE)?;
     let mut errors = Vec::new();
     let mut number = |v1: &str, seed: &str| match body.get(v1) {
-        Some(v) => match v.as_u64().filter(|n| (1..=crate::domain::MAX_NUMBER).contains(n)) {
+        Some(v) => match crate::domain::fields::whole(v).filter(|n| (1..=crate::domain::MAX_NUMBER).contains(n)) {
             Some(n) => Some(n),
             None => {
                 errors.push(crate::error::FieldError::new(seed, "must be the integer id of one of yours"));
@@ -110,7 +115,8 @@ async fn portal_license(cx: &Ctx) -> Result<NewLicense, ApiError> {
             None => {}
         }
     }
-    NewLicense::from_body(serde_json::Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_LICENSE))
+    let new = NewLicense::from_body(serde_json::Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_LICENSE))?;
+    Ok((new, client.unwrap_or_default()))
 }
 
 /// Creates a license of a visible client with its event; returns it and its key (shown once).
@@ -170,7 +176,7 @@ pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
     let dialect = cx.dialect();
     dialect.admits(&who)?;
     let id = client_id_param(&cx).await?;
-    visible(&cx.app.store, &who, &id).await?;
+    visible(&cx.app.store, &who, &id).await.map_err(|e| as_addressed(&cx, e))?;
     if dialect == Dialect::Portal {
         // Every license of the client, as one array (capped like the whole client lists).
         let cap = cx.app.config.whole_list_cap;

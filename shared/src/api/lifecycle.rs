@@ -21,7 +21,7 @@ struct Days(i64);
 impl FromJson for Days {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         parse_with(value, at, errors, |v| {
-            v.as_i64().filter(|d| (1..=90).contains(d)).map(Days).ok_or_else(|| "must be a whole number of days from 1 to 90".into())
+            crate::domain::fields::whole(v).and_then(|d| i64::try_from(d).ok()).filter(|d| (1..=90).contains(d)).map(Days).ok_or_else(|| "must be a whole number of days from 1 to 90".into())
         })
     }
 }

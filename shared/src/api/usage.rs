@@ -18,7 +18,7 @@ struct Amount(u64);
 impl FromJson for Amount {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         parse_with(value, at, errors, |v| {
-            v.as_u64().filter(|n| *n >= 1 && *n <= 1_000_000_000).map(Amount).ok_or_else(|| "must be a whole number from 1 to 1000000000".into())
+            crate::domain::fields::whole(v).filter(|n| *n >= 1 && *n <= 1_000_000_000).map(Amount).ok_or_else(|| "must be a whole number from 1 to 1000000000".into())
         })
     }
 }

@@ -42,9 +42,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_CREATE)?;
     let new = NewWebhook::from_body(cx.json()?, cx.app.config.allow_insecure_webhooks)?;
-    if !crate::webhooks::resolves_publicly(cx.app, &new.url).await {
-        return Err(ApiError::invalid("url", "must point at a public host (it resolves to no public address)"));
-    }
+    crate::webhooks::check_destination(cx.app, &new.url).await?;
     let scope = match (&new.partner_id, &who.partner) {
         (Some(id), _) => {
             let p = cx.app.store.partner(id).await?.filter(|p| who.sees(&p.path));
@@ -111,10 +109,8 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_EDIT)?;
     let patch = WebhookPatch::from_body(cx.json()?, cx.app.config.allow_insecure_webhooks)?;
-    if let Some(url) = &patch.url
-        && !crate::webhooks::resolves_publicly(cx.app, url).await
-    {
-        return Err(ApiError::invalid("url", "must point at a public host (it resolves to no public address)"));
+    if let Some(url) = &patch.url {
+        crate::webhooks::check_destination(cx.app, url).await?;
     }
     let expected = cx.if_match()?;
     for _ in 0..16 {

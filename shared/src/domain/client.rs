@@ -75,7 +75,7 @@ impl FromJson for PartnerSelector {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         let mut f = Fields::nested(value, at, errors)?;
         // An integer id is the partner's number (seed 001 names partners so).
-        let number = value.get("id").and_then(Value::as_u64).filter(|n| (1..=super::MAX_NUMBER).contains(n));
+        let number = value.get("id").and_then(super::fields::whole).filter(|n| (1..=super::MAX_NUMBER).contains(n));
         let id: Option<String> = if number.is_some() { f.optional::<Value>("id").map(|_| String::new()) } else { f.optional("id") };
         let name: Option<Name> = f.optional("name");
         let selector = match (id, name) {

@@ -46,6 +46,15 @@ pub enum Patch<T> {
     Set(T),
 }
 
+/// A non-negative whole number as JSON may write it: `2` or `2.0` (JSON Schema's
+/// `integer` includes both, so generated clients may send either), at most 2^53 − 1.
+pub fn whole(v: &Value) -> Option<u64> {
+    const MAX: f64 = 9_007_199_254_740_991.0;
+    v.as_u64()
+        .filter(|n| *n as f64 <= MAX)
+        .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=MAX).contains(f)).map(|f| f as u64))
+}
+
 impl<T> Patch<T> {
     /// Whether the member was left out.
     pub fn is_keep(&self) -> bool {
@@ -210,6 +219,15 @@ impl FromJson for Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        assert_eq!(whole(&json!(2)), Some(2));
+        assert_eq!(whole(&json!(2.0)), Some(2));
+        for bad in [json!(2.5), json!(-1), json!(-1.0), json!("2"), json!(1e300), json!(null)] {
+            assert_eq!(whole(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn finish_lists_missing_wrong_and_unknown_fields_together() {

@@ -201,7 +201,7 @@ struct MaxActivations(u32);
 impl FromJson for MaxActivations {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         parse_with(value, at, errors, |v| {
-            v.as_u64()
+            super::fields::whole(v)
                 .and_then(|n| u32::try_from(n).ok())
                 .filter(|n| (1..=MAX_ACTIVATIONS).contains(n))
                 .map(MaxActivations)

@@ -465,7 +465,7 @@ struct Limit(u64);
 impl FromJson for Limit {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         parse_with(value, at, errors, |v| {
-            v.as_u64()
+            super::fields::whole(v)
                 .filter(|n| *n <= 1_000_000_000_000)
                 .map(Limit)
                 .ok_or_else(|| "must be a whole number from 0 to 1000000000000".to_owned())

@@ -183,6 +183,13 @@ async fn the_hosting_api_finds_a_client_by_username_by_api_key_and_by_the_deprec
     assert_eq!(found.expect(200)["id"], id);
     assert!(found.body.get("apiKey").is_none(), "the key is never shown again");
     call(&p.key, Method::GET, "/hosting/api/client/by-apiKey/cli_live_not_a_key", None).await.problem(404, "not_found");
+    // A key sent to a route that does not take one (the wrong case, a missing segment) is
+    // still never echoed nor logged.
+    for path in [format!("/hosting/api/client/by-apikey/{api_key}"), format!("/hosting/api/client/{api_key}")] {
+        let wrong = call(&p.key, Method::GET, &path, None).await;
+        assert_eq!(wrong.status, 404, "{path}");
+        assert!(!wrong.body.to_string().contains(api_key), "{path}: the key echoed: {}", wrong.body);
+    }
     // The seed puts the key in the URL; our request log names the route, never the key.
     let env = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE");
     let log = std::fs::read_to_string(std::path::Path::new(&env).parent().unwrap().join("api.log")).unwrap_or_default();
@@ -362,7 +369,11 @@ async fn the_portal_answers_its_seeds_errors() {
     assert_eq!(too_many.error_fields(), ["max_activations"]);
     let foreign = json!({ "product_id": product["number"], "tier": "t", "customer_id": taken["number"] });
     call(&agency.key, Method::POST, "/api/v1/portal/licenses", Some(foreign)).await.problem(404, "not_found");
-    call(&agency.key, Method::DELETE, &format!("/api/v1/portal/clients/{}", taken["number"]), None).await.problem(404, "not_found");
+    let foreign = call(&agency.key, Method::DELETE, &format!("/api/v1/portal/clients/{}", taken["number"]), None).await;
+    foreign.problem(404, "not_found");
+    assert_eq!(foreign.body["detail"], format!("Client {} was not found.", taken["number"]), "told in the caller's words, no id");
+    let none = call(&agency.key, Method::DELETE, "/api/v1/portal/clients/4242", None).await;
+    assert_eq!(none.body["detail"], "Client 4242 was not found.", "exactly as a number no client holds");
     call(&agency.key, Method::GET, &format!("/api/v1/portal/clients/{}/licenses", taken["number"]), None).await.problem(404, "not_found");
     call(&agency.key, Method::DELETE, "/api/v1/portal/clients/not-a-number", None).await.problem(404, "not_found");
 }

@@ -336,3 +336,21 @@ async fn the_retry_job_makes_the_attempts_that_are_due() {
     let attempts = attempt_times(&p.key, hook["id"].as_str().unwrap(), 2).await;
     assert_eq!(attempts[1].0["success"], true);
 }
+
+#[tokio::test]
+async fn the_local_stack_delivers_webhooks_to_this_machine_only() {
+    // `make run` and `make test` set WEBHOOK_LOOPBACK_ONLY: no URL off this machine is
+    // taken (so no delivery, nor a fuzzer's random URL, ever leaves it).
+    let app = app();
+    let p = app.partner().await;
+    for url in ["http://10.0.0.1/hook", "https://hooks.example.com/x", "http://8.8.8.8/"] {
+        let res = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": url, "events": ["*"] }))).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), ["url"], "{url}");
+    }
+    let hook = endpoint(&p.key, "http://127.0.0.1:9/hook", json!(["*"])).await;
+    let id = hook["id"].as_str().unwrap();
+    let moved = app.call(Method::PATCH, &format!("/v1/webhooks/{id}"), &p.key, Some(json!({ "url": "http://192.168.1.1/" }))).await;
+    moved.problem(400, "validation_failed");
+    endpoint(&p.key, "http://localhost:9/hook", json!(["*"])).await;
+}
