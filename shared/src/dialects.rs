@@ -277,6 +277,13 @@ pub fn loggable_path(path: &str) -> String {
     if path.starts_with(SECRET_IN_PATH) { format!("{SECRET_IN_PATH}{{apiKey}}") } else { redact(path) }
 }
 
+/// The successor of a deprecated route, if `path` is one: the hosting API's
+/// `GET /hosting/api/clientgetid/{searchTerm}` (deprecated in its seed) is
+/// `GET /v1/clients/search`.
+pub fn deprecated(path: &str) -> Option<&'static str> {
+    path.starts_with("/hosting/api/clientgetid/").then_some("/v1/clients/search")
+}
+
 /// The prefixes of the secrets Clientele hands out (API keys, client keys, license
 /// keys, webhook secrets).
 const SECRET_PREFIXES: [&str; 4] = ["ck_live_", "cli_live_", "lic_", "whsec_"];

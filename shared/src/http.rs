@@ -309,6 +309,7 @@ where
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let method = req.method().to_string();
         let dialect = crate::dialects::Dialect::of(req.uri().path());
+        let deprecated = crate::dialects::deprecated(req.uri().path());
         // Never a secret in a log line: a path that carries one is logged as its route.
         let path = crate::dialects::loggable_path(req.uri().path());
         // A request answers within its deadline whatever the store does: past it, a 503
@@ -319,7 +320,14 @@ where
             Ok(response) => response,
             Err(_) => respond(&request_id, Err(ApiError::Unavailable("the request outlasted its deadline".into()))),
         };
-        let response = if dialect == crate::dialects::Dialect::PartnerApi { partner_api_error(response) } else { response };
+        let mut response = if dialect == crate::dialects::Dialect::PartnerApi { partner_api_error(response) } else { response };
+        // A deprecated route says so, and names its successor, on every answer (errors too).
+        if let Some(successor) = deprecated {
+            response.headers_mut().insert("deprecation", HeaderValue::from_static("true"));
+            if let Ok(link) = HeaderValue::from_str(&format!("<{successor}>; rel=\"successor-version\"")) {
+                response.headers_mut().insert("link", link);
+            }
+        }
         tracing::info!(
             request_id,
             method,

@@ -689,9 +689,7 @@ pub async fn search(cx: Ctx) -> Result<Reply, ApiError> {
         }
     };
     let found = found.filter(|c| who.sees(&c.ancestors)).ok_or_else(missing)?;
-    let answer = reply(&shown(&cx.app.store, &who, found).await?);
-    if deprecated {
-        return Ok(answer.header("deprecation", "true").header("link", "</v1/clients/search>; rel=\"successor-version\""));
-    }
-    Ok(answer)
+    // (The deprecated route's Deprecation and Link headers are set on every answer of
+    // it, errors included: see `dialects::deprecated`.)
+    Ok(reply(&shown(&cx.app.store, &who, found).await?))
 }

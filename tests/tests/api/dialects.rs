@@ -203,7 +203,9 @@ async fn the_hosting_api_finds_a_client_by_username_by_api_key_and_by_the_deprec
         let link = found.header("link").unwrap_or_default();
         assert!(link.contains("</v1/clients/search>") && link.contains("rel=\"successor-version\""), "{link}");
     }
-    call(&p.key, Method::GET, "/hosting/api/clientgetid/nobody@example.com", None).await.problem(404, "not_found");
+    let none = call(&p.key, Method::GET, "/hosting/api/clientgetid/nobody@example.com", None).await;
+    none.problem(404, "not_found");
+    assert_eq!(none.header("deprecation"), Some("true"), "a deprecated route says so on its errors too");
     // /v1's search answers without the deprecation.
     assert!(app.search_clients(&p.key, username).await.header("deprecation").is_none());
 }
