@@ -200,9 +200,12 @@ pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
 
 /// The tree a license belongs to: its client's tree as it is now (a client that
 /// moves to another partner takes its licenses along), or, once the client is
-/// deleted, the tree it last had.
+/// deleted, the tree the client was in last.
 async fn license_tree(store: &crate::store::Store, l: &License) -> Result<Vec<String>, ApiError> {
-    Ok(store.client(&l.client_id).await?.map_or_else(|| l.partner_path.clone(), |c| c.ancestors))
+    if let Some(c) = store.client(&l.client_id).await? {
+        return Ok(c.ancestors);
+    }
+    Ok(store.deleted_client_tree(&l.client_id).await?.unwrap_or_else(|| l.partner_path.clone()))
 }
 
 /// A license with its `partner_path` set to its tree as it is now, so its events

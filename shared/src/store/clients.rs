@@ -21,6 +21,11 @@ fn client_pk(id: &str) -> String {
     format!("CLIENT#{id}")
 }
 
+/// What a deleted client leaves: the tree it was in last.
+fn gone_pk(id: &str) -> String {
+    format!("CLIENTGONE#{id}")
+}
+
 fn email_claim(c: &Client) -> Option<String> {
     c.email.as_ref().map(email_claim_of)
 }
@@ -153,6 +158,15 @@ impl Store {
             Some(claim) => self.client(&claim.id).await,
             None => Ok(None),
         }
+    }
+
+    /// The tree a deleted client was in last, if it was deleted.
+    pub async fn deleted_client_tree(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {
+        #[derive(Deserialize)]
+        struct Gone {
+            ancestors: Vec<String>,
+        }
+        Ok(self.get::<Gone>(gone_pk(id), "#").await?.map(|g| g.ancestors))
     }
 
     /// The client holding this `number`.
@@ -288,6 +302,11 @@ impl Store {
             let (period, _) = super::usage::current_period(quota.period, now);
             tx.delete(t, key(super::usage::usage_pk(&c.id, resource, &period), "#"), None, None);
         }
+        // What stays of it: the tree it was in last, whose partners alone may still read
+        // its (revoked) licenses, wherever those were made.
+        let mut gone = key(gone_pk(&c.id), "#");
+        gone.insert("ancestors".into(), AttributeValue::L(c.ancestors.iter().cloned().map(AttributeValue::S).collect()));
+        tx.put(t, gone, None, None);
         let deltas = counter_deltas(Some(c), None);
         for scope in scopes(&c.ancestors) {
             tx.delete(t, key(format!("{LIST}#{scope}"), &c.id), None, None);

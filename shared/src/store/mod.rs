@@ -20,6 +20,7 @@
 //! | product / its list entry     | `PRODUCT#<id>` / `PRODUCTS`          | `#` / `<id>`  | |
 //! | license                      | `LICENSE#<id>`                       | `#`           | |
 //! | a client's license entry     | `CLIENTLICENSES#<client>`            | `<licenseId>` | |
+//! | a deleted client's last tree | `CLIENTGONE#<client>`                | `#`           | |
 //! | license key / domain ref     | `LICENSEKEY#<sha256>` / `CLIENTDOMAIN#<client>#<domain>` | `#` | |
 //! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
 //! | a scope's endpoint count (cap) | `WEBHOOKCAP#<scope>`               | `#`           | |

@@ -187,3 +187,19 @@ async fn a_move_between_the_deepest_partners_of_two_trees_fits_one_write() {
     assert_eq!(total(&ends[0].key, "").await, 0);
     assert_eq!(total(&ends[1].key, "").await, 1);
 }
+
+#[tokio::test]
+async fn a_deleted_clients_licenses_stay_with_the_tree_it_was_in_last() {
+    let app = app();
+    let (root, a, b, client) = tree().await;
+    let cid = client["id"].as_str().unwrap();
+    let (_, license) = product_and_license(&a, cid).await;
+    let lid = license["id"].as_str().unwrap();
+    // Revoked while under A, then moved to B, then deleted there.
+    app.revoke_license(&a.key, lid).await.expect(200);
+    app.update_client(&root.key, cid, json!({ "directPartner": { "id": b.id } })).await.expect(200);
+    app.delete_client(&b.key, cid).await.expect(204);
+    assert_eq!(app.get_license(&b.key, lid).await.expect(200)["status"], "revoked");
+    app.get_license(&a.key, lid).await.problem(404, "not_found");
+    app.get_license(&root.key, lid).await.expect(200);
+}
