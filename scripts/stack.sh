@@ -226,6 +226,8 @@ MSG
     wait "${PIDS[2]}"
     ;;
   test)
+    # Every cargo call selects the whole workspace (--workspace): the same features are then
+    # unified for every build and test, so no dependency is compiled twice.
     (cd "$ROOT" && cargo build --workspace --bins --tests)
     # Webhook retries in seconds, so the tests can watch a whole schedule.
     export WEBHOOK_RETRY_SCHEDULE="${WEBHOOK_RETRY_SCHEDULE:-1s,1s,2s}"
@@ -246,7 +248,7 @@ MSG
     # E2E_FILTER=<name>: only the end-to-end tests whose names contain it (no unit tests, no
     # fuzzing); for working on one area. `make test` runs everything.
     if [[ -z "${E2E_FILTER:-}" ]]; then
-      (cd "$ROOT" && cargo test -p clientele --lib) || status=$?
+      (cd "$ROOT" && cargo test --workspace --lib) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       "$ROOT/scripts/generated_clients.sh" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/generated" || status=$?
@@ -265,7 +267,7 @@ MSG
         sleep 0.2
       done
       echo "webhook poller: caught up with the fuzzing's events in $((SECONDS - waited)) s"
-      (cd "$ROOT" && cargo test -p clientele-tests --test api -- --test-threads "${TEST_THREADS:-8}" ${E2E_FILTER:-}) || status=$?
+      (cd "$ROOT" && cargo test --workspace --test api -- --test-threads "${TEST_THREADS:-8}" ${E2E_FILTER:-}) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       "$0" run-check || status=$?
@@ -340,7 +342,7 @@ except urllib.error.HTTPError as e:
       CLIENTELE_DYNAMODB_PID_FILE="$RUN_DIR/dynamodb.pid" CLIENTELE_DYNAMODB_RESTART="$RUN_DIR/dynamodb-restart.sh" \
       CLIENTELE_FAULT_FIGURES="$RUN_DIR/figures.jsonl"
     status=0
-    (cd "$ROOT" && cargo test -p clientele-tests --test faults -- --test-threads 1 ${FAULTS_FILTER:-}) || status=$?
+    (cd "$ROOT" && cargo test --workspace --test faults -- --test-threads 1 ${FAULTS_FILTER:-}) || status=$?
     if [[ $status -eq 0 && -z "${FAULTS_FILTER:-}" ]]; then
       "$PY" "$ROOT/scripts/reliability.py" "$RUN_DIR/figures.jsonl" "$ROOT/README.md" || status=$?
     fi
