@@ -402,7 +402,8 @@ FILTER_SCHEMAS = {
     "suspended": {"type": "string", "enum": ["true", "false"]},
     "q": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": f"[^{_WS}]"},
     "email": {"type": "string", "format": "email", "maxLength": 254},
-    "partner": {"type": "string", "minLength": 1, "maxLength": 200, "description": "A partner's id or name: its whole subtree"},
+    # An id, a number or a name: no control or format characters (the API refuses them, 400).
+    "partner": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN, "description": "A partner's id or name: its whole subtree"},
     "partnerId": ID,
     "type": {"type": "string", "enum": EVENT_TYPES},
     "term": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": f"[^{_WS}]", "description": "An exact username or email"},

@@ -27,6 +27,7 @@ import os
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
+from schemathesis import GenerationMode
 
 # What cargo lambda watch answers itself when it cannot hand a request to a function.
 EMULATOR_500_STATUS = 500
@@ -145,8 +146,12 @@ def map_headers(ctx, headers):
 # "admin must give it"); OpenAPI cannot require a field of one caller only, so the admin's
 # pass gives the fuzz partner where the body leaves it out.
 _PARTNER = os.environ.get("FUZZ_PARTNER_ID")
+# The partner API (seed 001) names partners by their integer id (`number`).
+_PARTNER_NUMBER = os.environ.get("FUZZ_PARTNER_NUMBER")
 _NAMES_A_PARTNER = {"/v1/clients": "directPartner", "/v2/clients/create": "directPartner", "/hosting/api/client": "directPartner",
-                    "/v1/api-keys": "partnerId", "/v1/teammates": "partnerId"}
+                    "/api/v1/clients": "directPartner", "/v1/api-keys": "partnerId", "/v1/teammates": "partnerId"}
+# The lists the admin must name a partner for (400 `partnerId` otherwise), in the query.
+_LISTS_A_PARTNER = {"/v1/api-keys", "/v1/teammates"}
 
 
 def _future(value):
@@ -181,14 +186,53 @@ def _fit_body(case):
             body[name] = _future(body[name])
     field = _NAMES_A_PARTNER.get(case.operation.path)
     if _PARTNER and field and case.operation.method.upper() == "POST" and field not in body:
-        body[field] = {"id": _PARTNER} if field == "directPartner" else _PARTNER
+        if field != "directPartner":
+            body[field] = _PARTNER
+        elif case.operation.path.startswith("/api/v1/") and _PARTNER_NUMBER:
+            body[field] = {"id": int(_PARTNER_NUMBER)}
+        else:
+            body[field] = {"id": _PARTNER}
+    # Seed 002 answers an email in use anywhere with a 400 naming `email` (not a 409), and the
+    # coverage phase sends the same few addresses to every create: each gets one of its own.
+    email = body.get("email")
+    if case.operation.path == "/api/v1/portal/clients" and _positive(case) and isinstance(email, str) and email.count("@") == 1:
+        local, domain = email.split("@")
+        body["email"] = f"{local[:55]}-{uuid.uuid4().hex[:8]}@{domain}"
+
+
+def _positive(case):
+    meta = getattr(case, "meta", None)
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
+
+
+def _fit_if_match(case):
+    """A positive case's If-Match is `*` (any version). The fuzzer cannot know a client's
+    current version, so a version it draws is a 412 for a client that exists; and the
+    coverage phase draws no header value from a pattern needing a character other than a
+    letter or digit (IF_MATCH needs `*` or `"`), so it sends `If-Match: ""`, a 412 before
+    any lookup. Negative cases keep what they drew."""
+    headers = case.headers
+    if headers and "If-Match" in headers and _positive(case):
+        headers["If-Match"] = "*"
+
+
+def _fit_query(case):
+    """The admin names the partner whose keys or teammates it lists (400 `partnerId` otherwise)."""
+    if _PARTNER and case.operation.method.upper() == "GET" and case.operation.path in _LISTS_A_PARTNER:
+        query = case.query if isinstance(case.query, dict) else {}
+        if "partnerId" not in query:
+            query["partnerId"] = _PARTNER
+            case.query = query
 
 
 @schemathesis.hook
 def map_case(ctx, case):
     """The same for the coverage phase, whose cases no `map_headers` hook sees; and the
-    body's values no schema can constrain (an expiry in the future, the admin's partner)."""
+    values no schema can constrain (an expiry in the future, the admin's partner, a fresh
+    email for seed 002, a positive case's If-Match)."""
     if case.headers:
         _fresh_key(case.headers)
+    _fit_if_match(case)
+    _fit_query(case)
     _fit_body(case)
     return case

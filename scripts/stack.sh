@@ -183,12 +183,15 @@ fuzz_all() {
   rm -rf "$RUN_DIR/.schemathesis"
   # The admin names a partner for what it creates (the hooks add this one); the reseller
   # portal serves resellers only, so the admin's pass leaves it to the partners' passes.
-  local admin_partner
-  admin_partner=$("$PY" -c 'import json, sys, urllib.request as u
+  # Its id, and its number (the partner API's integer id).
+  local admin_partner admin_number
+  read -r admin_partner admin_number < <("$PY" -c 'import json, sys, urllib.request as u
 req = u.Request(sys.argv[1] + "/v1/partners", json.dumps({"name": "fuzz-admin-" + sys.argv[3]}).encode(),
                 {"x-api-key": sys.argv[2], "content-type": "application/json"})
-print(json.load(u.urlopen(req, timeout=60))["id"])' "$CLIENTELE_URL" "$ADMIN" "$(random_secret | tr -dc 'a-z0-9' | head -c 12)")
-  FUZZ_PARTNER_ID=$admin_partner fuzz admin "$ADMIN" --checks "$checks" --phases examples,coverage,fuzzing \
+p = json.load(u.urlopen(req, timeout=60))
+print(p["id"], p["number"])' "$CLIENTELE_URL" "$ADMIN" "$(random_secret | tr -dc 'a-z0-9' | head -c 12)")
+  [[ -n "$admin_number" ]] || { echo "could not create the admin pass's partner" >&2; return 1; }
+  FUZZ_PARTNER_ID=$admin_partner FUZZ_PARTNER_NUMBER=$admin_number fuzz admin "$ADMIN" --checks "$checks" --phases examples,coverage,fuzzing \
     --exclude-path-regex '^/api/v1/portal/' || return $?
   rm -rf "$RUN_DIR/.schemathesis"
   "$PY" "$ROOT/scripts/fuzz_tenants.py" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/tenants.json"

@@ -111,7 +111,7 @@ pub mod partner_api {
             };
         }
         if let Some(location) = o.get_mut("location")
-            && let Some(n) = location.as_i64()
+            && let Some(n) = crate::domain::fields::whole(location)
         {
             *location = json!(n.to_string());
         }
@@ -332,6 +332,14 @@ mod tests {
         let err = portal::error(ApiError::invalid("maxActivations", "too many"), portal::NEW_LICENSE);
         let ApiError::Validation(errors) = err else { panic!() };
         assert_eq!(errors[0].field, "max_activations");
+    }
+
+    #[test]
+    fn a_partner_api_location_id_may_be_written_12_or_12_point_0() {
+        for location in [json!(12), json!(12.0)] {
+            let (body, _) = partner_api::request(json!({ "name": "A", "location": location }), true).unwrap();
+            assert_eq!(body["location"], "12");
+        }
     }
 
     #[test]
