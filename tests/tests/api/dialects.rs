@@ -563,3 +563,21 @@ async fn a_client_made_through_the_portal_is_the_same_client_in_every_dialect_an
     let portal = call(&reseller.key, Method::GET, "/api/v1/portal/clients", None).await;
     assert_eq!(portal.expect(200)[0]["id"], number);
 }
+
+#[tokio::test]
+async fn the_portals_licenses_of_one_client_past_the_cap_point_to_v1() {
+    // `make test` runs the stack with WHOLE_LIST_CAP=25 (1000 by default).
+    let app = app();
+    let reseller = partner_of_type("reseller").await;
+    let made = call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": unique_email(), "name": "Many" }))).await;
+    let number = made.expect(201)["id"].as_u64().unwrap();
+    let product = app.product().await;
+    let body = json!({ "product_id": product["number"], "tier": "t", "customer_id": number });
+    let (key, body) = (&reseller.key, &body);
+    let creates = (0..26).map(|_| async move { call(key, Method::POST, "/api/v1/portal/licenses", Some(body.clone())).await.expect(201).clone() });
+    futures::future::join_all(creates).await;
+    let over = call(&reseller.key, Method::GET, &format!("/api/v1/portal/clients/{number}/licenses"), None).await;
+    over.problem(400, "validation_failed");
+    assert_eq!(over.error_fields(), ["licenses"]);
+    assert!(over.body["errors"][0]["message"].as_str().unwrap().contains("/v1/clients/"), "{}", over.body);
+}
