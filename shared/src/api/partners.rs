@@ -2,7 +2,8 @@
 
 use crate::domain::partner::{NewPartner, Partner, PartnerPatch};
 use crate::domain::scopes::Scope;
-use crate::domain::{new_id, now};
+use crate::domain::now;
+use crate::store::Numbered;
 use crate::error::ApiError;
 use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
@@ -28,7 +29,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     if parent.as_ref().is_some_and(|p| p.path.len() >= MAX_DEPTH) {
         return Err(ApiError::invalid("parentId", format!("partner trees are at most {MAX_DEPTH} levels deep")));
     }
-    let id = new_id();
+    let id = String::new(); // given with the number, below
     let now = now();
     let mut path = parent.as_ref().map(|p| p.path.clone()).unwrap_or_default();
     path.push(id.clone());
@@ -45,8 +46,15 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
     };
     let (cx, who) = (&cx, &who);
-    let partner = super::with_number(|number| {
+    let partner = super::with_number(Numbered::Partner, |number, id| {
         partner.number = number;
+        if let Some(own) = partner.path.last_mut() {
+            own.clone_from(&id);
+        }
+        if partner.path.len() == 1 {
+            partner.root_id.clone_from(&id);
+        }
+        partner.id = id;
         let partner = partner.clone();
         async move {
             let event = Event::new(EventType::PartnerCreated, &partner.path, &who.actor, &cx.request_id, partner.view(), None);
