@@ -65,19 +65,12 @@ fn client_id_in_path(cx: &Ctx) -> Result<String, ApiError> {
 /// # Errors
 /// 401, 403, the path's 404 (told as addressed), or the store's error.
 pub(crate) async fn caller_and_client(cx: &Ctx, scope: Scope) -> Result<(Principal, String, Option<Client>), ApiError> {
-    let id = client_id_param(cx);
     let store = &cx.app.store;
-    let read = |_| async {
-        match &id {
-            Ok(id) => store.client(id).await,
-            Err(_) => Ok(None),
-        }
+    let allowed = |who: &Principal| {
+        who.require(scope)?;
+        cx.dialect().admits(who)
     };
-    let (who, found) = cx.principal_and(read).await?;
-    who.require(scope)?;
-    cx.dialect().admits(&who)?;
-    let id = id?;
-    Ok((who, id, found?))
+    cx.caller_and_record(allowed, client_id_param(cx), |id| async move { store.client(&id).await }).await
 }
 
 /// A client the caller can see, with its partners' current names.

@@ -217,9 +217,12 @@ async fn visible_license(cx: &Ctx, who: &Principal) -> Result<License, ApiError>
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::LICENSES_VIEW)?;
-    Ok(Reply::ok(visible_license(&cx, &who).await?.view()))
+    let store = &cx.app.store;
+    let allowed = |who: &Principal| who.require(Scope::LICENSES_VIEW);
+    let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("licenseId", "License"), |id| async move { store.license(&id).await }).await?;
+    let missing = || ApiError::NotFound(format!("License {id}"));
+    let found = in_its_tree(store, found.ok_or_else(missing)?).await?;
+    if who.sees(&found.partner_path) { Ok(Reply::ok(found.view())) } else { Err(missing()) }
 }
 
 /// A license change, re-read and re-applied when it races another.

@@ -94,9 +94,11 @@ async fn visible(cx: &Ctx, who: &crate::auth::Principal) -> Result<Partner, ApiE
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::PARTNERS_VIEW)?;
-    Ok(Reply::ok(visible(&cx, &who).await?.view()))
+    let store = &cx.app.store;
+    let allowed = |who: &crate::auth::Principal| who.require(Scope::PARTNERS_VIEW);
+    let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("partnerId", "Partner"), |id| async move { store.partner(&id).await }).await?;
+    let partner = found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))?;
+    Ok(Reply::ok(partner.view()))
 }
 
 async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
