@@ -70,12 +70,18 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 /// # Errors
 /// 400 for bad paging parameters.
 pub async fn list_partners(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
+    let cx = &cx;
+    // The page is read beside the caller's partner chain ([`Ctx::principal_and`]).
+    let read = |scope: String| async move {
+        let fingerprint = format!("partners|{scope}");
+        let page = cx.page(&fingerprint)?;
+        let (partners, after, total) = cx.app.store.list_partners(&scope, &page).await?;
+        Ok((partners, cx.cursor(&fingerprint, after), total))
+    };
+    let (who, found) = cx.principal_and(read).await?;
     who.require(Scope::PARTNERS_VIEW)?;
-    let fingerprint = format!("partners|{}", who.scope());
-    let page = cx.page(&fingerprint)?;
-    let (partners, after, total) = cx.app.store.list_partners(who.scope(), &page).await?;
-    Ok(list(total, partners.iter().map(Partner::view).collect(), cx.cursor(&fingerprint, after)))
+    let (partners, cursor, total) = found?;
+    Ok(list(total, partners.iter().map(Partner::view).collect(), cursor))
 }
 
 /// Loads a partner the caller can see.
