@@ -130,6 +130,10 @@ where
             let found = also(who.scope().to_owned()).await;
             Ok((who, found))
         }
+        // (Basic is the slow path by design, an argon2 verification per request: one round
+        // trip before it (the lockout's and the teammate's reads together), the partner and
+        // its chain after, then the request's own read. Teammates sign in once and use a
+        // bearer token.)
         None => Err(ApiError::Unauthenticated(
             "Send an API key in X-API-Key, a bearer token, or teammate credentials",
         )),
@@ -259,10 +263,10 @@ pub async fn basic_teammate(app: &App, username: &str, password: &str) -> Result
     // is refused until the window ends, the right password included. Unknown usernames
     // are counted and verified (against a dummy hash) exactly like known ones.
     let now = chrono::Utc::now().timestamp();
-    if let Some(retry_after) = app.store.login_blocked_for(username, now).await? {
+    let (blocked, teammate) = tokio::try_join!(app.store.login_blocked_for(username, now), app.store.teammate(username))?;
+    if let Some(retry_after) = blocked {
         return Err(ApiError::RateLimited { retry_after });
     }
-    let teammate = app.store.teammate(username).await?;
     let hash = teammate.as_ref().map_or(dummy_hash(), |t| t.password_hash.as_str());
     let verified = verify_password(password, hash);
     if !verified {
