@@ -208,7 +208,10 @@ async fn whole_stream() -> String {
 fn logs() -> String {
     let env = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE");
     let dir = std::path::Path::new(&env).parent().unwrap().to_owned();
-    ["api.log", "poller.log"].iter().map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default()).collect()
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f} beside the stack's env file: {e}"));
+    let (api, poller) = (read("api.log"), read("poller.log"));
+    assert!(!api.is_empty() && !poller.is_empty(), "the logs searched for secrets hold something");
+    api + &poller
 }
 
 #[tokio::test]
