@@ -644,3 +644,25 @@ async fn the_portal_takes_a_resellers_bearer_token_and_refuses_a_plain_partners(
     let plain = basic(&token_of(app.partner().await).await, Method::GET, "/api/v1/portal/clients", None).await;
     plain.problem(403, "forbidden");
 }
+
+#[tokio::test]
+async fn a_portal_delete_revokes_every_license_and_deactivates_it_on_every_domain() {
+    let app = app();
+    let reseller = partner_of_type("reseller").await;
+    let made = call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": unique_email(), "name": "Leaving" }))).await;
+    let number = made.expect(201)["id"].as_u64().unwrap();
+    let product = app.product().await;
+    let body = json!({ "product_id": product["number"], "tier": "pro", "customer_id": number, "max_activations": 3 });
+    let license = call(&reseller.key, Method::POST, "/api/v1/portal/licenses", Some(body)).await;
+    let key = license.expect(201)["license_key"].as_str().unwrap().to_owned();
+    for domain in ["a.example.com", "b.example.com"] {
+        app.activate(&key, domain).await.expect(200);
+    }
+    call(&reseller.key, Method::DELETE, &format!("/api/v1/portal/clients/{number}"), None).await.expect(204);
+    let listed = app.call(Method::GET, "/v1/events?type=license.revoked&limit=5", &reseller.key, None).await;
+    let revoked = &listed.expect(200)["data"][0]["data"]["object"];
+    assert_eq!((revoked["status"].clone(), revoked["activations"].clone()), (json!("revoked"), json!([])), "{revoked}");
+    let stored = app.call(Method::GET, &format!("/v1/licenses/{}", revoked["id"].as_str().unwrap()), &reseller.key, None).await;
+    assert_eq!((stored.expect(200)["status"].clone(), stored.body["activations"].clone()), (json!("revoked"), json!([])));
+    app.deactivate("lic_not_a_key_anyone_holds", "a.example.com").await.problem(404, "not_found");
+}
