@@ -163,9 +163,9 @@ function read(form, f) {
 
 // A form whose submit runs `action(values)`; a problem shows in the form, beside
 // the fields it names.
-function form({ fields, submit, action, label, cls = 'form' }) {
+function form({ fields, submit, action, cls = 'form' }) {
   const alert = alertBox();
-  const el = h('form', { class: cls, novalidate: true, 'aria-label': label },
+  const el = h('form', { class: cls, novalidate: true },
     alert, fields.map(field), h('div', { class: 'actions' }, h('button', { type: 'submit' }, submit)));
   el.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -229,7 +229,6 @@ function signedIn(value) {
 
 function signInPage() {
   const withKey = form({
-    label: 'Sign in with an API key',
     submit: 'Sign in with the key',
     fields: [{ name: 'key', label: 'API key', type: 'password', hint: 'ck_live_…' }],
     action: async ({ key }) => {
@@ -239,7 +238,6 @@ function signInPage() {
     },
   });
   const withPassword = form({
-    label: 'Sign in as a teammate',
     submit: 'Sign in',
     fields: [
       { name: 'username', label: 'Username', autocomplete: 'username' },
@@ -282,7 +280,6 @@ async function clientsPage(params) {
   const filters = Object.fromEntries(LIST_FILTERS.map((k) => [k, params.get(k) || '']));
   const page = await get(`/clients${query({ ...filters, limit: 20, cursor: params.get('cursor') })}`);
   const filterForm = form({
-    label: 'Filter clients',
     cls: 'form filters',
     submit: 'Filter',
     fields: [
@@ -312,7 +309,6 @@ async function clientsPage(params) {
 async function newClientPage() {
   const list = await partners();
   const create = form({
-    label: 'New client',
     submit: 'Create client',
     fields: [
       { name: 'name', label: 'Name' },
@@ -341,7 +337,6 @@ const CONTACT = ['firstName', 'lastName', 'email', 'phone'];
 function editForm(c, etag) {
   const metadata = Object.entries(c.metadata || {}).map(([k, v]) => `${k}=${v}`).join('\n');
   return form({
-    label: 'Edit client',
     submit: 'Save changes',
     fields: [
       ...EDITABLE.map((k) => ({ name: k, label: k, value: c[k] ?? '' })),
@@ -422,7 +417,7 @@ async function clientPage(id) {
 
   if (c.status !== 'live') {
     actions.append(form({
-      label: 'Offer a trial', submit: 'Offer trial', cls: 'form inline',
+      submit: 'Offer trial', cls: 'form inline',
       fields: [{ name: 'days', label: 'Trial days', type: 'number', value: '14', min: 1, max: 90 }],
       action: async ({ days }) => { await post('offer-trial', { days: Number(days) }); reload(notice(`Trial offered for ${days} days.`)); },
     }));
@@ -432,14 +427,14 @@ async function clientPage(id) {
     actions.append(button('Unsuspend', alert, async () => { await post('unsuspend'); reload(notice('Unsuspended.')); }));
   } else {
     actions.append(form({
-      label: 'Suspend', submit: 'Suspend', cls: 'form inline',
+      submit: 'Suspend', cls: 'form inline',
       fields: [{ name: 'reason', label: 'Reason for suspending' }],
       action: async ({ reason }) => { await post('suspend', { reason }); reload(notice('Suspended.')); },
     }));
   }
   if (list) {
     actions.append(form({
-      label: 'Move to another partner', submit: 'Move', cls: 'form inline',
+      submit: 'Move', cls: 'form inline',
       fields: [{ name: 'directPartner', label: 'Move to partner', type: 'select', value: c.directPartner?.id, options: list.map((p) => [p.id, p.name]) }],
       action: async ({ directPartner }) => {
         await api('PATCH', `/clients/${id}`, { body: { directPartner: { id: directPartner } }, headers: { 'If-Match': etag } });
@@ -490,7 +485,7 @@ async function partnersPage() {
     children(p.id).length ? h('ul', {}, children(p.id).map(node)) : null);
   const roots = list.filter((p) => !known.has(p.parentId));
   const create = form({
-    label: 'New sub-partner', submit: 'Create partner',
+    submit: 'Create partner',
     fields: [
       { name: 'name', label: 'Name' },
       { name: 'type', label: 'Type', type: 'select', options: [['partner', 'partner'], ['reseller', 'reseller'], ['agency', 'agency']] },
@@ -506,7 +501,7 @@ async function partnersPage() {
 async function webhooksPage() {
   const hooks = await all('/webhooks');
   const create = form({
-    label: 'New endpoint', submit: 'Create endpoint',
+    submit: 'Create endpoint',
     fields: [
       { name: 'url', label: 'URL', type: 'url' },
       { name: 'events', label: 'Events (comma-separated, * for all)', value: '*' },
@@ -565,7 +560,7 @@ async function auditPage(params) {
   const type = params.get('type') || '';
   const page = await get(`/events${query({ type, limit: 50, cursor: params.get('cursor') })}`);
   const filter = form({
-    label: 'Filter events', submit: 'Filter', cls: 'form filters',
+    submit: 'Filter', cls: 'form filters',
     fields: [{ name: 'type', label: 'Type', type: 'select', value: type, options: [['', 'Every type'], ...EVENT_TYPES.map((t) => [t, t])] }],
     action: async (v) => { location.hash = `#/audit${query(v)}`; },
   });
@@ -583,7 +578,7 @@ async function accessPage() {
   const [keys, teammates] = await Promise.all([all('/api-keys'), all('/teammates')]);
   const alert = alertBox();
   const newKey = form({
-    label: 'New API key', submit: 'Create key',
+    submit: 'Create key',
     fields: [{ name: 'name', label: 'Name' }, { name: 'permissions', label: 'Permissions', type: 'permissions', value: PERMISSIONS.filter((p) => p.startsWith('clients:')) }],
     action: async (v) => {
       const { data } = await api('POST', '/api-keys', { body: v });
@@ -592,7 +587,7 @@ async function accessPage() {
     },
   });
   const newTeammate = form({
-    label: 'New teammate', submit: 'Add teammate',
+    submit: 'Add teammate',
     fields: [
       { name: 'username', label: 'Username' },
       { name: 'password', label: 'Password (12 characters or more)', type: 'password', autocomplete: 'new-password' },
