@@ -106,6 +106,35 @@ async function signInAsTeammate(page, username, password) {
   await expectText(page.locator('h1'), /^Clients$/, 'after signing in as a teammate');
 }
 
+// Runs in the page: each visible text whose contrast with the background behind it
+// is below WCAG 2.1 AA (4.5:1; 3:1 for large text), as "text: ratio".
+function lowContrast() {
+  const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!own || !el.checkVisibility() || el.closest('.skip')) continue;
+    const style = getComputedStyle(el);
+    const [l1, l2] = [lum(rgb(style.color)), lum(background(el))].sort((x, y) => y - x);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+  }
+  return out;
+}
+
 const details = (page, key) => page.locator(`dd[data-key="${key}"]`);
 
 before(async () => {
@@ -130,8 +159,16 @@ after(async () => {
 
 test('the console, step by step, through the API', async (t) => {
   let failed = false;
+  let page;
+  let second;
   const step = (name, fn) => t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
-    try { await fn(); } catch (err) { failed = true; throw err; }
+    try {
+      await fn();
+    } catch (err) {
+      failed = true;
+      for (const [tabName, p] of [['tab-one', page], ['tab-two', second]]) if (p) await screenshot(p, `FAILED-${tabName}`).catch(() => {});
+      throw err;
+    }
   });
 
   const a = await partner('Console A');
@@ -142,8 +179,6 @@ test('the console, step by step, through the API', async (t) => {
   const mate = { username: `ops.${run}`, password: 'a long passphrase for the console' };
   await created('POST', '/teammates', a.key, { ...mate, permissions: ALL });
   const name = `Console Bakery ${run}`;
-  let page;
-  let second;
   let clientId;
   let hookId;
   let firstKey;
@@ -341,6 +376,46 @@ test('the console, step by step, through the API', async (t) => {
     await screenshot(other, 'second-partner');
     await other.goto(`${BASE}/console#/clients/${aOther.id}`);
     await expectText(other.locator('.problem:not([hidden])'), /not found/i, "A's client page is not found for B");
+  });
+
+  await step('works at phone width and by keyboard alone, with AA contrast', async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`${BASE}/console#/clients`);
+    await page.reload();
+    await expectText(page.locator('h1'), /^Clients$/, 'the list at phone width');
+    // Each page puts the focus on its heading; Tab from there to the name filter, type,
+    // Enter; then to the client's link, Enter.
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'the focus starts at the heading');
+    const focusOn = async (matches, what) => {
+      for (let i = 0; i < 40; i += 1) {
+        await page.keyboard.press('Tab');
+        if (await page.evaluate(matches)) {
+          const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+          assert.notEqual(outline, 'none', `${what} shows where the focus is`);
+          return;
+        }
+      }
+      assert.fail(`Tab never reaches ${what}`);
+    };
+    await focusOn(() => document.activeElement.labels?.[0]?.textContent === 'Name starts with', 'the name filter');
+    await page.keyboard.type(`a other ${run}`);
+    await page.keyboard.press('Enter');
+    await expectText(page.locator('.total'), /^1 client matches$/, 'filtered by keyboard');
+    await focusOn(() => document.activeElement.textContent === document.querySelector('tbody a')?.textContent, "the client's link");
+    await page.keyboard.press('Enter');
+    await expectText(page.locator('h1'), new RegExp(`A other ${run}`), 'the client page, by keyboard');
+    for (const view of [`#/clients/${aOther.id}`, '#/clients', `#/webhooks/${hookId}`, '#/access', '#/partners', '#/audit']) {
+      await page.goto(`${BASE}/console${view}`);
+      await page.locator('h1').waitFor();
+      await page.locator('main[aria-busy]').waitFor({ state: 'detached' });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${view} fits 375 px (overflows by ${overflow} px)`);
+      assert.deepEqual(await page.evaluate(lowContrast), [], `${view}: text below WCAG AA contrast`);
+    }
+    await page.goto(`${BASE}/console#/clients/${aOther.id}`);
+    await page.locator('h1').waitFor();
+    await screenshot(page, 'client-page-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
   });
 
   await step('the pages raised no script error or policy violation', async () => {
