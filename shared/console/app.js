@@ -574,14 +574,31 @@ async function auditPage(params) {
 
 // ---- keys and teammates ----
 
-async function accessPage() {
-  const [keys, teammates] = await Promise.all([all('/api-keys'), all('/teammates')]);
+// Keys and teammates of one partner: the caller's own, or (`?partnerId=`) one of its tree's.
+async function accessPage(params) {
+  const partnerId = params.get('partnerId') || '';
+  const list = await partners();
+  const scope = query({ partnerId });
   const alert = alertBox();
+  let [keys, teammates] = [[], []];
+  try {
+    [keys, teammates] = await Promise.all([all(`/api-keys${scope}`), all(`/teammates${scope}`)]);
+  } catch (err) {
+    // The platform admin has no partner of its own: it picks one first.
+    if (!(err instanceof Problem && err.status === 400 && list)) throw err;
+    queueMicrotask(() => showProblem(alert, err));
+  }
+  const whose = list && form({
+    cls: 'form filters', submit: 'Show',
+    fields: [{ name: 'partnerId', label: 'Partner', type: 'select', value: partnerId, options: partnerOptions(list, 'My own partner') }],
+    action: async (v) => { location.hash = `#/access${query(v)}`; },
+  });
+  const owner = partnerId ? { partnerId } : {};
   const newKey = form({
     submit: 'Create key',
     fields: [{ name: 'name', label: 'Name' }, { name: 'permissions', label: 'Permissions', type: 'permissions', value: PERMISSIONS.filter((p) => p.startsWith('clients:')) }],
     action: async (v) => {
-      const { data } = await api('POST', '/api-keys', { body: v });
+      const { data } = await api('POST', '/api-keys', { body: { ...v, ...owner } });
       flash = secretBox(`Key ${data.name || data.prefix} created:`, data.key);
       render();
     },
@@ -593,9 +610,9 @@ async function accessPage() {
       { name: 'password', label: 'Password (12 characters or more)', type: 'password', autocomplete: 'new-password' },
       { name: 'permissions', label: 'Permissions', type: 'permissions', value: PERMISSIONS.filter((p) => p.startsWith('clients:')) },
     ],
-    action: async (v) => { await api('POST', '/teammates', { body: v }); flash = notice(`${v.username} added.`); render(); },
+    action: async (v) => { await api('POST', '/teammates', { body: { ...v, ...owner } }); flash = notice(`${v.username} added.`); render(); },
   });
-  return [h('h1', {}, 'Keys and teammates'), alert,
+  return [h('h1', {}, 'Keys and teammates'), whose, alert,
     table('API keys', ['Name', 'Prefix', 'Permissions', 'Created', ''], keys.map((k) => [
       text(k.name), text(k.prefix), k.permissions.join(' '), when(k.created),
       button(`Revoke ${k.name || k.prefix}`, alert, async () => { await api('DELETE', `/api-keys/${k.id}`); render(); }, 'danger')])),

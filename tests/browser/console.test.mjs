@@ -349,6 +349,18 @@ test('the console, step by step, through the API', async (t) => {
     await screenshot(page, 'keys-and-teammates');
   });
 
+  await step("the platform admin picks a partner to see its keys and teammates", async () => {
+    const admin = await newTab();
+    await signInWithKey(admin, ADMIN);
+    await admin.goto(`${BASE}/console#/access`);
+    await expectText(admin.locator('.problem:not([hidden])'), /partnerId/, 'the admin is asked to name a partner');
+    await admin.getByLabel('Partner', { exact: true }).selectOption({ label: a.name });
+    await admin.getByRole('button', { name: 'Show' }).click();
+    await expectText(admin.locator('table', { hasText: 'API keys' }).locator('tbody'), /console test/, "A's key");
+    await expectText(admin.locator('table', { hasText: 'Teammates' }).locator('tbody'), new RegExp(mate.username.replace('.', '\\.')), "A's teammate");
+    await screenshot(admin, 'admin-keys-of-a-partner');
+  });
+
   await step('shows the partner tree and suspends a sub-partner', async () => {
     await page.goto(`${BASE}/console#/partners`);
     await expectText(page.locator('.tree'), new RegExp(agency.name), 'the sub-partner in the tree');
