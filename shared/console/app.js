@@ -189,9 +189,9 @@ function button(label, alert, action, cls) {
     type: 'button',
     class: cls,
     onclick: async (e) => {
-      clearProblem(alert, alert.parentElement);
-      e.currentTarget.disabled = true;
       const target = e.currentTarget;
+      clearProblem(alert, alert.parentElement);
+      target.disabled = true;
       try { await action(); } catch (err) { showProblem(alert, err); } finally { target.disabled = false; }
     },
   }, label);
@@ -258,17 +258,10 @@ function signInPage() {
 
 // ---- partners (for pickers) ----
 
-async function partners() {
-  try {
-    return await all('/partners');
-  } catch (err) {
-    if (err instanceof Problem && err.status === 403) return null;
-    throw err;
-  }
-}
+const partners = () => optional(all('/partners'));
 
 function partnerOptions(list, blank) {
-  return [[ '', blank ], ...list.map((p) => [p.id, p.name])];
+  return [['', blank], ...list.map((p) => [p.id, p.name])];
 }
 
 // ---- clients ----
@@ -390,20 +383,16 @@ function eventsTable(caption, events) {
     text(e.data?.object?.name ?? e.data?.object?.username ?? e.data?.object?.id)]));
 }
 
+// What the credential may not read (403) is left out of a page, not an error.
+async function optional(promise) {
+  try { return await promise; } catch (err) { if (err instanceof Problem && err.status === 403) return null; throw err; }
+}
+
 // The contract lists events by type only, so a client's own are picked from the
 // newest 500 of the tree.
 async function clientEvents(id) {
-  try {
-    const events = await all('/events', 5);
-    return events.filter((e) => e.data?.object?.id === id || e.data?.object?.clientId === id);
-  } catch (err) {
-    if (err instanceof Problem && err.status === 403) return null;
-    throw err;
-  }
-}
-
-async function optional(promise) {
-  try { return await promise; } catch (err) { if (err instanceof Problem && err.status === 403) return null; throw err; }
+  const events = await optional(all('/events', 5));
+  return events && events.filter((e) => e.data?.object?.id === id || e.data?.object?.clientId === id);
 }
 
 async function clientPage(id) {
@@ -525,13 +514,13 @@ async function webhookPage(id) {
   const [hook, deliveries] = await Promise.all([get(`/webhooks/${id}`), get(`/webhooks/${id}/deliveries?limit=100`)]);
   const alert = alertBox();
   const rows = deliveries.data.map((d) => [
-    when(d.attemptedAt || d.createdAt || d.at), text(d.eventType || d.type), text(d.eventId),
-    text(d.status ?? d.statusCode), d.latencyMs === undefined ? '—' : `${d.latencyMs} ms`, text(d.error),
-    d.eventId ? button('Redeliver', alert, async () => {
+    when(d.at), d.eventType, d.eventId, String(d.attempt), d.success ? `${d.statusCode} ok` : text(d.statusCode),
+    `${d.latencyMs} ms`, text(d.error),
+    button('Redeliver', alert, async () => {
       await api('POST', `/events/${d.eventId}/redeliver`);
       flash = notice(`Event ${d.eventId} queued for delivery again.`);
       render();
-    }) : '—']);
+    })]);
   return [
     h('p', {}, h('a', { href: '#/webhooks' }, '← Webhooks')),
     h('h1', {}, hook.url),
@@ -544,7 +533,7 @@ async function webhookPage(id) {
         render();
       }),
       button('Reload deliveries', alert, async () => render())),
-    table('Delivery attempts', ['Time', 'Event type', 'Event', 'Status', 'Latency', 'Error', ''], rows),
+    table('Delivery attempts', ['Time', 'Event type', 'Event', 'Attempt', 'Status', 'Latency', 'Error', ''], rows),
   ];
 }
 
