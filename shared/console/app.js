@@ -23,7 +23,7 @@ class Problem extends Error {
   }
 }
 
-async function api(method, path, { body, headers = {}, auth = credential } = {}) {
+async function api(method, path, { body, headers = {}, auth = credential } = {}, retried = false) {
   const sent = { ...headers };
   if (auth?.kind === 'key') sent['X-API-Key'] = auth.value;
   if (auth?.kind === 'token') sent.Authorization = `Bearer ${auth.value}`;
@@ -34,9 +34,16 @@ async function api(method, path, { body, headers = {}, auth = credential } = {})
   } catch (err) {
     throw new Problem(0, { title: 'The API could not be reached', detail: String(err.message || err) });
   }
-  const text = await res.text();
+  // A 5xx that is no problem+json came from the gateway, not from Clientele (which
+  // answers every error as one): a read is sent once more.
+  const fromGateway = res.status >= 500 && !res.headers.get('content-type')?.startsWith('application/problem+json');
+  if (fromGateway && method === 'GET' && !retried) {
+    await new Promise((resolve) => { setTimeout(resolve, 1000); });
+    return api(method, path, { body, headers, auth }, true);
+  }
+  const raw = await res.text();
   let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  try { data = raw ? JSON.parse(raw) : null; } catch { data = null; }
   if (!res.ok) throw new Problem(res.status, data);
   return { data, etag: res.headers.get('etag') };
 }
