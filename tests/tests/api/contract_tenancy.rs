@@ -166,6 +166,9 @@ async fn suspending_a_sub_partner_needs_partners_edit() {
     app.list_clients(&child.key, "").await.problem(401, "unauthenticated");
 }
 
+/// A request: method, path and body.
+type Request = (Method, String, Option<Value>);
+
 /// Every route of §2 and §3 with the permission its "Needs" column names: a key that
 /// holds every permission but that one gets 403, and nothing changes.
 #[tokio::test]
@@ -178,7 +181,7 @@ async fn each_route_answers_403_without_its_permission_and_changes_nothing() {
     let mate = app.create_teammate(&p.key, json!({ "username": crate::helpers::unique("mate"), "password": "correct horse battery staple" })).await;
     let mate = id(mate.expect(201));
     let client = |m: Method, tail: &str, body: Option<Value>| (m, format!("/v1/clients/{cid}{tail}"), body);
-    let routes: Vec<(&str, (Method, String, Option<Value>))> = vec![
+    let routes: Vec<(&str, Request)> = vec![
         ("clients:edit", client(Method::PUT, "", Some(json!({ "name": "Renamed", "email": crate::helpers::unique_email() })))),
         ("clients:edit", client(Method::POST, "/make-live", None)),
         ("clients:edit", client(Method::POST, "/offer-trial", Some(json!({ "days": 7 })))),
