@@ -43,6 +43,9 @@ pub struct Principal {
     pub actor: Actor,
     /// The caller's partner; `None` for the platform admin.
     pub partner: Option<Partner>,
+    /// The caller's partner and its ancestors, root first, as authentication read them
+    /// (empty for the admin): their current names need no read of their own.
+    pub chain: Vec<Partner>,
     pub scopes: Scopes,
 }
 
@@ -228,13 +231,14 @@ where
             .filter(|t| t.partner_id == claims.partner_id && t.password_generation == claims.pwg)
             .ok_or(ApiError::Unauthenticated(GONE))?;
         let partner = partner.ok_or(ApiError::Unauthenticated("The bearer token's partner does not exist"))?;
-        Ok::<_, ApiError>((teammate, active_partner(app, &partner.path).await?))
+        Ok::<_, ApiError>((teammate, active_chain(app, &partner.path).await?))
     };
     let (checked, found) = tokio::join!(check, also(claims.partner_id.clone()));
-    let (teammate, partner) = checked?;
+    let (teammate, chain) = checked?;
     let who = Principal {
         actor: Actor { kind: ActorKind::Teammate, id: claims.sub },
-        partner: Some(partner),
+        partner: chain.last().cloned(),
+        chain,
         scopes: Scopes::of(&scopes).intersect(teammate.permissions),
     };
     Ok((who, found))
@@ -274,10 +278,11 @@ pub async fn basic_teammate(app: &App, username: &str, password: &str) -> Result
     }
     let teammate = teammate.filter(|_| verified).ok_or(ApiError::Unauthenticated(BAD))?;
     let owner = app.store.partner(&teammate.partner_id).await?.ok_or(ApiError::Unauthenticated(BAD))?;
-    let partner = active_partner(app, &owner.path).await?;
+    let chain = active_chain(app, &owner.path).await?;
     let who = Principal {
         actor: Actor { kind: ActorKind::Teammate, id: teammate.id },
-        partner: Some(partner),
+        partner: chain.last().cloned(),
+        chain,
         scopes: teammate.permissions,
     };
     Ok((who, teammate.password_generation))
@@ -317,28 +322,35 @@ where
         let who = Principal {
             actor: Actor { kind: ActorKind::Admin, id: "admin".into() },
             partner: None,
+            chain: Vec::new(),
             scopes: Scopes::ALL,
         };
         return Ok((who, also(ALL.to_owned()).await));
     }
     let grant = app.store.key_grant(&hash).await?.ok_or(ApiError::Unauthenticated(BAD))?;
     let own = grant.partner_path.last().cloned().ok_or(ApiError::Unauthenticated("This credential has no partner"))?;
-    let (partner, found) = tokio::join!(active_partner(app, &grant.partner_path), also(own));
+    let (chain, found) = tokio::join!(active_chain(app, &grant.partner_path), also(own));
+    let chain = chain?;
     let who = Principal {
         actor: Actor { kind: ActorKind::ApiKey, id: grant.key_id },
-        partner: Some(partner?),
+        partner: chain.last().cloned(),
+        chain,
         scopes: grant.permissions,
     };
     Ok((who, found))
 }
 
-/// The last partner of `path`, provided neither it nor any ancestor is suspended.
-async fn active_partner(app: &App, path: &[String]) -> Result<Partner, ApiError> {
+/// The partners of `path` (a credential's partner and its ancestors), provided none
+/// is suspended.
+async fn active_chain(app: &App, path: &[String]) -> Result<Vec<Partner>, ApiError> {
+    if path.is_empty() {
+        return Err(ApiError::Unauthenticated("This credential has no partner"));
+    }
     let chain = app.store.partners(path).await?;
     if chain.len() != path.len() || chain.iter().any(|p| p.suspended) {
         return Err(ApiError::Unauthenticated("This credential's partner is suspended"));
     }
-    chain.into_iter().last().ok_or(ApiError::Unauthenticated("This credential has no partner"))
+    Ok(chain)
 }
 
 #[cfg(test)]

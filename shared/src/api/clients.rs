@@ -97,12 +97,13 @@ async fn shown(store: &Store, who: &Principal, c: Client) -> Result<Client, ApiE
 /// A client record keeps `directPartner` and `partner` with the names they had when it
 /// was written: a rename (`PATCH /v1/partners/{id}`) cannot rewrite a partner's possibly
 /// millions of clients in one request. So reads put the current names in, with one
-/// `BatchGetItem` of the partners not known already (none when the caller's own partner
-/// is the only one, the common case), and the client's next write stores them.
+/// `BatchGetItem` of the partners not known already (none when the client's partners are
+/// the caller's own or its ancestors, read by authentication: the common case), and the
+/// client's next write stores them.
 pub(crate) async fn current_partner_names(store: &Store, who: &Principal, clients: &mut [Client]) -> Result<(), ApiError> {
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    if let Some(own) = &who.partner {
-        names.insert(own.id.clone(), own.name.as_str().to_owned());
+    for known in who.chain.iter().chain(&who.partner) {
+        names.insert(known.id.clone(), known.name.as_str().to_owned());
     }
     let mut missing: Vec<String> = clients
         .iter()

@@ -127,11 +127,21 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
     let retrieve = measure(lambda, &calls, || event("GET", &path, &[("clientId", id)], "", &p.key, None), clients::get).await;
     assert_eq!(retrieve.1, 2, "retrieve: the key's grant, then the partner chain and the client together ({retrieve:?})");
 
+    // A sub-partner's client: its root's current name comes with the caller's chain.
+    let sub = app().sub_partner(&p).await;
+    let theirs = app().client(&sub).await;
+    let sub_path = format!("/v1/clients/{}", theirs["id"].as_str().unwrap());
+    let sub_id = theirs["id"].as_str().unwrap();
+    let below = measure(lambda, &calls, || event("GET", &sub_path, &[("clientId", sub_id)], "", &sub.key, None), clients::get).await;
+    assert_eq!(below.1, 2, "a sub-partner's retrieve: no read of its root's name ({below:?})");
+
     let seed = format!("/api/v1/clients/{number}");
     let dialect = measure(lambda, &calls, || event("GET", &seed, &[("client_id", &number)], "", &p.key, None), clients::get).await;
     assert_eq!(dialect, retrieve, "an integer-id route reads exactly what its /v1 twin reads");
 
-    let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", &p.key, None), clients::list_clients).await;
+    // (A page of the sub-partner's own clients: a page holding clients of partners below
+    // the caller reads their names after the clients, a fourth round trip.)
+    let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", &sub.key, None), clients::list_clients).await;
     assert_eq!(list.1, 3, "a list page: grant, then chain, page and total together, then the page's clients ({list:?})");
 
     let by_name = format!("/v1/clients/by-username/{username}");
