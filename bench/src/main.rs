@@ -9,7 +9,8 @@
 //! `clientele-bench` alone runs everything; `clientele-bench --only <op> <n> <handler|raw>`
 //! sets up, then makes n requests of one operation (what callgrind counts), and
 //! `clientele-bench --warm-store` makes one call of each kind from a fresh process (so
-//! DynamoDB Local's connection handling is warm before a cold start is timed).
+//! DynamoDB Local's connection handling is warm before a cold start is timed);
+//! `clientele-bench --seed <n>` seeds one tree of n clients and prints the rate.
 
 mod cold;
 mod goals;
@@ -492,6 +493,14 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
         Some("--warm-store") => return warm_store().await,
+        // Seeds one tree and says how fast (to size BENCH_SEED_CONCURRENCY for a machine).
+        Some("--seed") if args.len() == 3 => {
+            let s = setup().await;
+            let (_, seeded) = tree(&s, args[2].parse().unwrap_or(1000), env_num("BENCH_SEED_CONCURRENCY", 8)).await;
+            let n: f64 = args[2].parse().unwrap_or(1000.0);
+            println!("{n} clients in {:.1} s: {:.0}/s, {} retried", seeded.secs, n / seeded.secs, seeded.retried);
+            return;
+        }
         Some(other) => fail(format!("unknown arguments: {other} (see bench/src/main.rs)")),
         None => {}
     }
@@ -518,7 +527,7 @@ impl Params {
             cg: (env_num("BENCH_CALLGRIND_N1", 20), env_num("BENCH_CALLGRIND_N2", 120)),
             cold_runs: env_num("BENCH_COLD_RUNS", 5),
             warm_invokes: env_num("BENCH_WARM_INVOKES", 30),
-            seed_concurrency: env_num("BENCH_SEED_CONCURRENCY", 32),
+            seed_concurrency: env_num("BENCH_SEED_CONCURRENCY", 8),
         }
     }
 }
