@@ -10,14 +10,21 @@ use crate::http::{Ctx, Reply, list};
 /// # Errors
 /// 400 for an unknown type or bad paging parameters.
 pub async fn list_events(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::WEBHOOKS_VIEW)?;
     let kind = match cx.query("type") {
-        None => None,
-        Some(t) => Some(EventType::parse(&t).ok_or_else(|| ApiError::invalid("type", "is not an event type"))?),
+        None => Ok(None),
+        Some(t) => EventType::parse(&t).map(Some).ok_or_else(|| ApiError::invalid("type", "is not an event type")),
     };
-    let fingerprint = format!("events|{}|{:?}", who.scope(), kind);
-    let page = cx.page(&fingerprint)?;
-    let (events, after, total) = cx.app.store.list_events(who.scope(), kind, &page).await?;
-    Ok(list(total, events.iter().map(Event::view).collect(), cx.cursor(&fingerprint, after)))
+    let cx = &cx;
+    // The page is read beside the caller's partner chain ([`Ctx::principal_and`]).
+    let read = |scope: String| async move {
+        let kind = kind?;
+        let fingerprint = format!("events|{scope}|{kind:?}");
+        let page = cx.page(&fingerprint)?;
+        let (events, after, total) = cx.app.store.list_events(&scope, kind, &page).await?;
+        Ok((events, cx.cursor(&fingerprint, after), total))
+    };
+    let (who, found) = cx.principal_and(read).await?;
+    who.require(Scope::WEBHOOKS_VIEW)?;
+    let (events, cursor, total) = found?;
+    Ok(list(total, events.iter().map(Event::view).collect(), cursor))
 }

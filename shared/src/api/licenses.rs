@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::clients::{as_addressed, client_id_param, visible};
+use super::clients::{as_addressed, caller_and_client, visible, visible_as_read};
 use crate::dialects::{Dialect, portal};
 use crate::auth::{Actor, ActorKind, Principal};
 use crate::domain::license::{Activation, LICENSE_KEY_PREFIX, License, LicenseStatus, NewLicense, NewProduct, Product};
 use crate::domain::scopes::Scope;
-use crate::domain::{is_id, new_id, now};
+use crate::domain::{is_id, now};
 use crate::error::ApiError;
 use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
@@ -31,10 +31,11 @@ pub async fn create_product(cx: Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::Forbidden("Only the platform admin creates products".into()));
     }
     let new = NewProduct::from_body(cx.json()?)?;
-    let mut product = Product { id: new_id(), number: 0, name: new.name, slug: new.slug, created: now() };
+    let mut product = Product { id: String::new(), number: 0, name: new.name, slug: new.slug, created: now() };
     let cx = &cx;
-    let product = super::with_number(|number| {
+    let product = super::with_number(Numbered::Product, |number, id| {
         product.number = number;
+        product.id = id;
         let product = product.clone();
         async move { cx.app.store.create_product(&product).await.map(|()| product) }
     })
@@ -63,10 +64,12 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let dialect = cx.dialect();
     dialect.admits(&who)?;
     if dialect == Dialect::Portal {
-        let (new, customer) = portal_license(&cx).await?;
-        // Another tree's client reads exactly as a number no client holds.
+        let (new, customer, product) = portal_license(&cx)?;
+        // A 404 names the number the caller gave; another tree's client reads exactly
+        // as a number no client holds.
         let hidden = |e| match e {
             ApiError::NotFound(m) if m.starts_with("Client") => ApiError::NotFound(format!("Client {customer}")),
+            ApiError::NotFound(m) if m.starts_with("Product") => ApiError::NotFound(format!("Product {product}")),
             other => portal::error(other, portal::NEW_LICENSE),
         };
         let (license, secret) = create_license(&cx, &who, new).await.map_err(hidden)?;
@@ -79,9 +82,9 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 }
 
 /// The reseller portal's new license: its integer `product_id` and `customer_id` are
-/// the product's and the client's numbers, read in parallel and given to the `/v1`
-/// operation as their ids; a number no record holds is that record's 404.
-async fn portal_license(cx: &Ctx) -> Result<(NewLicense, u64), ApiError> {
+/// the product's and the client's numbers, given to the `/v1` operation as the ids
+/// they stand for ([`Numbered::id`]); a number no record holds is that record's 404.
+fn portal_license(cx: &Ctx) -> Result<(NewLicense, u64, u64), ApiError> {
     let mut body = portal::to_v1(cx.json()?, portal::NEW_LICENSE)?;
     let mut errors = Vec::new();
     let mut number = |v1: &str, seed: &str| match body.get(v1) {
@@ -98,25 +101,13 @@ async fn portal_license(cx: &Ctx) -> Result<(NewLicense, u64), ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let store = &cx.app.store;
-    let lookup = |kind, n: Option<u64>| async move {
-        match n {
-            Some(n) => store.id_by_number(kind, n).await.map(|id| Some(id.ok_or(n))),
-            None => Ok(None),
-        }
-    };
-    let (product_id, client_id) = tokio::try_join!(lookup(Numbered::Product, product), lookup(Numbered::Client, client))?;
-    for (v1, found, what) in [("productId", product_id, "Product"), ("clientId", client_id, "Client")] {
-        match found {
-            Some(Ok(id)) => {
-                body.insert(v1.to_owned(), json!(id));
-            }
-            Some(Err(n)) => return Err(ApiError::NotFound(format!("{what} {n}"))),
-            None => {}
+    for (v1, kind, n) in [("productId", Numbered::Product, product), ("clientId", Numbered::Client, client)] {
+        if let Some(n) = n {
+            body.insert(v1.to_owned(), json!(kind.id(n)));
         }
     }
     let new = NewLicense::from_body(serde_json::Value::Object(body)).map_err(|e| portal::error(e, portal::NEW_LICENSE))?;
-    Ok((new, client.unwrap_or_default()))
+    Ok((new, client.unwrap_or_default(), product.unwrap_or_default()))
 }
 
 /// Creates a license of a visible client with its event; returns it and its key (shown once).
@@ -134,7 +125,7 @@ async fn create_license(cx: &Ctx, who: &Principal, new: NewLicense) -> Result<(L
     let secret = secrets::generate(LICENSE_KEY_PREFIX);
     let now = now();
     let mut license = License {
-        id: new_id(),
+        id: String::new(),
         number: 0,
         product_id: product.id,
         product_name: product.name.as_str().to_owned(),
@@ -154,8 +145,9 @@ async fn create_license(cx: &Ctx, who: &Principal, new: NewLicense) -> Result<(L
         modified: now,
         version: 0,
     };
-    let license = super::with_number(|number| {
+    let license = super::with_number(Numbered::License, |number, id| {
         license.number = number;
+        license.id = id;
         let license = license.clone();
         async move {
             let event = Event::new(EventType::LicenseCreated, &license.partner_path, &who.actor, &cx.request_id, license.view(), None);
@@ -171,12 +163,9 @@ async fn create_license(cx: &Ctx, who: &Principal, new: NewLicense) -> Result<(L
 /// # Errors
 /// 404 for a client outside the tree.
 pub async fn client_licenses(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::CLIENTS_VIEW)?;
+    let (who, id, found) = caller_and_client(&cx, Scope::CLIENTS_VIEW).await?;
     let dialect = cx.dialect();
-    dialect.admits(&who)?;
-    let id = client_id_param(&cx).await?;
-    visible(&cx.app.store, &who, &id).await.map_err(|e| as_addressed(&cx, e))?;
+    visible_as_read(&cx.app.store, &who, &id, found).await.map_err(|e| as_addressed(&cx, e))?;
     if dialect == Dialect::Portal {
         // Every license of the client, as one array (capped like the whole client lists).
         let cap = cx.app.config.whole_list_cap;
@@ -228,9 +217,12 @@ async fn visible_license(cx: &Ctx, who: &Principal) -> Result<License, ApiError>
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::LICENSES_VIEW)?;
-    Ok(Reply::ok(visible_license(&cx, &who).await?.view()))
+    let store = &cx.app.store;
+    let allowed = |who: &Principal| who.require(Scope::LICENSES_VIEW);
+    let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("licenseId", "License"), |id| async move { store.license(&id).await }).await?;
+    let missing = || ApiError::NotFound(format!("License {id}"));
+    let found = in_its_tree(store, found.ok_or_else(missing)?).await?;
+    if who.sees(&found.partner_path) { Ok(Reply::ok(found.view())) } else { Err(missing()) }
 }
 
 /// A license change, re-read and re-applied when it races another.

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 
-use super::clients::{modify, reply};
+use super::clients::{caller_and_client, modify, reply};
 use crate::domain::client::{CLIENT_KEY_PREFIX, Client, Status};
 use crate::domain::fields::{Errors, Fields, FromJson, parse_with};
 use crate::domain::scopes::Scope;
@@ -31,10 +31,8 @@ async fn edit(
     cx: Ctx,
     change: impl Fn(&Client) -> Result<Option<(Client, EventType)>, ApiError>,
 ) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::CLIENTS_EDIT)?;
-    let id = cx.id_param("clientId", "Client")?;
-    let updated = modify(&cx, &who, &id, change).await?;
+    let (who, id, found) = caller_and_client(&cx, Scope::CLIENTS_EDIT).await?;
+    let updated = modify(&cx, &who, &id, found, change).await?;
     Ok(reply(&updated))
 }
 

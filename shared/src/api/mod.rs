@@ -16,19 +16,22 @@ use std::future::Future;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply};
+use crate::store::Numbered;
 
-/// Runs a create with a freshly drawn `number`, drawing again when the claim in its
-/// transaction finds the number taken (rare: see `domain::new_number`).
+/// Runs a create with a freshly drawn `number` and the id that goes with it
+/// ([`Numbered::id`]), drawing again when the claim in its transaction finds the number
+/// taken (rare: see `domain::new_number`).
 ///
 /// # Errors
 /// Whatever the create returns; 503 should four draws in a row collide.
-pub(crate) async fn with_number<T, F, Fut>(mut create: F) -> Result<T, ApiError>
+pub(crate) async fn with_number<T, F, Fut>(kind: Numbered, mut create: F) -> Result<T, ApiError>
 where
-    F: FnMut(u64) -> Fut,
+    F: FnMut(u64, String) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
     for _ in 0..4 {
-        match create(crate::domain::new_number()).await {
+        let number = crate::domain::new_number();
+        match create(number, kind.id(number)).await {
             Err(ApiError::NumberTaken) => continue,
             other => return other,
         }

@@ -2,7 +2,8 @@
 
 use crate::domain::partner::{NewPartner, Partner, PartnerPatch};
 use crate::domain::scopes::Scope;
-use crate::domain::{new_id, now};
+use crate::domain::now;
+use crate::store::Numbered;
 use crate::error::ApiError;
 use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
@@ -28,7 +29,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     if parent.as_ref().is_some_and(|p| p.path.len() >= MAX_DEPTH) {
         return Err(ApiError::invalid("parentId", format!("partner trees are at most {MAX_DEPTH} levels deep")));
     }
-    let id = new_id();
+    let id = String::new(); // given with the number, below
     let now = now();
     let mut path = parent.as_ref().map(|p| p.path.clone()).unwrap_or_default();
     path.push(id.clone());
@@ -45,8 +46,15 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         modified: now,
     };
     let (cx, who) = (&cx, &who);
-    let partner = super::with_number(|number| {
+    let partner = super::with_number(Numbered::Partner, |number, id| {
         partner.number = number;
+        if let Some(own) = partner.path.last_mut() {
+            own.clone_from(&id);
+        }
+        if partner.path.len() == 1 {
+            partner.root_id.clone_from(&id);
+        }
+        partner.id = id;
         let partner = partner.clone();
         async move {
             let event = Event::new(EventType::PartnerCreated, &partner.path, &who.actor, &cx.request_id, partner.view(), None);
@@ -62,12 +70,18 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 /// # Errors
 /// 400 for bad paging parameters.
 pub async fn list_partners(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
+    let cx = &cx;
+    // The page is read beside the caller's partner chain ([`Ctx::principal_and`]).
+    let read = |scope: String| async move {
+        let fingerprint = format!("partners|{scope}");
+        let page = cx.page(&fingerprint)?;
+        let (partners, after, total) = cx.app.store.list_partners(&scope, &page).await?;
+        Ok((partners, cx.cursor(&fingerprint, after), total))
+    };
+    let (who, found) = cx.principal_and(read).await?;
     who.require(Scope::PARTNERS_VIEW)?;
-    let fingerprint = format!("partners|{}", who.scope());
-    let page = cx.page(&fingerprint)?;
-    let (partners, after, total) = cx.app.store.list_partners(who.scope(), &page).await?;
-    Ok(list(total, partners.iter().map(Partner::view).collect(), cx.cursor(&fingerprint, after)))
+    let (partners, cursor, total) = found?;
+    Ok(list(total, partners.iter().map(Partner::view).collect(), cursor))
 }
 
 /// Loads a partner the caller can see.
@@ -86,9 +100,11 @@ async fn visible(cx: &Ctx, who: &crate::auth::Principal) -> Result<Partner, ApiE
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::PARTNERS_VIEW)?;
-    Ok(Reply::ok(visible(&cx, &who).await?.view()))
+    let store = &cx.app.store;
+    let allowed = |who: &crate::auth::Principal| who.require(Scope::PARTNERS_VIEW);
+    let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("partnerId", "Partner"), |id| async move { store.partner(&id).await }).await?;
+    let partner = found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {id}")))?;
+    Ok(Reply::ok(partner.view()))
 }
 
 async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {

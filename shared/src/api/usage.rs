@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::clients::visible;
+use super::clients::{caller_and_client, visible_as_read};
 use crate::domain::client::Client;
 use crate::domain::fields::{Errors, Fields, FromJson, parse_with};
 use crate::domain::scopes::Scope;
@@ -60,15 +60,13 @@ pub(crate) async fn api_calls(store: &Store, clients: &[Client]) -> Result<Vec<u
 /// 400 when the resource has no quota, 403 for a suspended client, 429
 /// `quota_exceeded` when the limit would be passed (nothing is added).
 pub async fn record(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::CLIENTS_EDIT)?;
-    let id = cx.id_param("clientId", "Client")?;
+    let (who, id, found) = caller_and_client(&cx, Scope::CLIENTS_EDIT).await?;
     let mut f = Fields::from_body(cx.json()?)?;
     let resource: Option<String> = f.required("resource");
     let amount: Option<Amount> = f.required("amount");
     f.finish()?;
     let (resource, amount) = (resource.unwrap_or_default(), amount.map_or(1, |a| a.0));
-    let client = visible(&cx.app.store, &who, &id).await?;
+    let client = visible_as_read(&cx.app.store, &who, &id, found).await?;
     if client.suspended {
         return Err(ApiError::Forbidden("The client is suspended; its usage is not accepted".into()));
     }
@@ -85,9 +83,7 @@ pub async fn record(cx: Ctx) -> Result<Reply, ApiError> {
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn read(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::CLIENTS_VIEW)?;
-    let id = cx.id_param("clientId", "Client")?;
-    let client = visible(&cx.app.store, &who, &id).await?;
+    let (who, id, found) = caller_and_client(&cx, Scope::CLIENTS_VIEW).await?;
+    let client = visible_as_read(&cx.app.store, &who, &id, found).await?;
     Ok(Reply::ok(usage(&cx.app.store, &client).await?))
 }

@@ -96,9 +96,12 @@ pub async fn list_webhooks(cx: Ctx) -> Result<Reply, ApiError> {
 /// # Errors
 /// 404 outside the caller's tree.
 pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::WEBHOOKS_VIEW)?;
-    Ok(Reply::ok(visible(&cx, &who).await?.view()))
+    let store = &cx.app.store;
+    let allowed = |who: &Principal| who.require(Scope::WEBHOOKS_VIEW);
+    let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("webhookId", "Webhook"), |id| async move { store.webhook(&id).await }).await?;
+    let missing = || ApiError::NotFound(format!("Webhook {id}"));
+    let w = found.ok_or_else(missing)?;
+    if sees(&cx, &who, &w).await? { Ok(Reply::ok(w.view())) } else { Err(missing()) }
 }
 
 /// `PATCH /v1/webhooks/{webhookId}`: url, events, enabled, description.

@@ -51,6 +51,25 @@ pub fn new_number() -> u64 {
     (high | rand::thread_rng().gen_range(0..4096u64)).clamp(1, MAX_NUMBER)
 }
 
+/// The id of the record of `kind` (`"CLIENT"`, `"PARTNER"`, ...) that holds `number`.
+///
+/// A record with a `number` takes this id at creation, so the integer-id dialects read
+/// a record named by its number straight away, with no lookup first (no round trip more
+/// than `/v1`). It is a UUIDv7 like any other id: the number's time part (ms since 2025)
+/// as its timestamp, its 12 random bits as `rand_a`, and the rest from a hash of kind and
+/// number, so ids stay time-ordered and two kinds' records never share an id. Ids are
+/// names, not secrets: the caller's tree decides what it may see.
+pub fn numbered_id(kind: &str, number: u64) -> String {
+    use sha2::Digest as _;
+    let millis = (NUMBER_EPOCH_MS as u64).saturating_add(number >> 12);
+    let digest = sha2::Sha256::new().chain_update(kind.as_bytes()).chain_update(number.to_be_bytes()).finalize();
+    let mut rest = [0u8; 10];
+    rest[0] = ((number >> 8) & 0x0f) as u8;
+    rest[1] = (number & 0xff) as u8;
+    rest[2..].copy_from_slice(&digest[..8]);
+    uuid::Builder::from_unix_timestamp_millis(millis, &rest).into_uuid().to_string()
+}
+
 /// A `number` as a path gives it: digits only, 1..=MAX_NUMBER.
 pub fn parse_number(s: &str) -> Option<u64> {
     if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -71,6 +90,21 @@ mod tests {
         assert!(a >= 1 && b <= MAX_NUMBER);
         assert!(b >> 12 > a >> 12, "a later number has a later time part: {a} {b}");
         assert_eq!(serde_json::from_str::<f64>(&b.to_string()).unwrap() as u64, b, "a float parser keeps it exact");
+    }
+
+    #[test]
+    fn a_numbered_id_is_a_time_ordered_id_of_its_kind_and_number() {
+        let (a, b) = (new_number(), new_number() + 4096);
+        let id = numbered_id("CLIENT", a);
+        assert!(is_id(&id), "{id}");
+        assert_eq!(id, numbered_id("CLIENT", a), "the same number gives the same id");
+        assert_ne!(id, numbered_id("PARTNER", a), "kinds never share an id");
+        assert_ne!(id, numbered_id("CLIENT", a ^ 1), "the random bits are in the id");
+        assert!(numbered_id("CLIENT", b) > id, "a later number sorts later");
+        let uuid = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+        let (secs, nanos) = uuid.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs * 1000 + u64::from(nanos) / 1_000_000, NUMBER_EPOCH_MS as u64 + (a >> 12));
     }
 
     #[test]

@@ -171,10 +171,7 @@ impl Store {
 
     /// The client holding this `number`.
     pub async fn client_by_number(&self, number: u64) -> Result<Option<Client>, ApiError> {
-        match self.id_by_number(Numbered::Client, number).await? {
-            Some(id) => self.client(&id).await,
-            None => Ok(None),
-        }
+        self.client(&Numbered::Client.id(number)).await
     }
 
     /// The client with this username.

@@ -114,18 +114,12 @@ impl Store {
 
     /// The product holding this `number`.
     pub async fn product_by_number(&self, number: u64) -> Result<Option<Product>, ApiError> {
-        match self.id_by_number(Numbered::Product, number).await? {
-            Some(id) => self.product(&id).await,
-            None => Ok(None),
-        }
+        self.product(&Numbered::Product.id(number)).await
     }
 
     /// The license holding this `number`.
     pub async fn license_by_number(&self, number: u64) -> Result<Option<License>, ApiError> {
-        match self.id_by_number(Numbered::License, number).await? {
-            Some(id) => self.license(&id).await,
-            None => Ok(None),
-        }
+        self.license(&Numbered::License.id(number)).await
     }
 
     pub async fn license(&self, id: &str) -> Result<Option<License>, ApiError> {

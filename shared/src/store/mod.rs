@@ -105,6 +105,11 @@ pub enum Numbered {
 }
 
 impl Numbered {
+    /// The id of the record of this kind holding `number` ([`crate::domain::numbered_id`]).
+    pub fn id(self, number: u64) -> String {
+        crate::domain::numbered_id(self.as_str(), number)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Client => "CLIENT",
@@ -358,14 +363,3 @@ impl Store {
     }
 }
 
-impl Store {
-    /// The id of the record holding `number`, if any (deleted records keep their claim:
-    /// the caller's read of the record then finds nothing).
-    pub async fn id_by_number(&self, kind: Numbered, number: u64) -> Result<Option<String>, ApiError> {
-        #[derive(serde::Deserialize)]
-        struct NumberClaim {
-            id: String,
-        }
-        Ok(self.get::<NumberClaim>(number_claim(kind, number), "#").await?.map(|c| c.id))
-    }
-}

@@ -41,10 +41,7 @@ impl Store {
 
     /// The partner holding this `number`.
     pub async fn partner_by_number(&self, number: u64) -> Result<Option<Partner>, ApiError> {
-        match self.id_by_number(Numbered::Partner, number).await? {
-            Some(id) => self.partner(&id).await,
-            None => Ok(None),
-        }
+        self.partner(&Numbered::Partner.id(number)).await
     }
 
     /// A partner by its (case-insensitive) name.

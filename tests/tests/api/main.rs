@@ -33,6 +33,7 @@ mod lifecycle;
 mod numbers_and_moves;
 mod limits;
 mod partners;
+mod round_trips;
 mod security;
 mod teammates;
 mod usage;

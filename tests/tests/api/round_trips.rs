@@ -1,0 +1,147 @@
+//! How many DynamoDB round trips a request waits for, one after another: the
+//! credential's read, then the partner chain beside the request's own read (issue 12).
+//! Counted by an SDK interceptor on an in-process App, so the figures are the
+//! handler's own; `make bench` reports them beside their floors.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
+use clientele::app::App;
+use clientele::config::Config;
+use clientele::http::{Ctx, Reply};
+use clientele::store::Store;
+use serde_json::{Value, json};
+
+use crate::helpers::{app, unique, unique_email};
+
+/// Each DynamoDB call's start and end.
+#[derive(Debug, Clone, Default)]
+struct Calls(Arc<Mutex<Vec<(Instant, Instant)>>>);
+
+#[derive(Debug)]
+struct Started(Instant);
+
+impl Storable for Started {
+    type Storer = StoreReplace<Self>;
+}
+
+impl Intercept for Calls {
+    fn name(&self) -> &'static str {
+        "round-trips"
+    }
+
+    fn read_before_transmit(&self, _: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        cfg.interceptor_state().store_put(Started(Instant::now()));
+        Ok(())
+    }
+
+    fn read_before_deserialization(&self, _: &BeforeDeserializationInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        if let Some(Started(at)) = cfg.load::<Started>() {
+            self.0.lock().unwrap().push((*at, Instant::now()));
+        }
+        Ok(())
+    }
+}
+
+impl Calls {
+    /// The calls made since the last take, and the longest chain of them that ran
+    /// one after another (each starting once the one before had answered).
+    fn take(&self) -> (usize, usize) {
+        let mut calls = std::mem::take(&mut *self.0.lock().unwrap());
+        calls.sort_by_key(|c| c.0);
+        let mut depth = vec![0usize; calls.len()];
+        for i in 0..calls.len() {
+            depth[i] = 1 + (0..i).filter(|&j| calls[j].1 <= calls[i].0).map(|j| depth[j]).max().unwrap_or(0);
+        }
+        (calls.len(), depth.into_iter().max().unwrap_or(0))
+    }
+}
+
+/// The App a function builds, over a DynamoDB client that records its calls.
+async fn counted_app(calls: &Calls) -> &'static App {
+    let path = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE: run with `make test`");
+    let vars: HashMap<String, String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("the stack's configuration");
+    let plain = app().dynamodb().await;
+    let db = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(calls.clone()).build());
+    Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
+}
+
+fn event(method: &str, path: &str, params: &[(&str, &str)], query: &str, key: &str, body: Option<Value>) -> lambda_http::Request {
+    let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    let mut headers = json!({ "x-api-key": key });
+    if body.is_some() {
+        headers["content-type"] = json!("application/json");
+    }
+    let raw = json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
+        "queryStringParameters": query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "pathParameters": params, "isBase64Encoded": false, "body": body.map(|b| b.to_string()),
+        "requestContext": {
+            "accountId": "1", "apiId": "t", "domainName": "localhost", "domainPrefix": "localhost", "requestId": "t",
+            "routeKey": "$default", "stage": "$default", "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t" }
+        }
+    });
+    lambda_http::request::from_str(&raw.to_string()).expect("a valid event")
+}
+
+/// Runs a request three times and gives its calls and its least sequential depth (a
+/// slow scheduler can only make concurrent calls look sequential, never the reverse).
+async fn measure<F, Fut>(lambda: &'static App, calls: &Calls, request: impl Fn() -> lambda_http::Request, handler: F) -> (usize, usize)
+where
+    F: Fn(Ctx) -> Fut + Copy,
+    Fut: Future<Output = Result<Reply, clientele::ApiError>>,
+{
+    let mut best = (usize::MAX, usize::MAX);
+    for _ in 0..3 {
+        calls.take();
+        let res = clientele::http::serve(lambda, request(), "round-trips", handler).await;
+        assert!(res.status().is_success(), "{:?}", res.body());
+        let (n, depth) = calls.take();
+        best = (best.0.min(n), best.1.min(depth));
+    }
+    best
+}
+
+#[tokio::test]
+async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
+    use clientele::api::clients;
+    let calls = Calls::default();
+    let lambda = counted_app(&calls).await;
+    let p = app().partner().await;
+    let c = app().client(&p).await;
+    let (id, number, username) = (c["id"].as_str().unwrap(), c["number"].to_string(), c["username"].as_str().unwrap().to_owned());
+    let key = c["apiKey"].as_str().unwrap().to_owned();
+
+    let path = format!("/v1/clients/{id}");
+    let retrieve = measure(lambda, &calls, || event("GET", &path, &[("clientId", id)], "", &p.key, None), clients::get).await;
+    assert_eq!(retrieve.1, 2, "retrieve: the key's grant, then the partner chain and the client together ({retrieve:?})");
+
+    let seed = format!("/api/v1/clients/{number}");
+    let dialect = measure(lambda, &calls, || event("GET", &seed, &[("client_id", &number)], "", &p.key, None), clients::get).await;
+    assert_eq!(dialect, retrieve, "an integer-id route reads exactly what its /v1 twin reads");
+
+    let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", &p.key, None), clients::list_clients).await;
+    assert_eq!(list.1, 3, "a list page: grant, then chain, page and total together, then the page's clients ({list:?})");
+
+    let by_name = format!("/v1/clients/by-username/{username}");
+    let found = measure(lambda, &calls, || event("GET", &by_name, &[("username", &username)], "", &p.key, None), clients::by_username).await;
+    assert_eq!(found.1, 3, "by username: grant, then chain and the username's claim, then the client ({found:?})");
+    let lookup = measure(lambda, &calls, || event("POST", "/v1/clients/lookup", &[], "", &p.key, Some(json!({ "apiKey": key }))), clients::lookup).await;
+    assert_eq!(lookup.1, 3, "lookup: grant, then chain and the key's claim, then the client ({lookup:?})");
+
+    let patch = measure(lambda, &calls, || event("PATCH", &path, &[("clientId", id)], "", &p.key, Some(json!({ "company": unique("co") }))), clients::update).await;
+    assert_eq!(patch.1, 3, "a change: grant, then chain and the client, then its transaction ({patch:?})");
+    let create = measure(lambda, &calls, || event("POST", "/v1/clients", &[], "", &p.key, Some(json!({ "name": unique("rt"), "email": unique_email() }))), clients::create).await;
+    assert_eq!(create.1, 3, "a create: grant, then chain, then its transaction ({create:?})");
+}
