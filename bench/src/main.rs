@@ -238,14 +238,34 @@ struct Measured {
     calls: Vec<Call>,
     raw: Plan,
     floor: Plan,
+    /// The depth of each request looked at (`calls` is the least deep).
+    depths: Vec<usize>,
 }
 
 /// Records the calls of one request of `op`, and builds its raw twins from them.
 async fn measure_calls(app: &'static App, rec: &Recorder, db: &aws_sdk_dynamodb::Client, table: &str, f: &Fixture, op: Op) -> Measured {
-    let ev = op.event(f);
-    rec.start(true);
-    let body = must(app, op.handler(), &ev).await;
-    let calls = rec.stop();
+    // Noise can only make calls look sequential (a call that needs another's answer can
+    // never start before it ends), so the trace kept is the least deep of a few requests.
+    let mut kept: Option<(Vec<Call>, Value)> = None;
+    let mut depths = Vec::new();
+    for _ in 0..DEPTH_REPEATS {
+        let ev = op.event(f);
+        rec.start(true);
+        let body = must(app, op.handler(), &ev).await;
+        let calls = rec.stop();
+        depths.push(trace::depth(&calls));
+        if kept.as_ref().is_none_or(|(k, _)| trace::depth(&calls) < trace::depth(k)) {
+            kept = Some((calls, body));
+        }
+    }
+    let (calls, body) = kept.expect("at least one request");
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        let t0 = calls.iter().map(|c| c.start).min();
+        for c in &calls {
+            let at = |t: Instant| t0.map_or(0.0, |t0| (t - t0).as_secs_f64() * 1000.0);
+            eprintln!("  {:<16} {:<20} {:8.3} .. {:8.3} ms", op.name(), c.op, at(c.start), at(c.end));
+        }
+    }
     let fresh = match op {
         Op::Create => create_fresh(&calls, &body),
         Op::Update => Fresh::Version { event_id: tx_pk(&calls, "EVENT#").unwrap_or_default() },
@@ -253,7 +273,27 @@ async fn measure_calls(app: &'static App, rec: &Recorder, db: &aws_sdk_dynamodb:
     };
     let raw = Plan::replay(db, &calls, fresh.clone());
     let floor = floor_plan(db, table, op, &calls, fresh);
-    Measured { op, calls, raw, floor }
+    Measured { op, calls, raw, floor, depths }
+}
+
+/// How many requests of each operation the calls table looks at.
+const DEPTH_REPEATS: usize = 5;
+
+/// The least depth a plan shows over DEPTH_REPEATS runs, and its calls then.
+async fn plan_shape(rec: &Recorder, plan: &Plan) -> (usize, usize) {
+    let mut best: Option<(usize, usize)> = None;
+    for _ in 0..DEPTH_REPEATS {
+        rec.start(false);
+        if let Err(e) = plan.run().await {
+            fail(e);
+        }
+        let c = rec.stop();
+        let d = trace::depth(&c);
+        if best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c.len(), d));
+        }
+    }
+    best.expect("at least one run")
 }
 
 /// The key after `prefix` of the first item of the recorded transaction whose pk starts with it.
@@ -279,13 +319,15 @@ fn create_fresh(calls: &[Call], created: &Value) -> Fresh {
     );
     Fresh::Values(Arc::new(move || {
         let (id, name, email, hash, number, event) = &olds;
+        // A client's id is made from its number (what the create handler does).
+        let new_number = clientele::domain::new_number();
         vec![
-            (id.clone(), clientele::domain::new_id()),
+            (id.clone(), clientele::store::Numbered::Client.id(new_number)),
             (event.clone(), clientele::domain::new_id()),
             (name.clone(), unique("r")),
             (email.clone(), format!("{}@example.com", unique("r"))),
             (hash.clone(), clientele::secrets::sha256_hex(&unique("k"))),
-            (number.clone(), clientele::domain::new_number().to_string()),
+            (number.clone(), new_number.to_string()),
         ]
     }))
 }
@@ -561,23 +603,20 @@ async fn full() {
         measured.push(measure_calls(app, rec, &s.db, &s.table, &f, op).await);
     }
     let mut calls_md = String::from(
-        "| operation | route | calls | by kind | stages (measured) | depth | floor | depth goal | raw twin: calls / depth | floor twin: calls / depth |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| operation | route | calls | by kind | stages (measured) | depth (deepest) | floor | depth goal | raw twin: calls / depth | floor twin: calls / depth |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for m in &measured {
         let depth = trace::depth(&m.calls);
         let floor = goals::floor(m.op.name());
         let mut twins = Vec::new();
         for plan in [&m.raw, &m.floor] {
-            rec.start(false);
-            if let Err(e) = plan.run().await {
-                fail(e);
-            }
-            let c = rec.stop();
-            twins.push(format!("{} / {}", c.len(), trace::depth(&c)));
+            let (calls, depth) = plan_shape(rec, plan).await;
+            twins.push(format!("{calls} / {depth}"));
         }
+        let deepest = m.depths.iter().max().copied().unwrap_or(depth);
         let verdict = at_most(depth as f64, floor as f64);
         calls_md.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {depth} | {floor} | {verdict} | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} | {depth} ({deepest}) | {floor} | {verdict} | {} | {} |\n",
             m.op.name(),
             m.op.route(),
             m.calls.len(),
@@ -747,7 +786,7 @@ async fn full() {
     ));
     md.push_str("## Goals and verdicts\n\nEach goal is declared in `bench/src/goals.rs`; each verdict is this run's measurement against it (the ratio is measured / goal).\n\n");
     md.push_str(&verdicts.table());
-    md.push_str("\n## DynamoDB calls and sequential depth per request\n\nMeasured: an SDK interceptor records when each call went out and when its answer was in; depth is the longest chain of calls each of which started after the previous one ended. Stages list each depth level's calls. The raw and floor twins' columns are measured the same way.\n\n");
+    md.push_str(&format!("\n## DynamoDB calls and sequential depth per request\n\nMeasured: an SDK interceptor records when each call started (its operation's first poll) and ended (its answer deserialized); depth is the longest chain of calls each of which started after the previous one ended. Each operation is looked at over {DEPTH_REPEATS} requests: the table shows the least deep (timing can only add apparent depth, never remove it) and, in brackets, the deepest seen. Stages list each depth level's calls. The raw and floor twins' columns are measured the same way.\n\n"));
     md.push_str(&calls_md);
     md.push_str("\nFloors (the fewest sequential round trips each operation can need):\n\n");
     md.push_str(&floors_md);
@@ -845,10 +884,10 @@ async fn tree(s: &Setup, size: usize, concurrency: usize) -> (Tree, Seeded) {
         async move {
             let sub = &subs[i % 10];
             let mut c = template.clone();
-            c.id = clientele::domain::new_id();
-            c.email = Some(clientele::domain::values::Email::parse(&format!("s{i}-{}@example.com", &c.id[24..])).unwrap());
-            c.name = clientele::domain::values::Name::parse(&format!("seed {i} {}", &c.id[24..])).unwrap();
-            c.api_key_hash = clientele::secrets::sha256_hex(&c.id);
+            let tag = uuid::Uuid::new_v4().simple().to_string();
+            c.email = Some(clientele::domain::values::Email::parse(&format!("s{i}-{tag}@example.com")).unwrap());
+            c.name = clientele::domain::values::Name::parse(&format!("seed {i} {tag}")).unwrap();
+            c.api_key_hash = clientele::secrets::sha256_hex(&tag);
             c.username = None;
             c.direct_partner = clientele::domain::client::PartnerRef { id: sub.id.clone(), name: sub.name.as_str().to_owned() };
             c.partner = clientele::domain::client::PartnerRef { id: root_p.id.clone(), name: root_p.name.as_str().to_owned() };
@@ -861,6 +900,7 @@ async fn tree(s: &Setup, size: usize, concurrency: usize) -> (Tree, Seeded) {
             let mut attempt = 0;
             loop {
                 c.number = clientele::domain::new_number();
+                c.id = clientele::store::Numbered::Client.id(c.number);
                 let e = clientele::events::Event::new(clientele::events::EventType::ClientCreated, &c.ancestors, actor, "bench-seed", json!({}), None);
                 match app.store.create_client(&c, &e).await {
                     Ok(()) => break,

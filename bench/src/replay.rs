@@ -3,8 +3,8 @@
 //! A [`Plan`] is a set of calls, each sent once the calls it depends on have answered.
 //! The "same calls" baseline is built from a handler's recorded calls: the same
 //! requests (operation, table, keys, expressions, items) with the same dependencies
-//! (each call waits for the call that ended last before the handler sent it), so it has
-//! the handler's calls and depth by construction. A write's transaction is the
+//! (each call waits for every call that had answered before the handler sent it), so it
+//! has the handler's calls and depth by construction. A write's transaction is the
 //! handler's own, with fresh ids and unique values for each create, and the current
 //! version for each update. The "floor" baseline reads the same items in the fewest
 //! sequential round trips the operation can possibly need.
@@ -18,7 +18,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use serde_json::Value;
 
-use crate::trace::{Call, predecessors};
+use crate::trace::{Call, ended_before};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -211,12 +211,7 @@ fn substitute(v: &mut AttributeValue, fresh: &[(String, String)]) {
 impl Plan {
     /// The handler's recorded calls, replayed with the SDK alone, with the same dependencies.
     pub fn replay(db: &Client, calls: &[Call], fresh: Fresh) -> Self {
-        let preds = predecessors(calls);
-        let steps = calls
-            .iter()
-            .zip(preds)
-            .map(|(c, p)| Step { req: request(db, c), deps: p.into_iter().collect() })
-            .collect();
+        let steps = calls.iter().zip(ended_before(calls)).map(|(c, deps)| Step { req: request(db, c), deps }).collect();
         Self { db: db.clone(), steps, fresh, left_out: Vec::new() }
     }
 

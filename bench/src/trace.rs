@@ -1,12 +1,15 @@
-//! Every DynamoDB call a request makes, with when it went out and when its answer
-//! was in, recorded by an SDK interceptor: calls by kind, and sequential depth (the
-//! longest chain of calls each of which started only after the previous had ended).
+//! Every DynamoDB call a request makes, with when it started (its operation's first
+//! poll) and when it ended (its answer deserialized), recorded by an SDK interceptor:
+//! calls by kind, and sequential depth (the longest chain of calls each of which
+//! started only after the previous had ended).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::{BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef};
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
@@ -48,7 +51,6 @@ pub struct Recorder {
 struct Inner {
     on: AtomicBool,
     bodies: AtomicBool,
-    next: AtomicUsize,
     calls: Mutex<Vec<Open>>,
 }
 
@@ -57,11 +59,23 @@ impl Intercept for Recorder {
         "bench-call-recorder"
     }
 
-    fn read_before_transmit(&self, ctx: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    // A call starts when its operation starts (the first poll of `send()`), before it is
+    // serialized, signed or given a connection: two calls the code sends together both
+    // start before either can end, however fast the first answer comes back.
+    fn read_before_execution(&self, _: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
         if !self.inner.on.load(Ordering::Relaxed) {
             return Ok(());
         }
         let start = Instant::now();
+        let mut calls = self.inner.calls.lock().unwrap();
+        let id = calls.len();
+        calls.push(Open { op: String::new(), start, body: Value::Null, end: None });
+        cfg.interceptor_state().store_put(CallId(id));
+        Ok(())
+    }
+
+    fn read_before_transmit(&self, ctx: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let Some(CallId(id)) = cfg.load::<CallId>().copied() else { return Ok(()) };
         let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
         let op = target.rsplit('.').next().unwrap_or(target).to_owned();
         let body = if self.inner.bodies.load(Ordering::Relaxed) {
@@ -69,15 +83,15 @@ impl Intercept for Recorder {
         } else {
             Value::Null
         };
-        let mut calls = self.inner.calls.lock().unwrap();
-        let id = calls.len();
-        calls.push(Open { op, start, body, end: None });
-        self.inner.next.fetch_add(1, Ordering::Relaxed);
-        cfg.interceptor_state().store_put(CallId(id));
+        if let Some(call) = self.inner.calls.lock().unwrap().get_mut(id) {
+            call.op = op;
+            call.body = body;
+        }
         Ok(())
     }
 
-    fn read_after_attempt(&self, _: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+    // It ends when its operation is over: the answer deserialized (after any retries).
+    fn read_after_execution(&self, _: &FinalizerInterceptorContextRef<'_>, _: &RuntimeComponents, cfg: &mut ConfigBag) -> Result<(), BoxError> {
         let end = Instant::now();
         if let Some(CallId(id)) = cfg.load::<CallId>().copied()
             && let Some(call) = self.inner.calls.lock().unwrap().get_mut(id)
@@ -125,16 +139,9 @@ pub fn depth(calls: &[Call]) -> usize {
     levels(calls).into_iter().max().unwrap_or(0)
 }
 
-/// For each call, the call it waited for: the one that ended last before it started.
-pub fn predecessors(calls: &[Call]) -> Vec<Option<usize>> {
-    calls
-        .iter()
-        .map(|c| {
-            (0..calls.len())
-                .filter(|&j| calls[j].end <= c.start)
-                .max_by_key(|&j| calls[j].end)
-        })
-        .collect()
+/// For each call, the calls that had ended before it started (what it may have waited for).
+pub fn ended_before(calls: &[Call]) -> Vec<Vec<usize>> {
+    calls.iter().map(|c| (0..calls.len()).filter(|&j| calls[j].end <= c.start).collect()).collect()
 }
 
 /// Calls by kind, as `BatchGetItem 1, GetItem 2`.
