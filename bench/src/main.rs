@@ -240,6 +240,8 @@ struct Measured {
     floor: Plan,
     /// The depth of each request looked at (`calls` is the least deep).
     depths: Vec<usize>,
+    /// What the handler answered to the request of `calls`.
+    answer: Value,
 }
 
 /// Records the calls of one request of `op`, and builds its raw twins from them.
@@ -273,7 +275,7 @@ async fn measure_calls(app: &'static App, rec: &Recorder, db: &aws_sdk_dynamodb:
     };
     let raw = Plan::replay(db, &calls, fresh.clone());
     let floor = floor_plan(db, table, op, &calls, fresh);
-    Measured { op, calls, raw, floor, depths }
+    Measured { op, calls, raw, floor, depths, answer: body }
 }
 
 /// How many requests of each operation the calls table looks at.
@@ -535,6 +537,7 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
         Some("--warm-store") => return warm_store().await,
+        Some("--cold-raw") if args.len() == 3 => return cold_raw(&args[2]).await,
         // Seeds one tree and says how fast (to size BENCH_SEED_CONCURRENCY for a machine).
         Some("--seed") if args.len() == 3 => {
             let s = setup().await;
@@ -711,14 +714,22 @@ async fn full() {
         ("list-clients", Op::List, vec![release.join("list-clients").display().to_string()]),
         ("list-clients (Python peer)", Op::List, vec![python, peer]),
     ];
-    let mut cold_md = String::from("| function | init ms (median) | first response ms (median) | warm ms p50 | peak RSS MB (max) |\n|---|---|---|---|---|\n");
+    let mut cold_md = String::from(
+        "| function | init ms (median) | first response ms (median) | its calls from a fresh process, SDK alone (ms, median) | first response − those | warm ms p50 | peak RSS MB (max) |\n|---|---|---|---|---|---|---|\n",
+    );
     let mut cold: Vec<(&str, Op, f64, f64, f64, f64)> = Vec::new();
     // The peer's clients are not the handlers' shape: it gets a partner of its own.
     let peer_fixture = fixture(app, &s.admin, 20).await;
     for (name, op, cmd) in &functions {
         let f = if name.contains("Python") { &peer_fixture } else { &f };
         let mut runs = Vec::new();
+        let mut raws = Vec::new();
+        let file = (!name.contains("Python")).then(|| raw_file(measured.iter().find(|m| m.op == *op).expect("measured")));
         for _ in 0..p.cold_runs {
+            if let Some(file) = &file {
+                warm_store_process(&exe, &env).await;
+                raws.push(cold_raw_process(&exe, &env, file).await);
+            }
             warm_store_process(&exe, &env).await;
             let events: Vec<String> = (0..p.warm_invokes.max(1)).map(|_| op.event(f)).collect();
             match cold::run(cmd, &env, events).await {
@@ -735,7 +746,12 @@ async fn full() {
         let first = med(runs.iter().map(|r| r.first).collect());
         let warm_p50 = med(runs.iter().flat_map(|r| r.warm.clone()).collect::<Vec<f64>>());
         let rss = runs.iter().map(|r| r.rss).fold(0.0, f64::max);
-        cold_md.push_str(&format!("| {name} | {init:.1} | {first:.1} | {warm_p50:.2} | {rss:.1} |\n"));
+        if let Some(file) = &file {
+            let _ = std::fs::remove_file(file);
+        }
+        let raw = if raws.is_empty() { "-".to_owned() } else { format!("{:.1}", med(raws.clone())) };
+        let own = if raws.is_empty() { "-".to_owned() } else { format!("{:.1}", first - med(raws)) };
+        cold_md.push_str(&format!("| {name} | {init:.1} | {first:.1} | {raw} | {own} | {warm_p50:.2} | {rss:.1} |\n"));
         cold.push((name, *op, init, first, warm_p50, rss));
     }
     for (name, op, init, first, _, rss) in cold.iter().filter(|c| !c.0.contains("Python")) {
@@ -795,7 +811,7 @@ async fn full() {
     md.push_str("\n## Handler cost per request\n\nCPU: user + system time of the bench process (getrusage) over alternating blocks of requests, divided by their number (DynamoDB Local is another process). Instructions: `valgrind --tool=callgrind` of `clientele-bench --only <op> <n> <side>` at two request counts, (I(N2) − I(N1)) / (N2 − N1), so set-up cancels out.\n\n");
     md.push_str(&cpu_md);
     md.push_str(&scaling_md);
-    md.push_str("\n## Cold start, warm invocations and memory under a local Lambda Runtime API\n\nBefore each fresh process a separate process (`clientele-bench --warm-store`) makes one call of each kind, so DynamoDB Local's own first-call costs are not the function's. Init: exec to the first `GET .../invocation/next`; first response: exec to the first response; warm: each later invocation, event handed over to response; peak RSS: the process's high-water mark after the last.\n\n");
+    md.push_str("\n## Cold start, warm invocations and memory under a local Lambda Runtime API\n\nBefore each fresh process a separate process (`clientele-bench --warm-store`) makes one call of each kind, so DynamoDB Local's own first-call costs are not the function's. Init: exec to the first `GET .../invocation/next`; first response: exec to the first response; warm: each later invocation, event handed over to response; peak RSS: the process's high-water mark after the last. Beside the first response: the handler's own DynamoDB requests (as recorded in the calls table) made once by a fresh process with the SDK alone (`clientele-bench --cold-raw`, exec to answers in, after the same store warming), and the difference, which is what the function itself adds to a cold start.\n\n");
     md.push_str(&cold_md);
     md.push_str("\nThe Python/boto3 peer (`bench/peer/clients.py`, one function for the three routes) makes the same DynamoDB requests as the Rust handlers, as most teams would write them.\n");
     md.push_str("\n## Release binary sizes\n\n");
@@ -840,6 +856,65 @@ async fn instructions(valgrind: &str, exe: &Path, op: Op, side: &str, (n1, n2): 
     Some((counts[1] - counts[0]) / (n2 - n1) as f64)
 }
 
+/// Writes what `--cold-raw` needs to replay a handler's calls: each call's request and
+/// the calls it waited for, and the handler's answer (a create's old values).
+fn raw_file(m: &Measured) -> std::path::PathBuf {
+    let deps = trace::ended_before(&m.calls);
+    let calls: Vec<Value> = m.calls.iter().zip(deps).map(|(c, d)| json!({ "op": c.op, "body": c.body, "deps": d })).collect();
+    let path = std::env::temp_dir().join(format!("clientele-bench-raw-{}-{}.json", m.op.name().replace(' ', "-"), std::process::id()));
+    std::fs::write(&path, json!({ "op": m.op.name(), "calls": calls, "answer": m.answer }).to_string()).expect("the temp dir is writable");
+    path
+}
+
+/// `--cold-raw <file>`: from a fresh process, the handler's calls with the SDK alone, once
+/// (what a cold function's first response cannot do without); prints `done` when they are in.
+async fn cold_raw(file: &str) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap_or_else(|e| fail(e))).unwrap_or_else(|e| fail(e));
+    let db = aws_sdk_dynamodb::Client::new(&clientele::store::sdk_config());
+    let now = Instant::now();
+    let calls: Vec<Call> = v["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| Call { op: c["op"].as_str().unwrap_or_default().to_owned(), start: now, end: now, body: c["body"].clone() })
+        .collect();
+    let deps: Vec<Vec<usize>> = v["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["deps"].as_array().into_iter().flatten().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+        .collect();
+    let fresh = if v["op"] == "create" { create_fresh(&calls, &v["answer"]) } else { Fresh::None };
+    let steps = calls.iter().zip(deps).map(|(c, deps)| Step { req: replay::request(&db, c), deps }).collect();
+    let plan = Plan { db, steps, fresh, left_out: Vec::new() };
+    if let Err(e) = plan.run().await {
+        fail(e);
+    }
+    println!("done");
+}
+
+/// Runs `--cold-raw` in a fresh process: ms from exec to its calls being answered.
+async fn cold_raw_process(exe: &Path, env: &[(String, String)], file: &Path) -> f64 {
+    use tokio::io::AsyncBufReadExt;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--cold-raw")
+        .arg(file)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| fail(format!("clientele-bench --cold-raw: {e}")));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let line = lines.next_line().await.ok().flatten();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if line.as_deref() != Some("done") || !child.wait().await.is_ok_and(|s| s.success()) {
+        fail("clientele-bench --cold-raw failed");
+    }
+    ms
+}
+
 async fn warm_store_process(exe: &Path, env: &[(String, String)]) {
     let status = tokio::process::Command::new(exe).arg("--warm-store").env_clear().envs(env.iter().cloned()).status().await;
     if !status.is_ok_and(|s| s.success()) {
@@ -850,7 +925,9 @@ async fn warm_store_process(exe: &Path, env: &[(String, String)]) {
 /// A root partner with 10 sub-partners holding `size` clients between them (a fifth live),
 /// seeded through the store's create transaction, `concurrency` at a time.
 struct Tree {
+    /// A key of the root partner.
     key: String,
+    root: String,
     sub: String,
 }
 
@@ -924,7 +1001,7 @@ async fn tree(s: &Setup, size: usize, concurrency: usize) -> (Tree, Seeded) {
     futures::stream::iter(jobs).buffer_unordered(concurrency.max(1)).collect::<Vec<()>>().await;
     let secs = started.elapsed().as_secs_f64();
     let retried = retried.load(std::sync::atomic::Ordering::Relaxed);
-    (Tree { key: k["key"].as_str().unwrap().to_owned(), sub: subs[1].id.clone() }, Seeded { secs, retried })
+    (Tree { key: k["key"].as_str().unwrap().to_owned(), root: rid, sub: subs[1].id.clone() }, Seeded { secs, retried })
 }
 
 /// The list shapes at 100 clients and at BENCH_LIST_BIG, interleaved sample by sample.
@@ -948,12 +1025,13 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
     let (small50, big50) = (page50(small.key.clone()).await, page50(big.key.clone()).await);
     let shapes: Vec<(&str, String, String)> = vec![
         ("page 1 (limit 10)", list(&small.key, "limit=10"), list(&big.key, "limit=10")),
+        ("the root's subtree (partner filter naming the root)", list(&small.key, &format!("limit=10&partner={}", small.root)), list(&big.key, &format!("limit=10&partner={}", big.root))),
         ("one sub-partner's subtree (partner filter)", list(&small.key, &format!("limit=10&partner={}", small.sub)), list(&big.key, &format!("limit=10&partner={}", big.sub))),
         ("status=live", list(&small.key, "limit=10&status=live"), list(&big.key, "limit=10&status=live")),
         ("page 50 by cursor (limit 2)", list(&small.key, &small50), list(&big.key, &big50)),
     ];
     let mut md = format!(
-        "\n## A list page as the tree grows\n\nTwo trees: a root partner with 10 sub-partners holding 100 clients between them, and one holding {}; a fifth of each are live. Seeding the {} through the store's create transaction, {} at a time, took {seed_secs:.0} s ({:.0} clients/s; {} transactions tried again after contention). Both sizes are timed alternately, sample by sample, with the root's key.\n\n| shape | total at 100 | total at {} | p50 at 100 (ms) | p50 at {} (ms) | ratio p50 | p99 at 100 | p99 at {} | ratio p99 |\n|---|---|---|---|---|---|---|---|---|\n",
+        "\n## A list page as the tree grows\n\nTwo trees: a root partner with 10 sub-partners holding 100 clients between them, and one holding {}; a fifth of each are live. Seeding the {} through the store's create transaction, {} at a time, took {seed_secs:.0} s ({:.0} clients/s; {} transactions tried again after contention). Both sizes are timed alternately, sample by sample, with the root's key; calls / depth are measured as in the calls table (the root's key sees clients of its sub-partners).\n\n| shape | total at 100 | total at {} | calls / depth at 100 | calls / depth at {} | p50 at 100 (ms) | p50 at {} (ms) | ratio p50 | p99 at 100 | p99 at {} | ratio p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
         p.big,
         p.big,
         p.seed_concurrency,
@@ -961,15 +1039,37 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
         seeded.retried,
         p.big,
         p.big,
+        p.big,
         p.big
     );
     for (name, small_ev, big_ev) in &shapes {
         let totals = (must(app, Handler::List, small_ev).await["total"].clone(), must(app, Handler::List, big_ev).await["total"].clone());
+        // Calls and depth of this shape at each size (the least deep of a few requests).
+        let mut shape = Vec::new();
+        for ev in [small_ev, big_ev] {
+            let mut best: Option<(usize, usize)> = None;
+            for _ in 0..DEPTH_REPEATS {
+                s.rec.start(false);
+                must(app, Handler::List, ev).await;
+                let c = s.rec.stop();
+                let d = trace::depth(&c);
+                if best.is_none_or(|(_, bd)| d < bd) {
+                    best = Some((c.len(), d));
+                    if std::env::var_os("BENCH_TRACE").is_some() {
+                        eprintln!("  {name}: {}", trace::stages(&c));
+                    }
+                }
+            }
+            shape.push(best.expect("at least one request"));
+        }
+        let floor = goals::floor("list page");
+        let depth = shape[0].1.max(shape[1].1);
+        verdicts.add(format!("list {name}: sequential round trips ≤ {floor}"), depth.to_string(), at_most(depth as f64, floor as f64));
         let t = interleaved_events(app, p.samples, small_ev, big_ev).await;
         let (r50, r99) = (t.1.p50 / t.0.p50, t.1.p99 / t.0.p99);
         md.push_str(&format!(
-            "| {name} | {} | {} | {:.2} | {:.2} | {r50:.2} | {:.2} | {:.2} | {r99:.2} |\n",
-            totals.0, totals.1, t.0.p50, t.1.p50, t.0.p99, t.1.p99
+            "| {name} | {} | {} | {} / {} | {} / {} | {:.2} | {:.2} | {r50:.2} | {:.2} | {:.2} | {r99:.2} |\n",
+            totals.0, totals.1, shape[0].0, shape[0].1, shape[1].0, shape[1].1, t.0.p50, t.1.p50, t.0.p99, t.1.p99
         ));
         verdicts.add(format!("list {name}: p50 at {} ≤ {}x at 100", p.big, goals::SCALING), format!("{r50:.2}x"), at_most(r50, goals::SCALING));
         verdicts.add(format!("list {name}: p99 at {} ≤ {}x at 100", p.big, goals::SCALING), format!("{r99:.2}x"), at_most(r99, goals::SCALING));
