@@ -10,7 +10,8 @@
 //! sets up, then makes n requests of one operation (what callgrind counts), and
 //! `clientele-bench --warm-store` makes one call of each kind from a fresh process (so
 //! DynamoDB Local's connection handling is warm before a cold start is timed);
-//! `clientele-bench --seed <n>` seeds one tree of n clients and prints the rate.
+//! `clientele-bench --seed <n>` seeds one tree of n clients and prints the rate;
+//! `clientele-bench --depths` prints the depth of each request the calls table looks at.
 
 mod cold;
 mod goals;
@@ -246,6 +247,10 @@ struct Measured {
 
 /// Records the calls of one request of `op`, and builds its raw twins from them.
 async fn measure_calls(app: &'static App, rec: &Recorder, db: &aws_sdk_dynamodb::Client, table: &str, f: &Fixture, op: Op) -> Measured {
+    // A few requests first: the calls looked at are those of a warm path.
+    for _ in 0..DEPTH_REPEATS {
+        must(app, op.handler(), &op.event(f)).await;
+    }
     // Noise can only make calls look sequential (a call that needs another's answer can
     // never start before it ends), so the trace kept is the least deep of a few requests.
     let mut kept: Option<(Vec<Call>, Value)> = None;
@@ -538,6 +543,16 @@ async fn main() {
         Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
         Some("--warm-store") => return warm_store().await,
         Some("--cold-raw") if args.len() == 3 => return cold_raw(&args[2]).await,
+        // The depth of each of DEPTH_REPEATS requests of every operation, after a warm-up.
+        Some("--depths") => {
+            let s = setup().await;
+            let f = fixture(s.app, &s.admin, 20).await;
+            for op in OPS {
+                let m = measure_calls(s.app, &s.rec, &s.db, &s.table, &f, op).await;
+                println!("{:<16} {:?}", op.name(), m.depths);
+            }
+            return;
+        }
         // Seeds one tree and says how fast (to size BENCH_SEED_CONCURRENCY for a machine).
         Some("--seed") if args.len() == 3 => {
             let s = setup().await;
