@@ -1,6 +1,7 @@
 # Clientele's two commands: `make run` and `make test`. Everything they need is
 # installed on first use into .tools/ (git-ignored); nothing is installed globally
-# except, when the machine lacks them, Java 17, npm and (for make bench) valgrind from the OS packages.
+# except, when the machine lacks them, Java 17, npm, (for the console's browser tests)
+# Chromium and (for make bench) valgrind from the OS packages.
 
 SHELL := /bin/bash
 TOOLS := .tools
@@ -12,6 +13,7 @@ SCHEMATHESIS_VERSION := 4.32.5
 OPENAPI_PYTHON_CLIENT_VERSION := 0.29.1
 OPENAPI_TYPESCRIPT_VERSION := 7.13.0
 TYPESCRIPT_VERSION := 5.9.3
+PLAYWRIGHT_CORE_VERSION := 1.65.1
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
 .PHONY: run test bench tools routes check-routes lint-template clean help expire-trials deploy
@@ -32,7 +34,7 @@ run: tools
 bench: tools $(TOOLS)/.valgrind
 	@scripts/stack.sh bench
 
-test: tools check-routes lint-template
+test: tools $(TOOLS)/.chromium check-routes lint-template
 	@scripts/stack.sh test
 
 # cfn-lint over the SAM template; any finding fails the build.
@@ -59,6 +61,12 @@ $(TOOLS)/.valgrind:
 	@command -v valgrind >/dev/null || { echo "installing valgrind"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 	@touch $@
 
+# Chromium drives the console's browser tests (tests/browser); Debian's package, only when missing.
+$(TOOLS)/.chromium:
+	@mkdir -p $(TOOLS)
+	@test -x /usr/bin/chromium || { echo "installing Chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@touch $@
+
 # cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up),
 # cfn-lint (the template's linter), schemathesis (fuzzes the API against its OpenAPI document),
 # openapi-python-client (the generated-client test). Re-run when this Makefile changes the list.
@@ -68,11 +76,12 @@ $(TOOLS)/.python: Makefile
 	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
 	@touch $@
 
-# openapi-typescript and tsc, for the generated TypeScript types' check.
+# openapi-typescript and tsc, for the generated TypeScript types' check; playwright-core,
+# which drives Chromium in the console's browser tests (it downloads no browser).
 $(TOOLS)/node/.installed: Makefile
 	@mkdir -p $(TOOLS)/node
 	@command -v npm >/dev/null || { echo "installing npm"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
-	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node "openapi-typescript@$(OPENAPI_TYPESCRIPT_VERSION)" "typescript@$(TYPESCRIPT_VERSION)"
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS)/node "openapi-typescript@$(OPENAPI_TYPESCRIPT_VERSION)" "typescript@$(TYPESCRIPT_VERSION)" "playwright-core@$(PLAYWRIGHT_CORE_VERSION)"
 	@touch $@
 
 # DynamoDB Local, AWS's own emulator, as shipped inside an npm package.

@@ -53,6 +53,16 @@ def dialect(path):
     return None
 
 
+# The browser console (shared/console/): a page and its assets for people, not JSON
+# API routes, so they are routed and deployed like any other but left out of the
+# OpenAPI document (and so out of its fuzzing and the generated clients).
+CONSOLE = "/console"
+
+
+def is_console(path):
+    return path == CONSOLE or path.startswith(CONSOLE + "/")
+
+
 def first_rows(rows):
     """One row per function: its first (the /v1 route), which names the crate."""
     seen, out = set(), []
@@ -323,6 +333,8 @@ def openapi(rows):
 
     paths = {}
     for r in rows:
+        if is_console(r["path"]):
+            continue
         fn = r["function"]
         spoken = dialect(r["path"])
         request, status, response = o.DIALECT_OPERATIONS.get((fn, spoken and spoken[0]), o.OPERATIONS[fn])

@@ -2,7 +2,8 @@
 # The local stack: DynamoDB Local + the API served by `cargo lambda watch`.
 #
 #   scripts/stack.sh run    serve on $PORT (default 9000) until Ctrl-C
-#   scripts/stack.sh test   serve on free ports, run every test, clean up
+#   scripts/stack.sh test   serve on free ports, run every test (E2E_FILTER=console: the
+#                           browser test alone), clean up
 #   scripts/stack.sh faults the fault-injection suite alone, on a stack of its own
 #   scripts/stack.sh run-check  starts `run` with PORT and ADMIN_API_KEY set, checks both, stops it
 #
@@ -220,6 +221,7 @@ case "${1:-}" in
   Clientele is serving at http://127.0.0.1:$PORT/v1
   Platform admin API key: $ADMIN
   (send it as X-API-Key; set ADMIN_API_KEY to choose your own)
+  Console (sign in with a key or a teammate): http://127.0.0.1:$PORT/console
   Webhooks are delivered by the local stream poller (.run/poller.log).
   Logs: .run/api.log, .run/dynamodb.log. Ctrl-C stops everything.
 
@@ -271,6 +273,12 @@ MSG
       done
       echo "webhook poller: caught up with the fuzzing's events in $((SECONDS - waited)) s"
       (cd "$ROOT" && cargo test --workspace --test api -- --test-threads "${TEST_THREADS:-8}" ${E2E_FILTER:-}) || status=$?
+    fi
+    # The console in headless Chromium against the same stack (tests/browser): every step
+    # checked on the page and through the API, a screenshot of each page kept in
+    # .run/console-screenshots/. E2E_FILTER=console runs it alone.
+    if [[ $status -eq 0 && ( -z "${E2E_FILTER:-}" || "${E2E_FILTER}" == console ) ]]; then
+      CONSOLE_SCREENSHOTS="$RUN_DIR/console-screenshots" node --test "$ROOT/tests/browser/console.test.mjs" || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       "$0" run-check || status=$?

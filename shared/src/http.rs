@@ -37,21 +37,32 @@ pub struct Ctx {
 /// A successful response.
 pub struct Reply {
     status: StatusCode,
-    body: Option<Value>,
+    body: Option<Content>,
     headers: Vec<(&'static str, String)>,
+}
+
+/// What a reply carries: JSON, or a file compiled into the function (the console's).
+enum Content {
+    Json(Value),
+    Static { content_type: &'static str, text: &'static str },
 }
 
 impl Reply {
     pub fn ok(body: Value) -> Self {
-        Self { status: StatusCode::OK, body: Some(body), headers: Vec::new() }
+        Self { status: StatusCode::OK, body: Some(Content::Json(body)), headers: Vec::new() }
     }
 
     pub fn created(body: Value, location: String) -> Self {
-        Self { status: StatusCode::CREATED, body: Some(body), headers: vec![("location", location)] }
+        Self { status: StatusCode::CREATED, body: Some(Content::Json(body)), headers: vec![("location", location)] }
     }
 
     pub fn accepted(body: Value) -> Self {
-        Self { status: StatusCode::ACCEPTED, body: Some(body), headers: Vec::new() }
+        Self { status: StatusCode::ACCEPTED, body: Some(Content::Json(body)), headers: Vec::new() }
+    }
+
+    /// A 200 with a static text file of the given content type.
+    pub fn file(content_type: &'static str, text: &'static str) -> Self {
+        Self { status: StatusCode::OK, body: Some(Content::Static { content_type, text }), headers: Vec::new() }
     }
 
     /// A status without a body.
@@ -65,7 +76,7 @@ impl Reply {
 
     /// Adds a member to the JSON body (e.g. a secret shown once).
     pub fn with_field(mut self, name: &str, value: Value) -> Self {
-        if let Some(Value::Object(body)) = &mut self.body {
+        if let Some(Content::Json(Value::Object(body))) = &mut self.body {
             body.insert(name.to_owned(), value);
         }
         self
@@ -267,8 +278,14 @@ impl Ctx {
 }
 
 fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> {
-    let (status, body, headers, content_type) = match result {
-        Ok(reply) => (reply.status, reply.body, reply.headers, "application/json"),
+    let (status, body, headers) = match result {
+        Ok(reply) => {
+            let body = reply.body.map(|content| match content {
+                Content::Json(v) => ("application/json", v.to_string()),
+                Content::Static { content_type, text } => (content_type, text.to_owned()),
+            });
+            (reply.status, body, reply.headers)
+        }
         Err(err) => {
             let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             if status.is_server_error() {
@@ -287,7 +304,7 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
             if matches!(err, ApiError::Unauthenticated(_)) {
                 headers.push(("www-authenticate", "ApiKey".to_owned()));
             }
-            (status, Some(err.into_problem(request_id)), headers, "application/problem+json")
+            (status, Some(("application/problem+json", err.into_problem(request_id).to_string())), headers)
         }
     };
     let mut builder = Response::builder().status(status).header("x-request-id", request_id);
@@ -295,9 +312,9 @@ fn respond(request_id: &str, result: Result<Reply, ApiError>) -> Response<Body> 
         builder = builder.header(name, value);
     }
     let body = match body {
-        Some(v) => {
+        Some((content_type, text)) => {
             builder = builder.header("content-type", content_type);
-            Body::Text(v.to_string())
+            Body::Text(text)
         }
         None => Body::Empty,
     };

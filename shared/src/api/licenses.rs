@@ -256,6 +256,9 @@ pub(crate) async fn revoke_license(cx: &Ctx, actor: &Actor, license: License) ->
         let mut next = current.clone();
         next.partner_path.clone_from(tree);
         next.revoked = true;
+        // Deactivated on every domain (DIALECTS.md 002's delete): its domains are released
+        // below, and the event's `previous` keeps where it was active.
+        next.activations.clear();
         next.version += 1;
         next.modified = now();
         let event = Event::new(EventType::LicenseRevoked, &next.partner_path, actor, &cx.request_id, next.view(), previous(&current.view(), &next.view()));
@@ -265,7 +268,8 @@ pub(crate) async fn revoke_license(cx: &Ctx, actor: &Actor, license: License) ->
     .await
 }
 
-/// `POST /v1/licenses/{licenseId}/revoke`: the license stops activating; its domains are released.
+/// `POST /v1/licenses/{licenseId}/revoke`: the license stops activating and is
+/// deactivated on every domain (its domains are released).
 ///
 /// # Errors
 /// 404 outside the caller's tree.

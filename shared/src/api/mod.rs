@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod clients;
+pub mod console;
 pub mod events;
 pub mod licenses;
 pub mod lifecycle;

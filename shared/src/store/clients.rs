@@ -196,6 +196,9 @@ impl Store {
     pub async fn create_client(&self, c: &Client, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
+        // The number first: a collision draws again (NumberTaken), and since the id is
+        // made from the number, the record's own guard would fail too, naming it wrongly.
+        claim_number(&mut tx, t, Numbered::Client, c.number, &c.id)?;
         tx.create(t, client_item(c)?, Guard::Record);
         let with_pk = |pk: String| claim_item(pk, &c.id);
         if let Some(pk) = email_claim(c) {
@@ -206,7 +209,6 @@ impl Store {
             tx.create(t, with_pk(username_claim(u.as_str()))?, Guard::Username);
         }
         tx.create(t, with_pk(key_claim(&c.api_key_hash))?, Guard::Secret);
-        claim_number(&mut tx, t, Numbered::Client, c.number, &c.id)?;
         let deltas = counter_deltas(None, Some(c));
         for scope in scopes(&c.ancestors) {
             tx.put(t, entry(c, &scope), None, None);

@@ -85,9 +85,11 @@ impl Store {
     pub async fn create_product(&self, p: &Product) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
+        // The number first: a collision draws again (NumberTaken), and since the id is
+        // made from the number, the record's own guard would fail too, naming it wrongly.
+        claim_number(&mut tx, t, Numbered::Product, p.number, &p.id)?;
         tx.create(t, to_item(product_pk(&p.id), "#", p)?, Guard::Record);
         tx.create(t, to_item(format!("UNIQUE#PRODUCTSLUG#{}", p.slug.as_str()), "#", &Claim { id: p.id.clone() })?, Guard::Name);
-        claim_number(&mut tx, t, Numbered::Product, p.number, &p.id)?;
         let mut entry = key("PRODUCTS".into(), &p.id);
         entry.insert("id".into(), s(p.id.clone()));
         tx.put(t, entry, None, None);
@@ -140,9 +142,11 @@ impl Store {
     pub async fn create_license(&self, l: &License, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
+        // The number first: a collision draws again (NumberTaken), and since the id is
+        // made from the number, the record's own guard would fail too, naming it wrongly.
+        claim_number(&mut tx, t, Numbered::License, l.number, &l.id)?;
         tx.create(t, to_item(license_pk(&l.id), "#", l)?, Guard::Secret);
         tx.create(t, to_item(key_claim(&l.key_hash), "#", &Claim { id: l.id.clone() })?, Guard::Secret);
-        claim_number(&mut tx, t, Numbered::License, l.number, &l.id)?;
         let mut entry = key(format!("CLIENTLICENSES#{}", l.client_id), &l.id);
         entry.insert("id".into(), s(l.id.clone()));
         tx.put(t, entry, None, None);

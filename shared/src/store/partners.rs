@@ -59,9 +59,11 @@ impl Store {
     pub async fn create_partner(&self, p: &Partner, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
+        // The number first: a collision draws again (NumberTaken), and since the id is
+        // made from the number, the record's own guard would fail too, naming it wrongly.
+        claim_number(&mut tx, t, Numbered::Partner, p.number, &p.id)?;
         tx.create(t, to_item(partner_pk(&p.id), "#", p)?, Guard::Record);
         tx.create(t, to_item(name_claim(&p.name), "#", &Claim { id: p.id.clone() })?, Guard::Name);
-        claim_number(&mut tx, t, Numbered::Partner, p.number, &p.id)?;
         for scope in scopes(&p.path) {
             let mut entry = key(format!("{LIST}#{scope}"), &p.id);
             entry.insert("id".into(), s(p.id.clone()));

@@ -28,7 +28,7 @@ fn route_table() -> Vec<(String, String, String)> {
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
 
 #[tokio::test]
-async fn every_json_route_answers_413_over_64_kib_and_415_without_a_json_content_type() {
+async fn every_json_route_answers_400_for_broken_json_413_over_64_kib_and_415_without_a_json_content_type() {
     let app = app();
     let p = app.partner().await;
     let sub = app.sub_partner(&p).await;
@@ -71,7 +71,8 @@ async fn every_json_route_answers_413_over_64_kib_and_415_without_a_json_content
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         // The reseller portal serves resellers and agencies only.
         let key = if template.starts_with("/api/v1/portal/") { reseller.as_str() } else { app.admin.as_str() };
-        let cases: [Case; 4] = [
+        let cases: [Case; 5] = [
+            ("not JSON", vec![("content-type", "application/json")], b"{\"name\": ".to_vec(), 400, "malformed_json"),
             ("over 64 KiB", vec![("content-type", "application/json")], big.clone(), 413, "payload_too_large"),
             ("no content type", vec![], b"{}".to_vec(), 415, "unsupported_media_type"),
             ("text/plain", vec![("content-type", "text/plain")], b"{}".to_vec(), 415, "unsupported_media_type"),

@@ -111,3 +111,30 @@ async fn every_list_takes_skip_up_to_10000_and_no_further() {
         assert!(name == "deliveries" || (1..=2).contains(&got), "{name}: take and skip page: {}", res.body);
     }
 }
+
+#[tokio::test]
+async fn every_list_refuses_a_limit_outside_1_to_100_and_a_page_is_10_by_default() {
+    let app = app();
+    let p = app.partner().await;
+    for (name, path) in lists_of(&p, None).await {
+        for bad in ["0", "101", "ten", "-1", "5.5"] {
+            let res = get(&p.key, &path, &format!("limit={bad}")).await;
+            res.problem(400, "validation_failed");
+            assert_eq!(res.error_fields(), ["limit"], "{name}, limit={bad}: {}", res.body);
+        }
+        for good in ["1", "100"] {
+            get(&p.key, &path, &format!("limit={good}")).await.expect(200);
+        }
+    }
+    // With no limit, 10 of 12 clients, and a cursor to the other two.
+    let q = app.partner().await;
+    for _ in 0..12 {
+        app.client(&q).await;
+    }
+    let page = get(&q.key, "/v1/clients", "").await;
+    let page = page.expect(200);
+    assert_eq!((page["data"].as_array().unwrap().len(), page["total"].clone()), (10, json!(12)));
+    let rest = get(&q.key, "/v1/clients", &format!("cursor={}", page["nextCursor"].as_str().expect("a next cursor"))).await;
+    assert_eq!(rest.expect(200)["data"].as_array().unwrap().len(), 2);
+    assert!(rest.body["nextCursor"].is_null(), "the last page has no next cursor: {}", rest.body);
+}

@@ -165,3 +165,56 @@ async fn suspending_a_sub_partner_needs_partners_edit() {
     app.unsuspend_partner(&no_edit, &child.id).await.problem(403, "forbidden");
     app.list_clients(&child.key, "").await.problem(401, "unauthenticated");
 }
+
+/// Every route of §2 and §3 with the permission its "Needs" column names: a key that
+/// holds every permission but that one gets 403, and nothing changes.
+#[tokio::test]
+async fn each_route_answers_403_without_its_permission_and_changes_nothing() {
+    let app = app();
+    let p = app.partner().await;
+    let c = app.client(&p).await;
+    let cid = id(&c);
+    let (username, client_key) = (c["username"].as_str().unwrap().to_owned(), c["apiKey"].as_str().unwrap().to_owned());
+    let mate = app.create_teammate(&p.key, json!({ "username": crate::helpers::unique("mate"), "password": "correct horse battery staple" })).await;
+    let mate = id(mate.expect(201));
+    let client = |m: Method, tail: &str, body: Option<Value>| (m, format!("/v1/clients/{cid}{tail}"), body);
+    let routes: Vec<(&str, (Method, String, Option<Value>))> = vec![
+        ("clients:edit", client(Method::PUT, "", Some(json!({ "name": "Renamed", "email": crate::helpers::unique_email() })))),
+        ("clients:edit", client(Method::POST, "/make-live", None)),
+        ("clients:edit", client(Method::POST, "/offer-trial", Some(json!({ "days": 7 })))),
+        ("clients:edit", client(Method::POST, "/suspend", Some(json!({ "reason": "x" })))),
+        ("clients:edit", client(Method::POST, "/unsuspend", None)),
+        ("clients:edit", client(Method::PUT, "/permissions", Some(json!({ "reports": ["view"] })))),
+        ("clients:edit", client(Method::PUT, "/quotas", Some(json!({ "apiCalls": { "limit": 5 } })))),
+        ("clients:edit", client(Method::POST, "/usage", Some(json!({ "resource": "apiCalls", "amount": 1 })))),
+        ("clients:edit", client(Method::POST, "/rotate-api-key", None)),
+        ("clients:remove", (Method::POST, "/v1/clients/bulk-delete".into(), Some(json!({ "ids": [cid] })))),
+        ("clients:view", client(Method::GET, "", None)),
+        ("clients:view", (Method::GET, format!("/v1/clients/by-username/{username}"), None)),
+        ("clients:view", (Method::POST, "/v1/clients/lookup".into(), Some(json!({ "apiKey": client_key })))),
+        ("clients:view", (Method::GET, format!("/v1/clients/search?term={username}"), None)),
+        ("clients:view", client(Method::GET, "/usage", None)),
+        ("clients:view", client(Method::GET, "/licenses", None)),
+        ("keys:create", (Method::POST, "/v1/api-keys".into(), Some(json!({ "name": "k" })))),
+        ("keys:create", (Method::POST, "/v1/teammates".into(), Some(json!({ "username": crate::helpers::unique("t"), "password": "correct horse battery staple" })))),
+        ("keys:create", (Method::PATCH, format!("/v1/teammates/{mate}"), Some(json!({ "permissions": ["clients:view"] })))),
+        ("keys:view", (Method::GET, "/v1/api-keys".into(), None)),
+        ("partners:view", (Method::GET, format!("/v1/partners/{}", p.id), None)),
+    ];
+    let mut keys = std::collections::HashMap::new();
+    for (permission, (method, path, body)) in routes {
+        if !keys.contains_key(permission) {
+            keys.insert(permission, key_without(&p, permission).await);
+        }
+        let res = app.call(method.clone(), &path, &keys[permission], body).await;
+        assert_eq!(res.status, 403, "{method} {path} without {permission}: {}", res.body);
+        res.problem(403, "forbidden");
+        assert!(res.body["detail"].as_str().unwrap().contains(permission), "names {permission}: {}", res.body);
+    }
+    let after = app.get_client(&p.key, &cid).await;
+    let after = after.expect(200);
+    assert_eq!((after["version"].clone(), after["name"].clone(), after["status"].clone()), (json!(0), c["name"].clone(), json!("demo")));
+    assert_eq!(app.lookup_client(&p.key, &client_key).await.expect(200)["id"], cid.as_str(), "its key was not rotated");
+    let keys_now = app.call(Method::GET, "/v1/api-keys?limit=100", &p.key, None).await;
+    assert_eq!(keys_now.expect(200)["total"], 1 + keys.len(), "no key was created: the partner's own and the test's");
+}

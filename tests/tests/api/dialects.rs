@@ -581,3 +581,88 @@ async fn the_portals_licenses_of_one_client_past_the_cap_point_to_v1() {
     assert_eq!(over.error_fields(), ["licenses"]);
     assert!(over.body["errors"][0]["message"].as_str().unwrap().contains("/v1/clients/"), "{}", over.body);
 }
+
+// Every dialect keeps /v1's guarantees (DIALECTS.md): idempotency keys, uniqueness under
+// races, and each of its documented credentials.
+
+#[tokio::test]
+async fn the_dialects_keep_idempotency_keys_and_uniqueness_under_races() {
+    let app = app();
+    let p = app.partner().await;
+    let idem = unique("idem");
+    let body = new_client();
+    let send = |body: Value| {
+        let (key, idem) = (p.key.clone(), idem.clone());
+        async move { app.call_with(Method::POST, "/v2/clients/create", &key, Some(body), &[("idempotency-key", &idem)]).await }
+    };
+    let first = send(body.clone()).await;
+    let again = send(body).await;
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body["id"], first.body["id"], "the first response again");
+    assert_eq!(app.list_clients(&p.key, "").await.expect(200)["total"], 1, "one client made");
+
+    // Seed 001: the key reused with another body is its 422, in its own error shape.
+    let other = json!({ "name": unique("other"), "directPartner": { "id": p.id } });
+    let reused = app.call_with(Method::POST, "/api/v1/clients", &p.key, Some(other), &[("idempotency-key", &idem)]).await;
+    seed_001_error(&reused, 422);
+
+    // Seed 002: eight creates with one email at once, one client.
+    let reseller = partner_of_type("reseller").await;
+    let email = unique_email();
+    let racing = (0..8).map(|i| {
+        let (key, email) = (reseller.key.clone(), email.clone());
+        async move { call(&key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": email, "name": format!("Racer {i}") }))).await }
+    });
+    let answers = futures::future::join_all(racing).await;
+    let made = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(made, 1, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    for r in answers.iter().filter(|r| r.status != 201) {
+        r.problem(400, "validation_failed");
+        assert_eq!(r.error_fields(), ["email"]);
+    }
+    let listed = call(&reseller.key, Method::GET, "/api/v1/portal/clients", None).await;
+    assert_eq!(listed.expect(200).as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_portal_takes_a_resellers_bearer_token_and_refuses_a_plain_partners() {
+    use base64::Engine as _;
+    let app = app();
+    let token_of = |p: Partner| async move {
+        let username = unique("mate").to_lowercase();
+        let mate = json!({ "username": username, "password": "a long enough passphrase" });
+        app.call(Method::POST, "/v1/teammates", &p.key, Some(mate)).await.expect(201);
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:a long enough passphrase")));
+        let issued = app.raw(Method::POST, "/v1/auth/token", &[("authorization", &basic)], None).await;
+        format!("Bearer {}", issued.expect(200)["token"].as_str().unwrap())
+    };
+    let reseller = partner_of_type("reseller").await;
+    call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": unique_email(), "name": "Mine" }))).await.expect(201);
+    let mine = basic(&token_of(reseller).await, Method::GET, "/api/v1/portal/clients", None).await;
+    assert_eq!(mine.expect(200).as_array().unwrap().len(), 1);
+    let plain = basic(&token_of(app.partner().await).await, Method::GET, "/api/v1/portal/clients", None).await;
+    plain.problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn a_portal_delete_revokes_every_license_and_deactivates_it_on_every_domain() {
+    let app = app();
+    let reseller = partner_of_type("reseller").await;
+    let made = call(&reseller.key, Method::POST, "/api/v1/portal/clients", Some(json!({ "email": unique_email(), "name": "Leaving" }))).await;
+    let number = made.expect(201)["id"].as_u64().unwrap();
+    let product = app.product().await;
+    let body = json!({ "product_id": product["number"], "tier": "pro", "customer_id": number, "max_activations": 3 });
+    let license = call(&reseller.key, Method::POST, "/api/v1/portal/licenses", Some(body)).await;
+    let key = license.expect(201)["license_key"].as_str().unwrap().to_owned();
+    for domain in ["a.example.com", "b.example.com"] {
+        app.activate(&key, domain).await.expect(200);
+    }
+    call(&reseller.key, Method::DELETE, &format!("/api/v1/portal/clients/{number}"), None).await.expect(204);
+    let listed = app.call(Method::GET, "/v1/events?type=license.revoked&limit=5", &reseller.key, None).await;
+    let revoked = &listed.expect(200)["data"][0]["data"]["object"];
+    assert_eq!((revoked["status"].clone(), revoked["activations"].clone()), (json!("revoked"), json!([])), "{revoked}");
+    let stored = app.call(Method::GET, &format!("/v1/licenses/{}", revoked["id"].as_str().unwrap()), &reseller.key, None).await;
+    assert_eq!((stored.expect(200)["status"].clone(), stored.body["activations"].clone()), (json!("revoked"), json!([])));
+    app.deactivate("lic_not_a_key_anyone_holds", "a.example.com").await.problem(404, "not_found");
+}

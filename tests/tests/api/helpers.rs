@@ -28,6 +28,7 @@ impl Resp {
         assert_eq!(self.header("content-type"), Some("application/problem+json"));
         assert_eq!(self.body["type"], format!("https://clientele.dev/errors/{code}"));
         assert!(self.body["title"].is_string() && self.body["detail"].is_string(), "body: {}", self.body);
+        assert!(self.header("x-request-id").is_some_and(|id| !id.is_empty()), "an x-request-id header");
         assert_eq!(self.body["requestId"].as_str(), self.header("x-request-id"), "requestId matches x-request-id");
         &self.body
     }

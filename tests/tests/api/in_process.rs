@@ -212,3 +212,26 @@ async fn in_production_delivery_never_connects_to_a_name_that_resolves_to_a_priv
     assert_eq!(status, Some(200), "{error:?}");
     assert_eq!(connections.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn a_number_drawn_twice_is_drawn_again_never_the_holders_404() {
+    use clientele::domain::values::{Email, Name};
+    use clientele::events::{Event, EventType};
+
+    let lambda = lambda_app().await;
+    let p = app().partner().await;
+    let held = app().client(&p).await;
+    let holder = lambda.store.client(held["id"].as_str().unwrap()).await.unwrap().expect("the client");
+    // Another client that drew the same number (1 in 4096 within one millisecond): the
+    // same id, since ids are made from numbers, and values of its own.
+    let mut twin = holder.clone();
+    twin.name = Name::parse(&unique("twin")).unwrap();
+    twin.email = Some(Email::parse(&unique_email()).unwrap());
+    twin.username = None;
+    twin.api_key_hash = unique("hash");
+    let actor = clientele::auth::Actor { kind: clientele::auth::ActorKind::System, id: "test".into() };
+    let event = Event::new(EventType::ClientCreated, &twin.ancestors, &actor, "r", json!({}), None);
+    let refused = lambda.store.create_client(&twin, &event).await;
+    assert!(matches!(refused, Err(clientele::ApiError::NumberTaken)), "the create draws again: {refused:?}");
+    assert_eq!(app().get_client(&p.key, &holder.id).await.expect(200)["name"], held["name"], "the holder is untouched");
+}

@@ -22,6 +22,7 @@ mod contract_idempotency;
 mod contract_lists;
 mod contract_races;
 mod contract_tenancy;
+mod contract_versions;
 mod events;
 mod hostile_receivers;
 mod http;

@@ -127,6 +127,20 @@ async fn six_wrong_passwords_lock_the_username_for_the_window_even_for_the_right
     assert!((1..=900).contains(&wait), "until the 15-minute window ends: {wait}");
     // Another username is not affected.
     with_basic(&basic(&bystander, &password), Method::GET, "/v1/clients").await.expect(200);
+    // The window ends (moved 15 minutes back in DynamoDB Local): the right password works again.
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    use sha2::Digest as _;
+    let pk = format!("LOGINFAIL#{}", hex(&sha2::Sha256::digest(victim.to_lowercase().as_bytes())));
+    let ended = chrono::Utc::now().timestamp() - 15 * 60 - 1;
+    let aged = app.dynamodb().await.update_item().table_name("clientele").key("pk", V::S(pk)).key("sk", V::S("#".into()))
+        .update_expression("SET windowStart = :w").condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":w", V::N(ended.to_string())).send().await;
+    aged.expect("the window's record, where the store keeps it");
+    with_basic(&basic(&victim, &password), Method::POST, "/v1/auth/token").await.expect(200);
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]
@@ -208,7 +222,10 @@ async fn whole_stream() -> String {
 fn logs() -> String {
     let env = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE");
     let dir = std::path::Path::new(&env).parent().unwrap().to_owned();
-    ["api.log", "poller.log"].iter().map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default()).collect()
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f} beside the stack's env file: {e}"));
+    let (api, poller) = (read("api.log"), read("poller.log"));
+    assert!(!api.is_empty() && !poller.is_empty(), "the logs searched for secrets hold something");
+    api + &poller
 }
 
 #[tokio::test]

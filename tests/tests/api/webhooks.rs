@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{app, unique_email};
+use crate::helpers::app;
 use crate::receiver::Receiver;
 
 async fn endpoint(key: &str, url: &str, events: Value) -> Value {
@@ -287,7 +287,6 @@ async fn endpoints_are_managed_within_the_tree() {
     }
     assert_eq!(app.call(Method::DELETE, &format!("/v1/webhooks/{hid}"), &p.key, None).await.status, 204);
     app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &p.key, None).await.problem(404, "not_found");
-    let _ = unique_email();
 }
 
 /// The webhook poller, stopped (SIGSTOP) until dropped.

@@ -1,0 +1,675 @@
+// The Clientele console: one module, no dependencies, no build step.
+// Every read and change is a call to the public /v1 API on this origin with the
+// credential its user signed in with, kept in this tab's sessionStorage only, so
+// the console shows nothing that curl with the same credential would not.
+// Data reaches the page only as text (textContent), never as markup.
+
+const main = document.getElementById('main');
+const CREDENTIAL = 'clientele.credential';
+const PERMISSIONS = ['clients', 'licenses', 'webhooks', 'partners', 'keys']
+  .flatMap((r) => ['view', 'edit', 'create', 'remove'].map((a) => `${r}:${a}`));
+
+let credential = JSON.parse(sessionStorage.getItem(CREDENTIAL) || 'null');
+// What the next render shows once above its page (a secret shown once, a notice).
+let flash = null;
+
+// ---- the API ----
+
+class Problem extends Error {
+  constructor(status, body) {
+    super(body?.title || `HTTP ${status}`);
+    this.status = status;
+    this.body = body || {};
+  }
+}
+
+async function api(method, path, { body, headers = {}, auth = credential } = {}, retried = false) {
+  const sent = { ...headers };
+  if (auth?.kind === 'key') sent['X-API-Key'] = auth.value;
+  if (auth?.kind === 'token') sent.Authorization = `Bearer ${auth.value}`;
+  if (body !== undefined) sent['Content-Type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(`/v1${path}`, { method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new Problem(0, { title: 'The API could not be reached', detail: String(err.message || err) });
+  }
+  // A 5xx that is no problem+json came from the gateway, not from Clientele (which
+  // answers every error as one): a read is sent once more.
+  const fromGateway = res.status >= 500 && !res.headers.get('content-type')?.startsWith('application/problem+json');
+  if (fromGateway && method === 'GET' && !retried) {
+    await new Promise((resolve) => { setTimeout(resolve, 1000); });
+    return api(method, path, { body, headers, auth }, true);
+  }
+  const raw = await res.text();
+  let data = null;
+  try { data = raw ? JSON.parse(raw) : null; } catch { data = null; }
+  if (!res.ok) throw new Problem(res.status, data);
+  return { data, etag: res.headers.get('etag') };
+}
+
+const get = async (path) => (await api('GET', path)).data;
+const query = (params) => {
+  const q = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  return q.toString() ? `?${q}` : '';
+};
+
+// Every page of a list, up to `pages` of 100.
+async function all(path, pages = 10) {
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < pages; i += 1) {
+    const sep = path.includes('?') ? '&' : '?';
+    const page = await get(`${path}${sep}limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    out.push(...page.data);
+    cursor = page.nextCursor;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+// ---- building the page ----
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  }
+  return el;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
+const text = (v) => (v === null || v === undefined || v === '' ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+function table(caption, headers, rows) {
+  return h('div', { class: 'scroll', tabindex: 0, role: 'region', 'aria-label': caption },
+    h('table', {},
+      h('caption', {}, caption),
+      h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', {}, rows.length ? rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))
+        : h('tr', {}, h('td', { colspan: headers.length }, 'Nothing here yet.')))));
+}
+
+function alertBox() {
+  return h('div', { class: 'problem', role: 'alert', tabindex: -1, hidden: true });
+}
+
+// Shows an API problem: its title and detail in `alert`, each field error beside
+// its field inside `scope` (or in the alert when no field shows it). A 412 is a
+// change by someone else: reload.
+function showProblem(alert, err, scope = alert.parentElement) {
+  if (!(err instanceof Problem)) err = new Problem(0, { title: 'Something went wrong', detail: String(err?.message || err) });
+  if (err.status === 401 && credential) {
+    signOut('Your sign-in is no longer valid (expired, revoked or suspended). Sign in again.');
+    return;
+  }
+  const body = err.body;
+  const parts = err.status === 412
+    ? [h('strong', {}, 'Changed by someone else, reload.'),
+      h('p', {}, 'This record changed since you opened it; nothing was saved. Reload it, then make your change again.'),
+      h('button', { type: 'button', onclick: () => render() }, 'Reload')]
+    : [h('strong', {}, body.title || `Error ${err.status}`), body.detail && h('p', {}, body.detail)];
+  alert.replaceChildren(...parts.filter(Boolean));
+  for (const { field, message } of body.errors || []) {
+    const slot = scope?.querySelector(`[data-field="${CSS.escape(field)}"]`);
+    if (slot) {
+      slot.querySelector('.field-error').textContent = message;
+      slot.querySelector('input, select, textarea')?.setAttribute('aria-invalid', 'true');
+    } else {
+      alert.append(h('p', {}, `${field}: ${message}`));
+    }
+  }
+  alert.hidden = false;
+  alert.focus();
+}
+
+function clearProblem(alert, scope) {
+  alert.hidden = true;
+  alert.replaceChildren();
+  for (const slot of scope.querySelectorAll('.field-error')) slot.textContent = '';
+  for (const el of scope.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+}
+
+let ids = 0;
+// One labelled control: { name, label, type, value, options, hint, field }.
+// `field` is the API's name for it in error lists (default `name`).
+function field(f) {
+  const id = `f${(ids += 1)}`;
+  let control;
+  if (f.type === 'select') {
+    control = h('select', { id, name: f.name }, f.options.map(([v, l]) => h('option', { value: v, selected: v === f.value }, l)));
+  } else if (f.type === 'permissions') {
+    control = h('fieldset', { class: 'checks', id },
+      h('legend', {}, f.label),
+      PERMISSIONS.map((p) => h('label', {}, h('input', { type: 'checkbox', name: f.name, value: p, checked: (f.value || []).includes(p) }), ` ${p}`)));
+  } else if (f.type === 'textarea') {
+    control = h('textarea', { id, name: f.name, rows: 3 });
+    control.value = f.value ?? '';
+  } else {
+    control = h('input', { id, name: f.name, type: f.type || 'text', autocomplete: f.autocomplete || 'off', min: f.min, max: f.max });
+    control.value = f.value ?? '';
+  }
+  control.setAttribute('aria-describedby', `${id}-error${f.hint ? ` ${id}-hint` : ''}`);
+  return h('div', { class: 'field', 'data-field': f.field || f.name },
+    f.type === 'permissions' ? null : h('label', { for: id }, f.label),
+    control,
+    f.hint && h('small', { class: 'hint', id: `${id}-hint` }, f.hint),
+    h('small', { class: 'field-error', id: `${id}-error` }));
+}
+
+function read(form, f) {
+  if (f.type === 'permissions') return [...form.querySelectorAll(`input[name="${f.name}"]:checked`)].map((c) => c.value);
+  return form.elements[f.name].value.trim();
+}
+
+// A form whose submit runs `action(values)`; a problem shows in the form, beside
+// the fields it names.
+function form({ fields, submit, action, cls = 'form' }) {
+  const alert = alertBox();
+  const el = h('form', { class: cls, novalidate: true },
+    alert, fields.map(field), h('div', { class: 'actions' }, h('button', { type: 'submit' }, submit)));
+  el.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearProblem(alert, el);
+    const button = el.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      await action(Object.fromEntries(fields.map((f) => [f.name, read(el, f)])));
+    } catch (err) {
+      showProblem(alert, err, el);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el;
+}
+
+// A button whose click runs `action`; a problem shows in `alert`.
+function button(label, alert, action, cls) {
+  return h('button', {
+    type: 'button',
+    class: cls,
+    onclick: async (e) => {
+      const target = e.currentTarget;
+      clearProblem(alert, alert.parentElement);
+      target.disabled = true;
+      try { await action(); } catch (err) { showProblem(alert, err); } finally { target.disabled = false; }
+    },
+  }, label);
+}
+
+function secretBox(what, secret) {
+  const code = h('code', { class: 'secret-value' }, secret);
+  return h('div', { class: 'secret', role: 'status' },
+    h('p', {}, h('strong', {}, what), ' Shown this once: copy it now.'),
+    code,
+    h('button', { type: 'button', onclick: () => navigator.clipboard?.writeText(secret) }, 'Copy'));
+}
+
+function notice(message) {
+  return h('p', { class: 'notice', role: 'status' }, message);
+}
+
+// ---- signing in and out ----
+
+function signOut(message) {
+  credential = null;
+  sessionStorage.removeItem(CREDENTIAL);
+  flash = message ? notice(message) : null;
+  if (location.hash && location.hash !== '#/') location.hash = '#/';
+  else render();
+}
+
+function signedIn(value) {
+  credential = value;
+  sessionStorage.setItem(CREDENTIAL, JSON.stringify(credential));
+  flash = null;
+  if (location.hash === '#/clients') render();
+  else location.hash = '#/clients';
+}
+
+function signInPage() {
+  const withKey = form({
+    submit: 'Sign in with the key',
+    fields: [{ name: 'key', label: 'API key', type: 'password', hint: 'ck_live_…' }],
+    action: async ({ key }) => {
+      const candidate = { kind: 'key', value: key };
+      await api('GET', '/products?limit=1', { auth: candidate });
+      signedIn({ ...candidate, who: `API key ${key.slice(0, 12)}…` });
+    },
+  });
+  const withPassword = form({
+    submit: 'Sign in',
+    fields: [
+      { name: 'username', label: 'Username', autocomplete: 'username' },
+      { name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password' },
+    ],
+    action: async ({ username, password }) => {
+      const basic = btoa(String.fromCharCode(...new TextEncoder().encode(`${username}:${password}`)));
+      const { data } = await api('POST', '/auth/token', { headers: { Authorization: `Basic ${basic}` }, auth: null });
+      signedIn({ kind: 'token', value: data.token, who: username });
+    },
+  });
+  return [h('h1', {}, 'Sign in'),
+    h('p', {}, 'The console calls the Clientele API with your credential. It is kept in this tab only and forgotten when you sign out or close it.'),
+    h('div', { class: 'columns' },
+      h('section', {}, h('h2', {}, 'With an API key'), withKey),
+      h('section', {}, h('h2', {}, 'As a teammate'), withPassword))];
+}
+
+// ---- partners (for pickers) ----
+
+const partners = () => optional(all('/partners'));
+
+function partnerOptions(list, blank) {
+  return [['', blank], ...list.map((p) => [p.id, p.name])];
+}
+
+// ---- clients ----
+
+const LIST_FILTERS = ['partner', 'status', 'suspended', 'q', 'email'];
+
+async function clientsPage(params) {
+  const list = await partners();
+  const filters = Object.fromEntries(LIST_FILTERS.map((k) => [k, params.get(k) || '']));
+  const page = await get(`/clients${query({ ...filters, limit: 20, cursor: params.get('cursor') })}`);
+  const filterForm = form({
+    cls: 'form filters',
+    submit: 'Filter',
+    fields: [
+      list ? { name: 'partner', label: 'Partner (and its sub-partners)', type: 'select', value: filters.partner, options: partnerOptions(list, 'All of my tree') }
+        : { name: 'partner', label: 'Partner id or name', value: filters.partner },
+      { name: 'status', label: 'Status', type: 'select', value: filters.status, options: [['', 'Any'], ['demo', 'demo'], ['trial', 'trial'], ['live', 'live']] },
+      { name: 'suspended', label: 'Suspended', type: 'select', value: filters.suspended, options: [['', 'Either'], ['true', 'Suspended'], ['false', 'Active']] },
+      { name: 'q', label: 'Name starts with', value: filters.q },
+      { name: 'email', label: 'Email (exact)', type: 'email', value: filters.email },
+    ],
+    action: async (values) => { location.hash = `#/clients${query(values)}`; },
+  });
+  const rows = page.data.map((c) => [
+    h('a', { href: `#/clients/${c.id}` }, c.name), text(c.email), c.status,
+    c.isActive ? 'active' : 'suspended', text(c.directPartner?.name), String(c.licenseCount), when(c.created)]);
+  const next = page.nextCursor && h('a', { class: 'button', href: `#/clients${query({ ...filters, cursor: page.nextCursor })}` }, 'Next page');
+  const first = params.get('cursor') && h('a', { class: 'button', href: `#/clients${query(filters)}` }, 'First page');
+  return [
+    h('div', { class: 'title' }, h('h1', {}, 'Clients'), h('a', { class: 'button primary', href: '#/clients/new' }, 'New client')),
+    filterForm,
+    h('p', { class: 'total', role: 'status' }, `${page.total} ${page.total === 1 ? 'client matches' : 'clients match'}`),
+    table('Clients', ['Name', 'Email', 'Status', 'State', 'Direct partner', 'Licenses', 'Created'], rows),
+    h('nav', { class: 'pager', 'aria-label': 'Pages' }, first, next),
+  ];
+}
+
+async function newClientPage() {
+  const list = await partners();
+  const create = form({
+    submit: 'Create client',
+    fields: [
+      { name: 'name', label: 'Name' },
+      { name: 'email', label: 'Email', type: 'email' },
+      { name: 'username', label: 'Username (optional)' },
+      { name: 'company', label: 'Company (optional)' },
+      list ? { name: 'directPartner', label: 'Partner', type: 'select', options: partnerOptions(list, 'My own partner') }
+        : { name: 'directPartner', label: 'Partner name (optional)' },
+      { name: 'status', label: 'Status', type: 'select', options: [['demo', 'demo'], ['live', 'live']] },
+    ],
+    action: async (v) => {
+      const body = { name: v.name, email: v.email, status: v.status };
+      for (const k of ['username', 'company']) if (v[k]) body[k] = v[k];
+      if (v.directPartner) body.directPartner = list ? { id: v.directPartner } : { name: v.directPartner };
+      const { data } = await api('POST', '/clients', { body });
+      flash = secretBox(`Client created. Its API key:`, data.apiKey);
+      location.hash = `#/clients/${data.id}`;
+    },
+  });
+  return [h('h1', {}, 'New client'), create];
+}
+
+const EDITABLE = ['name', 'email', 'username', 'company', 'mid', 'billingId', 'location'];
+const CONTACT = ['firstName', 'lastName', 'email', 'phone'];
+
+function editForm(c, etag) {
+  const metadata = Object.entries(c.metadata || {}).map(([k, v]) => `${k}=${v}`).join('\n');
+  return form({
+    submit: 'Save changes',
+    fields: [
+      ...EDITABLE.map((k) => ({ name: k, label: k, value: c[k] ?? '' })),
+      ...CONTACT.map((k) => ({ name: `contact.${k}`, label: `contact ${k}`, value: c.contact?.[k] ?? '' })),
+      { name: 'metadata', label: 'metadata', type: 'textarea', value: metadata, hint: 'One key=value a line.' },
+    ],
+    action: async (v) => {
+      const body = {};
+      for (const k of EDITABLE) body[k] = v[k] === '' ? null : v[k];
+      body.contact = Object.fromEntries(CONTACT.map((k) => [k, v[`contact.${k}`] || null]));
+      const meta = Object.fromEntries(Object.keys(c.metadata || {}).map((k) => [k, null]));
+      for (const line of v.metadata.split('\n')) {
+        const at = line.indexOf('=');
+        if (line.trim()) meta[(at < 0 ? line : line.slice(0, at)).trim()] = at < 0 ? '' : line.slice(at + 1).trim();
+      }
+      body.metadata = meta;
+      await api('PATCH', `/clients/${c.id}`, { body, headers: { 'If-Match': etag } });
+      flash = notice('Saved.');
+      render();
+    },
+  });
+}
+
+function details(c) {
+  const show = (k, v) => {
+    if (k === 'directPartner' || k === 'partner') return v ? `${v.name} (${v.id})` : '—';
+    if (['created', 'modified', 'trialEndsAt'].includes(k)) return v ? `${when(v)} (${v})` : '—';
+    return text(v);
+  };
+  return h('dl', { class: 'details' }, Object.entries(c).flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k }, show(k, v))]));
+}
+
+function usageBars(usage) {
+  const entries = Object.entries(usage);
+  if (!entries.length) return h('p', {}, 'No quotas set.');
+  return h('ul', { class: 'usage' }, entries.map(([resource, u]) => h('li', {},
+    h('span', { class: 'usage-label', id: `usage-${resource}` }, `${resource}: ${u.used} of ${u.limit}${u.period ? ` a ${u.period}` : ''}`),
+    h('progress', { max: u.limit, value: Math.min(u.used, u.limit), 'aria-labelledby': `usage-${resource}` }),
+    u.resetsAt && h('small', {}, ` resets ${when(u.resetsAt)}`))));
+}
+
+function licensesTable(licenses) {
+  return table('Licenses', ['Product', 'Tier', 'Status', 'Expires', 'Activations'], licenses.map((l) => [
+    text(l.product?.name), text(l.tier), text(l.status), when(l.expiresAt),
+    (l.activations || []).map((a) => a.domain || text(a)).join(', ') || '—']));
+}
+
+function eventsTable(caption, events) {
+  return table(caption, ['Time', 'Type', 'Actor', 'Request id', 'Object'], events.map((e) => [
+    when(e.createdAt), e.type, `${e.actor?.kind || ''} ${e.actor?.id || ''}`.trim(), text(e.requestId),
+    text(e.data?.object?.name ?? e.data?.object?.username ?? e.data?.object?.id)]));
+}
+
+// What the credential may not read (403) is left out of a page, not an error.
+async function optional(promise) {
+  try { return await promise; } catch (err) { if (err instanceof Problem && err.status === 403) return null; throw err; }
+}
+
+// The contract lists events by type only, so a client's own are picked from the
+// newest 500 of the tree.
+async function clientEvents(id) {
+  const events = await optional(all('/events', 5));
+  return events && events.filter((e) => e.data?.object?.id === id || e.data?.object?.clientId === id);
+}
+
+async function clientPage(id) {
+  const { data: c, etag } = await api('GET', `/clients/${id}`);
+  const [licenses, usage, events, list] = await Promise.all([
+    optional(get(`/clients/${id}/licenses?limit=100`)), optional(get(`/clients/${id}/usage`)), clientEvents(id), partners()]);
+  const alert = alertBox();
+  const actions = h('div', { class: 'client-actions' }, alert);
+  const reload = (message) => { flash = message; render(); };
+  const post = (path, body) => api('POST', `/clients/${id}/${path}`, body === undefined ? {} : { body });
+
+  if (c.status !== 'live') {
+    actions.append(form({
+      submit: 'Offer trial', cls: 'form inline',
+      fields: [{ name: 'days', label: 'Trial days', type: 'number', value: '14', min: 1, max: 90 }],
+      action: async ({ days }) => { await post('offer-trial', { days: Number(days) }); reload(notice(`Trial offered for ${days} days.`)); },
+    }));
+    actions.append(button('Make live', alert, async () => { await post('make-live'); reload(notice('The client is live.')); }));
+  }
+  if (c.suspended) {
+    actions.append(button('Unsuspend', alert, async () => { await post('unsuspend'); reload(notice('Unsuspended.')); }));
+  } else {
+    actions.append(form({
+      submit: 'Suspend', cls: 'form inline',
+      fields: [{ name: 'reason', label: 'Reason for suspending' }],
+      action: async ({ reason }) => { await post('suspend', { reason }); reload(notice('Suspended.')); },
+    }));
+  }
+  if (list) {
+    actions.append(form({
+      submit: 'Move', cls: 'form inline',
+      fields: [{ name: 'directPartner', label: 'Move to partner', type: 'select', value: c.directPartner?.id, options: list.map((p) => [p.id, p.name]) }],
+      action: async ({ directPartner }) => {
+        await api('PATCH', `/clients/${id}`, { body: { directPartner: { id: directPartner } }, headers: { 'If-Match': etag } });
+        reload(notice('Moved.'));
+      },
+    }));
+  }
+  actions.append(button('Rotate API key', alert, async () => {
+    const { data } = await post('rotate-api-key');
+    reload(secretBox('New API key (the old one no longer works):', data.apiKey));
+  }));
+  const confirmDelete = h('div', { class: 'confirm', hidden: true, role: 'group', 'aria-label': 'Confirm delete' },
+    h('p', {}, `Delete ${c.name}? Its licenses are revoked and this cannot be undone.`),
+    button('Yes, delete', alert, async () => {
+      await api('DELETE', `/clients/${id}`, { headers: { 'If-Match': etag } });
+      flash = notice(`${c.name} was deleted.`);
+      location.hash = '#/clients';
+    }, 'danger'),
+    h('button', { type: 'button', onclick: () => { confirmDelete.hidden = true; } }, 'Cancel'));
+  actions.append(h('button', { type: 'button', class: 'danger', onclick: () => { confirmDelete.hidden = false; confirmDelete.querySelector('button').focus(); } }, 'Delete client'), confirmDelete);
+
+  return [
+    h('p', {}, h('a', { href: '#/clients' }, '← Clients')),
+    h('h1', {}, c.name, ' ', h('span', { class: `badge ${c.status}` }, c.status), c.suspended && h('span', { class: 'badge suspended' }, 'suspended')),
+    h('section', { 'aria-labelledby': 'actions-h' }, h('h2', { id: 'actions-h' }, 'Actions'), actions),
+    h('div', { class: 'columns' },
+      h('section', { 'aria-labelledby': 'details-h' }, h('h2', { id: 'details-h' }, 'Details'), details(c)),
+      h('section', { 'aria-labelledby': 'edit-h' }, h('h2', { id: 'edit-h' }, 'Edit'), editForm(c, etag))),
+    h('section', { 'aria-labelledby': 'usage-h' }, h('h2', { id: 'usage-h' }, 'Usage against quotas'), usage ? usageBars(usage) : h('p', {}, 'Not permitted.')),
+    h('section', { 'aria-labelledby': 'licenses-h' }, h('h2', { id: 'licenses-h' }, 'Licenses and activations'), licenses ? licensesTable(licenses.data) : h('p', {}, 'Not permitted.')),
+    h('section', { 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), events ? eventsTable('Events of this client', events) : h('p', {}, 'Not permitted (needs webhooks:view).')),
+  ];
+}
+
+// ---- partners ----
+
+async function partnersPage() {
+  const list = await all('/partners');
+  const alert = alertBox();
+  const children = (id) => list.filter((p) => p.parentId === id);
+  const known = new Set(list.map((p) => p.id));
+  const node = (p) => h('li', {},
+    h('span', { class: 'partner' }, h('strong', {}, p.name), ` ${p.type}`, p.suspended && h('span', { class: 'badge suspended' }, 'suspended')),
+    ' ',
+    p.suspended
+      ? button(`Unsuspend ${p.name}`, alert, async () => { await api('POST', `/partners/${p.id}/unsuspend`); render(); })
+      : p.parentId && known.has(p.parentId) && button(`Suspend ${p.name}`, alert, async () => { await api('POST', `/partners/${p.id}/suspend`); render(); }),
+    children(p.id).length ? h('ul', {}, children(p.id).map(node)) : null);
+  const roots = list.filter((p) => !known.has(p.parentId));
+  const create = form({
+    submit: 'Create partner',
+    fields: [
+      { name: 'name', label: 'Name' },
+      { name: 'type', label: 'Type', type: 'select', options: [['partner', 'partner'], ['reseller', 'reseller'], ['agency', 'agency']] },
+      { name: 'parentId', label: 'Under', type: 'select', options: list.map((p) => [p.id, p.name]) },
+    ],
+    action: async (v) => { await api('POST', '/partners', { body: v }); flash = notice(`${v.name} created.`); render(); },
+  });
+  return [h('h1', {}, 'Partners'), alert, h('ul', { class: 'tree' }, roots.map(node)), h('h2', {}, 'New sub-partner'), create];
+}
+
+// ---- webhooks ----
+
+async function webhooksPage() {
+  const hooks = await all('/webhooks');
+  const create = form({
+    submit: 'Create endpoint',
+    fields: [
+      { name: 'url', label: 'URL', type: 'url' },
+      { name: 'events', label: 'Events (comma-separated, * for all)', value: '*' },
+      { name: 'description', label: 'Description (optional)' },
+    ],
+    action: async (v) => {
+      const body = { url: v.url, events: v.events.split(',').map((e) => e.trim()).filter(Boolean) };
+      if (v.description) body.description = v.description;
+      const { data } = await api('POST', '/webhooks', { body });
+      flash = secretBox('Endpoint created. Its signing secret:', data.secret);
+      location.hash = `#/webhooks/${data.id}`;
+    },
+  });
+  return [h('h1', {}, 'Webhooks'),
+    table('Endpoints', ['URL', 'Events', 'Enabled', 'Description', 'Created'], hooks.map((w) => [
+      h('a', { href: `#/webhooks/${w.id}` }, w.url), w.events.join(', '), w.enabled ? 'yes' : 'no', text(w.description), when(w.created)])),
+    h('h2', {}, 'New endpoint'), create];
+}
+
+async function webhookPage(id) {
+  const [hook, deliveries] = await Promise.all([get(`/webhooks/${id}`), get(`/webhooks/${id}/deliveries?limit=100`)]);
+  const alert = alertBox();
+  const rows = deliveries.data.map((d) => [
+    when(d.at), d.eventType, d.eventId, String(d.attempt), d.success ? `${d.statusCode} ok` : text(d.statusCode),
+    `${d.latencyMs} ms`, text(d.error),
+    button('Redeliver', alert, async () => {
+      await api('POST', `/events/${d.eventId}/redeliver`);
+      flash = notice(`Event ${d.eventId} queued for delivery again.`);
+      render();
+    })]);
+  return [
+    h('p', {}, h('a', { href: '#/webhooks' }, '← Webhooks')),
+    h('h1', {}, hook.url),
+    alert,
+    h('p', {}, `Events: ${hook.events.join(', ')} · ${hook.enabled ? 'enabled' : 'disabled'}${hook.description ? ` · ${hook.description}` : ''}`),
+    h('div', { class: 'client-actions' },
+      button('Rotate secret', alert, async () => {
+        const { data } = await api('POST', `/webhooks/${id}/rotate-secret`);
+        flash = secretBox('New signing secret (the old one signs too for 24 h):', data.secret);
+        render();
+      }),
+      button('Reload deliveries', alert, async () => render())),
+    table('Delivery attempts', ['Time', 'Event type', 'Event', 'Attempt', 'Status', 'Latency', 'Error', ''], rows),
+  ];
+}
+
+// ---- audit ----
+
+const EVENT_TYPES = ['client.created', 'client.updated', 'client.removed', 'client.suspended', 'client.unsuspended',
+  'client.trial_started', 'client.trial_expired', 'client.made_live', 'license.created', 'license.activated',
+  'license.deactivated', 'license.revoked', 'partner.created', 'partner.updated', 'partner.suspended',
+  'partner.unsuspended', 'key.created', 'key.revoked', 'teammate.created', 'teammate.updated', 'teammate.removed',
+  'webhook.secret_rotated'];
+
+async function auditPage(params) {
+  const type = params.get('type') || '';
+  const page = await get(`/events${query({ type, limit: 50, cursor: params.get('cursor') })}`);
+  const filter = form({
+    submit: 'Filter', cls: 'form filters',
+    fields: [{ name: 'type', label: 'Type', type: 'select', value: type, options: [['', 'Every type'], ...EVENT_TYPES.map((t) => [t, t])] }],
+    action: async (v) => { location.hash = `#/audit${query(v)}`; },
+  });
+  return [h('h1', {}, 'Audit log'), filter,
+    h('p', { class: 'total', role: 'status' }, `${page.total} events`),
+    eventsTable('Events', page.data),
+    h('nav', { class: 'pager', 'aria-label': 'Pages' },
+      params.get('cursor') && h('a', { class: 'button', href: `#/audit${query({ type })}` }, 'First page'),
+      page.nextCursor && h('a', { class: 'button', href: `#/audit${query({ type, cursor: page.nextCursor })}` }, 'Next page'))];
+}
+
+// ---- keys and teammates ----
+
+// Keys and teammates of one partner: the caller's own, or (`?partnerId=`) one of its tree's.
+async function accessPage(params) {
+  const partnerId = params.get('partnerId') || '';
+  const list = await partners();
+  const scope = query({ partnerId });
+  const alert = alertBox();
+  let [keys, teammates] = [[], []];
+  try {
+    [keys, teammates] = await Promise.all([all(`/api-keys${scope}`), all(`/teammates${scope}`)]);
+  } catch (err) {
+    // The platform admin has no partner of its own: it picks one first.
+    if (!(err instanceof Problem && err.status === 400 && list)) throw err;
+    queueMicrotask(() => showProblem(alert, err));
+  }
+  const whose = list && form({
+    cls: 'form filters', submit: 'Show',
+    fields: [{ name: 'partnerId', label: 'Partner', type: 'select', value: partnerId, options: partnerOptions(list, 'My own partner') }],
+    action: async (v) => { location.hash = `#/access${query(v)}`; },
+  });
+  const owner = partnerId ? { partnerId } : {};
+  const newKey = form({
+    submit: 'Create key',
+    fields: [{ name: 'name', label: 'Name' }, { name: 'permissions', label: 'Permissions', type: 'permissions', value: PERMISSIONS.filter((p) => p.startsWith('clients:')) }],
+    action: async (v) => {
+      const { data } = await api('POST', '/api-keys', { body: { ...v, ...owner } });
+      flash = secretBox(`Key ${data.name || data.prefix} created:`, data.key);
+      render();
+    },
+  });
+  const newTeammate = form({
+    submit: 'Add teammate',
+    fields: [
+      { name: 'username', label: 'Username' },
+      { name: 'password', label: 'Password (12 characters or more)', type: 'password', autocomplete: 'new-password' },
+      { name: 'permissions', label: 'Permissions', type: 'permissions', value: PERMISSIONS.filter((p) => p.startsWith('clients:')) },
+    ],
+    action: async (v) => { await api('POST', '/teammates', { body: { ...v, ...owner } }); flash = notice(`${v.username} added.`); render(); },
+  });
+  return [h('h1', {}, 'Keys and teammates'), whose, alert,
+    table('API keys', ['Name', 'Prefix', 'Permissions', 'Created', ''], keys.map((k) => [
+      text(k.name), text(k.prefix), k.permissions.join(' '), when(k.created),
+      button(`Revoke ${k.name || k.prefix}`, alert, async () => { await api('DELETE', `/api-keys/${k.id}`); render(); }, 'danger')])),
+    table('Teammates', ['Username', 'Permissions', 'Created', ''], teammates.map((t) => [
+      t.username, t.permissions.join(' '), when(t.created),
+      button(`Remove ${t.username}`, alert, async () => { await api('DELETE', `/teammates/${t.id}`); render(); }, 'danger')])),
+    h('div', { class: 'columns' },
+      h('section', {}, h('h2', {}, 'New API key'), newKey),
+      h('section', {}, h('h2', {}, 'New teammate'), newTeammate))];
+}
+
+// ---- routing ----
+
+const ROUTES = [
+  [/^\/clients\/new$/, newClientPage],
+  [/^\/clients\/([^/]+)$/, clientPage],
+  [/^\/clients$/, clientsPage],
+  [/^\/partners$/, partnersPage],
+  [/^\/webhooks\/([^/]+)$/, webhookPage],
+  [/^\/webhooks$/, webhooksPage],
+  [/^\/audit$/, auditPage],
+  [/^\/access$/, accessPage],
+];
+
+let rendering = 0;
+async function render() {
+  const token = (rendering += 1);
+  const signed = Boolean(credential);
+  document.getElementById('nav').hidden = !signed;
+  document.getElementById('sign-out').hidden = !signed;
+  document.getElementById('who').textContent = signed ? `Signed in: ${credential.who}` : '';
+  const shown = flash;
+  flash = null;
+  let nodes;
+  if (!signed) {
+    nodes = signInPage();
+  } else {
+    const [path, search] = (location.hash.slice(1) || '/clients').split('?');
+    const route = ROUTES.find(([re]) => re.test(path));
+    for (const a of document.querySelectorAll('#nav a')) {
+      if (path.startsWith(a.getAttribute('href').slice(1))) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    }
+    main.setAttribute('aria-busy', 'true');
+    try {
+      nodes = route
+        ? await route[1](...(path.match(route[0]).slice(1).map(decodeURIComponent)), new URLSearchParams(search))
+        : [h('h1', {}, 'Not found'), h('p', {}, h('a', { href: '#/clients' }, 'Go to clients'))];
+    } catch (err) {
+      const alert = alertBox();
+      nodes = [h('h1', {}, 'Could not load this page'), alert];
+      queueMicrotask(() => showProblem(alert, err, main));
+    }
+    main.removeAttribute('aria-busy');
+  }
+  if (token !== rendering) return;
+  main.replaceChildren(...[shown, ...nodes].filter(Boolean));
+  (main.querySelector('.secret, .problem:not([hidden]), .notice') || main.querySelector('h1'))?.setAttribute('tabindex', '-1');
+  (main.querySelector('.secret, .notice') || main.querySelector('h1'))?.focus();
+}
+
+document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
+window.addEventListener('hashchange', () => render());
+render();

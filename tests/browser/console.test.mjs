@@ -1,0 +1,442 @@
+// The console in a real browser: Debian's Chromium, driven by playwright-core,
+// against the running stack (CLIENTELE_URL, CLIENTELE_ADMIN_KEY). Each step is a
+// subtest that fails when what it did is not on the page (and not in the API);
+// after a failed step the rest are skipped. A screenshot of every page it looks
+// at goes to CONSOLE_SCREENSHOTS (default .run/console-screenshots/).
+//
+//   node --test tests/browser/console.test.mjs
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { chromium } = createRequire(join(root, '.tools', 'node', 'package.json'))('playwright-core');
+
+const BASE = process.env.CLIENTELE_URL;
+const ADMIN = process.env.CLIENTELE_ADMIN_KEY;
+assert.ok(BASE && ADMIN, 'CLIENTELE_URL and CLIENTELE_ADMIN_KEY name the stack under test');
+const SHOTS = process.env.CONSOLE_SCREENSHOTS || join(root, '.run', 'console-screenshots');
+const WAIT = 15_000;
+const ALL = ['clients', 'licenses', 'webhooks', 'partners', 'keys'].flatMap((r) => ['view', 'edit', 'create', 'remove'].map((a) => `${r}:${a}`));
+const run = Math.random().toString(36).slice(2, 8);
+
+// A /v1 call. A read the local gateway emulator itself failed (a 500 that is no
+// problem+json: see tests/tests/api/helpers.rs) is sent once more, as the console does.
+async function call(method, path, key, body, retried = false) {
+  const res = await fetch(`${BASE}/v1${path}`, {
+    method,
+    headers: { 'X-API-Key': key, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  const fromGateway = res.status >= 500 && !res.headers.get('content-type')?.startsWith('application/problem+json');
+  if (fromGateway && method === 'GET' && !retried) return call(method, path, key, body, true);
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+async function created(method, path, key, body) {
+  const res = await call(method, path, key, body);
+  assert.equal(res.status, 201, `${method} ${path}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+// A partner with a key holding every permission.
+async function partner(name, extra = {}) {
+  const p = await created('POST', '/partners', ADMIN, { name: `${name} ${run}`, type: 'reseller', ...extra });
+  const k = await created('POST', '/api-keys', ADMIN, { partnerId: p.id, name: 'console test', permissions: ALL });
+  return { ...p, key: k.key };
+}
+
+// Webhook deliveries land here: event ids in the order they came.
+const received = [];
+const receiver = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => { received.push(req.headers['webhook-id']); res.writeHead(204).end(); });
+});
+
+let browser;
+let shot = 0;
+const errors = [];
+const profiles = [];
+
+async function tab(context) {
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  // A CSP violation or a script error shows as a console error; an API answer of
+  // 4xx (the 412 this test provokes) logs "Failed to load resource", which is expected.
+  page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text()); });
+  return page;
+}
+
+async function newTab() {
+  return tab(await browser.newContext({ viewport: { width: 1200, height: 900 } }));
+}
+
+async function screenshot(page, name) {
+  shot += 1;
+  await page.screenshot({ path: join(SHOTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+}
+
+// Waits until `locator` (its first match) shows text matching `pattern`.
+async function expectText(locator, pattern, what) {
+  const deadline = Date.now() + WAIT;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await locator.first().textContent({ timeout: WAIT }).catch(() => '')) ?? '';
+    if (pattern.test(last)) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.fail(`${what}: expected ${pattern}, the page shows ${JSON.stringify(last.slice(0, 300))}`);
+}
+
+async function signInWithKey(page, key) {
+  await page.goto(`${BASE}/console`);
+  await page.getByLabel('API key', { exact: true }).fill(key);
+  await page.getByRole('button', { name: 'Sign in with the key' }).click();
+  await expectText(page.locator('h1'), /^Clients$/, 'after signing in with a key');
+}
+
+async function signInAsTeammate(page, username, password) {
+  await page.goto(`${BASE}/console`);
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expectText(page.locator('h1'), /^Clients$/, 'after signing in as a teammate');
+}
+
+// Runs in the page: each visible text whose contrast with the background behind it
+// is below WCAG 2.1 AA (4.5:1; 3:1 for large text), as "text: ratio".
+function lowContrast() {
+  const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!own || !el.checkVisibility() || el.closest('.skip')) continue;
+    const style = getComputedStyle(el);
+    const [l1, l2] = [lum(rgb(style.color)), lum(background(el))].sort((x, y) => y - x);
+    const ratio = (l1 + 0.05) / (l2 + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(`${el.textContent.trim().slice(0, 40)}: ${ratio.toFixed(2)}`);
+  }
+  return out;
+}
+
+const details = (page, key) => page.locator(`dd[data-key="${key}"]`);
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  const profile = mkdtempSync(join(tmpdir(), 'console-chromium-'));
+  profiles.push(profile);
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic'],
+  });
+  browser = context.browser() ?? { newContext: async () => context };
+});
+
+after(async () => {
+  receiver.close();
+  await browser?.close?.();
+  for (const p of profiles) rmSync(p, { recursive: true, force: true });
+});
+
+test('the console, step by step, through the API', async (t) => {
+  let failed = false;
+  let page;
+  let second;
+  const step = (name, fn) => t.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      failed = true;
+      for (const [tabName, p] of [['tab-one', page], ['tab-two', second]]) if (p) await screenshot(p, `FAILED-${tabName}`).catch(() => {});
+      throw err;
+    }
+  });
+
+  const a = await partner('Console A');
+  const agency = await created('POST', '/partners', a.key, { name: `Console A agency ${run}`, type: 'agency' });
+  const b = await partner('Console B');
+  const bClient = await created('POST', '/clients', b.key, { name: `B only ${run}`, email: `b-only-${run}@example.com` });
+  const aOther = await created('POST', '/clients', a.key, { name: `A other ${run}`, email: `a-other-${run}@example.com` });
+  const mate = { username: `ops.${run}`, password: 'a long passphrase for the console' };
+  await created('POST', '/teammates', a.key, { ...mate, permissions: ALL });
+  const name = `Console Bakery ${run}`;
+  let clientId;
+  let hookId;
+  let firstKey;
+
+  await step('signs in with an API key', async () => {
+    page = await newTab();
+    await page.goto(`${BASE}/console`);
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('API key', { exact: true }).fill('ck_live_not_a_key');
+    await page.getByRole('button', { name: 'Sign in with the key' }).click();
+    await expectText(page.locator('.problem:not([hidden])'), /unauthenticated|credential|authenticat/i, 'a bad key is refused');
+    await signInWithKey(page, a.key);
+    await screenshot(page, 'clients-empty');
+  });
+
+  await step('creates a webhook endpoint and shows its secret once', async () => {
+    await page.goto(`${BASE}/console#/webhooks`);
+    await page.getByLabel('URL', { exact: true }).fill(`http://127.0.0.1:${receiver.address().port}/hook`);
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    await expectText(page.locator('.secret-value'), /^whsec_/, 'the new signing secret');
+    hookId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+    await screenshot(page, 'webhook-created');
+  });
+
+  await step('creates a client, showing field errors first', async () => {
+    await page.goto(`${BASE}/console#/clients/new`);
+    await page.getByLabel('Name', { exact: true }).fill(name);
+    await page.getByLabel('Email', { exact: true }).fill('not an email');
+    await page.getByRole('button', { name: 'Create client' }).click();
+    await expectText(page.locator('[data-field="email"] .field-error'), /email/i, 'the email error beside its field');
+    await expectText(page.locator('.problem:not([hidden])'), /validation/i, "the problem's title");
+    await screenshot(page, 'client-field-error');
+    await page.getByLabel('Email', { exact: true }).fill(`bakery-${run}@example.com`);
+    await page.getByLabel('Username (optional)', { exact: true }).fill(`bakery.${run}`);
+    await page.getByLabel('Partner', { exact: true }).selectOption({ label: a.name });
+    await page.getByRole('button', { name: 'Create client' }).click();
+    firstKey = await expectText(page.locator('.secret-value'), /^cli_live_/, "the client's API key, shown once");
+    await expectText(page.locator('h1'), new RegExp(name), 'the client page');
+    clientId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+    assert.equal((await call('GET', `/clients/${clientId}`, a.key)).status, 200);
+  });
+
+  await step('finds it by name prefix', async () => {
+    await page.goto(`${BASE}/console#/clients`);
+    await page.getByLabel('Name starts with', { exact: true }).fill(`console bakery ${run.slice(0, 4)}`);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expectText(page.locator('.total'), /^1 client matches$/, 'the total of the filtered list');
+    await expectText(page.locator('tbody tr'), new RegExp(name), 'the one row');
+    await screenshot(page, 'clients-filtered');
+    await page.getByRole('link', { name }).click();
+    await expectText(page.locator('h1'), new RegExp(name), 'the client page from the list');
+  });
+
+  await step('edits it', async () => {
+    await page.getByLabel('company', { exact: true }).fill('Bakery Ltd');
+    await page.getByLabel('metadata', { exact: true }).fill('tier=gold');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expectText(page.locator('.notice'), /Saved/, 'the saved notice');
+    await expectText(details(page, 'company'), /^Bakery Ltd$/, 'the new company');
+    await expectText(details(page, 'metadata'), /gold/, 'the new metadata');
+    const api = (await call('GET', `/clients/${clientId}`, a.key)).body;
+    assert.equal(api.company, 'Bakery Ltd');
+    assert.equal(api.version, 1);
+  });
+
+  await step('signs in as a teammate in a second tab, and shows a 412 in the first', async () => {
+    second = await newTab();
+    await signInAsTeammate(second, mate.username, mate.password);
+    await second.goto(`${BASE}/console#/clients/${clientId}`);
+    await second.getByLabel('company', { exact: true }).fill('Changed in tab two');
+    await second.getByRole('button', { name: 'Save changes' }).click();
+    await expectText(second.locator('.notice'), /Saved/, 'the second tab saves');
+    await page.getByLabel('company', { exact: true }).fill('Changed in tab one');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await expectText(page.locator('.problem:not([hidden])'), /Changed by someone else, reload/, 'the 412 in the first tab');
+    await screenshot(page, 'client-412');
+    assert.equal((await call('GET', `/clients/${clientId}`, a.key)).body.company, 'Changed in tab two', 'the stale save changed nothing');
+    await page.getByRole('button', { name: 'Reload' }).click();
+    await expectText(details(page, 'company'), /^Changed in tab two$/, 'the reloaded client');
+  });
+
+  await step('suspends it with a reason', async () => {
+    await page.getByLabel('Reason for suspending', { exact: true }).fill('unpaid invoice');
+    await page.getByRole('button', { name: 'Suspend', exact: true }).click();
+    await expectText(details(page, 'suspendedReason'), /^unpaid invoice$/, 'the reason');
+    await expectText(page.locator('h1'), /suspended/, 'the suspended badge');
+    assert.equal((await call('GET', `/clients/${clientId}`, a.key)).body.suspended, true);
+    await page.getByRole('button', { name: 'Unsuspend' }).click();
+    await expectText(details(page, 'suspended'), /^false$/, 'unsuspended');
+  });
+
+  await step('offers a trial, then makes it live', async () => {
+    await page.getByLabel('Trial days', { exact: true }).fill('21');
+    await page.getByRole('button', { name: 'Offer trial' }).click();
+    await expectText(details(page, 'status'), /^trial$/, 'the trial status');
+    await page.getByRole('button', { name: 'Make live' }).click();
+    await expectText(details(page, 'status'), /^live$/, 'the live status');
+    assert.equal((await call('GET', `/clients/${clientId}`, a.key)).body.status, 'live');
+  });
+
+  await step('moves it to another partner', async () => {
+    await page.getByLabel('Move to partner', { exact: true }).selectOption({ label: agency.name });
+    await page.getByRole('button', { name: 'Move', exact: true }).click();
+    await expectText(details(page, 'directPartner'), new RegExp(agency.name), 'the new direct partner');
+  });
+
+  await step('shows its licenses, activations and usage against quotas', async () => {
+    const product = await created('POST', '/products', ADMIN, { name: `Site Builder ${run}`, slug: `site-builder-${run}` });
+    const license = await created('POST', '/licenses', a.key, { productId: product.id, tier: 'pro', clientId, maxActivations: 2 });
+    const activated = await call('POST', '/licenses/activate', a.key, { licenseKey: license.licenseKey, domain: `shop-${run}.example.com` });
+    assert.equal(activated.status, 200, JSON.stringify(activated.body));
+    const quotas = { apiCalls: { limit: 1000, period: 'month' }, domains: { limit: 3 } };
+    assert.equal((await call('PUT', `/clients/${clientId}/quotas`, a.key, quotas)).status, 200);
+    assert.equal((await call('POST', `/clients/${clientId}/usage`, a.key, { resource: 'apiCalls', amount: 420 })).status, 200);
+    await page.reload();
+    await expectText(page.locator('.usage li', { hasText: 'apiCalls' }), /apiCalls: 420 of 1000 a month/, 'the apiCalls usage');
+    assert.equal(await page.getByRole('progressbar', { name: /apiCalls/ }).getAttribute('value'), '420', 'its bar');
+    assert.equal(await page.getByRole('progressbar', { name: /domains/ }).getAttribute('max'), '3', 'a bar per resource');
+    const row = page.locator('tbody tr', { hasText: `Site Builder ${run}` });
+    await expectText(row, new RegExp(`pro.*active.*shop-${run}\\.example\\.com`), 'the license and its activation');
+    await screenshot(page, 'client-page');
+  });
+
+  await step("rotates its API key, showing the new one once", async () => {
+    await page.getByRole('button', { name: 'Rotate API key' }).click();
+    const rotated = await expectText(page.locator('.secret-value'), /^cli_live_/, 'the new key');
+    assert.notEqual(rotated, firstKey);
+    await screenshot(page, 'client-key-rotated');
+  });
+
+  await step("shows the webhook's deliveries and redelivers one", async () => {
+    await page.goto(`${BASE}/console#/webhooks/${hookId}`);
+    const rows = page.locator('tbody tr', { has: page.getByRole('button', { name: 'Redeliver' }) });
+    const deadline = Date.now() + 30_000;
+    while ((await rows.count()) === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.getByRole('button', { name: 'Reload deliveries' }).click();
+    }
+    assert.ok((await rows.count()) > 0, 'a delivery attempt is listed');
+    await expectText(rows.first(), /204/, 'the receiver answered 204');
+    await screenshot(page, 'webhook-deliveries');
+    const eventId = (await rows.first().locator('td').nth(2).textContent()).trim();
+    const before = received.filter((id) => id === eventId).length;
+    assert.ok(before >= 1, 'the receiver got the event');
+    await rows.first().getByRole('button', { name: 'Redeliver' }).click();
+    await expectText(page.locator('.notice'), /queued for delivery again/, 'the redeliver notice');
+    const until = Date.now() + 30_000;
+    while (received.filter((id) => id === eventId).length === before && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(received.filter((id) => id === eventId).length > before, 'the event was delivered again');
+  });
+
+  await step('lists the audit log by type with actor and request id', async () => {
+    await page.goto(`${BASE}/console#/audit`);
+    await page.getByLabel('Type', { exact: true }).selectOption('client.suspended');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expectText(page.locator('.total'), /^1 events$/, 'one suspension');
+    await expectText(page.locator('tbody tr'), /api_?key/i, 'the actor');
+    await screenshot(page, 'audit');
+  });
+
+  await step('manages keys and teammates, each secret shown once', async () => {
+    await page.goto(`${BASE}/console#/access`);
+    await page.getByLabel('Name', { exact: true }).fill(`ci ${run}`);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await expectText(page.locator('.secret-value'), /^ck_live_/, 'the new key');
+    await page.getByRole('button', { name: `Revoke ci ${run}` }).click();
+    await page.getByRole('button', { name: `Revoke ci ${run}` }).waitFor({ state: 'detached' });
+    await screenshot(page, 'keys-and-teammates');
+  });
+
+  await step("the platform admin picks a partner to see its keys and teammates", async () => {
+    const admin = await newTab();
+    await signInWithKey(admin, ADMIN);
+    await admin.goto(`${BASE}/console#/access`);
+    await expectText(admin.locator('.problem:not([hidden])'), /partnerId/, 'the admin is asked to name a partner');
+    await admin.getByLabel('Partner', { exact: true }).selectOption({ label: a.name });
+    await admin.getByRole('button', { name: 'Show' }).click();
+    await expectText(admin.locator('table', { hasText: 'API keys' }).locator('tbody'), /console test/, "A's key");
+    await expectText(admin.locator('table', { hasText: 'Teammates' }).locator('tbody'), new RegExp(mate.username.replace('.', '\\.')), "A's teammate");
+    await screenshot(admin, 'admin-keys-of-a-partner');
+  });
+
+  await step('shows the partner tree and suspends a sub-partner', async () => {
+    await page.goto(`${BASE}/console#/partners`);
+    await expectText(page.locator('.tree'), new RegExp(agency.name), 'the sub-partner in the tree');
+    await page.getByRole('button', { name: `Suspend ${agency.name}` }).click();
+    await page.getByRole('button', { name: `Unsuspend ${agency.name}` }).waitFor();
+    assert.equal((await call('GET', `/partners/${agency.id}`, a.key)).body.suspended, true);
+    await screenshot(page, 'partners');
+    await page.getByRole('button', { name: `Unsuspend ${agency.name}` }).click();
+    await page.getByRole('button', { name: `Suspend ${agency.name}` }).waitFor();
+  });
+
+  await step('deletes it after confirmation', async () => {
+    await page.goto(`${BASE}/console#/clients/${clientId}`);
+    await page.getByRole('button', { name: 'Delete client' }).click();
+    await page.getByRole('button', { name: 'Yes, delete' }).click();
+    await expectText(page.locator('.notice'), /was deleted/, 'the delete notice');
+    assert.equal((await call('GET', `/clients/${clientId}`, a.key)).status, 404);
+  });
+
+  await step("a second partner's console never shows the first partner's clients", async () => {
+    const other = await newTab();
+    await signInWithKey(other, b.key);
+    await expectText(other.locator('.total'), /^1 client matches$/, "B's total");
+    await expectText(other.locator('tbody'), new RegExp(bClient.name), "B's client");
+    assert.ok(!(await other.locator('main').textContent()).includes(`A other ${run}`), "A's client is not listed");
+    await screenshot(other, 'second-partner');
+    await other.goto(`${BASE}/console#/clients/${aOther.id}`);
+    await expectText(other.locator('.problem:not([hidden])'), /not found/i, "A's client page is not found for B");
+  });
+
+  await step('works at phone width and by keyboard alone, with AA contrast', async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`${BASE}/console#/clients`);
+    await page.reload();
+    await expectText(page.locator('h1'), /^Clients$/, 'the list at phone width');
+    // Each page puts the focus on its heading; Tab from there to the name filter, type,
+    // Enter; then to the client's link, Enter.
+    assert.equal(await page.evaluate(() => document.activeElement.tagName), 'H1', 'the focus starts at the heading');
+    const focusOn = async (matches, what) => {
+      for (let i = 0; i < 40; i += 1) {
+        await page.keyboard.press('Tab');
+        if (await page.evaluate(matches)) {
+          const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+          assert.notEqual(outline, 'none', `${what} shows where the focus is`);
+          return;
+        }
+      }
+      assert.fail(`Tab never reaches ${what}`);
+    };
+    await focusOn(() => document.activeElement.labels?.[0]?.textContent === 'Name starts with', 'the name filter');
+    await page.keyboard.type(`a other ${run}`);
+    await page.keyboard.press('Enter');
+    // The filtered page is rendered once the focus is back on its heading.
+    await page.waitForFunction(() => location.hash.includes('q=') && document.activeElement.tagName === 'H1');
+    await expectText(page.locator('.total'), /^1 client matches$/, 'filtered by keyboard');
+    await focusOn(() => document.activeElement.textContent === document.querySelector('tbody a')?.textContent, "the client's link");
+    await page.keyboard.press('Enter');
+    await expectText(page.locator('h1'), new RegExp(`A other ${run}`), 'the client page, by keyboard');
+    const views = [['#/clients', /^Clients$/], [`#/webhooks/${hookId}`, /127\.0\.0\.1/], ['#/access', /^Keys and teammates$/],
+      ['#/partners', /^Partners$/], ['#/audit', /^Audit log$/], [`#/clients/${aOther.id}`, new RegExp(`A other ${run}`)]];
+    for (const [view, heading] of views) {
+      await page.goto(`${BASE}/console${view}`);
+      await expectText(page.locator('h1'), heading, `${view} at phone width`);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${view} fits 375 px (overflows by ${overflow} px)`);
+      assert.deepEqual(await page.evaluate(lowContrast), [], `${view}: text below WCAG AA contrast`);
+    }
+    await screenshot(page, 'client-page-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
+  });
+
+  await step('the pages raised no script error or policy violation', async () => {
+    assert.deepEqual(errors, []);
+  });
+});
