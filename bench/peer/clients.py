@@ -1,8 +1,8 @@
 """Retrieve, create and list clients as most teams would write them: one Python Lambda
-function with boto3, making the same DynamoDB requests as Clientele's get-client,
-create-client and list-clients (key grant, partner chain; then the client; or the
-create's one transaction with its claims, list entries, counters and event; or the
-page's Query, its clients and the total). `make bench` runs it under the same local
+function with boto3, making the DynamoDB requests of Clientele's get-client,
+create-client and list-clients one after another (key grant, partner chain; then the
+client; or the create's one transaction with its claims, list entries, counters and
+event, items of similar shape and size; or the page's Query, its clients and the total). `make bench` runs it under the same local
 Lambda Runtime API as the Rust functions (cold start, warm duration, memory)."""
 import hashlib
 import json

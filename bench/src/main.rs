@@ -831,7 +831,7 @@ async fn full() {
     md.push_str(&scaling_md);
     md.push_str("\n## Cold start, warm invocations and memory under a local Lambda Runtime API\n\nBefore each fresh process a separate process (`clientele-bench --warm-store`) makes one call of each kind, so DynamoDB Local's own first-call costs are not the function's. Init: exec to the first `GET .../invocation/next`; first response: exec to the first response; warm: each later invocation, event handed over to response; peak RSS: the process's high-water mark after the last. Beside the first response: the handler's own DynamoDB requests (as recorded in the calls table) made once by a fresh process with the SDK alone (`clientele-bench --cold-raw`, exec to answers in, after the same store warming), and the difference, which is what the function itself adds to a cold start.\n\n");
     md.push_str(&cold_md);
-    md.push_str("\nThe Python/boto3 peer (`bench/peer/clients.py`, one function for the three routes) makes the same DynamoDB requests as the Rust handlers, as most teams would write them.\n");
+    md.push_str("\nThe Python/boto3 peer (`bench/peer/clients.py`, one function for the three routes) makes the handlers' DynamoDB requests (the same keys; items of similar shape and size) one after another, as most teams would write them.\n");
     md.push_str("\n## Release binary sizes\n\n");
     md.push_str(&size_md);
     md.push_str(&format!(
