@@ -1,7 +1,7 @@
 # Clientele's two commands: `make run` and `make test`. Everything they need is
 # installed on first use into .tools/ (git-ignored); nothing is installed globally
-# except, when the machine lacks them, Java 17, npm and (for the console's browser
-# tests) Chromium from the OS packages.
+# except, when the machine lacks them, Java 17, npm, (for the console's browser tests)
+# Chromium and (for make bench) valgrind from the OS packages.
 
 SHELL := /bin/bash
 TOOLS := .tools
@@ -26,9 +26,12 @@ help:
 run: tools
 	@scripts/stack.sh run
 
-# Latency, cold start, memory, list scaling and DynamoDB calls per operation -> BENCHMARKS.md.
-# BENCH_LIST_BIG sets the large partner's size (default 100000).
-bench: tools
+# Warm latency against raw SDK twins, DynamoDB calls and sequential depth, CPU and
+# instructions per request, cold start, memory, list scaling and Lambda cost -> BENCHMARKS.md,
+# every verdict computed against the goals in bench/src/goals.rs. BENCH_LIST_BIG sets the
+# large tree's size (default 100000); BENCH_SAMPLES and the other BENCH_* knobs (bench/NOTES.md)
+# make a quicker run.
+bench: tools $(TOOLS)/.valgrind
 	@scripts/stack.sh bench
 
 test: tools $(TOOLS)/.chromium check-routes lint-template
@@ -50,6 +53,12 @@ tools: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java $(TOO
 $(TOOLS)/.java:
 	@mkdir -p $(TOOLS)
 	@command -v java >/dev/null || { echo "installing Java 17"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@touch $@
+
+# valgrind counts the bench's instructions per request (callgrind); from the OS packages when missing.
+$(TOOLS)/.valgrind:
+	@mkdir -p $(TOOLS)
+	@command -v valgrind >/dev/null || { echo "installing valgrind"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; }
 	@touch $@
 
 # Chromium drives the console's browser tests (tests/browser); Debian's package, only when missing.

@@ -365,7 +365,13 @@ except urllib.error.HTTPError as e:
     ;;
   bench)
     # Release builds of the measured functions and of the bench itself (the deploy profile).
-    (cd "$ROOT" && cargo build --release -p get-client -p create-client -p list-clients -p deliver-webhooks -p clientele-bench)
+    # BENCH_PROFILE=dev runs a debug bench (for working on the bench: its figures mean nothing).
+    (cd "$ROOT" && cargo build --release -p get-client -p create-client -p list-clients -p deliver-webhooks)
+    if [[ "${BENCH_PROFILE:-release}" == dev ]]; then
+      (cd "$ROOT" && cargo build -p clientele-bench); BENCH_BIN="$ROOT/target/debug/clientele-bench"
+    else
+      (cd "$ROOT" && cargo build --release -p clientele-bench); BENCH_BIN="$ROOT/target/release/clientele-bench"
+    fi
     ADMIN="ck_live_bench_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
     DDB_PORT=$(free_port)
     start_dynamodb "$DDB_PORT"
@@ -375,7 +381,8 @@ except urllib.error.HTTPError as e:
     set -a; source "$RUN_DIR/env"; set +a
     # Measured as deployed: no local key-policy check in the functions.
     export RUST_LOG=warn BENCH_ADMIN_KEY="$ADMIN" BENCH_ROOT="$ROOT" KEY_POLICY=off
-    "$ROOT/target/release/clientele-bench"
+    # The report is written only when the whole run succeeded (a failed request fails it).
+    "$BENCH_BIN"
     ;;
   *)
     echo "usage: $0 run|test|faults|bench" >&2; exit 2 ;;

@@ -1,54 +1,47 @@
 //! `make bench`: measures Clientele on DynamoDB Local and writes BENCHMARKS.md.
 //!
-//! - warm latency of the retrieve, create and list-page handlers, run in process
-//!   through the same code path Lambda uses (`clientele::http::serve` on a request
-//!   parsed from an API Gateway event), beside the DynamoDB calls each must make;
-//! - DynamoDB calls per operation, counted by an SDK interceptor;
-//! - a list page at 100 and at many clients in one partner;
-//! - cold start and peak memory of the release binaries under a minimal local
-//!   Lambda Runtime API, beside a Python/boto3 version of retrieve;
-//! - release binary sizes.
+//! Every figure and every verdict in the report is computed from this run's
+//! measurements against the goals in `goals.rs`; `bench/NOTES.md` (appended) only
+//! explains the method. It reports, it never asserts on a goal: a goal not met says
+//! so. A request that fails (non-2xx, or a DynamoDB error on a raw side) fails the run
+//! before any report is written.
 //!
-//! It is a benchmark, not a test: it asserts nothing, it reports.
+//! `clientele-bench` alone runs everything; `clientele-bench --only <op> <n> <handler|raw>`
+//! sets up, then makes n requests of one operation (what callgrind counts), and
+//! `clientele-bench --warm-store` makes one call of each kind from a fresh process (so
+//! DynamoDB Local's connection handling is warm before a cold start is timed);
+//! `clientele-bench --seed <n>` seeds one tree of n clients and prints the rate;
+//! `clientele-bench --depths` prints the depth of each request the calls table looks at.
 
-use std::collections::HashMap;
+mod cold;
+mod goals;
+mod replay;
+mod trace;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::StreamExt;
 use clientele::app::App;
 use clientele::config::Config;
 use clientele::http::serve;
 use clientele::store::Store;
+use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Counts DynamoDB requests by operation (`x-amz-target`).
-#[derive(Debug, Clone, Default)]
-struct Counter(Arc<Mutex<HashMap<String, u64>>>);
+use goals::{Verdicts, at_least, at_most};
+use replay::{Fresh, Item, Plan, Req, Step};
+use cold::Run;
+use trace::{Call, Recorder};
 
-impl Intercept for Counter {
-    fn name(&self) -> &'static str {
-        "call-counter"
-    }
-
-    fn read_before_transmit(&self, ctx: &BeforeTransmitInterceptorContextRef<'_>, _: &RuntimeComponents, _: &mut ConfigBag) -> Result<(), BoxError> {
-        let target = ctx.request().headers().get("x-amz-target").unwrap_or("?");
-        let op = target.rsplit('.').next().unwrap_or(target).to_owned();
-        *self.0.lock().unwrap().entry(op).or_default() += 1;
-        Ok(())
-    }
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-impl Counter {
-    fn take(&self) -> HashMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("bench failed: {msg}");
+    std::process::exit(1);
 }
 
 /// An API Gateway (HTTP API, payload 2.0) event, as Lambda hands it to a function.
@@ -72,13 +65,32 @@ fn event(method: &str, route: &str, path: &str, params: &[(&str, &str)], query: 
     .to_string()
 }
 
-async fn call<F, Fut>(app: &'static App, ev: &str, handler: F) -> (u16, Value)
-where
-    F: Fn(clientele::http::Ctx) -> Fut,
-    Fut: std::future::Future<Output = Result<clientele::http::Reply, clientele::ApiError>>,
-{
+/// The handlers the bench calls (their functions' handler paths in infra/routes.tsv).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    Get,
+    Create,
+    Update,
+    List,
+    ByUsername,
+    Lookup,
+    CreatePartner,
+    CreateKey,
+}
+
+async fn call(app: &'static App, h: Handler, ev: &str) -> (u16, Value) {
+    use clientele::api::{api_keys, clients, partners};
     let req = lambda_http::request::from_str(ev).expect("a valid API Gateway event");
-    let res = serve(app, req, "bench", handler).await;
+    let res = match h {
+        Handler::Get => serve(app, req, "bench", clients::get).await,
+        Handler::Create => serve(app, req, "bench", clients::create).await,
+        Handler::Update => serve(app, req, "bench", clients::update).await,
+        Handler::List => serve(app, req, "bench", clients::list_clients).await,
+        Handler::ByUsername => serve(app, req, "bench", clients::by_username).await,
+        Handler::Lookup => serve(app, req, "bench", clients::lookup).await,
+        Handler::CreatePartner => serve(app, req, "bench", partners::create).await,
+        Handler::CreateKey => serve(app, req, "bench", api_keys::create).await,
+    };
     let status = res.status().as_u16();
     let body = match res.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
@@ -87,410 +99,1015 @@ where
     (status, body)
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-struct Timing {
-    p50: f64,
-    p99: f64,
-}
-
-async fn time<F, Fut>(n: usize, mut f: F) -> Timing
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    for i in 0..20 {
-        f(i).await;
+/// Calls a handler and fails the run unless it answers 2xx.
+async fn must(app: &'static App, h: Handler, ev: &str) -> Value {
+    let (status, body) = call(app, h, ev).await;
+    if !(200..300).contains(&status) {
+        fail(format!("{h:?} answered {status}: {body}"));
     }
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n {
-        let t = Instant::now();
-        f(20 + i).await;
-        samples.push(t.elapsed());
-    }
-    summarize(samples)
-}
-
-/// Times two operations alternately, sample by sample, so both see the same conditions.
-async fn time_pair<A, FA, B, FB>(n: usize, mut a: A, mut b: B) -> (Timing, Timing)
-where
-    A: FnMut() -> FA,
-    FA: std::future::Future<Output = ()>,
-    B: FnMut() -> FB,
-    FB: std::future::Future<Output = ()>,
-{
-    for _ in 0..20 {
-        a().await;
-        b().await;
-    }
-    let (mut sa, mut sb) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        // Alternate which goes first, too.
-        if i % 2 == 0 {
-            let t = Instant::now();
-            a().await;
-            sa.push(t.elapsed());
-            let t = Instant::now();
-            b().await;
-            sb.push(t.elapsed());
-        } else {
-            let t = Instant::now();
-            b().await;
-            sb.push(t.elapsed());
-            let t = Instant::now();
-            a().await;
-            sa.push(t.elapsed());
-        }
-    }
-    (summarize(sa), summarize(sb))
-}
-
-fn summarize(mut samples: Vec<Duration>) -> Timing {
-    samples.sort();
-    Timing { p50: percentile(&samples, 0.5), p99: percentile(&samples, 0.99) }
+    body
 }
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
-#[tokio::main]
-async fn main() {
-    let admin = std::env::var("BENCH_ADMIN_KEY").expect("BENCH_ADMIN_KEY (make bench sets it)");
-    let root = std::env::var("BENCH_ROOT").unwrap_or_else(|_| ".".into());
-    let big: usize = std::env::var("BENCH_LIST_BIG").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let counter = Counter::default();
-    let sdk = aws_config::load_from_env().await;
-    let db = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(counter.clone()).build());
+/// The partner, key and clients the per-operation measurements use.
+struct Fixture {
+    key: String,
+    client_id: String,
+    client_number: u64,
+    client_key: String,
+    username: String,
+}
+
+async fn fixture(app: &'static App, admin: &str, list_size: usize) -> Fixture {
+    let p = must(app, Handler::CreatePartner, &event("POST", "/v1/partners", "/v1/partners", &[], "", admin, Some(&json!({ "name": unique("bench") })))).await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let all = ["clients:view", "clients:edit", "clients:create", "clients:remove", "partners:view", "keys:create"];
+    let k = must(app, Handler::CreateKey, &event("POST", "/v1/api-keys", "/v1/api-keys", &[], "", admin, Some(&json!({ "partnerId": pid, "permissions": all })))).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let username = format!("u{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let c = must(app, Handler::Create, &create_event(&key, Some(&username))).await;
+    for _ in 0..list_size {
+        must(app, Handler::Create, &create_event(&key, None)).await;
+    }
+    Fixture {
+        key,
+        client_id: c["id"].as_str().unwrap().to_owned(),
+        client_number: c["number"].as_u64().unwrap_or(0),
+        client_key: c["apiKey"].as_str().unwrap_or_default().to_owned(),
+        username,
+    }
+}
+
+/// A create with a new (lowercase) name and email.
+fn create_event(key: &str, username: Option<&str>) -> String {
+    let mut body = json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) });
+    if let Some(u) = username {
+        body["username"] = json!(u);
+    }
+    event("POST", "/v1/clients", "/v1/clients", &[], "", key, Some(&body))
+}
+
+/// One measured operation: its handler and how to make its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Retrieve,
+    Create,
+    Update,
+    List,
+    ByUsername,
+    Lookup,
+    Dialect,
+}
+
+const OPS: [Op; 7] = [Op::Retrieve, Op::Create, Op::Update, Op::List, Op::ByUsername, Op::Lookup, Op::Dialect];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Retrieve => "retrieve",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::List => "list page",
+            Self::ByUsername => "by-username",
+            Self::Lookup => "lookup",
+            Self::Dialect => "dialect retrieve",
+        }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            Self::Retrieve => "GET /v1/clients/{clientId}",
+            Self::Create => "POST /v1/clients",
+            Self::Update => "PATCH /v1/clients/{clientId}",
+            Self::List => "GET /v1/clients?limit=10",
+            Self::ByUsername => "GET /v1/clients/by-username/{username}",
+            Self::Lookup => "POST /v1/clients/lookup",
+            Self::Dialect => "GET /api/v1/clients/{client_id} (partner API)",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        OPS.into_iter().find(|o| o.name().replace(' ', "-") == s || o.name() == s)
+    }
+
+    fn handler(self) -> Handler {
+        match self {
+            Self::Retrieve | Self::Dialect => Handler::Get,
+            Self::Create => Handler::Create,
+            Self::Update => Handler::Update,
+            Self::List => Handler::List,
+            Self::ByUsername => Handler::ByUsername,
+            Self::Lookup => Handler::Lookup,
+        }
+    }
+
+    /// A request of this operation (a create and an update are new each time).
+    fn event(self, f: &Fixture) -> String {
+        let id = f.client_id.as_str();
+        match self {
+            Self::Retrieve => event("GET", "/v1/clients/{clientId}", &format!("/v1/clients/{id}"), &[("clientId", id)], "", &f.key, None),
+            Self::Create => create_event(&f.key, None),
+            Self::Update => event(
+                "PATCH",
+                "/v1/clients/{clientId}",
+                &format!("/v1/clients/{id}"),
+                &[("clientId", id)],
+                "",
+                &f.key,
+                Some(&json!({ "company": unique("co") })),
+            ),
+            Self::List => event("GET", "/v1/clients", "/v1/clients", &[], "limit=10", &f.key, None),
+            Self::ByUsername => {
+                let u = f.username.as_str();
+                event("GET", "/v1/clients/by-username/{username}", &format!("/v1/clients/by-username/{u}"), &[("username", u)], "", &f.key, None)
+            }
+            Self::Lookup => event("POST", "/v1/clients/lookup", "/v1/clients/lookup", &[], "", &f.key, Some(&json!({ "apiKey": f.client_key }))),
+            Self::Dialect => {
+                let n = f.client_number.to_string();
+                event("GET", "/api/v1/clients/{client_id}", &format!("/api/v1/clients/{n}"), &[("client_id", &n)], "", &f.key, None)
+            }
+        }
+    }
+}
+
+/// What the bench knows of one operation: the handler's recorded calls, and its two raw twins.
+struct Measured {
+    op: Op,
+    calls: Vec<Call>,
+    raw: Plan,
+    floor: Plan,
+    /// The depth of each request looked at (`calls` is the least deep).
+    depths: Vec<usize>,
+    /// What the handler answered to the request of `calls`.
+    answer: Value,
+}
+
+/// Records the calls of one request of `op`, and builds its raw twins from them.
+async fn measure_calls(app: &'static App, rec: &Recorder, db: &aws_sdk_dynamodb::Client, table: &str, f: &Fixture, op: Op) -> Measured {
+    // A few requests first: the calls looked at are those of a warm path.
+    for _ in 0..DEPTH_REPEATS {
+        must(app, op.handler(), &op.event(f)).await;
+    }
+    // Noise can only make calls look sequential (a call that needs another's answer can
+    // never start before it ends), so the trace kept is the least deep of a few requests.
+    let mut kept: Option<(Vec<Call>, Value)> = None;
+    let mut depths = Vec::new();
+    for _ in 0..DEPTH_REPEATS {
+        let ev = op.event(f);
+        rec.start(true);
+        let body = must(app, op.handler(), &ev).await;
+        let calls = rec.stop();
+        depths.push(trace::depth(&calls));
+        if kept.as_ref().is_none_or(|(k, _)| trace::depth(&calls) < trace::depth(k)) {
+            kept = Some((calls, body));
+        }
+    }
+    let (calls, body) = kept.expect("at least one request");
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        let t0 = calls.iter().map(|c| c.start).min();
+        for c in &calls {
+            let at = |t: Instant| t0.map_or(0.0, |t0| (t - t0).as_secs_f64() * 1000.0);
+            eprintln!("  {:<16} {:<20} {:8.3} .. {:8.3} ms", op.name(), c.op, at(c.start), at(c.end));
+        }
+    }
+    let fresh = match op {
+        Op::Create => create_fresh(&calls, &body),
+        Op::Update => Fresh::Version { event_id: tx_pk(&calls, "EVENT#").unwrap_or_default() },
+        _ => Fresh::None,
+    };
+    let raw = Plan::replay(db, &calls, fresh.clone());
+    let floor = floor_plan(db, table, op, &calls, fresh);
+    Measured { op, calls, raw, floor, depths, answer: body }
+}
+
+/// How many requests of each operation the calls table looks at.
+const DEPTH_REPEATS: usize = 5;
+
+/// The least depth a plan shows over DEPTH_REPEATS runs, and its calls then.
+async fn plan_shape(rec: &Recorder, plan: &Plan) -> (usize, usize) {
+    let mut best: Option<(usize, usize)> = None;
+    for _ in 0..DEPTH_REPEATS {
+        rec.start(false);
+        if let Err(e) = plan.run().await {
+            fail(e);
+        }
+        let c = rec.stop();
+        let d = trace::depth(&c);
+        if best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c.len(), d));
+        }
+    }
+    best.expect("at least one run")
+}
+
+/// The key after `prefix` of the first item of the recorded transaction whose pk starts with it.
+fn tx_pk(calls: &[Call], prefix: &str) -> Option<String> {
+    calls.iter().filter(|c| c.op == "TransactWriteItems").find_map(|c| {
+        c.body["TransactItems"].as_array()?.iter().find_map(|t| {
+            let op = t.as_object()?.values().next()?;
+            let pk = op.pointer("/Item/pk/S").or_else(|| op.pointer("/Key/pk/S"))?.as_str()?;
+            pk.strip_prefix(prefix).map(str::to_owned)
+        })
+    })
+}
+
+/// A create's transaction made new for each run: id, name, email, key hash, number and event id.
+fn create_fresh(calls: &[Call], created: &Value) -> Fresh {
+    let olds = (
+        created["id"].as_str().unwrap_or_default().to_owned(),
+        created["name"].as_str().unwrap_or_default().to_owned(),
+        created["email"].as_str().unwrap_or_default().to_owned(),
+        tx_pk(calls, "CLIENTKEY#").unwrap_or_default(),
+        created["number"].as_u64().unwrap_or_default().to_string(),
+        tx_pk(calls, "EVENT#").unwrap_or_default(),
+    );
+    Fresh::Values(Arc::new(move || {
+        let (id, name, email, hash, number, event) = &olds;
+        // A client's id is made from its number (what the create handler does).
+        let new_number = clientele::domain::new_number();
+        vec![
+            (id.clone(), clientele::store::Numbered::Client.id(new_number)),
+            (event.clone(), clientele::domain::new_id()),
+            (name.clone(), unique("r")),
+            (email.clone(), format!("{}@example.com", unique("r"))),
+            (hash.clone(), clientele::secrets::sha256_hex(&unique("k"))),
+            (number.clone(), new_number.to_string()),
+        ]
+    }))
+}
+
+/// The floor: the handler's reads (by key prefix) and its Query and transaction, in the
+/// fewest sequential round trips the operation can need (goals::FLOORS).
+fn floor_plan(db: &aws_sdk_dynamodb::Client, table: &str, op: Op, calls: &[Call], fresh: Fresh) -> Plan {
+    let reads: Vec<Item> = calls.iter().flat_map(replay::point_reads).map(|(_, k)| k).collect();
+    let mut placed = vec![false; reads.len()];
+    let mut take = |prefixes: &[&str]| -> Vec<Item> {
+        let mut out = Vec::new();
+        for (i, k) in reads.iter().enumerate() {
+            if !placed[i] && prefixes.iter().any(|p| replay::pk(k).starts_with(p)) {
+                placed[i] = true;
+                out.push(k.clone());
+            }
+        }
+        out
+    };
+    let grant = take(&["KEYHASH#"]);
+    let query = calls.iter().find(|c| c.op == "Query").map(|c| replay::request(db, c));
+    let tx = calls.iter().find(|c| c.op == "TransactWriteItems").map(|c| replay::request(db, c));
+    let mut steps = vec![Step { req: replay::read(db, table, grant), deps: vec![] }];
+    let push = |req: Option<Req>, deps: Vec<usize>, steps: &mut Vec<Step>| -> usize {
+        if let Some(req) = req {
+            steps.push(Step { req, deps });
+        }
+        steps.len() - 1
+    };
+    let nonempty = |keys: Vec<Item>| (!keys.is_empty()).then(|| replay::read(db, table, keys));
+    match op {
+        Op::Retrieve | Op::Dialect => {
+            push(nonempty(take(&["PARTNER#", "CLIENT#"])), vec![0], &mut steps);
+        }
+        Op::Update => {
+            let s = push(nonempty(take(&["PARTNER#", "CLIENT#"])), vec![0], &mut steps);
+            push(tx, vec![s], &mut steps);
+        }
+        Op::Create => {
+            let s = push(nonempty(take(&["PARTNER#"])), vec![0], &mut steps);
+            push(tx, vec![s], &mut steps);
+        }
+        Op::List => {
+            push(nonempty(take(&["PARTNER#", "COUNT#"])), vec![0], &mut steps);
+            let q = push(query, vec![0], &mut steps);
+            push(nonempty(take(&["CLIENT#", "USAGE#"])), vec![q], &mut steps);
+        }
+        Op::ByUsername | Op::Lookup => {
+            let s = push(nonempty(take(&["PARTNER#", "UNIQUE#USERNAME#", "CLIENTKEY#"])), vec![0], &mut steps);
+            push(nonempty(take(&["CLIENT#"])), vec![s], &mut steps);
+        }
+    }
+    let mut left_out: Vec<String> = reads
+        .iter()
+        .zip(&placed)
+        .filter(|(_, p)| !**p)
+        .map(|(k, _)| replay::pk(k).split('#').next().unwrap_or_default().to_owned() + "#…")
+        .collect();
+    left_out.sort();
+    left_out.dedup();
+    Plan { db: db.clone(), steps, fresh, left_out }
+}
+
+/// One side of a timed comparison.
+#[derive(Clone, Copy)]
+enum Side<'a> {
+    Handler(Op, &'a Fixture),
+    Plan(&'a Plan),
+}
+
+async fn run_side(app: &'static App, side: Side<'_>) {
+    match side {
+        Side::Handler(op, f) => {
+            must(app, op.handler(), &op.event(f)).await;
+        }
+        Side::Plan(p) => {
+            if let Err(e) = p.run().await {
+                fail(e);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    p50: f64,
+    p99: f64,
+}
+
+fn summarize(mut samples: Vec<Duration>) -> Timing {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    Timing { p50: at(0.5), p99: at(0.99) }
+}
+
+/// Times the sides sample by sample, rotating which goes first, after a warm-up.
+async fn interleaved(app: &'static App, n: usize, sides: &[Side<'_>]) -> Vec<Timing> {
+    for _ in 0..n.min(20) {
+        for s in sides {
+            run_side(app, *s).await;
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(n); sides.len()];
+    for i in 0..n {
+        for j in 0..sides.len() {
+            let k = (i + j) % sides.len();
+            let t = Instant::now();
+            run_side(app, sides[k]).await;
+            samples[k].push(t.elapsed());
+        }
+    }
+    samples.into_iter().map(summarize).collect()
+}
+
+/// User + system CPU time of this process so far, µs.
+fn cpu_us() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// CPU µs per request of each side, measured in alternating blocks of `n / 4` requests.
+async fn cpu_per_request(app: &'static App, n: usize, sides: &[Side<'_>]) -> Vec<f64> {
+    let block = (n / 4).max(1);
+    let mut spent = vec![0.0; sides.len()];
+    for _ in 0..4 {
+        for (k, s) in sides.iter().enumerate() {
+            let before = cpu_us();
+            for _ in 0..block {
+                run_side(app, *s).await;
+            }
+            spent[k] += cpu_us() - before;
+        }
+    }
+    spent.into_iter().map(|s| s / (4 * block) as f64).collect()
+}
+
+struct Setup {
+    app: &'static App,
+    rec: Recorder,
+    db: aws_sdk_dynamodb::Client,
+    table: String,
+    admin: String,
+}
+
+async fn setup() -> Setup {
+    let admin = std::env::var("BENCH_ADMIN_KEY").unwrap_or_else(|_| fail("BENCH_ADMIN_KEY (make bench sets it)"));
+    let rec = Recorder::default();
+    let sdk = clientele::store::sdk_config();
+    let db = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(rec.clone()).build());
     let config = Config::from_env().expect("the stack's environment");
     let table = config.table_name.clone();
     let app: &'static App = Box::leak(Box::new(App { store: Store::new(db.clone(), table.clone()), config }));
+    Setup { app, rec, db, table, admin }
+}
+
+/// `--only <op> <n> <handler|raw>`: one operation, n times (for callgrind: instructions
+/// of n2 runs minus those of n1 runs, over n2 - n1, leave the set-up out).
+async fn only(op: &str, n: usize, side: &str) {
+    let s = setup().await;
+    let op = Op::parse(op).unwrap_or_else(|| fail(format!("no operation {op}")));
+    let f = fixture(s.app, &s.admin, if op == Op::List { 11 } else { 0 }).await;
+    let m = measure_calls(s.app, &s.rec, &s.db, &s.table, &f, op).await;
+    let side = if side == "raw" { Side::Plan(&m.raw) } else { Side::Handler(op, &f) };
+    for _ in 0..n {
+        run_side(s.app, side).await;
+    }
+}
+
+/// `--warm-store`: one call of each kind DynamoDB Local will see, from a process of its own.
+async fn warm_store() {
+    let sdk = clientele::store::sdk_config();
+    let db = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "clientele".into());
+    let key = |pk: &str| -> Item { [("pk".to_owned(), AttributeValue::S(pk.into())), ("sk".to_owned(), AttributeValue::S("#".into()))].into() };
+    let mut put = key(&format!("WARM#{}", uuid::Uuid::new_v4()));
+    put.insert("n".into(), AttributeValue::N("1".into()));
+    let r = async {
+        db.get_item().table_name(&table).set_key(Some(key("WARM#none"))).consistent_read(true).send().await.map_err(|e| e.to_string())?;
+        let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder().keys(key("WARM#a")).keys(key("WARM#b")).consistent_read(true).build().map_err(|e| e.to_string())?;
+        db.batch_get_item().request_items(&table, ka).send().await.map_err(|e| e.to_string())?;
+        db.query()
+            .table_name(&table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S("WARM#a".into()))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let w = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(aws_sdk_dynamodb::types::Put::builder().table_name(&table).set_item(Some(put)).build().map_err(|e| e.to_string())?)
+            .build();
+        db.transact_write_items().transact_items(w).send().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(())
+    };
+    if let Err(e) = r.await {
+        fail(format!("warming the store: {e}"));
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
+        Some("--warm-store") => return warm_store().await,
+        Some("--cold-raw") if args.len() == 3 => return cold_raw(&args[2]).await,
+        // The depth of each of DEPTH_REPEATS requests of every operation, after a warm-up.
+        Some("--depths") => {
+            let s = setup().await;
+            let f = fixture(s.app, &s.admin, 20).await;
+            for op in OPS {
+                let m = measure_calls(s.app, &s.rec, &s.db, &s.table, &f, op).await;
+                println!("{:<16} {:?}", op.name(), m.depths);
+            }
+            return;
+        }
+        // Seeds one tree and says how fast (to size BENCH_SEED_CONCURRENCY for a machine).
+        Some("--seed") if args.len() == 3 => {
+            let s = setup().await;
+            let (_, seeded) = tree(&s, args[2].parse().unwrap_or(1000), env_num("BENCH_SEED_CONCURRENCY", 8)).await;
+            let n: f64 = args[2].parse().unwrap_or(1000.0);
+            println!("{n} clients in {:.1} s: {:.0}/s, {} retried", seeded.secs, n / seeded.secs, seeded.retried);
+            return;
+        }
+        Some(other) => fail(format!("unknown arguments: {other} (see bench/src/main.rs)")),
+        None => {}
+    }
+    full().await;
+}
+
+/// Parameters of a run, each from the environment.
+struct Params {
+    samples: usize,
+    big: usize,
+    cpu_n: usize,
+    cg: (usize, usize),
+    cold_runs: usize,
+    warm_invokes: usize,
+    seed_concurrency: usize,
+}
+
+impl Params {
+    fn from_env() -> Self {
+        Self {
+            samples: env_num("BENCH_SAMPLES", 300),
+            big: env_num("BENCH_LIST_BIG", 100_000),
+            cpu_n: env_num("BENCH_CPU_REQUESTS", 400),
+            cg: (env_num("BENCH_CALLGRIND_N1", 20), env_num("BENCH_CALLGRIND_N2", 120)),
+            cold_runs: env_num("BENCH_COLD_RUNS", 5),
+            warm_invokes: env_num("BENCH_WARM_INVOKES", 30),
+            seed_concurrency: env_num("BENCH_SEED_CONCURRENCY", 8),
+        }
+    }
+}
+
+async fn full() {
+    let p = Params::from_env();
+    let root = std::env::var("BENCH_ROOT").unwrap_or_else(|_| ".".into());
+    let s = setup().await;
+    let (app, rec) = (s.app, &s.rec);
+    let mut verdicts = Verdicts::default();
     let mut md = String::new();
     let now = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())).unwrap_or_default();
-    md.push_str(&format!("# Benchmarks\n\nRun by `make bench` on {now}; {} cores ({cpu}); DynamoDB Local (in memory) on the same machine.\n\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_default();
+    let commit = std::process::Command::new("git")
+        .args(["-C", &root, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
 
-    // Fixtures: a partner with an all-permission key, and a client.
-    let (_, p) = call(app, &event("POST", "/v1/partners", "/v1/partners", &[], "", &admin, Some(&json!({ "name": unique("bench") }))), clientele::api::partners::create).await;
-    let pid = p["id"].as_str().unwrap().to_owned();
-    let all: Vec<&str> = vec!["clients:view", "clients:edit", "clients:create", "clients:remove", "partners:view", "keys:create"];
-    let (_, k) = call(app, &event("POST", "/v1/api-keys", "/v1/api-keys", &[], "", &admin, Some(&json!({ "partnerId": pid, "permissions": all }))), clientele::api::api_keys::create).await;
-    let key = k["key"].as_str().unwrap().to_owned();
-    let key_hash = clientele::secrets::sha256_hex(&key);
-    let (_, c) = call(app, &event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) }))), clientele::api::clients::create).await;
-    let cid = c["id"].as_str().unwrap().to_owned();
-    for _ in 0..99 {
-        call(app, &event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) }))), clientele::api::clients::create).await;
+    eprintln!("fixtures...");
+    let f = fixture(app, &s.admin, 20).await;
+
+    // 1. Calls and sequential depth of each operation, and the raw twins built from them.
+    eprintln!("calls and depth...");
+    let mut measured = Vec::new();
+    for op in OPS {
+        measured.push(measure_calls(app, rec, &s.db, &s.table, &f, op).await);
     }
-    counter.take();
-
-    // Raw calls, as the SDK alone would make them.
-    let get_raw = |pk: String| {
-        let (db, table) = (db.clone(), table.clone());
-        async move {
-            db.get_item().table_name(table).key("pk", AttributeValue::S(pk)).key("sk", AttributeValue::S("#".into())).consistent_read(true).send().await.unwrap();
+    let mut calls_md = String::from(
+        "| operation | route | calls | by kind | stages (measured) | depth (deepest) | floor | depth goal | raw twin: calls / depth | floor twin: calls / depth |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for m in &measured {
+        let depth = trace::depth(&m.calls);
+        let floor = goals::floor(m.op.name());
+        let mut twins = Vec::new();
+        for plan in [&m.raw, &m.floor] {
+            let (calls, depth) = plan_shape(rec, plan).await;
+            twins.push(format!("{calls} / {depth}"));
         }
-    };
-    let auth_raw = || async {
-        get_raw(format!("KEYHASH#{key_hash}")).await;
-        let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .keys(HashMap::from([("pk".to_owned(), AttributeValue::S(format!("PARTNER#{pid}"))), ("sk".to_owned(), AttributeValue::S("#".into()))]))
-            .consistent_read(true)
-            .build()
-            .unwrap();
-        db.batch_get_item().request_items(&table, keys).send().await.unwrap();
-    };
+        let deepest = m.depths.iter().max().copied().unwrap_or(depth);
+        let verdict = at_most(depth as f64, floor as f64);
+        calls_md.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} | {depth} ({deepest}) | {floor} | {verdict} | {} | {} |\n",
+            m.op.name(),
+            m.op.route(),
+            m.calls.len(),
+            trace::by_kind(&m.calls),
+            trace::stages(&m.calls),
+            twins[0],
+            twins[1]
+        ));
+        verdicts.add(format!("{}: sequential round trips ≤ {floor}", m.op.name()), depth.to_string(), verdict);
+    }
+    let calls_of = |op: Op| measured.iter().find(|m| m.op == op).map_or(0, |m| m.calls.len());
+    let (dialect, twin) = (calls_of(Op::Dialect), calls_of(Op::Retrieve));
+    verdicts.add("dialect retrieve: calls ≤ its /v1 twin's", format!("{dialect} vs {twin}"), at_most(dialect as f64, twin as f64));
+    let mut floors_md = String::new();
+    for (op, n, why) in goals::FLOORS {
+        let left: Vec<String> = measured.iter().filter(|m| m.op.name() == *op).flat_map(|m| m.floor.left_out.clone()).collect();
+        let left = if left.is_empty() { String::new() } else { format!(" (leaves out the handler's read of {})", left.join(", ")) };
+        floors_md.push_str(&format!("- **{op}**: {n}: {why}{left}.\n"));
+    }
 
-    let n = 300;
-    let get_ev = event("GET", "/v1/clients/{clientId}", &format!("/v1/clients/{cid}"), &[("clientId", &cid)], "", &key, None);
-    let (get_handler, get_raw_t) = time_pair(
-        n,
-        || async { assert_eq!(call(app, &get_ev, clientele::api::clients::get).await.0, 200) },
-        || async {
-            auth_raw().await;
-            get_raw(format!("CLIENT#{cid}")).await;
-        },
-    )
-    .await;
-    let get_one = time(n, |_| async { get_raw(format!("CLIENT#{cid}")).await }).await;
+    // 2. Warm latency: handler, raw (same calls), floor, interleaved.
+    eprintln!("warm latency ({} samples per side)...", p.samples);
+    let mut lat_md = String::from(
+        "| operation | handler p50 | raw p50 | floor p50 | handler/raw p50 | handler p99 | raw p99 | floor p99 | handler/raw p99 | handler/floor p50 |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut warm: Vec<(Op, Timing, Timing)> = Vec::new();
+    for m in &measured {
+        let t = interleaved(app, p.samples, &[Side::Handler(m.op, &f), Side::Plan(&m.raw), Side::Plan(&m.floor)]).await;
+        let (h, r, fl) = (t[0], t[1], t[2]);
+        lat_md.push_str(&format!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            m.op.name(),
+            h.p50,
+            r.p50,
+            fl.p50,
+            h.p50 / r.p50,
+            h.p99,
+            r.p99,
+            fl.p99,
+            h.p99 / r.p99,
+            h.p50 / fl.p50
+        ));
+        verdicts.add(format!("{}: handler p50 ≤ {}x raw", m.op.name(), goals::P50_VS_RAW), format!("{:.2}x", h.p50 / r.p50), at_most(h.p50 / r.p50, goals::P50_VS_RAW));
+        verdicts.add(format!("{}: handler p99 ≤ {}x raw", m.op.name(), goals::P99_VS_RAW), format!("{:.2}x", h.p99 / r.p99), at_most(h.p99 / r.p99, goals::P99_VS_RAW));
+        warm.push((m.op, h, r));
+    }
 
-    // The raw side writes the same transaction through the store (no HTTP, no validation, no JSON).
-    let template = app.store.client(&cid).await.unwrap().unwrap();
-    let actor = clientele::auth::Actor { kind: clientele::auth::ActorKind::ApiKey, id: "bench".into() };
-    let (create_handler, create_raw) = time_pair(n, || async {
-        let body = json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) });
-        let ev = event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&body));
-        assert_eq!(call(app, &ev, clientele::api::clients::create).await.0, 201);
-    }, || {
-        let (template, actor) = (template.clone(), actor.clone());
-        async move {
-            auth_raw().await;
-            let mut c = template;
-            c.id = clientele::domain::new_id();
-            c.email = Some(clientele::domain::values::Email::parse(&format!("{}@example.com", unique("r"))).unwrap());
-            c.name = clientele::domain::values::Name::parse(&unique("r")).unwrap();
-            c.api_key_hash = unique("h");
-            c.username = None;
-            let e = clientele::events::Event::new(clientele::events::EventType::ClientCreated, &c.ancestors, &actor, "bench", c.view(), None);
-            app.store.create_client(&c, &e).await.unwrap();
+    // 3. CPU per request (getrusage) and instructions per request (callgrind).
+    eprintln!("CPU per request ({} requests per side)...", p.cpu_n);
+    let main3 = [Op::Retrieve, Op::Create, Op::List];
+    let mut cpu_md = String::from("| operation | handler CPU µs/request | raw CPU µs/request | handler − raw | handler instructions/request | raw instructions/request | handler − raw |\n|---|---|---|---|---|---|---|\n");
+    let exe = std::env::current_exe().expect("the bench's own path");
+    let valgrind = which("valgrind");
+    for op in main3 {
+        let m = measured.iter().find(|m| m.op == op).unwrap();
+        let c = cpu_per_request(app, p.cpu_n, &[Side::Handler(op, &f), Side::Plan(&m.raw)]).await;
+        let mut ins = Vec::new();
+        for side in ["handler", "raw"] {
+            ins.push(match &valgrind {
+                Some(v) => {
+                    eprintln!("  callgrind: {} {side} ({} and {} requests)...", op.name(), p.cg.0, p.cg.1);
+                    instructions(v, &exe, op, side, p.cg).await
+                }
+                None => None,
+            });
         }
-    })
-    .await;
-
-    let list_ev = event("GET", "/v1/clients", "/v1/clients", &[], "limit=10", &key, None);
-
-    // A page needs its entries (Query), the clients on it and the total (counter shards).
-    let batch_get = |pks: Vec<String>| {
-        let (db, table) = (db.clone(), table.clone());
-        async move {
-            let keys: Vec<HashMap<String, AttributeValue>> = pks
-                .into_iter()
-                .map(|pk| HashMap::from([("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S("#".into()))]))
-                .collect();
-            let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().unwrap();
-            db.batch_get_item().request_items(table, keys).send().await.unwrap();
-        }
-    };
-    let (list_handler, list_raw) = time_pair(n, || async { assert_eq!(call(app, &list_ev, clientele::api::clients::list_clients).await.0, 200) }, || async {
-        auth_raw().await;
-        let page = async {
-            let out = db
-                .query()
-                .table_name(&table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", AttributeValue::S(format!("CLIENTS#{pid}")))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(11)
-                .send()
-                .await
-                .unwrap();
-            let pks: Vec<String> = out.items().iter().take(10).filter_map(|i| i.get("sk")?.as_s().ok().map(|id| format!("CLIENT#{id}"))).collect();
-            batch_get(pks).await;
+        let fmt = |v: Option<f64>| v.map_or("not measured (no valgrind)".to_owned(), |v| format!("{v:.0}"));
+        let diff = match (ins[0], ins[1]) {
+            (Some(a), Some(b)) => format!("{:.0}", a - b),
+            _ => "-".into(),
         };
-        let total = batch_get((0..8).map(|i| format!("COUNT#CLIENTS#{pid}#{i}")).collect());
-        tokio::join!(page, total);
-    })
-    .await;
-
-    md.push_str("## Warm latency, in process (ms)\n\nEach handler runs through `clientele::http::serve` on a request parsed from an API Gateway event, exactly as in Lambda; \"raw\" makes the DynamoDB calls the operation cannot do without (authentication: key grant and partner chain; then the read; the create transaction; or the page's Query, its clients and its total) with the SDK alone. The two sides alternate sample by sample, so drift in DynamoDB Local (a JVM sharing the cores) touches both alike.\n\n");
-    md.push_str("| operation | handler p50 | raw p50 | ratio p50 | handler p99 | raw p99 | ratio p99 |\n|---|---|---|---|---|---|---|\n");
-    for (name, h, r) in [("retrieve client", &get_handler, &get_raw_t), ("create client", &create_handler, &create_raw), ("list page (10)", &list_handler, &list_raw)] {
-        md.push_str(&format!("| {name} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |\n", h.p50, r.p50, h.p50 / r.p50, h.p99, r.p99, h.p99 / r.p99));
-    }
-    md.push_str(&format!("\nFor scale: one `GetItem` alone takes p50 {:.2} ms, p99 {:.2} ms here.\n\n", get_one.p50, get_one.p99));
-
-    // DynamoDB calls per operation.
-    md.push_str("## DynamoDB calls per operation\n\n| operation | calls | by kind | minimum |\n|---|---|---|---|\n");
-    counter.take();
-    let ops: Vec<(&str, String, &str)> = vec![
-        ("retrieve client", get_ev.clone(), "3: key grant, partner chain, client"),
-        ("create client", event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&json!({ "name": unique("c"), "email": format!("{}@example.com", unique("e")) }))), "3: key grant, partner chain, one transaction"),
-        ("list page", list_ev.clone(), "5: key grant, partner chain, Query, clients, total"),
-    ];
-    for (name, ev, min) in ops {
-        let status = match name {
-            "retrieve client" => call(app, &ev, clientele::api::clients::get).await.0,
-            "create client" => call(app, &ev, clientele::api::clients::create).await.0,
-            _ => call(app, &ev, clientele::api::clients::list_clients).await.0,
-        };
-        assert!(status < 300);
-        let calls = counter.take();
-        let total: u64 = calls.values().sum();
-        let mut kinds: Vec<String> = calls.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        kinds.sort();
-        md.push_str(&format!("| {name} | {total} | {} | {min} |\n", kinds.join(", ")));
-    }
-    md.push_str("\nThe list page reads its total from the counter shards (one `BatchGetItem`, in parallel with the Query).\n\n");
-
-    // A page at 100 and at `big` clients.
-    eprintln!("seeding {big} clients in one partner (this takes a while)...");
-    let (_, bp) = call(app, &event("POST", "/v1/partners", "/v1/partners", &[], "", &admin, Some(&json!({ "name": unique("big") }))), clientele::api::partners::create).await;
-    let bpid = bp["id"].as_str().unwrap().to_owned();
-    let (_, bk) = call(app, &event("POST", "/v1/api-keys", "/v1/api-keys", &[], "", &admin, Some(&json!({ "partnerId": bpid }))), clientele::api::api_keys::create).await;
-    let bkey = bk["key"].as_str().unwrap().to_owned();
-    let big_partner = app.store.partner(&bpid).await.unwrap().unwrap();
-    let seeded = std::sync::atomic::AtomicUsize::new(0);
-    let started = Instant::now();
-    let mut pending = Vec::new();
-    for chunk in 0..big.div_ceil(1000) {
-        pending.clear();
-        for i in 0..1000.min(big - chunk * 1000) {
-            let mut c = template.clone();
-            c.id = clientele::domain::new_id();
-            c.email = Some(clientele::domain::values::Email::parse(&format!("big{chunk}x{i}@{}.example.com", &bpid[..8])).unwrap());
-            c.name = clientele::domain::values::Name::parse(&format!("big {chunk} {i}")).unwrap();
-            c.api_key_hash = unique("h");
-            c.username = None;
-            c.direct_partner = clientele::domain::client::PartnerRef { id: bpid.clone(), name: big_partner.name.as_str().to_owned() };
-            c.partner = c.direct_partner.clone();
-            c.ancestors = big_partner.path.clone();
-            pending.push(c);
-        }
-        let batch = std::mem::take(&mut pending);
-        let futs = batch.into_iter().map(|c| {
-            let actor = actor.clone();
-            let seeded = &seeded;
-            async move {
-                let e = clientele::events::Event::new(clientele::events::EventType::ClientCreated, &c.ancestors, &actor, "bench", json!({}), None);
-                app.store.create_client(&c, &e).await.unwrap();
-                seeded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
-        futures::stream::iter(futs).buffer_unordered(16).collect::<Vec<()>>().await;
-        if chunk % 10 == 9 {
-            eprintln!("  {} clients, {:.0}/s", seeded.load(std::sync::atomic::Ordering::Relaxed), seeded.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64());
+        cpu_md.push_str(&format!("| {} | {:.0} | {:.0} | {:.0} | {} | {} | {diff} |\n", op.name(), c[0], c[1], c[0] - c[1], fmt(ins[0]), fmt(ins[1])));
+        if op == Op::Retrieve {
+            verdicts.add(format!("retrieve: handler CPU ≤ {} µs per request", goals::RETRIEVE_CPU_US), format!("{:.0} µs", c[0]), at_most(c[0], goals::RETRIEVE_CPU_US));
         }
     }
-    let small_page = event("GET", "/v1/clients", "/v1/clients", &[], "limit=10", &key, None);
-    let big_page = event("GET", "/v1/clients", "/v1/clients", &[], "limit=10", &bkey, None);
-    let small_t = time(n, |_| async { call(app, &small_page, clientele::api::clients::list_clients).await; }).await;
-    let big_t = time(n, |_| async { call(app, &big_page, clientele::api::clients::list_clients).await; }).await;
-    let (_, check) = call(app, &big_page, clientele::api::clients::list_clients).await;
-    md.push_str(&format!(
-        "## A list page as the partner grows\n\n| clients in the partner | page p50 (ms) | page p99 (ms) |\n|---|---|---|\n| 100 | {:.2} | {:.2} |\n| {} | {:.2} | {:.2} |\n\nRatio p50 {:.2}, p99 {:.2} (goal: within 1.2). Seeding {} clients through the store's create transaction took {:.0} s.\n\n",
-        small_t.p50, small_t.p99, check["total"], big_t.p50, big_t.p99, big_t.p50 / small_t.p50, big_t.p99 / small_t.p99, big, started.elapsed().as_secs_f64()
-    ));
 
-    // Cold start and memory of the release binaries, and of the Python peer.
-    md.push_str("## Cold start and memory under a local Lambda Runtime API\n\nEach figure is the median of 5 fresh processes: from `exec` to the first `GET .../invocation/next` (init), and to the first response; peak RSS is the process's high-water mark after that response.\n\n| function | init (ms) | first response (ms) | peak RSS (MB) |\n|---|---|---|---|\n");
+    // 4. List scaling.
+    let scaling_md = scaling(&s, &p, &mut verdicts).await;
+
+    // 5. Cold start, warm invocations, memory, and the Python peer.
+    eprintln!("cold starts...");
     let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("AWS_LAMBDA") && !k.starts_with("BENCH")).collect();
     let release = Path::new(&root).join("target/release");
-    let runs: Vec<(&str, Vec<String>, String)> = vec![
-        ("get-client (Rust)", vec![release.join("get-client").display().to_string()], get_ev.clone()),
-        ("create-client (Rust)", vec![release.join("create-client").display().to_string()], event("POST", "/v1/clients", "/v1/clients", &[], "", &key, Some(&json!({ "name": unique("cold"), "email": "cold@example.com" })))),
-        ("list-clients (Rust)", vec![release.join("list-clients").display().to_string()], list_ev.clone()),
-        ("get-client (Python + boto3)", vec![Path::new(&root).join(".tools/venv/bin/python").display().to_string(), Path::new(&root).join("bench/peer/get_client.py").display().to_string()], get_ev.clone()),
+    let python = Path::new(&root).join(".tools/venv/bin/python").display().to_string();
+    let peer = Path::new(&root).join("bench/peer/clients.py").display().to_string();
+    let functions: Vec<(&str, Op, Vec<String>)> = vec![
+        ("get-client", Op::Retrieve, vec![release.join("get-client").display().to_string()]),
+        ("get-client (Python peer)", Op::Retrieve, vec![python.clone(), peer.clone()]),
+        ("create-client", Op::Create, vec![release.join("create-client").display().to_string()]),
+        ("create-client (Python peer)", Op::Create, vec![python.clone(), peer.clone()]),
+        ("list-clients", Op::List, vec![release.join("list-clients").display().to_string()]),
+        ("list-clients (Python peer)", Op::List, vec![python, peer]),
     ];
-    for (name, cmd, ev) in runs {
-        let mut results = Vec::new();
-        for i in 0..5 {
-            let ev = if name.starts_with("create") { ev.replace("cold@example.com", &format!("cold{i}{}@example.com", unique("x"))) } else { ev.clone() };
-            match cold_start(&cmd, &env, &ev).await {
-                Ok(r) => results.push(r),
-                Err(e) => eprintln!("{name}: {e}"),
+    let mut cold_md = String::from(
+        "| function | init ms (median) | first response ms (median) | its calls from a fresh process, SDK alone (ms, median) | first response − those | warm ms p50 | peak RSS MB (max) |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut cold: Vec<(&str, Op, f64, f64, f64, f64)> = Vec::new();
+    // The peer's clients are not the handlers' shape: it gets a partner of its own.
+    let peer_fixture = fixture(app, &s.admin, 20).await;
+    for (name, op, cmd) in &functions {
+        let f = if name.contains("Python") { &peer_fixture } else { &f };
+        let mut runs = Vec::new();
+        let mut raws = Vec::new();
+        let file = (!name.contains("Python")).then(|| raw_file(measured.iter().find(|m| m.op == *op).expect("measured")));
+        for _ in 0..p.cold_runs {
+            if let Some(file) = &file {
+                warm_store_process(&exe, &env).await;
+                raws.push(cold_raw_process(&exe, &env, file).await);
+            }
+            warm_store_process(&exe, &env).await;
+            let events: Vec<String> = (0..p.warm_invokes.max(1)).map(|_| op.event(f)).collect();
+            match cold::run(cmd, &env, events).await {
+                Ok(Run { failed: Some(body), .. }) => fail(format!("{name}: a response was not 2xx: {body}")),
+                Ok(r) => runs.push(r),
+                Err(e) => fail(format!("{name}: {e}")),
             }
         }
-        if results.is_empty() {
-            md.push_str(&format!("| {name} | - | - | - |\n"));
-            continue;
-        }
-        let med = |f: fn(&(f64, f64, f64)) -> f64| {
-            let mut v: Vec<f64> = results.iter().map(f).collect();
+        let med = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
-        md.push_str(&format!("| {name} | {:.1} | {:.1} | {:.1} |\n", med(|r| r.0), med(|r| r.1), med(|r| r.2)));
+        let init = med(runs.iter().map(|r| r.init).collect());
+        let first = med(runs.iter().map(|r| r.first).collect());
+        let warm_p50 = med(runs.iter().flat_map(|r| r.warm.clone()).collect::<Vec<f64>>());
+        let rss = runs.iter().map(|r| r.rss).fold(0.0, f64::max);
+        if let Some(file) = &file {
+            let _ = std::fs::remove_file(file);
+        }
+        let raw = if raws.is_empty() { "-".to_owned() } else { format!("{:.1}", med(raws.clone())) };
+        let own = if raws.is_empty() { "-".to_owned() } else { format!("{:.1}", first - med(raws)) };
+        cold_md.push_str(&format!("| {name} | {init:.1} | {first:.1} | {raw} | {own} | {warm_p50:.2} | {rss:.1} |\n"));
+        cold.push((name, *op, init, first, warm_p50, rss));
+    }
+    for (name, op, init, first, _, rss) in cold.iter().filter(|c| !c.0.contains("Python")) {
+        let peer_first = cold.iter().find(|c| c.0.contains("Python") && c.1 == *op).map(|c| c.3);
+        verdicts.add(format!("{name}: init ≤ {} ms", goals::INIT_MS), format!("{init:.1} ms"), at_most(*init, goals::INIT_MS));
+        verdicts.add(format!("{name}: first response ≤ {} ms", goals::FIRST_RESPONSE_MS), format!("{first:.1} ms"), at_most(*first, goals::FIRST_RESPONSE_MS));
+        if let Some(pf) = peer_first {
+            verdicts.add(
+                format!("{name}: first response ≥ {}x faster than the Python peer", goals::PEER_SPEEDUP),
+                format!("{:.1}x", pf / first),
+                at_least(pf / first, goals::PEER_SPEEDUP),
+            );
+        }
+        verdicts.add(format!("{name}: peak RSS ≤ {} MB", goals::PEAK_RSS_MB), format!("{rss:.1} MB"), at_most(*rss, goals::PEAK_RSS_MB));
     }
 
-    md.push_str("\n## Release binary sizes\n\n| function | size (MB) |\n|---|---|\n");
-    for f in ["get-client", "create-client", "list-clients", "deliver-webhooks"] {
-        if let Ok(m) = std::fs::metadata(release.join(f)) {
-            md.push_str(&format!("| {f} | {:.2} |\n", m.len() as f64 / 1_048_576.0));
+    // 6. Binary sizes.
+    let mut size_md = String::from("| function | size (MB) |\n|---|---|\n");
+    for name in ["get-client", "create-client", "list-clients", "deliver-webhooks"] {
+        match std::fs::metadata(release.join(name)) {
+            Ok(m) => {
+                let mb = m.len() as f64 / 1_048_576.0;
+                size_md.push_str(&format!("| {name} | {mb:.2} |\n"));
+                verdicts.add(format!("{name}: release binary ≤ {} MB", goals::BINARY_MB), format!("{mb:.2} MB"), at_most(mb, goals::BINARY_MB));
+            }
+            Err(e) => fail(format!("{name}: {e} (make bench builds it)")),
         }
     }
-    md.push_str("\nGoals (issue 5): handler p50 within 1.15x of raw, p99 within 1.3x; init <= 10 ms, first response <= 20 ms; peak RSS <= 16 MB; binary <= 8 MB; list page at 100 000 within 1.2x of 100.\n");
+
+    // 7. Cost per million requests.
+    let mut cost_md = String::from(
+        "| function | warm duration p50 (ms) | billed (ms) | peak RSS (MB) | memory billed (MB) | compute $ per 1M | with requests, $ per 1M | with requests, cold start each, $ per 1M |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, _, _, first, warm_p50, rss) in &cold {
+        let memory = goals::LAMBDA_MEMORY_MB.max((rss / 64.0).ceil() * 64.0);
+        let total = goals::cost_per_million(*warm_p50, memory);
+        cost_md.push_str(&format!(
+            "| {name} | {warm_p50:.2} | {:.0} | {rss:.1} | {memory:.0} | {:.4} | {total:.4} | {:.4} |\n",
+            warm_p50.ceil(),
+            total - goals::PRICE_PER_MILLION_REQUESTS,
+            goals::cost_per_million(*first, memory)
+        ));
+    }
+
+    // The report.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    md.push_str(&format!(
+        "# Benchmarks\n\nRun by `make bench` on {now} at commit `{commit}`; {cores} cores ({cpu}); DynamoDB Local (in memory) on the same machine.\n\n\
+         Parameters: BENCH_SAMPLES={} (per side, per operation), BENCH_LIST_BIG={}, BENCH_CPU_REQUESTS={}, BENCH_CALLGRIND_N1={}, BENCH_CALLGRIND_N2={}, BENCH_COLD_RUNS={}, BENCH_WARM_INVOKES={}, BENCH_SEED_CONCURRENCY={}.\n\n",
+        p.samples, p.big, p.cpu_n, p.cg.0, p.cg.1, p.cold_runs, p.warm_invokes, p.seed_concurrency
+    ));
+    md.push_str("## Goals and verdicts\n\nEach goal is declared in `bench/src/goals.rs`; each verdict is this run's measurement against it (the ratio is measured / goal).\n\n");
+    md.push_str(&verdicts.table());
+    md.push_str(&format!("\n## DynamoDB calls and sequential depth per request\n\nMeasured: an SDK interceptor records when each call started (its operation's first poll) and ended (its answer deserialized); depth is the longest chain of calls each of which started after the previous one ended. Each operation is looked at over {DEPTH_REPEATS} requests: the table shows the least deep (timing can only add apparent depth, never remove it) and, in brackets, the deepest seen. Stages list each depth level's calls. The raw and floor twins' columns are measured the same way.\n\n"));
+    md.push_str(&calls_md);
+    md.push_str("\nFloors (the fewest sequential round trips each operation can need):\n\n");
+    md.push_str(&floors_md);
+    md.push_str("\n## Warm latency, in process (ms)\n\n\"raw\" replays the handler's own DynamoDB requests with the SDK alone, with the same dependencies between them; \"floor\" reads the same items in the floor's round trips. The three sides alternate sample by sample.\n\n");
+    md.push_str(&lat_md);
+    md.push_str("\n## Handler cost per request\n\nCPU: user + system time of the bench process (getrusage) over alternating blocks of requests, divided by their number (DynamoDB Local is another process). Instructions: `valgrind --tool=callgrind` of `clientele-bench --only <op> <n> <side>` at two request counts, (I(N2) − I(N1)) / (N2 − N1), so set-up cancels out.\n\n");
+    md.push_str(&cpu_md);
+    md.push_str(&scaling_md);
+    md.push_str("\n## Cold start, warm invocations and memory under a local Lambda Runtime API\n\nBefore each fresh process a separate process (`clientele-bench --warm-store`) makes one call of each kind, so DynamoDB Local's own first-call costs are not the function's. Init: exec to the first `GET .../invocation/next`; first response: exec to the first response; warm: each later invocation, event handed over to response; peak RSS: the process's high-water mark after the last. Beside the first response: the handler's own DynamoDB requests (as recorded in the calls table) made once by a fresh process with the SDK alone (`clientele-bench --cold-raw`, exec to answers in, after the same store warming), and the difference, which is what the function itself adds to a cold start.\n\n");
+    md.push_str(&cold_md);
+    md.push_str("\nThe Python/boto3 peer (`bench/peer/clients.py`, one function for the three routes) makes the handlers' DynamoDB requests (the same keys; items of similar shape and size) one after another, as most teams would write them.\n");
+    md.push_str("\n## Release binary sizes\n\n");
+    md.push_str(&size_md);
+    md.push_str(&format!(
+        "\n## Lambda compute cost per million requests\n\nFrom the warm p50 duration (and, in the last column, the first response of a fresh process) under the local Runtime API, billed rounded up to 1 ms, at {} MB arm64 (or the next 64 MB above the peak RSS, if larger), at ${} per GB-second and ${:.2} per million requests (AWS Lambda arm64 list price).\n\n",
+        goals::LAMBDA_MEMORY_MB,
+        goals::PRICE_GB_SECOND,
+        goals::PRICE_PER_MILLION_REQUESTS
+    ));
+    md.push_str(&cost_md);
     let out = Path::new(&root).join("BENCHMARKS.md");
     let notes = std::fs::read_to_string(Path::new(&root).join("bench/NOTES.md")).unwrap_or_default();
     std::fs::write(&out, format!("{md}\n{notes}")).expect("BENCHMARKS.md is writable");
     println!("{md}");
 }
 
-/// Starts `cmd` against a one-shot Lambda Runtime API serving `event`; returns
-/// (ms to the first `next`, ms to the response, peak RSS in MB).
-async fn cold_start(cmd: &[String], env: &[(String, String)], event: &str) -> Result<(f64, f64, f64), String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().unwrap().to_string();
+fn which(cmd: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths).map(|p| p.join(cmd)).find(|p| p.is_file()).map(|p| p.display().to_string())
+    })
+}
+
+/// Instructions per request of one side of one operation, from two callgrind runs.
+async fn instructions(valgrind: &str, exe: &Path, op: Op, side: &str, (n1, n2): (usize, usize)) -> Option<f64> {
+    let mut counts = Vec::new();
+    for n in [n1, n2] {
+        let out = tokio::process::Command::new(valgrind)
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .arg(exe)
+            .args(["--only", &op.name().replace(' ', "-"), &n.to_string(), side])
+            .output()
+            .await
+            .ok()?;
+        if !out.status.success() {
+            fail(format!("callgrind of {} {side} failed: {}", op.name(), String::from_utf8_lossy(&out.stderr)));
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let collected = err.lines().find_map(|l| l.split("Collected :").nth(1)).and_then(|v| v.trim().parse::<f64>().ok())?;
+        counts.push(collected);
+    }
+    Some((counts[1] - counts[0]) / (n2 - n1) as f64)
+}
+
+/// Writes what `--cold-raw` needs to replay a handler's calls: each call's request and
+/// the calls it waited for, and the handler's answer (a create's old values).
+fn raw_file(m: &Measured) -> std::path::PathBuf {
+    let deps = trace::ended_before(&m.calls);
+    let calls: Vec<Value> = m.calls.iter().zip(deps).map(|(c, d)| json!({ "op": c.op, "body": c.body, "deps": d })).collect();
+    let path = std::env::temp_dir().join(format!("clientele-bench-raw-{}-{}.json", m.op.name().replace(' ', "-"), std::process::id()));
+    std::fs::write(&path, json!({ "op": m.op.name(), "calls": calls, "answer": m.answer }).to_string()).expect("the temp dir is writable");
+    path
+}
+
+/// `--cold-raw <file>`: from a fresh process, the handler's calls with the SDK alone, once
+/// (what a cold function's first response cannot do without); prints `done` when they are in.
+async fn cold_raw(file: &str) {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap_or_else(|e| fail(e))).unwrap_or_else(|e| fail(e));
+    let db = aws_sdk_dynamodb::Client::new(&clientele::store::sdk_config());
+    let now = Instant::now();
+    let calls: Vec<Call> = v["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| Call { op: c["op"].as_str().unwrap_or_default().to_owned(), start: now, end: now, body: c["body"].clone() })
+        .collect();
+    let deps: Vec<Vec<usize>> = v["calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["deps"].as_array().into_iter().flatten().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+        .collect();
+    let fresh = if v["op"] == "create" { create_fresh(&calls, &v["answer"]) } else { Fresh::None };
+    let steps = calls.iter().zip(deps).map(|(c, deps)| Step { req: replay::request(&db, c), deps }).collect();
+    let plan = Plan { db, steps, fresh, left_out: Vec::new() };
+    if let Err(e) = plan.run().await {
+        fail(e);
+    }
+    println!("done");
+}
+
+/// Runs `--cold-raw` in a fresh process: ms from exec to its calls being answered.
+async fn cold_raw_process(exe: &Path, env: &[(String, String)], file: &Path) -> f64 {
+    use tokio::io::AsyncBufReadExt;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(&cmd[0])
-        .args(&cmd[1..])
+    let mut child = tokio::process::Command::new(exe)
+        .arg("--cold-raw")
+        .arg(file)
         .env_clear()
         .envs(env.iter().cloned())
-        .env("AWS_LAMBDA_RUNTIME_API", &addr)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| format!("{}: {e}", cmd[0]))?;
-    let pid = child.id().unwrap_or(0);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Duration)>();
-    let event = event.to_owned();
-    let server = tokio::spawn(async move {
-        let mut served = false;
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
-            let (tx, event) = (tx.clone(), event.clone());
-            let first = !served;
-            served = true;
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 65536];
-                let mut answered_next = !first;
-                loop {
-                    let Ok(n) = sock.read(&mut chunk).await else { return };
-                    if n == 0 {
-                        return;
+        .unwrap_or_else(|e| fail(format!("clientele-bench --cold-raw: {e}")));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    let line = lines.next_line().await.ok().flatten();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if line.as_deref() != Some("done") || !child.wait().await.is_ok_and(|s| s.success()) {
+        fail("clientele-bench --cold-raw failed");
+    }
+    ms
+}
+
+async fn warm_store_process(exe: &Path, env: &[(String, String)]) {
+    let status = tokio::process::Command::new(exe).arg("--warm-store").env_clear().envs(env.iter().cloned()).status().await;
+    if !status.is_ok_and(|s| s.success()) {
+        fail("clientele-bench --warm-store failed");
+    }
+}
+
+/// A root partner with 10 sub-partners holding `size` clients between them (a fifth live),
+/// seeded through the store's create transaction, `concurrency` at a time.
+struct Tree {
+    /// A key of the root partner.
+    key: String,
+    root: String,
+    sub: String,
+}
+
+/// How seeding went: its time, and how many transactions were tried again after contention.
+struct Seeded {
+    secs: f64,
+    retried: usize,
+}
+
+async fn tree(s: &Setup, size: usize, concurrency: usize) -> (Tree, Seeded) {
+    let app = s.app;
+    let root = must(app, Handler::CreatePartner, &event("POST", "/v1/partners", "/v1/partners", &[], "", &s.admin, Some(&json!({ "name": unique("tree") })))).await;
+    let rid = root["id"].as_str().unwrap().to_owned();
+    let k = must(app, Handler::CreateKey, &event("POST", "/v1/api-keys", "/v1/api-keys", &[], "", &s.admin, Some(&json!({ "partnerId": rid })))).await;
+    let mut subs = Vec::new();
+    for i in 0..10 {
+        let p = must(app, Handler::CreatePartner, &event("POST", "/v1/partners", "/v1/partners", &[], "", &s.admin, Some(&json!({ "name": unique(&format!("sub{i}")), "parentId": rid })))).await;
+        subs.push(app.store.partner(p["id"].as_str().unwrap()).await.ok().flatten().unwrap_or_else(|| fail("a sub-partner just created")));
+    }
+    let root_p = app.store.partner(&rid).await.ok().flatten().unwrap_or_else(|| fail("the root just created"));
+    // A template client made by the handler, copied for each seeded one.
+    let t = must(app, Handler::Create, &event("POST", "/v1/clients", "/v1/clients", &[], "", &s.admin, Some(&json!({ "name": unique("tpl"), "email": format!("{}@example.com", unique("tpl")), "directPartner": { "id": subs[0].id } })))).await;
+    let template = app.store.client(t["id"].as_str().unwrap()).await.ok().flatten().unwrap_or_else(|| fail("the template client"));
+    // The template is one of the size: seed the rest.
+    let actor = clientele::auth::Actor { kind: clientele::auth::ActorKind::ApiKey, id: "bench-seed".into() };
+    let started = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(1);
+    let retried = std::sync::atomic::AtomicUsize::new(0);
+    let jobs = (1..size).map(|i| {
+        let (template, actor, subs, root_p, done, retried) = (&template, &actor, &subs, &root_p, &done, &retried);
+        async move {
+            let sub = &subs[i % 10];
+            let mut c = template.clone();
+            let tag = uuid::Uuid::new_v4().simple().to_string();
+            c.email = Some(clientele::domain::values::Email::parse(&format!("s{i}-{tag}@example.com")).unwrap());
+            c.name = clientele::domain::values::Name::parse(&format!("seed {i} {tag}")).unwrap();
+            c.api_key_hash = clientele::secrets::sha256_hex(&tag);
+            c.username = None;
+            c.direct_partner = clientele::domain::client::PartnerRef { id: sub.id.clone(), name: sub.name.as_str().to_owned() };
+            c.partner = clientele::domain::client::PartnerRef { id: root_p.id.clone(), name: root_p.name.as_str().to_owned() };
+            c.direct_partner_number = sub.number;
+            c.partner_number = root_p.number;
+            c.ancestors = sub.path.clone();
+            c.status = if i % 5 == 0 { clientele::domain::client::Status::Live } else { clientele::domain::client::Status::Demo };
+            // A number drawn twice is drawn again; a transaction that stayed contended (the
+            // counters many seeders add to at once) or timed out is tried again, and counted.
+            let mut attempt = 0;
+            loop {
+                c.number = clientele::domain::new_number();
+                c.id = clientele::store::Numbered::Client.id(c.number);
+                let e = clientele::events::Event::new(clientele::events::EventType::ClientCreated, &c.ancestors, actor, "bench-seed", json!({}), None);
+                match app.store.create_client(&c, &e).await {
+                    Ok(()) => break,
+                    Err(clientele::ApiError::NumberTaken) if attempt < 20 => {}
+                    // An earlier attempt that timed out had been applied after all.
+                    Err(clientele::ApiError::NotFound(_)) if attempt > 0 => break,
+                    Err(clientele::ApiError::Unavailable(_)) if attempt < 20 => {
+                        retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;
                     }
-                    buf.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                        let len: usize = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0);
-                        if buf.len() < end + 4 + len {
-                            break;
-                        }
-                        buf.drain(..end + 4 + len);
-                        if head.starts_with("GET") && head.contains("/invocation/next") {
-                            if answered_next {
-                                // The function is ready for another event: it gets none.
-                                continue;
-                            }
-                            answered_next = true;
-                            let _ = tx.send(("next", started.elapsed()));
-                            let resp = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlambda-runtime-aws-request-id: r1\r\nlambda-runtime-deadline-ms: {}\r\nlambda-runtime-invoked-function-arn: arn:aws:lambda:us-east-1:1:function:bench\r\ncontent-length: {}\r\n\r\n{}",
-                                chrono::Utc::now().timestamp_millis() + 30_000,
-                                event.len(),
-                                event
-                            );
-                            let _ = sock.write_all(resp.as_bytes()).await;
-                        } else if head.starts_with("POST") {
-                            let _ = tx.send(("response", started.elapsed()));
-                            let _ = sock.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n").await;
-                        }
-                    }
+                    Err(e) => fail(format!("seeding: {e}")),
                 }
-            });
+                attempt += 1;
+            }
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n % 5000 == 0 {
+                eprintln!("  {n} clients, {:.0}/s", n as f64 / started.elapsed().as_secs_f64());
+            }
         }
     });
-    let mut next = None;
-    let mut response = None;
-    let deadline = tokio::time::sleep(Duration::from_secs(20));
-    tokio::pin!(deadline);
-    while response.is_none() {
-        tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(("next", t)) => next = next.or(Some(t)),
-                Some((_, t)) => response = Some(t),
-                None => break,
-            },
-            () = &mut deadline => break,
+    futures::stream::iter(jobs).buffer_unordered(concurrency.max(1)).collect::<Vec<()>>().await;
+    let secs = started.elapsed().as_secs_f64();
+    let retried = retried.load(std::sync::atomic::Ordering::Relaxed);
+    (Tree { key: k["key"].as_str().unwrap().to_owned(), root: rid, sub: subs[1].id.clone() }, Seeded { secs, retried })
+}
+
+/// The list shapes at 100 clients and at BENCH_LIST_BIG, interleaved sample by sample.
+async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
+    eprintln!("seeding a tree of 100 clients and one of {}...", p.big);
+    let (small, _) = tree(s, 100, p.seed_concurrency).await;
+    let (big, seeded) = tree(s, p.big, p.seed_concurrency).await;
+    let seed_secs = seeded.secs;
+    let app = s.app;
+    let list = |key: &str, query: &str| event("GET", "/v1/clients", "/v1/clients", &[], query, key, None);
+    // Page 50 by cursor (limit 2, so the tree of 100 has a page 50): follow 49 cursors.
+    let page50 = |key: String| async move {
+        let mut cursor = String::new();
+        for _ in 0..49 {
+            let q = if cursor.is_empty() { "limit=2".to_owned() } else { format!("limit=2&cursor={cursor}") };
+            let page = must(app, Handler::List, &list(&key, &q)).await;
+            cursor = page["nextCursor"].as_str().unwrap_or_else(|| fail("a tree of 100 has 50 pages of 2")).to_owned();
+        }
+        format!("limit=2&cursor={cursor}")
+    };
+    let (small50, big50) = (page50(small.key.clone()).await, page50(big.key.clone()).await);
+    let shapes: Vec<(&str, String, String)> = vec![
+        ("page 1 (limit 10)", list(&small.key, "limit=10"), list(&big.key, "limit=10")),
+        ("the root's subtree (partner filter naming the root)", list(&small.key, &format!("limit=10&partner={}", small.root)), list(&big.key, &format!("limit=10&partner={}", big.root))),
+        ("one sub-partner's subtree (partner filter)", list(&small.key, &format!("limit=10&partner={}", small.sub)), list(&big.key, &format!("limit=10&partner={}", big.sub))),
+        ("status=live", list(&small.key, "limit=10&status=live"), list(&big.key, "limit=10&status=live")),
+        ("page 50 by cursor (limit 2)", list(&small.key, &small50), list(&big.key, &big50)),
+    ];
+    let mut md = format!(
+        "\n## A list page as the tree grows\n\nTwo trees: a root partner with 10 sub-partners holding 100 clients between them, and one holding {}; a fifth of each are live. Seeding the {} through the store's create transaction, {} at a time, took {seed_secs:.0} s ({:.0} clients/s; {} transactions tried again after contention). Both sizes are timed alternately, sample by sample, with the root's key; calls / depth are measured as in the calls table (the root's key sees clients of its sub-partners).\n\n| shape | total at 100 | total at {} | calls / depth at 100 | calls / depth at {} | p50 at 100 (ms) | p50 at {} (ms) | ratio p50 | p99 at 100 | p99 at {} | ratio p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        p.big,
+        p.big,
+        p.seed_concurrency,
+        p.big as f64 / seed_secs,
+        seeded.retried,
+        p.big,
+        p.big,
+        p.big,
+        p.big
+    );
+    for (name, small_ev, big_ev) in &shapes {
+        let totals = (must(app, Handler::List, small_ev).await["total"].clone(), must(app, Handler::List, big_ev).await["total"].clone());
+        // Calls and depth of this shape at each size (the least deep of a few requests).
+        let mut shape = Vec::new();
+        for ev in [small_ev, big_ev] {
+            let mut best: Option<(usize, usize)> = None;
+            for _ in 0..DEPTH_REPEATS {
+                s.rec.start(false);
+                must(app, Handler::List, ev).await;
+                let c = s.rec.stop();
+                let d = trace::depth(&c);
+                if best.is_none_or(|(_, bd)| d < bd) {
+                    best = Some((c.len(), d));
+                    if std::env::var_os("BENCH_TRACE").is_some() {
+                        eprintln!("  {name}: {}", trace::stages(&c));
+                    }
+                }
+            }
+            shape.push(best.expect("at least one request"));
+        }
+        let floor = goals::floor("list page");
+        let depth = shape[0].1.max(shape[1].1);
+        verdicts.add(format!("list {name}: sequential round trips ≤ {floor}"), depth.to_string(), at_most(depth as f64, floor as f64));
+        let t = interleaved_events(app, p.samples, small_ev, big_ev).await;
+        let (r50, r99) = (t.1.p50 / t.0.p50, t.1.p99 / t.0.p99);
+        md.push_str(&format!(
+            "| {name} | {} | {} | {} / {} | {} / {} | {:.2} | {:.2} | {r50:.2} | {:.2} | {:.2} | {r99:.2} |\n",
+            totals.0, totals.1, shape[0].0, shape[0].1, shape[1].0, shape[1].1, t.0.p50, t.1.p50, t.0.p99, t.1.p99
+        ));
+        verdicts.add(format!("list {name}: p50 at {} ≤ {}x at 100", p.big, goals::SCALING), format!("{r50:.2}x"), at_most(r50, goals::SCALING));
+        verdicts.add(format!("list {name}: p99 at {} ≤ {}x at 100", p.big, goals::SCALING), format!("{r99:.2}x"), at_most(r99, goals::SCALING));
+    }
+    md
+}
+
+async fn interleaved_events(app: &'static App, n: usize, a: &str, b: &str) -> (Timing, Timing) {
+    for _ in 0..n.min(20) {
+        must(app, Handler::List, a).await;
+        must(app, Handler::List, b).await;
+    }
+    let (mut sa, mut sb) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let order = if i % 2 == 0 { [(a, 0), (b, 1)] } else { [(b, 1), (a, 0)] };
+        for (ev, which) in order {
+            let t = Instant::now();
+            must(app, Handler::List, ev).await;
+            if which == 0 { sa.push(t.elapsed()) } else { sb.push(t.elapsed()) }
         }
     }
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0);
-    let _ = child.kill().await;
-    server.abort();
-    match (next, response) {
-        (Some(n), Some(r)) => Ok((n.as_secs_f64() * 1000.0, r.as_secs_f64() * 1000.0, rss)),
-        _ => Err("no response within 20 s".into()),
-    }
+    (summarize(sa), summarize(sb))
 }
