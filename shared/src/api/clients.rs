@@ -87,7 +87,7 @@ pub(crate) async fn visible_as_read(store: &Store, who: &Principal, id: &str, fo
 /// A found client, with its partners' current names.
 async fn shown(store: &Store, who: &Principal, c: Client) -> Result<Client, ApiError> {
     let mut one = [c];
-    current_partner_names(store, who, &mut one).await?;
+    current_partner_names(store, who, &[], &mut one).await?;
     let [c] = one;
     Ok(c)
 }
@@ -100,9 +100,9 @@ async fn shown(store: &Store, who: &Principal, c: Client) -> Result<Client, ApiE
 /// `BatchGetItem` of the partners not known already (none when the client's partners are
 /// the caller's own or its ancestors, read by authentication: the common case), and the
 /// client's next write stores them.
-pub(crate) async fn current_partner_names(store: &Store, who: &Principal, clients: &mut [Client]) -> Result<(), ApiError> {
+pub(crate) async fn current_partner_names(store: &Store, who: &Principal, read: &[Partner], clients: &mut [Client]) -> Result<(), ApiError> {
     let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    for known in who.chain.iter().chain(&who.partner) {
+    for known in who.chain.iter().chain(read) {
         names.insert(known.id.clone(), known.name.as_str().to_owned());
     }
     let mut missing: Vec<String> = clients
@@ -301,19 +301,36 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     let filters = list_filters(&cx);
     let dialect = cx.dialect();
     let whole = matches!(dialect, Dialect::Hosting | Dialect::Portal);
-    // The common page (of the caller's whole tree) is read beside authentication, with
-    // the caller's scope: one sequential round trip fewer. A `partner` filter needs the
-    // caller first, to tell whether that partner is in its tree.
-    let store = &cx.app.store;
-    let early = |scope: String| async {
-        match &filters {
-            Ok(f) if f.partner.is_none() && !whole => {
-                let query = f.query(scope);
-                let page = cx.page(&fingerprint(&query.scope, &query))?;
-                store.list_clients(&query, &page).await.map(|found| Some((query, found)))
-            }
-            _ => Ok(None),
+    // A page is read beside authentication, with the caller's scope: one sequential
+    // round trip fewer. A `partner` filter naming an id or a number is read at the same
+    // time as its page, which is only kept if that partner is in the caller's tree; one
+    // that names a partner by name, or one not found, takes the path below.
+    let (store, cx_ref, filters_ref) = (&cx.app.store, &cx, &filters);
+    let early = |scope: String| async move {
+        let (cx, Ok(f)) = (cx_ref, filters_ref) else { return Ok(None) };
+        if whole {
+            return Ok(None);
         }
+        let target = match &f.partner {
+            None => scope.clone(),
+            Some(p) if is_id(p) => p.clone(),
+            Some(p) => match crate::domain::parse_number(p) {
+                Some(n) => Numbered::Partner.id(n),
+                None => return Ok(None),
+            },
+        };
+        let query = f.query(target);
+        let page = cx.page(&fingerprint(&scope, &query))?;
+        let in_tree = async {
+            if f.partner.is_none() {
+                return Ok(true);
+            }
+            let found = store.partner(&query.scope).await?;
+            Ok::<_, ApiError>(found.is_some_and(|p| scope == crate::store::ALL || p.path.contains(&scope)))
+        };
+        // (The caller's ancestors are not known yet: a root's name may be read.)
+        let (in_tree, found) = tokio::try_join!(in_tree, store.list_clients(&query, &page, |id| id == scope))?;
+        Ok(in_tree.then_some((query, found)))
     };
     let (who, early) = cx.principal_and(early).await?;
     who.require(Scope::CLIENTS_VIEW)?;
@@ -331,12 +348,12 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
                 return whole_list(&cx, &who, &query).await;
             }
             let page = cx.page(&fingerprint(who.scope(), &query))?;
-            let found = store.list_clients(&query, &page).await?;
+            let found = store.list_clients(&query, &page, |id| who.chain.iter().any(|p| p.id == id)).await?;
             (query, found)
         }
     };
     let read = found.clients.clone();
-    let (calls, ()) = tokio::try_join!(super::usage::api_calls(store, &read), current_partner_names(store, &who, &mut found.clients))?;
+    let (calls, ()) = tokio::try_join!(super::usage::api_calls(store, &read), current_partner_names(store, &who, &found.partners, &mut found.clients))?;
     if dialect == Dialect::PartnerApi {
         // Seed 001 pages with take and skip: `{ total, data }`.
         let data: Vec<Value> = found.clients.iter().map(partner_api::summary).collect();
@@ -445,7 +462,7 @@ async fn whole_list(cx: &Ctx, who: &Principal, query: &ClientQuery) -> Result<Re
     let mut page = Page { limit: 100, after: None, skip: 0 };
     let mut data = Vec::new();
     loop {
-        let mut found = store.list_clients(query, &page).await?;
+        let mut found = store.list_clients(query, &page, |id| who.chain.iter().any(|p| p.id == id)).await?;
         let cap = cx.app.config.whole_list_cap;
         if found.total > cap {
             return Err(ApiError::invalid(
@@ -462,7 +479,7 @@ async fn whole_list(cx: &Ctx, who: &Principal, query: &ClientQuery) -> Result<Re
             let read = found.clients.clone();
             let (calls, (), domains) = tokio::try_join!(
                 super::usage::api_calls(store, &read),
-                current_partner_names(store, who, &mut found.clients),
+                current_partner_names(store, who, &found.partners, &mut found.clients),
                 activated_domains(store, &read)
             )?;
             for ((c, n), domains) in found.clients.iter().zip(calls).zip(domains) {

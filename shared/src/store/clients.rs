@@ -12,6 +12,7 @@ use super::tx::{Cond, Failed};
 use crate::events::Event;
 use super::{Guard, Item, Numbered, Page, Store, Tx, claim_number, key, n, s, string_attr, to_item};
 use crate::domain::client::{Client, Status};
+use crate::domain::partner::Partner;
 use crate::domain::values::Email;
 use crate::error::{ApiError, Taken};
 
@@ -86,6 +87,8 @@ pub struct ClientList {
     pub clients: Vec<Client>,
     pub next_after: Option<String>,
     pub total: u64,
+    /// Partners of the page's clients, read with them (see [`Store::list_clients`]).
+    pub partners: Vec<Partner>,
 }
 
 /// The counter fields a client in this state counts towards.
@@ -116,6 +119,9 @@ fn entry(c: &Client, scope: &str) -> Item {
     let su = c.suspended;
     let mut e = key(base.clone(), &c.id);
     e.insert("id".into(), s(c.id.clone()));
+    // The client's partners, so that a page reads their current names with its clients.
+    e.insert("dp".into(), s(c.direct_partner.id.clone()));
+    e.insert("rp".into(), s(c.partner.id.clone()));
     e.insert("status".into(), s(st));
     e.insert("suspended".into(), AttributeValue::Bool(su));
     e.insert("gsi1pk".into(), s(format!("{base}#st#{st}")));
@@ -323,7 +329,10 @@ impl Store {
     }
 
     /// One page of clients matching `q`, newest first, with the total that match.
-    pub async fn list_clients(&self, q: &ClientQuery, page: &Page) -> Result<ClientList, ApiError> {
+    /// A page of clients, with its total. `known` says which partners the caller knows
+    /// already (its own chain): the others that the page's clients name are read with
+    /// the clients, for their current names.
+    pub async fn list_clients(&self, q: &ClientQuery, page: &Page, known: impl Fn(&str) -> bool) -> Result<ClientList, ApiError> {
         if let Some(email) = &q.email {
             return self.list_by_email(q, email, page).await;
         }
@@ -344,14 +353,38 @@ impl Store {
             ),
         };
         // The page's clients are read as soon as the page is in, while the total
-        // is still being counted.
+        // is still being counted; with them, in the same batch, the partners their
+        // entries name that the caller does not know already (`known`).
         let page_of_clients = async {
             let entries = self.page(&part, page).await?;
-            let clients = self.clients_in_order(&entries.strings("id")).await?;
-            Ok::<_, ApiError>((clients, entries.next_after))
+            let mut partners: Vec<String> =
+                entries.strings("dp").into_iter().chain(entries.strings("rp")).filter(|id| !known(id)).collect();
+            partners.sort();
+            partners.dedup();
+            let (clients, partners) = self.clients_and_partners(&entries.strings("id"), &partners).await?;
+            Ok::<_, ApiError>((clients, partners, entries.next_after))
         };
-        let ((clients, next_after), total) = tokio::try_join!(page_of_clients, self.count(LIST, &q.scope, &field))?;
-        Ok(ClientList { clients, next_after, total })
+        let ((clients, partners, next_after), total) = tokio::try_join!(page_of_clients, self.count(LIST, &q.scope, &field))?;
+        Ok(ClientList { clients, next_after, total, partners })
+    }
+
+    /// Clients by id, in the order given (ones deleted meanwhile left out), and
+    /// partners by id, in one batch read.
+    async fn clients_and_partners(&self, ids: &[String], partners: &[String]) -> Result<(Vec<Client>, Vec<Partner>), ApiError> {
+        if partners.is_empty() {
+            return Ok((self.clients_in_order(ids).await?, Vec::new()));
+        }
+        let pks: Vec<String> = ids.iter().map(|id| client_pk(id)).chain(partners.iter().map(|id| super::partners::partner_pk(id))).collect();
+        let (mut clients, mut found) = (Vec::new(), Vec::new());
+        for item in self.batch_get_items(&pks).await? {
+            if string_attr(&item, "pk").is_some_and(|pk| pk.starts_with("CLIENT#")) {
+                clients.push(super::from_item::<Client>(item)?);
+            } else {
+                found.push(super::from_item::<Partner>(item)?);
+            }
+        }
+        clients.sort_by_key(|c: &Client| ids.iter().position(|id| *id == c.id));
+        Ok((clients, found))
     }
 
     /// Clients by id, in the order given; ones deleted meanwhile are left out.
@@ -378,7 +411,7 @@ impl Store {
             .skip(page.skip)
             .take(page.limit)
             .collect();
-        Ok(ClientList { clients, next_after: None, total })
+        Ok(ClientList { clients, next_after: None, total, partners: Vec::new() })
     }
 
     /// Name-prefix search: reads every entry whose name starts with the prefix
@@ -407,6 +440,6 @@ impl Store {
         let page_ids = &rest[..rest.len().min(page.limit)];
         let next_after = if more { page_ids.last().cloned() } else { None };
         let clients = self.clients_in_order(page_ids).await?;
-        Ok(ClientList { clients, next_after, total })
+        Ok(ClientList { clients, next_after, total, partners: Vec::new() })
     }
 }

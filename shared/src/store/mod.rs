@@ -11,7 +11,7 @@
 //! | partner                      | `PARTNER#<id>`                       | `#`           | |
 //! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
 //! | client                       | `CLIENT#<id>`                        | `#`           | gsi2 while in trial: `TRIALS` / `<trialEndsAt>#<id>` |
-//! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`) |
+//! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`); names its client's partners (`dp`, `rp`) |
 //! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | `number` claim (kept after a delete: never reused) | `NUMBER#<CLIENT\|PARTNER\|PRODUCT\|LICENSE>#<n>` | `#` | |
@@ -319,39 +319,44 @@ impl Store {
     /// Many raw items by `pk` (all with sort key `#`), in any order, missing ones skipped:
     /// for reads of several kinds at once, each parsed by its caller.
     pub(crate) async fn batch_get_items(&self, pks: &[String]) -> Result<Vec<Item>, ApiError> {
-        let mut found = Vec::with_capacity(pks.len());
-        for chunk in pks.chunks(100) {
-            let mut pending: Vec<Item> = chunk.iter().map(|pk| key(pk.clone(), "#")).collect();
-            pending.dedup();
-            let mut attempts = 0;
-            while !pending.is_empty() {
-                let keys = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(ApiError::internal)?;
-                let out = self
-                    .db
-                    .batch_get_item()
-                    .request_items(&self.table, keys)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchGetItem", e))?;
-                if let Some(mut items) = out.responses {
-                    found.extend(items.remove(&self.table).unwrap_or_default());
+        // DynamoDB takes 100 keys a call: more are read in calls at once, not one by one.
+        let chunks = futures::future::try_join_all(pks.chunks(100).map(|chunk| self.batch_get_chunk(chunk))).await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// Up to 100 raw items by `pk`, retrying the keys DynamoDB leaves unprocessed.
+    async fn batch_get_chunk(&self, chunk: &[String]) -> Result<Vec<Item>, ApiError> {
+        let mut found = Vec::with_capacity(chunk.len());
+        let mut pending: Vec<Item> = chunk.iter().map(|pk| key(pk.clone(), "#")).collect();
+        pending.dedup();
+        let mut attempts = 0;
+        while !pending.is_empty() {
+            let keys = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(ApiError::internal)?;
+            let out = self
+                .db
+                .batch_get_item()
+                .request_items(&self.table, keys)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            if let Some(mut items) = out.responses {
+                found.extend(items.remove(&self.table).unwrap_or_default());
+            }
+            if let Some(mut left) = out.unprocessed_keys
+                && let Some(k) = left.remove(&self.table)
+            {
+                pending = k.keys;
+            }
+            attempts += 1;
+            if !pending.is_empty() {
+                if attempts > 5 {
+                    return Err(ApiError::Unavailable("BatchGetItem left keys unprocessed".into()));
                 }
-                if let Some(mut left) = out.unprocessed_keys
-                    && let Some(k) = left.remove(&self.table)
-                {
-                    pending = k.keys;
-                }
-                attempts += 1;
-                if !pending.is_empty() {
-                    if attempts > 5 {
-                        return Err(ApiError::Unavailable("BatchGetItem left keys unprocessed".into()));
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempts)).await;
-                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempts)).await;
             }
         }
         Ok(found)

@@ -12,7 +12,7 @@ use crate::error::{ApiError, Taken};
 
 const LIST: &str = "PARTNERS";
 
-fn partner_pk(id: &str) -> String {
+pub(super) fn partner_pk(id: &str) -> String {
     format!("PARTNER#{id}")
 }
 

@@ -139,10 +139,17 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
     let dialect = measure(lambda, &calls, || event("GET", &seed, &[("client_id", &number)], "", &p.key, None), clients::get).await;
     assert_eq!(dialect, retrieve, "an integer-id route reads exactly what its /v1 twin reads");
 
-    // (A page of the sub-partner's own clients: a page holding clients of partners below
-    // the caller reads their names after the clients, a fourth round trip.)
-    let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", &sub.key, None), clients::list_clients).await;
-    assert_eq!(list.1, 3, "a list page: grant, then chain, page and total together, then the page's clients ({list:?})");
+    // The root's page holds the sub-partner's client: its partner's name is read with it.
+    for (whose, key) in [("the root's", &p.key), ("the sub-partner's", &sub.key)] {
+        let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", key, None), clients::list_clients).await;
+        assert_eq!(list.1, 3, "{whose} list page: grant, then chain, page and total together, then the page's clients and partners ({list:?})");
+    }
+    // A partner filter by id or number: that partner is read beside its page.
+    let sub_number = app().get_partner(&sub.key, &sub.id).await.expect(200)["number"].to_string();
+    for filter in [format!("partner={}", sub.id), format!("partner={sub_number}")] {
+        let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], &filter, &p.key, None), clients::list_clients).await;
+        assert_eq!(list.1, 3, "{filter}: grant, then chain, the partner, its page and total together, then its clients ({list:?})");
+    }
 
     let by_name = format!("/v1/clients/by-username/{username}");
     let found = measure(lambda, &calls, || event("GET", &by_name, &[("username", &username)], "", &p.key, None), clients::by_username).await;
