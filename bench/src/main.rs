@@ -1000,8 +1000,9 @@ async fn tree(s: &Setup, size: usize, concurrency: usize) -> (Tree, Seeded) {
                 match app.store.create_client(&c, &e).await {
                     Ok(()) => break,
                     Err(clientele::ApiError::NumberTaken) if attempt < 20 => {}
-                    // An earlier attempt that timed out had been applied after all.
-                    Err(clientele::ApiError::NotFound(_)) if attempt > 0 => break,
+                    // An earlier attempt that timed out had been applied after all: its
+                    // claims (this client's email and name) are taken by itself.
+                    Err(clientele::ApiError::NotFound(_) | clientele::ApiError::Taken { .. }) if attempt > 0 => break,
                     Err(clientele::ApiError::Unavailable(_)) if attempt < 20 => {
                         retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(10 << attempt.min(6))).await;

@@ -14,15 +14,20 @@ use crate::helpers::{app, unique, unique_email};
 /// test: each #[tokio::test] has its own runtime, and an SDK client's pooled
 /// connections must not outlive the runtime that opened them.
 async fn lambda_app() -> &'static App {
+    let config = stack_config();
+    let db = app().dynamodb().await;
+    Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
+}
+
+/// The functions' configuration, from the stack's environment file.
+pub(crate) fn stack_config() -> Config {
     let path = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE: run with `make test`");
     let vars: HashMap<String, String> = std::fs::read_to_string(path)
         .unwrap()
         .lines()
         .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
         .collect();
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("the stack's configuration");
-    let db = app().dynamodb().await;
-    Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("the stack's configuration")
 }
 
 /// An API Gateway (HTTP API 2.0) event, as Lambda delivers it.

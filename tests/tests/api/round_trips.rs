@@ -3,7 +3,6 @@
 //! Counted by an SDK interceptor on an in-process App, so the figures are the
 //! handler's own; `make bench` reports them beside their floors.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -12,7 +11,6 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use clientele::app::App;
-use clientele::config::Config;
 use clientele::http::{Ctx, Reply};
 use clientele::store::Store;
 use serde_json::{Value, json};
@@ -64,13 +62,7 @@ impl Calls {
 
 /// The App a function builds, over a DynamoDB client that records its calls.
 async fn counted_app(calls: &Calls) -> &'static App {
-    let path = std::env::var("CLIENTELE_ENV_FILE").expect("CLIENTELE_ENV_FILE: run with `make test`");
-    let vars: HashMap<String, String> = std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
-    let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("the stack's configuration");
+    let config = crate::in_process::stack_config();
     let plain = app().dynamodb().await;
     let db = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(calls.clone()).build());
     Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
