@@ -32,13 +32,19 @@ pub(crate) fn stack_config() -> Config {
 
 /// An API Gateway (HTTP API 2.0) event, as Lambda delivers it.
 fn event(method: &str, path: &str, params: &[(&str, &str)], key: &str, body: Option<Value>) -> lambda_http::Request {
+    event_with_query(method, path, params, "", key, body)
+}
+
+/// [`event`], with a query string (`a=1&b=2`).
+pub(crate) fn event_with_query(method: &str, path: &str, params: &[(&str, &str)], query: &str, key: &str, body: Option<Value>) -> lambda_http::Request {
     let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
     let mut headers = json!({ "x-api-key": key });
     if body.is_some() {
         headers["content-type"] = json!("application/json");
     }
     let raw = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": headers,
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
+        "queryStringParameters": query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "pathParameters": params, "isBase64Encoded": false, "body": body.map(|b| b.to_string()),
         "requestContext": {
             "accountId": "1", "apiId": "t", "domainName": "localhost", "domainPrefix": "localhost", "requestId": "t",

@@ -13,9 +13,10 @@ use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use clientele::app::App;
 use clientele::http::{Ctx, Reply};
 use clientele::store::Store;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{app, unique, unique_email};
+use crate::in_process::event_with_query as event;
 
 /// Each DynamoDB call's start and end.
 #[derive(Debug, Clone, Default)]
@@ -66,25 +67,6 @@ async fn counted_app(calls: &Calls) -> &'static App {
     let plain = app().dynamodb().await;
     let db = aws_sdk_dynamodb::Client::from_conf(plain.config().to_builder().interceptor(calls.clone()).build());
     Box::leak(Box::new(App { store: Store::new(db, config.table_name.clone()), config }))
-}
-
-fn event(method: &str, path: &str, params: &[(&str, &str)], query: &str, key: &str, body: Option<Value>) -> lambda_http::Request {
-    let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let mut headers = json!({ "x-api-key": key });
-    if body.is_some() {
-        headers["content-type"] = json!("application/json");
-    }
-    let raw = json!({
-        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": query, "headers": headers,
-        "queryStringParameters": query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
-        "pathParameters": params, "isBase64Encoded": false, "body": body.map(|b| b.to_string()),
-        "requestContext": {
-            "accountId": "1", "apiId": "t", "domainName": "localhost", "domainPrefix": "localhost", "requestId": "t",
-            "routeKey": "$default", "stage": "$default", "time": "23/Nov/2026:00:00:00 +0000", "timeEpoch": 0,
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t" }
-        }
-    });
-    lambda_http::request::from_str(&raw.to_string()).expect("a valid event")
 }
 
 /// Runs a request three times and gives its calls and its least sequential depth (a
