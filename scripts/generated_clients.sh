@@ -10,18 +10,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TOOLS="$ROOT/.tools"
 BASE=$1 ADMIN=$2 WORK=$3
 rm -rf "$WORK" && mkdir -p "$WORK/ts"
-# The stack's first request: bounded, and asked again should the local emulator drop its answer
-# (seen once: the function answered 200 and the request waited forever).
-"$TOOLS/venv/bin/python" -c 'import sys, urllib.request
-for attempt in range(3):
-    try:
-        body = urllib.request.urlopen(sys.argv[1] + "/v1/openapi.json", timeout=60).read()
-        break
-    except OSError as e:
-        print(f"GET /v1/openapi.json: {e}; asking again", file=sys.stderr)
-else:
-    sys.exit("GET /v1/openapi.json: no answer in three tries")
-open(sys.argv[2], "wb").write(body)' "$BASE" "$WORK/openapi.json"
+"$TOOLS/venv/bin/python" "$ROOT/scripts/fetch_openapi.py" "$BASE" "$WORK/openapi.json"
 
 printf 'post_hooks: []\nproject_name_override: clientele_client\npackage_name_override: clientele_client\n' >"$WORK/config.yaml"
 "$TOOLS/venv/bin/openapi-python-client" generate --path "$WORK/openapi.json" --meta none \
