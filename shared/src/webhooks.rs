@@ -47,6 +47,9 @@ pub const PER_ENDPOINT: usize = 4;
 const DUE_PAGE: i32 = 500;
 /// How soon a run looks at the due queue again when a pass found nothing to claim.
 const TICK: Duration = Duration::from_millis(300);
+/// Stream records taken at once (each a read of the event, of its endpoints, and a
+/// write per delivery): a batch costs a few round trips, not a few per record.
+const TAKE_CONCURRENCY: usize = 32;
 /// How often a stream record that cannot be processed is tried before it is parked.
 pub const POISON_TRIES: u32 = 3;
 
@@ -224,6 +227,30 @@ impl Deliverer {
         Ok(self.start_event(&event).await?)
     }
 
+    /// Takes a batch of stream records at once ([`take_record`](Self::take_record) for
+    /// each event, `None` for a record that is no event): the deliveries started, per
+    /// record taken, and
+    /// the position of the first record held back, if one was (it and the records after
+    /// it must be handed over again; those after it that were taken are taken again
+    /// without a second delivery).
+    pub async fn take_records(&self, events: &[Option<String>]) -> (Vec<Vec<Ready>>, Option<usize>) {
+        let results: Vec<Result<Vec<Ready>, Held>> = futures::stream::iter(events)
+            .map(|event| async move {
+                match event {
+                    Some(id) => self.take_record(id).await,
+                    None => Ok(Vec::new()),
+                }
+            })
+            .buffered(TAKE_CONCURRENCY)
+            .collect()
+            .await;
+        let held = results.iter().position(Result::is_err);
+        if let Some(Err(e)) = held.map(|i| &results[i]) {
+            tracing::warn!(error = %e, "stream record held back; it and the records after it are handed over again");
+        }
+        (results.into_iter().filter_map(Result::ok).filter(|started| !started.is_empty()).collect(), held)
+    }
+
     /// Writes a pending delivery for each endpoint that wants the event, unless one
     /// was written before (a replayed stream record). Once this returned, the event
     /// is safe: if the first attempts never happen, the retry job makes them when
@@ -234,11 +261,11 @@ impl Deliverer {
     pub async fn start_event(&self, event: &Event) -> Result<Vec<Ready>, ApiError> {
         let mut scopes = vec![ALL.to_owned()];
         scopes.extend(event.scopes.iter().cloned());
-        let mut started = Vec::new();
         // An endpoint hears of what happens from its registration on, however late the
         // stream hands an older event over.
         let endpoints = self.app.store.webhooks_of(&scopes).await?;
-        for w in endpoints.into_iter().filter(|w| w.wants(event.kind) && w.created <= event.created_at) {
+        // Started at once: an event that many endpoints want costs one round trip here.
+        let starts = endpoints.into_iter().filter(|w| w.wants(event.kind) && w.created <= event.created_at).map(|w| async move {
             let d = Delivery {
                 webhook_id: w.id.clone(),
                 event_id: event.id.clone(),
@@ -246,11 +273,11 @@ impl Deliverer {
                 state: "pending".into(),
                 next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
             };
-            if self.app.store.start_delivery(&d).await? {
-                started.push((d, w, event.clone()));
-            }
-        }
-        Ok(started)
+            let fresh = self.app.store.start_delivery(&d).await?;
+            Ok::<_, ApiError>(fresh.then(|| (d, w, event.clone())))
+        });
+        let started = futures::stream::iter(starts).buffered(16).try_collect::<Vec<_>>().await?;
+        Ok(started.into_iter().flatten().collect())
     }
 
     /// Makes the given attempts concurrently.
@@ -421,7 +448,9 @@ impl Deliverer {
             next.next_attempt_at = None;
         }
         self.app.store.move_delivery(&d, &next).await?;
-        tracing::info!(webhook = %w.id, event = %event.id, attempt = number, status = ?outcome.status, state = %next.state, "webhook attempt");
+        // How long after the change this attempt was made: the delivery lag operators watch.
+        let age_ms = chrono::DateTime::parse_from_rfc3339(&event.created_at).map_or(-1, |at| (Utc::now() - at.with_timezone(&Utc)).num_milliseconds());
+        tracing::info!(webhook = %w.id, event = %event.id, attempt = number, status = ?outcome.status, state = %next.state, age_ms, "webhook attempt");
         Ok(())
     }
 
@@ -766,21 +795,12 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
     // (ReportBatchItemFailures), bisects, retries a bounded number of times and hands
     // what it gives up on to an SQS queue; a poison record is parked here before that.
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
-        let (mut started, mut failed) = (Vec::new(), Vec::new());
-        for (id, seq) in inserted_events(&event.payload) {
-            // Once one record fails, it and all after it go back to Lambda, in order.
-            if !failed.is_empty() {
-                failed.push(seq);
-                continue;
-            }
-            match deliverer(app).take_record(&id).await {
-                Ok(deliveries) => started.extend(deliveries),
-                Err(e) => {
-                    tracing::error!(event = %id, error = %e, "stream record not taken; the batch is retried from here");
-                    failed.push(seq);
-                }
-            }
-        }
+        let records = inserted_events(&event.payload);
+        let ids: Vec<Option<String>> = records.iter().map(|(id, _)| Some(id.clone())).collect();
+        let (started, held) = deliverer(app).take_records(&ids).await;
+        let started: Vec<Ready> = started.into_iter().flatten().collect();
+        // The first record held back and all after it go back to Lambda, in order.
+        let failed: Vec<String> = held.map(|i| records[i..].iter().map(|(_, seq)| seq.clone()).collect()).unwrap_or_default();
         // Every recorded delivery is safe, so the first attempts of the whole batch run
         // at once (a slow receiver holds up no other event); any that fail to settle
         // are the retry job's after their lease.
@@ -803,9 +823,8 @@ mod local {
     use std::time::Duration;
 
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-    use futures::StreamExt as _;
 
-    use super::{Held, Ready, deliverer};
+    use super::deliverer;
     use crate::app::App;
 
     fn checkpoint_path() -> PathBuf {
@@ -885,7 +904,9 @@ mod local {
             };
             let mut iterator = req.send().await?.shard_iterator;
             while let Some(it) = iterator.take() {
-                let out = streams.get_records().shard_iterator(it).limit(100).send().await?;
+                let t0 = std::time::Instant::now();
+                let out = streams.get_records().shard_iterator(it).limit(1000).send().await?;
+                let get_ms = t0.elapsed().as_millis();
                 let records = out.records.unwrap_or_default();
                 let empty = records.is_empty();
                 // Each record's sequence number, and the event it inserted, if it did.
@@ -904,18 +925,15 @@ mod local {
                 // from there next round (a store failure, or a poison record not yet parked),
                 // the other shards go on now. The attempts run on their own (a lost one is
                 // retried after its lease).
-                let results: Vec<Result<Vec<Ready>, Held>> = futures::stream::iter(taken.iter().map(|(_, e)| e.clone()))
-                    .map(|event| async move {
-                        match event {
-                            Some(id) => deliverer(app).take_record(&id).await,
-                            None => Ok(Vec::new()),
-                        }
-                    })
-                    .buffered(16)
-                    .collect()
-                    .await;
-                let held = results.iter().position(Result::is_err);
-                for batch in results.into_iter().filter_map(Result::ok).filter(|b| !b.is_empty()) {
+                let events: Vec<Option<String>> = taken.iter().map(|(_, e)| e.clone()).collect();
+                let (started, held) = deliverer(app).take_records(&events).await;
+                if !taken.is_empty() {
+                    let took = t0.elapsed().as_millis() - get_ms;
+                    tracing::debug!(records = taken.len(), events = events.iter().flatten().count(), get_ms, take_ms = took, "stream batch");
+                }
+                // Each event's first attempts on their own: a silent receiver holds up
+                // no other event.
+                for batch in started {
                     tokio::spawn(async move {
                         if let Err(e) = deliverer(app).attempt_all(batch).await {
                             tracing::warn!(error = %e, "first attempts failed; the retry job takes over");
