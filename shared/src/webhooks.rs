@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use chrono::Utc;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -55,6 +56,14 @@ pub const POISON_TRIES: u32 = 3;
 
 /// A delivery claimed or started, with its endpoint and event: an attempt to make.
 pub type Ready = (Delivery, Webhook, Event);
+
+/// The insert of an event as a stream record hands it over: the event's id and, when
+/// the record carries it, the item as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    pub id: String,
+    pub image: Option<Item>,
+}
 
 /// Why a stream record is handed back, to be tried again (the records after it wait).
 #[derive(Debug, thiserror::Error)]
@@ -193,8 +202,9 @@ impl Deliverer {
         Self { app, http }
     }
 
-    /// Takes one stream record (the insert of event `event_id`): writes its pending
-    /// deliveries ([`Deliverer::start_event`]) and returns their first attempts, to make.
+    /// The event a stream record inserted, from the item the record carries (the
+    /// table's stream has new images) or, without one, read from the table; `None`
+    /// when it is gone, or when it was just parked.
     ///
     /// An event item that does not parse is a poison record: it would fail the same way
     /// forever. It is tried [`POISON_TRIES`] times (in case another version of the code
@@ -208,76 +218,104 @@ impl Deliverer {
     /// [`Held`]: the record must be tried again, and the ones after it wait (a store
     /// failure, which is transient and never parks a record; or a poison record not
     /// yet tried enough).
-    pub async fn take_record(&self, event_id: &str) -> Result<Vec<Ready>, Held> {
-        let event = match self.app.store.event_as_stored(event_id).await? {
-            None => return Ok(Vec::new()),
-            Some(Ok(event)) => event,
-            Some(Err(unreadable)) => {
-                let record = format!("EVENT#{event_id}");
-                let tries = self.app.store.poison_try(&record, &unreadable.0, &now()).await?;
-                if tries < POISON_TRIES {
-                    tracing::warn!(record, tries, error = %unreadable, "stream record cannot be processed; it is tried again before it is parked");
-                    return Err(Held::Poison { tries });
-                }
-                self.app.store.park(&record, &now()).await?;
-                tracing::error!(record, tries, error = %unreadable, parked = %format!("{PARKED} / {record}"), "stream record parked: it cannot be processed; the records after it go on");
-                return Ok(Vec::new());
-            }
+    async fn event_of(&self, record: &Inserted) -> Result<Option<Event>, Held> {
+        let stored = match &record.image {
+            Some(image) => Some(crate::store::parse_item::<Event>(image.clone())),
+            None => self.app.store.event_as_stored(&record.id).await?,
         };
-        Ok(self.start_event(&event).await?)
+        let unreadable = match stored {
+            None => return Ok(None),
+            Some(Ok(event)) => return Ok(Some(event)),
+            Some(Err(unreadable)) => unreadable,
+        };
+        let record = format!("EVENT#{}", record.id);
+        let tries = self.app.store.poison_try(&record, &unreadable.0, &now()).await?;
+        if tries < POISON_TRIES {
+            tracing::warn!(record, tries, error = %unreadable, "stream record cannot be processed; it is tried again before it is parked");
+            return Err(Held::Poison { tries });
+        }
+        self.app.store.park(&record, &now()).await?;
+        tracing::error!(record, tries, error = %unreadable, parked = %format!("{PARKED} / {record}"), "stream record parked: it cannot be processed; the records after it go on");
+        Ok(None)
     }
 
-    /// Takes a batch of stream records at once ([`take_record`](Self::take_record) for
-    /// each event, `None` for a record that is no event): the deliveries started, per
-    /// record taken, and
-    /// the position of the first record held back, if one was (it and the records after
-    /// it must be handed over again; those after it that were taken are taken again
-    /// without a second delivery).
-    pub async fn take_records(&self, events: &[Option<String>]) -> (Vec<Vec<Ready>>, Option<usize>) {
-        let results: Vec<Result<Vec<Ready>, Held>> = futures::stream::iter(events)
-            .map(|event| async move {
-                match event {
-                    Some(id) => self.take_record(id).await,
-                    None => Ok(Vec::new()),
+    /// Takes a batch of stream records (`None` for a record that is no event's
+    /// insert): writes a pending delivery for each endpoint that wants each event,
+    /// unless one was written before (a replayed record), and returns the first
+    /// attempts to make, per event. Once a record is taken its event is safe: if the
+    /// first attempts never happen, the retry job makes them when the lease runs out.
+    ///
+    /// The batch costs a few round trips, not a few per record: the events come with
+    /// their records, the endpoints of every scope the batch touches are read once,
+    /// and the deliveries are written at once. Also says the position of the first
+    /// record held back ([`event_of`](Self::event_of), or a store failure), if one
+    /// was: it and the records after it must be handed over again (those after it
+    /// that were taken are taken again without a second delivery).
+    pub async fn take_records(&self, records: &[Option<Inserted>]) -> (Vec<Vec<Ready>>, Option<usize>) {
+        let events: Vec<Result<Option<Event>, Held>> = futures::stream::iter(records)
+            .map(|record| async move {
+                match record {
+                    Some(record) => self.event_of(record).await,
+                    None => Ok(None),
                 }
             })
             .buffered(TAKE_CONCURRENCY)
             .collect()
             .await;
-        let held = results.iter().position(Result::is_err);
-        if let Some(Err(e)) = held.map(|i| &results[i]) {
+        let mut held = events.iter().position(Result::is_err);
+        if let Some(Err(e)) = held.map(|i| &events[i]) {
             tracing::warn!(error = %e, "stream record held back; it and the records after it are handed over again");
         }
-        (results.into_iter().filter_map(Result::ok).filter(|started| !started.is_empty()).collect(), held)
+        let taken: Vec<(usize, Event)> = events.into_iter().enumerate().filter_map(|(i, e)| Some((i, e.ok()??))).collect();
+        let Some(first) = taken.first().map(|(i, _)| *i) else { return (Vec::new(), held) };
+        // An endpoint hears of what happens in its scope from its registration on,
+        // however late the stream hands an older event over.
+        let mut scopes: Vec<String> = std::iter::once(ALL.to_owned()).chain(taken.iter().flat_map(|(_, e)| e.scopes.iter().cloned())).collect();
+        scopes.sort();
+        scopes.dedup();
+        let endpoints = match self.app.store.webhooks_of(&scopes).await {
+            Ok(endpoints) => endpoints,
+            Err(e) => {
+                tracing::warn!(error = %e, "the batch's endpoints could not be read; its records are handed over again");
+                return (Vec::new(), Some(held.map_or(first, |h| h.min(first))));
+            }
+        };
+        let wanted = taken.iter().flat_map(|(i, event)| {
+            endpoints
+                .iter()
+                .filter(|w| (w.scope == ALL || event.scopes.contains(&w.scope)) && w.wants(event.kind) && w.created <= event.created_at)
+                .map(move |w| (*i, w, event))
+        });
+        let started: Vec<(usize, Result<Option<Ready>, ApiError>)> = futures::stream::iter(wanted)
+            .map(|(i, w, event)| async move { (i, self.start_delivery(w, event).await) })
+            .buffer_unordered(TAKE_CONCURRENCY)
+            .collect()
+            .await;
+        let mut by_record: std::collections::BTreeMap<usize, Vec<Ready>> = std::collections::BTreeMap::new();
+        for (i, result) in started {
+            match result {
+                Ok(Some(ready)) => by_record.entry(i).or_default().push(ready),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "a delivery could not be recorded; its record is handed over again");
+                    held = Some(held.map_or(i, |h| h.min(i)));
+                }
+            }
+        }
+        (by_record.into_values().collect(), held)
     }
 
-    /// Writes a pending delivery for each endpoint that wants the event, unless one
-    /// was written before (a replayed stream record). Once this returned, the event
-    /// is safe: if the first attempts never happen, the retry job makes them when
-    /// the lease runs out.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn start_event(&self, event: &Event) -> Result<Vec<Ready>, ApiError> {
-        let mut scopes = vec![ALL.to_owned()];
-        scopes.extend(event.scopes.iter().cloned());
-        // An endpoint hears of what happens from its registration on, however late the
-        // stream hands an older event over.
-        let endpoints = self.app.store.webhooks_of(&scopes).await?;
-        // Started at once: an event that many endpoints want costs one round trip here.
-        let starts = endpoints.into_iter().filter(|w| w.wants(event.kind) && w.created <= event.created_at).map(|w| async move {
-            let d = Delivery {
-                webhook_id: w.id.clone(),
-                event_id: event.id.clone(),
-                attempts: 0,
-                state: "pending".into(),
-                next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
-            };
-            let fresh = self.app.store.start_delivery(&d).await?;
-            Ok::<_, ApiError>(fresh.then(|| (d, w, event.clone())))
-        });
-        let started = futures::stream::iter(starts).buffered(16).try_collect::<Vec<_>>().await?;
-        Ok(started.into_iter().flatten().collect())
+    /// Writes `event`'s pending delivery to `w`, unless one was written before: the
+    /// attempt to make when this call wrote it.
+    async fn start_delivery(&self, w: &Webhook, event: &Event) -> Result<Option<Ready>, ApiError> {
+        let d = Delivery {
+            webhook_id: w.id.clone(),
+            event_id: event.id.clone(),
+            attempts: 0,
+            state: "pending".into(),
+            next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
+        };
+        Ok(self.app.store.start_delivery(&d).await?.then(|| (d, w.clone(), event.clone())))
     }
 
     /// Makes the given attempts concurrently.
@@ -650,9 +688,9 @@ fn refused_address(err: &reqwest::Error) -> bool {
     false
 }
 
-/// The ids of event items a DynamoDB stream batch inserted, with each record's
-/// sequence number (to report a failed one back to Lambda).
-pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
+/// The event inserts of a DynamoDB stream batch as Lambda hands it over, each with
+/// its record's sequence number (to report a failed one back to Lambda).
+pub fn inserted_events(batch: &Value) -> Vec<(Inserted, String)> {
     batch["Records"]
         .as_array()
         .map(|records| {
@@ -661,13 +699,39 @@ pub fn inserted_events(batch: &Value) -> Vec<(String, String)> {
                 .filter(|r| r["eventName"] == "INSERT")
                 .filter_map(|r| {
                     let pk = r["dynamodb"]["Keys"]["pk"]["S"].as_str()?;
-                    let id = pk.strip_prefix("EVENT#")?;
+                    let id = pk.strip_prefix("EVENT#")?.to_owned();
+                    let image = r["dynamodb"]["NewImage"].as_object().and_then(item_from_json);
                     let seq = r["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default();
-                    Some((id.to_owned(), seq.to_owned()))
+                    Some((Inserted { id, image }, seq.to_owned()))
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An item in DynamoDB's JSON (a stream image as Lambda hands it over); `None` if any
+/// value is not DynamoDB JSON (the event is then read from the table).
+fn item_from_json(item: &serde_json::Map<String, Value>) -> Option<Item> {
+    item.iter().map(|(name, v)| Some((name.clone(), attribute_from_json(v)?))).collect()
+}
+
+fn attribute_from_json(v: &Value) -> Option<AttributeValue> {
+    let strings = |v: &Value| v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>();
+    let blob = |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok().map(aws_sdk_dynamodb::primitives::Blob::new);
+    let (kind, inner) = v.as_object().filter(|o| o.len() == 1)?.iter().next()?;
+    Some(match kind.as_str() {
+        "S" => AttributeValue::S(inner.as_str()?.to_owned()),
+        "N" => AttributeValue::N(inner.as_str()?.to_owned()),
+        "BOOL" => AttributeValue::Bool(inner.as_bool()?),
+        "NULL" => AttributeValue::Null(inner.as_bool()?),
+        "SS" => AttributeValue::Ss(strings(inner)?),
+        "NS" => AttributeValue::Ns(strings(inner)?),
+        "B" => AttributeValue::B(blob(inner)?),
+        "BS" => AttributeValue::Bs(inner.as_array()?.iter().map(blob).collect::<Option<_>>()?),
+        "L" => AttributeValue::L(inner.as_array()?.iter().map(attribute_from_json).collect::<Option<_>>()?),
+        "M" => AttributeValue::M(item_from_json(inner.as_object()?)?),
+        _ => return None,
+    })
 }
 
 /// The Lambda answer for a stream batch: the records to hand back.
@@ -750,7 +814,37 @@ mod tests {
             { "eventName": "MODIFY", "dynamodb": { "Keys": { "pk": { "S": "EVENT#e2" } }, "SequenceNumber": "2" } },
             { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "CLIENT#c" } }, "SequenceNumber": "3" } }
         ]});
-        assert_eq!(inserted_events(&batch), vec![("e1".to_owned(), "1".to_owned())]);
+        let insert = Inserted { id: "e1".into(), image: None };
+        assert_eq!(inserted_events(&batch), vec![(insert, "1".to_owned())]);
+    }
+
+    #[test]
+    fn a_records_new_image_is_the_item_as_written_or_none_when_it_is_not_dynamodb_json() {
+        let image = json!({
+            "pk": { "S": "EVENT#e1" }, "n": { "N": "3" }, "tags": { "SS": ["a", "b"] }, "blob": { "B": "aGk=" },
+            "data": { "M": { "list": { "L": [{ "BOOL": true }, { "NULL": true }, { "NS": ["1"] }] } } }
+        });
+        let batch = json!({ "Records": [
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "EVENT#e1" } }, "NewImage": image, "SequenceNumber": "1" } },
+            { "eventName": "INSERT", "dynamodb": { "Keys": { "pk": { "S": "EVENT#e2" } }, "NewImage": { "pk": { "S": 2 } }, "SequenceNumber": "2" } }
+        ]});
+        let taken = inserted_events(&batch);
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let expected: Item = HashMap::from([
+            ("pk".to_owned(), s("EVENT#e1")),
+            ("n".to_owned(), AttributeValue::N("3".into())),
+            ("tags".to_owned(), AttributeValue::Ss(vec!["a".into(), "b".into()])),
+            ("blob".to_owned(), AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b"hi".to_vec()))),
+            (
+                "data".to_owned(),
+                AttributeValue::M(HashMap::from([(
+                    "list".to_owned(),
+                    AttributeValue::L(vec![AttributeValue::Bool(true), AttributeValue::Null(true), AttributeValue::Ns(vec!["1".into()])]),
+                )])),
+            ),
+        ]);
+        assert_eq!(taken[0].0.image, Some(expected));
+        assert_eq!((taken[1].0.id.as_str(), &taken[1].0.image), ("e2", &None), "read from the table instead");
     }
 }
 
@@ -796,8 +890,8 @@ pub async fn run_delivery() -> Result<(), lambda_runtime::Error> {
     // what it gives up on to an SQS queue; a poison record is parked here before that.
     lambda_runtime::run(lambda_runtime::service_fn(move |event: lambda_runtime::LambdaEvent<Value>| async move {
         let records = inserted_events(&event.payload);
-        let ids: Vec<Option<String>> = records.iter().map(|(id, _)| Some(id.clone())).collect();
-        let (started, held) = deliverer(app).take_records(&ids).await;
+        let inserts: Vec<Option<Inserted>> = records.iter().map(|(insert, _)| Some(insert.clone())).collect();
+        let (started, held) = deliverer(app).take_records(&inserts).await;
         let started: Vec<Ready> = started.into_iter().flatten().collect();
         // The first record held back and all after it go back to Lambda, in order.
         let failed: Vec<String> = held.map(|i| records[i..].iter().map(|(_, seq)| seq.clone()).collect()).unwrap_or_default();
@@ -824,7 +918,33 @@ mod local {
 
     use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
-    use super::deliverer;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
+
+    use super::{Inserted, deliverer};
+    use crate::store::Item;
+
+    /// A stream record's image as a table item; `None` if it holds a kind of value
+    /// this SDK does not know (the event is then read from the table).
+    fn item(image: HashMap<String, StreamValue>) -> Option<Item> {
+        image.into_iter().map(|(name, v)| Some((name, value(v)?))).collect()
+    }
+
+    fn value(v: StreamValue) -> Option<AttributeValue> {
+        Some(match v {
+            StreamValue::S(s) => AttributeValue::S(s),
+            StreamValue::N(n) => AttributeValue::N(n),
+            StreamValue::Bool(b) => AttributeValue::Bool(b),
+            StreamValue::Null(b) => AttributeValue::Null(b),
+            StreamValue::Ss(v) => AttributeValue::Ss(v),
+            StreamValue::Ns(v) => AttributeValue::Ns(v),
+            StreamValue::B(b) => AttributeValue::B(b),
+            StreamValue::Bs(v) => AttributeValue::Bs(v),
+            StreamValue::L(l) => AttributeValue::L(l.into_iter().map(value).collect::<Option<_>>()?),
+            StreamValue::M(m) => AttributeValue::M(item(m)?),
+            _ => return None,
+        })
+    }
     use crate::app::App;
 
     fn checkpoint_path() -> PathBuf {
@@ -910,12 +1030,13 @@ mod local {
                 let records = out.records.unwrap_or_default();
                 let empty = records.is_empty();
                 // Each record's sequence number, and the event it inserted, if it did.
-                let mut taken: Vec<(String, Option<String>)> = Vec::new();
+                let mut taken: Vec<(String, Option<Inserted>)> = Vec::new();
                 for r in records {
                     let inserted = r.event_name.as_ref().is_some_and(|n| n.as_str() == "INSERT");
                     let Some(data) = r.dynamodb else { continue };
                     let pk = data.keys.as_ref().and_then(|k| k.get("pk")).and_then(|v| v.as_s().ok());
-                    let event = pk.and_then(|p| p.strip_prefix("EVENT#")).filter(|_| inserted).map(str::to_owned);
+                    let id = pk.and_then(|p| p.strip_prefix("EVENT#")).filter(|_| inserted).map(str::to_owned);
+                    let event = id.map(|id| Inserted { id, image: data.new_image.and_then(item) });
                     if let Some(seq) = data.sequence_number {
                         taken.push((seq, event));
                     }
@@ -925,7 +1046,7 @@ mod local {
                 // from there next round (a store failure, or a poison record not yet parked),
                 // the other shards go on now. The attempts run on their own (a lost one is
                 // retried after its lease).
-                let events: Vec<Option<String>> = taken.iter().map(|(_, e)| e.clone()).collect();
+                let events: Vec<Option<Inserted>> = taken.iter().map(|(_, e)| e.clone()).collect();
                 let (started, held) = deliverer(app).take_records(&events).await;
                 if !taken.is_empty() {
                     let took = t0.elapsed().as_millis() - get_ms;

@@ -180,8 +180,10 @@ impl Store {
 
     /// Every endpoint registered under any of `scopes`.
     pub async fn webhooks_of(&self, scopes: &[String]) -> Result<Vec<Webhook>, ApiError> {
-        let parts = scopes.iter().map(|scope| Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}")));
-        let found = futures::future::try_join_all(parts.map(|part| async move { self.all_with_prefix(&part, "").await })).await?;
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let parts: Vec<Partition> = scopes.iter().map(|scope| Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}"))).collect();
+        let found: Vec<Vec<Item>> =
+            futures::stream::iter(parts).map(|part| async move { self.all_with_prefix(&part, "").await }).buffer_unordered(16).try_collect().await?;
         found.into_iter().flatten().map(super::from_item::<Webhook>).collect()
     }
 
