@@ -2,7 +2,7 @@
 function with boto3, making the DynamoDB requests of Clientele's get-client,
 create-client and list-clients one after another (key grant, partner chain; then the
 client; or the create's one transaction with its claims, list entries, counters and
-event, items of similar shape and size; or the page's Query, its clients and the total). `make bench` runs it under the same local
+event, items of similar shape and size; or the page's Query of each list shard, its clients and the total). `make bench` runs it under the same local
 Lambda Runtime API as the Rust functions (cold start, warm duration, memory)."""
 import hashlib
 import json
@@ -20,6 +20,14 @@ API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 TABLE = os.environ["TABLE_NAME"]
 ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION"), endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
 SHARDS = 8
+
+
+def shard_pk(base, id):
+    """The partition of sharded list `base` holding `id` (FNV-1a, as shared/src/store/lists.rs)."""
+    h = 0x811C9DC5
+    for b in id.encode():
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return f"{base}#{h % SHARDS}"
 
 
 def reply(status, body):
@@ -89,11 +97,11 @@ def create_client(event, path, partner):
         writes.append({"Put": {"TableName": TABLE, "Item": {**key(claim), "id": {"S": cid}}, **must_be_new}})
     scopes = ["ALL"] + path
     for scope in scopes:
-        entry = {**key(f"CLIENTS#{scope}", cid), "id": {"S": cid}, "status": {"S": "demo"}, "suspended": {"BOOL": False},
-                 "gsi1pk": {"S": f"CLIENTS#{scope}#st#demo"}, "gsi1sk": {"S": cid},
-                 "gsi2pk": {"S": f"CLIENTS#{scope}#su#false"}, "gsi2sk": {"S": cid},
-                 "gsi3pk": {"S": f"CLIENTS#{scope}#st#demo#su#false"}, "gsi3sk": {"S": cid},
-                 "gsi4pk": {"S": f"CLIENTS#{scope}#name"}, "gsi4sk": {"S": f"{name.lower()}#{cid}"}}
+        entry = {**key(shard_pk(f"CLIENTS#{scope}", cid), cid), "id": {"S": cid}, "status": {"S": "demo"}, "suspended": {"BOOL": False},
+                 "gsi1pk": {"S": shard_pk(f"CLIENTS#{scope}#st#demo", cid)}, "gsi1sk": {"S": cid},
+                 "gsi2pk": {"S": shard_pk(f"CLIENTS#{scope}#su#false", cid)}, "gsi2sk": {"S": cid},
+                 "gsi3pk": {"S": shard_pk(f"CLIENTS#{scope}#st#demo#su#false", cid)}, "gsi3sk": {"S": cid},
+                 "gsi4pk": {"S": shard_pk(f"CLIENTS#{scope}#name", cid)}, "gsi4sk": {"S": f"{name.lower()}#{cid}"}}
         writes.append({"Put": {"TableName": TABLE, "Item": entry}})
         writes.append({"Update": {"TableName": TABLE, "Key": key(f"COUNT#CLIENTS#{scope}#{random.randrange(SHARDS)}"),
                                   "UpdateExpression": "ADD #a :one, #b :one, #c :one, #d :one",
@@ -102,8 +110,8 @@ def create_client(event, path, partner):
     writes.append({"Put": {"TableName": TABLE, "Item": {**key(f"EVENT#{eid}"), "id": {"S": eid}, "type": {"S": "client.created"},
                                                          "createdAt": {"S": now}, "data": {"S": json.dumps(client)}}}})
     for scope in scopes:
-        writes.append({"Put": {"TableName": TABLE, "Item": {**key(f"EVENTS#{scope}", eid), "id": {"S": eid},
-                                                             "gsi1pk": {"S": f"EVENTS#{scope}#client.created"}, "gsi1sk": {"S": eid}}}})
+        writes.append({"Put": {"TableName": TABLE, "Item": {**key(shard_pk(f"EVENTS#{scope}", eid), eid), "id": {"S": eid},
+                                                             "gsi1pk": {"S": shard_pk(f"EVENTS#{scope}#client.created", eid)}, "gsi1sk": {"S": eid}}}})
         writes.append({"Update": {"TableName": TABLE, "Key": key(f"COUNT#EVENTS#{scope}#{random.randrange(SHARDS)}"),
                                   "UpdateExpression": "ADD #a :one, #b :one",
                                   "ExpressionAttributeNames": {"#a": "total", "#b": "type_client.created"},
@@ -119,8 +127,11 @@ def list_clients(event, path, partner):
     params = event.get("queryStringParameters") or {}
     limit = min(max(int(params.get("limit", "10")), 1), 100)
     pid = path[-1]
-    page = ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"CLIENTS#{pid}"}},
-                     ScanIndexForward=False, ConsistentRead=True, Limit=limit + 1)["Items"]
+    page = []
+    for shard in range(SHARDS):
+        page += ddb.query(TableName=TABLE, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": f"CLIENTS#{pid}#{shard}"}},
+                          ScanIndexForward=False, ConsistentRead=True, Limit=limit + 1)["Items"]
+    page = sorted(page, key=lambda e: e["sk"]["S"], reverse=True)[:limit + 1]
     ids = [e["id"]["S"] for e in page[:limit]]
     clients = []
     if ids:

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::events::Event;
 use crate::secrets;
 use crate::store::webhooks::{Attempt, Delivery, DueEntry, PARKED};
-use crate::store::{ALL, Item};
+use crate::store::{ALL, Item, LIST_SHARDS};
 
 /// How long an attempt may take before the receiver counts as failed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,8 +44,8 @@ pub const RUN_CONCURRENCY: usize = 32;
 /// Attempts one run has in flight at once for any one endpoint: however much is due for
 /// it, an endpoint holds at most these of the run's slots.
 pub const PER_ENDPOINT: usize = 4;
-/// Due-queue entries read per pass (one `Query` page).
-const DUE_PAGE: i32 = 500;
+/// Due-queue entries read per pass from each of its shards (one `Query` page each).
+const DUE_PAGE: i32 = 64;
 /// How soon a run looks at the due queue again when a pass found nothing to claim.
 const TICK: Duration = Duration::from_millis(300);
 /// Stream records taken at once (each a read of the event, of its endpoints, and a
@@ -350,15 +350,15 @@ impl Deliverer {
         let claim_until = Instant::now() + budget;
         let mut running = FuturesUnordered::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
-        let mut cursor: Option<Item> = None;
+        let mut cursors: Vec<Option<Item>> = vec![None; LIST_SHARDS as usize];
         let (mut made, mut failure) = (0, None);
         loop {
             let claiming = failure.is_none() && Instant::now() < claim_until;
             if claiming && running.len() < RUN_CONCURRENCY {
-                match self.claim_pass(&busy, RUN_CONCURRENCY - running.len(), &mut cursor).await {
+                match self.claim_pass(&busy, RUN_CONCURRENCY - running.len(), &mut cursors).await {
                     Ok(claimed) => {
                         // More to look at while the pass claimed something or the queue goes on.
-                        let more = !claimed.is_empty() || cursor.is_some();
+                        let more = !claimed.is_empty() || cursors.iter().any(Option::is_some);
                         for (d, w, e) in claimed {
                             *busy.entry(w.id.clone()).or_default() += 1;
                             made += 1;
@@ -396,21 +396,35 @@ impl Deliverer {
         failure.map_or(Ok(made), Err)
     }
 
-    /// One pass over the due queue: reads a page from `cursor` (wrapping to the head
-    /// at the end), picks fairly ([`fair_pick`]) up to `free` deliveries, claims them
+    /// One pass over the due queue: reads a page of each shard at once from its cursor
+    /// (wrapping to the head at the end), merges them soonest first, picks fairly
+    /// ([`fair_pick`]) up to `free` deliveries, claims them
     /// (each for the length of a lease: only the worker that moves the due time makes
     /// the attempt) and reads their endpoints and events in one batch. A delivery whose
     /// endpoint is gone or disabled, or whose event is gone or unreadable, is failed.
-    async fn claim_pass(&self, busy: &HashMap<String, usize>, free: usize, cursor: &mut Option<Item>) -> Result<Vec<Ready>, ApiError> {
+    async fn claim_pass(&self, busy: &HashMap<String, usize>, free: usize, cursors: &mut [Option<Item>]) -> Result<Vec<Ready>, ApiError> {
         let store = &self.app.store;
         let at = now();
-        let resumed = cursor.is_some();
-        let mut page = store.due_page(&at, cursor.take(), DUE_PAGE).await?;
-        if page.entries.is_empty() && resumed {
-            page = store.due_page(&at, None, DUE_PAGE).await?;
+        let pages = futures::future::try_join_all(cursors.iter_mut().enumerate().map(|(shard, cursor)| {
+            let (at, after) = (&at, cursor.take());
+            async move {
+                let shard = u32::try_from(shard).unwrap_or_default();
+                let resumed = after.is_some();
+                let mut page = store.due_page(at, shard, after, DUE_PAGE).await?;
+                if page.entries.is_empty() && resumed {
+                    page = store.due_page(at, shard, None, DUE_PAGE).await?;
+                }
+                Ok::<_, ApiError>(page)
+            }
+        }))
+        .await?;
+        let mut entries = Vec::new();
+        for (cursor, page) in cursors.iter_mut().zip(pages) {
+            *cursor = page.next;
+            entries.extend(page.entries);
         }
-        *cursor = page.next;
-        let picked = fair_pick(page.entries, busy, free);
+        entries.sort_by(|a, b| a.due.cmp(&b.due));
+        let picked = fair_pick(entries, busy, free);
         if picked.is_empty() {
             return Ok(Vec::new());
         }
@@ -786,7 +800,7 @@ mod tests {
     }
 
     fn due(webhook: &str, event: usize) -> DueEntry {
-        DueEntry { pk: format!("DELIVERY#{webhook}#{event}"), webhook_id: webhook.into(), event_id: event.to_string() }
+        DueEntry { pk: format!("DELIVERY#{webhook}#{event}"), due: format!("{event:05}"), webhook_id: webhook.into(), event_id: event.to_string() }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::lists::{Partition, add_counters, scopes};
+use super::lists::{Partition, add_counters, scopes, shard_pk};
 use super::events::add_event;
 use super::tx::{Cond, Failed};
 use crate::events::Event;
@@ -112,25 +112,32 @@ fn counter_deltas(before: Option<&Client>, after: Option<&Client>) -> Vec<(Strin
     deltas
 }
 
-/// The list entry of `c` under `scope`, carrying the keys of every filtered index.
+/// The key of the list entry of client `id` under `scope` (in its shard).
+fn entry_key(scope: &str, id: &str) -> Item {
+    key(shard_pk(&format!("{LIST}#{scope}"), id), id)
+}
+
+/// The list entry of `c` under `scope`, carrying the keys of every filtered index,
+/// each list in the client's shard.
 fn entry(c: &Client, scope: &str) -> Item {
     let base = format!("{LIST}#{scope}");
     let st = c.status.as_str();
     let su = c.suspended;
-    let mut e = key(base.clone(), &c.id);
+    let mut e = entry_key(scope, &c.id);
     e.insert("id".into(), s(c.id.clone()));
     // The client's partners, so that a page reads their current names with its clients.
     e.insert("dp".into(), s(c.direct_partner.id.clone()));
     e.insert("rp".into(), s(c.partner.id.clone()));
     e.insert("status".into(), s(st));
     e.insert("suspended".into(), AttributeValue::Bool(su));
-    e.insert("gsi1pk".into(), s(format!("{base}#st#{st}")));
+    let sharded = |list: String| s(shard_pk(&list, &c.id));
+    e.insert("gsi1pk".into(), sharded(format!("{base}#st#{st}")));
     e.insert("gsi1sk".into(), s(c.id.clone()));
-    e.insert("gsi2pk".into(), s(format!("{base}#su#{su}")));
+    e.insert("gsi2pk".into(), sharded(format!("{base}#su#{su}")));
     e.insert("gsi2sk".into(), s(c.id.clone()));
-    e.insert("gsi3pk".into(), s(format!("{base}#st#{st}#su#{su}")));
+    e.insert("gsi3pk".into(), sharded(format!("{base}#st#{st}#su#{su}")));
     e.insert("gsi3sk".into(), s(c.id.clone()));
-    e.insert("gsi4pk".into(), s(format!("{base}#name")));
+    e.insert("gsi4pk".into(), sharded(format!("{base}#name")));
     e.insert("gsi4sk".into(), s(format!("{}#{}", c.name.key(), c.id)));
     e
 }
@@ -276,7 +283,7 @@ impl Store {
                 add_counters(&mut tx, t, LIST, scope, &deltas);
             }
             for scope in left.iter().filter(|s| !joined.contains(s)) {
-                tx.delete(t, key(format!("{LIST}#{scope}"), &before.id), None, None);
+                tx.delete(t, entry_key(scope, &before.id), None, None);
                 add_counters(&mut tx, t, LIST, scope, &counter_deltas(Some(before), None));
             }
         }
@@ -314,7 +321,7 @@ impl Store {
         tx.put(t, gone, None, None);
         let deltas = counter_deltas(Some(c), None);
         for scope in scopes(&c.ancestors) {
-            tx.delete(t, key(format!("{LIST}#{scope}"), &c.id), None, None);
+            tx.delete(t, entry_key(&scope, &c.id), None, None);
             add_counters(&mut tx, t, LIST, &scope, &deltas);
         }
         add_event(&mut tx, t, event)?;
@@ -341,14 +348,14 @@ impl Store {
         }
         let base = format!("{LIST}#{}", q.scope);
         let (part, field) = match (q.status, q.suspended) {
-            (None, None) => (Partition::table(base), "total".to_owned()),
+            (None, None) => (Partition::table(base).sharded(), "total".to_owned()),
             (Some(st), None) => (
-                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())),
+                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())).sharded(),
                 format!("st_{}", st.as_str()),
             ),
-            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")), format!("su_{su}")),
+            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")).sharded(), format!("su_{su}")),
             (Some(st), Some(su)) => (
-                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())),
+                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())).sharded(),
                 format!("st_{}_su_{su}", st.as_str()),
             ),
         };
@@ -417,7 +424,7 @@ impl Store {
     /// Name-prefix search: reads every entry whose name starts with the prefix
     /// (cost in proportion to the matches), then pages newest first.
     async fn list_by_name_prefix(&self, q: &ClientQuery, prefix: &str, page: &Page) -> Result<ClientList, ApiError> {
-        let part = Partition::index("gsi4", "gsi4pk", "gsi4sk", format!("{LIST}#{}#name", q.scope));
+        let part = Partition::index("gsi4", "gsi4pk", "gsi4sk", format!("{LIST}#{}#name", q.scope)).sharded();
         let entries = self.all_with_prefix(&part, prefix).await?;
         let attr = |e: &Item, name: &str| e.get(name).cloned();
         let mut ids: Vec<String> = entries

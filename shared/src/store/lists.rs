@@ -4,6 +4,14 @@
 //! ancestor). Counters are spread over [`COUNTER_SHARDS`] items per scope, each
 //! write picking one at random, so that a busy partner's creates do not all
 //! contend on one item; a total is one `BatchGetItem` of the shards.
+//!
+//! The busiest lists (clients and events: every change writes to the platform's
+//! `ALL` lists and to each of its partners') are spread the same way over
+//! [`LIST_SHARDS`] partitions, an entry's shard a hash of its record's id (so its
+//! updates and its delete find it). A page of a sharded list reads the page from
+//! every shard at once and merges them by sort key: the same entries, order and
+//! cursors as one partition would give, at one round trip and at most one page per
+//! shard, while no partition key takes more than its share of the writes.
 
 use std::collections::HashMap;
 
@@ -16,6 +24,17 @@ use crate::error::ApiError;
 
 /// How many items one scope's counters are spread over.
 pub const COUNTER_SHARDS: u32 = 8;
+
+/// How many partitions a sharded list (clients, events) is spread over.
+pub const LIST_SHARDS: u32 = 8;
+
+/// The partition of sharded list `base` that holds the entry of record `id`:
+/// `<base>#<shard>`, the shard an FNV-1a hash of the id (stable everywhere, so
+/// whoever writes, moves or deletes the entry finds the same partition).
+pub fn shard_pk(base: &str, id: &str) -> String {
+    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{base}#{}", hash % LIST_SHARDS)
+}
 
 /// The scope every record is listed under, for the platform admin.
 pub const ALL: &str = "ALL";
@@ -50,24 +69,47 @@ pub fn add_counters<L: Copy>(tx: &mut Tx<L>, table: &str, list: &str, scope: &st
     );
 }
 
-/// A partition to page through, newest first: the base table or one index.
+/// A partition to page through, newest first: the base table or one index; or a
+/// sharded list there, whose partitions are `<pk>#0` .. `<pk>#<LIST_SHARDS - 1>`.
 pub struct Partition {
     pub index: Option<&'static str>,
     pub pk_name: &'static str,
     pub sk_name: &'static str,
     pub pk: String,
+    pub sharded: bool,
 }
 
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
-        Self { index: None, pk_name: "pk", sk_name: "sk", pk }
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: false }
     }
 
     /// A partition of `gsiN`.
     pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
-        Self { index: Some(index), pk_name, sk_name, pk }
+        Self { index: Some(index), pk_name, sk_name, pk, sharded: false }
     }
+
+    /// The same list spread over [`LIST_SHARDS`] partitions (its entries written under
+    /// [`shard_pk`]).
+    #[must_use]
+    pub fn sharded(self) -> Self {
+        Self { sharded: true, ..self }
+    }
+
+    /// The partition keys to read.
+    fn keys(&self) -> Vec<String> {
+        if self.sharded { (0..LIST_SHARDS).map(|i| format!("{}#{i}", self.pk)).collect() } else { vec![self.pk.clone()] }
+    }
+}
+
+/// The first `want` entries of shards that are each newest first (descending sort key
+/// `sk`), merged newest first: exactly what one partition holding them all would give.
+fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize) -> Vec<Item> {
+    let mut all: Vec<Item> = shards.into_iter().flatten().collect();
+    all.sort_by(|a, b| string_attr(b, sk).cmp(&string_attr(a, sk)));
+    all.truncate(want);
+    all
 }
 
 /// One page of entries and, when more follow, the sort key to continue after.
@@ -109,8 +151,16 @@ impl Store {
         Ok(EntryPage { entries, next_after })
     }
 
-    /// Up to `want` entries of `part` after `after`, newest first.
+    /// Up to `want` entries of `part` after `after`, newest first: of a sharded list,
+    /// up to `want` from each shard at once, merged.
     async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
+        let keys = part.keys();
+        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want, keys_only))).await?;
+        Ok(merge_newest_first(shards, part.sk_name, want))
+    }
+
+    /// Up to `want` entries of partition `pk` of `part` after `after`, newest first.
+    async fn collect_one(&self, part: &Partition, pk: &str, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
         let mut items = Vec::with_capacity(want.min(1000));
         let mut start: Option<Item> = None;
         loop {
@@ -121,7 +171,7 @@ impl Store {
                 .set_index_name(part.index.map(str::to_owned))
                 .key_condition_expression(if after.is_some() { "#p = :p AND #s < :a" } else { "#p = :p" })
                 .expression_attribute_names("#p", part.pk_name)
-                .expression_attribute_values(":p", s(part.pk.clone()))
+                .expression_attribute_values(":p", s(pk))
                 .scan_index_forward(false)
                 .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take());
@@ -167,8 +217,15 @@ impl Store {
     }
 
     /// Every entry of `part` whose sort key begins with `prefix` (for filters that
-    /// may cost in proportion to their matches).
+    /// may cost in proportion to their matches), of every shard of a sharded list, in no
+    /// particular order.
     pub(crate) async fn all_with_prefix(&self, part: &Partition, prefix: &str) -> Result<Vec<Item>, ApiError> {
+        let keys = part.keys();
+        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.all_with_prefix_one(part, pk, prefix))).await?;
+        Ok(shards.into_iter().flatten().collect())
+    }
+
+    async fn all_with_prefix_one(&self, part: &Partition, pk: &str, prefix: &str) -> Result<Vec<Item>, ApiError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -178,7 +235,7 @@ impl Store {
                 .table_name(&self.table)
                 .set_index_name(part.index.map(str::to_owned))
                 .expression_attribute_names("#p", part.pk_name)
-                .expression_attribute_values(":p", s(part.pk.clone()))
+                .expression_attribute_values(":p", s(pk))
                 .set_exclusive_start_key(start.take());
             // An empty prefix means the whole partition (a sort key is never empty).
             q = if prefix.is_empty() {
@@ -195,5 +252,36 @@ impl Store {
                 return Ok(items);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(sks: &[&str]) -> Vec<Item> {
+        sks.iter().map(|sk| HashMap::from([("sk".to_owned(), s(*sk))])).collect()
+    }
+
+    fn sks(items: &[Item]) -> Vec<String> {
+        items.iter().filter_map(|i| string_attr(i, "sk")).collect()
+    }
+
+    #[test]
+    fn shards_merge_into_the_order_one_partition_would_give() {
+        let shards = vec![entries(&["09", "05", "01"]), entries(&["08", "07"]), Vec::new(), entries(&["06", "02"])];
+        assert_eq!(sks(&merge_newest_first(shards.clone(), "sk", 4)), ["09", "08", "07", "06"]);
+        assert_eq!(sks(&merge_newest_first(shards, "sk", 100)), ["09", "08", "07", "06", "05", "02", "01"]);
+    }
+
+    #[test]
+    fn an_entrys_shard_is_its_ids_everywhere_and_ids_spread_over_every_shard() {
+        let id = "01a237a5-7c86-727a-8d91-468d176b8daf";
+        assert_eq!(shard_pk("CLIENTS#ALL", id), shard_pk("CLIENTS#ALL", id));
+        let used: std::collections::HashSet<String> = (0..200)
+            .map(|_| shard_pk("CLIENTS#ALL", &crate::domain::new_id()))
+            .map(|pk| pk.rsplit('#').next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(used.len(), LIST_SHARDS as usize, "200 new ids land in every shard: {used:?}");
     }
 }

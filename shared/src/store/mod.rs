@@ -11,7 +11,7 @@
 //! | partner                      | `PARTNER#<id>`                       | `#`           | |
 //! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
 //! | client                       | `CLIENT#<id>`                        | `#`           | gsi2 while in trial: `TRIALS` / `<trialEndsAt>#<id>` |
-//! | client list entry            | `CLIENTS#<scope>`                    | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`); names its client's partners (`dp`, `rp`) |
+//! | client list entry            | `CLIENTS#<scope>#<shard>`            | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`), each `...#<shard>`; names its client's partners (`dp`, `rp`) |
 //! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | `number` claim (kept after a delete: never reused) | `NUMBER#<CLIENT\|PARTNER\|PRODUCT\|LICENSE>#<n>` | `#` | |
@@ -25,14 +25,14 @@
 //! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
 //! | a scope's endpoint count (cap) | `WEBHOOKCAP#<scope>`               | `#`           | |
 //! | failed Basic logins          | `LOGINFAIL#<sha256 of username>`     | `#`           | |
-//! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE` / `<due>#...` |
+//! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE#<shard>` / `<due>#...` |
 //! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
 //! | parked stream record         | `PARKED`                             | `EVENT#<id>`  | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |
 //! | idempotency record           | `IDEM#<caller hash>#<key hash>`      | `#`           | |
 //! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
 //! | event                        | `EVENT#<id>`                         | `#`           | |
-//! | event list entry             | `EVENTS#<scope>`                     | `<eventId>`   | gsi1: `EVENTS#<scope>#<type>` / `<eventId>` |
+//! | event list entry             | `EVENTS#<scope>#<shard>`             | `<eventId>`   | gsi1: `EVENTS#<scope>#<type>#<shard>` / `<eventId>` |
 //!
 //! `<scope>` is `ALL` (the platform admin's view) or the id of a partner: a client
 //! or partner has one list entry per ancestor partner (its whole path from the
@@ -75,7 +75,7 @@ use crate::error::ApiError;
 
 pub use api_keys::KeyGrant;
 pub use clients::{ClientList, ClientQuery};
-pub use lists::ALL;
+pub use lists::{ALL, LIST_SHARDS};
 pub use cursor::Page;
 pub use tx::{Failed, Tx};
 

@@ -3,8 +3,10 @@
 //! - endpoint `WEBHOOK#<id>`, listed per scope on gsi1 (`WEBHOOKS#<scope>`); a scope's
 //!   endpoint count `WEBHOOKCAP#<scope>` holds the cap of [`MAX_ENDPOINTS`];
 //! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
-//!   While pending it sits in gsi3 under `DUE` sorted by its next attempt, so the
-//!   retry function finds what is due with one `Query`;
+//!   While pending it sits in gsi3 under `DUE#<shard>` sorted by its next attempt
+//!   (spread over [`LIST_SHARDS`](super::lists::LIST_SHARDS) partitions by a hash of its key: every delivery of
+//!   the platform passes through the queue), so the retry function finds what is
+//!   due with one `Query` of each shard, made at once;
 //! - attempt log `ATTEMPTS#<webhook>` / `<attempt id>` (newest first);
 //! - a stream record delivery could not process, `PARKED` / `EVENT#<id>`: why, how
 //!   often it was tried, and when it was set aside (one partition, so an operator
@@ -18,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::events::event_pk;
-use super::lists::{Partition, add_counters};
+use super::lists::{Partition, add_counters, shard_pk};
 use super::tx::{Cond, Failed};
 use super::{Guard, Item, Page, Store, Tx, Unreadable, key, n, parse_item, s, sdk_error, string_attr, to_item};
 use crate::domain::webhook::Webhook;
@@ -53,6 +55,8 @@ pub const PARKED: &str = "PARKED";
 pub struct DueEntry {
     /// The delivery's key.
     pub pk: String,
+    /// When it is due (its place in the queue).
+    pub due: String,
     pub webhook_id: String,
     pub event_id: String,
 }
@@ -92,10 +96,14 @@ pub struct Attempt {
     pub success: bool,
 }
 
+fn item_pk(item: &Item) -> String {
+    string_attr(item, "pk").unwrap_or_default()
+}
+
 fn delivery_item(d: &Delivery) -> Result<super::Item, ApiError> {
     let mut item = to_item(delivery_pk(&d.webhook_id, &d.event_id), "#", d)?;
     if let (true, Some(at)) = (d.state == "pending", &d.next_attempt_at) {
-        item.insert("gsi3pk".into(), s(DUE));
+        item.insert("gsi3pk".into(), s(shard_pk(DUE, &item_pk(&item))));
         item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
     }
     Ok(item)
@@ -239,11 +247,12 @@ impl Store {
         }
     }
 
-    /// One page of the due queue: up to `limit` entries due by `now`, soonest first,
-    /// from `after` (a [`DuePage::next`] of an earlier page) or from the head. Entries
-    /// are the index's (eventually consistent, possibly stale); [`Store::due_deliveries`]
-    /// reads the deliveries themselves.
-    pub async fn due_page(&self, now: &str, after: Option<Item>, limit: i32) -> Result<DuePage, ApiError> {
+    /// One page of shard `shard` (of [`LIST_SHARDS`](super::lists::LIST_SHARDS)) of the due queue: up to `limit`
+    /// entries due by `now`, soonest first, from `after` (a [`DuePage::next`] of an
+    /// earlier page of that shard) or from the head. Entries are the index's
+    /// (eventually consistent, possibly stale); [`Store::due_deliveries`] reads the
+    /// deliveries themselves.
+    pub async fn due_page(&self, now: &str, shard: u32, after: Option<Item>, limit: i32) -> Result<DuePage, ApiError> {
         // Sort keys are `<due>#<webhook>#<event>`: everything due by `now` sorts below `now~`.
         let out = self
             .db
@@ -251,7 +260,7 @@ impl Store {
             .table_name(&self.table)
             .index_name("gsi3")
             .key_condition_expression("gsi3pk = :p AND gsi3sk < :before")
-            .expression_attribute_values(":p", s(DUE))
+            .expression_attribute_values(":p", s(format!("{DUE}#{shard}")))
             .expression_attribute_values(":before", s(format!("{now}~")))
             .set_exclusive_start_key(after)
             .limit(limit)
@@ -265,9 +274,10 @@ impl Store {
             .filter_map(|i| {
                 let pk = string_attr(i, "pk")?;
                 let sort = string_attr(i, "gsi3sk")?;
-                let mut parts = sort.splitn(3, '#').skip(1);
+                let mut parts = sort.splitn(3, '#');
+                let due = parts.next()?.to_owned();
                 let (webhook_id, event_id) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-                Some(DueEntry { pk, webhook_id, event_id })
+                Some(DueEntry { pk, due, webhook_id, event_id })
             })
             .collect();
         Ok(DuePage { entries, next: out.last_evaluated_key.filter(|k| !k.is_empty()) })

@@ -36,6 +36,7 @@ mod limits;
 mod partners;
 mod round_trips;
 mod security;
+mod sharded_lists;
 mod teammates;
 mod usage;
 mod webhooks;
