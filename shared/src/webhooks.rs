@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine as _;
 use chrono::Utc;
-use futures::{StreamExt as _, TryStreamExt as _};
+use futures::{FutureExt as _, StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
 
 use crate::app::App;
@@ -352,12 +352,26 @@ impl Deliverer {
         let mut busy: HashMap<String, usize> = HashMap::new();
         let mut cursors: Vec<Option<Item>> = vec![None; LIST_SHARDS as usize];
         let (mut made, mut failure) = (0, None);
+        let settle = |busy: &mut HashMap<String, usize>, (webhook, settled): (String, Result<(), ApiError>)| {
+            if let Some(n) = busy.get_mut(&webhook) {
+                *n = n.saturating_sub(1);
+            }
+            if let Err(e) = settled {
+                tracing::warn!(webhook = %webhook, error = %e, "attempt not settled; it is due again after its lease");
+            }
+        };
         loop {
+            // The attempts in flight go on between passes (a sweep over a long queue must
+            // not hold them still until their timeouts have passed), and those that ended
+            // give their endpoint's slot back.
+            while let Some(Some(ended)) = running.next().now_or_never() {
+                settle(&mut busy, ended);
+            }
             let claiming = failure.is_none() && Instant::now() < claim_until;
             if claiming && running.len() < RUN_CONCURRENCY {
                 match self.claim_pass(&busy, RUN_CONCURRENCY - running.len(), &mut cursors).await {
                     Ok(claimed) => {
-                        // More to look at while the pass claimed something or the queue goes on.
+                        // More to look at while the pass claimed something or the sweep goes on.
                         let more = !claimed.is_empty() || cursors.iter().any(Option::is_some);
                         for (d, w, e) in claimed {
                             *busy.entry(w.id.clone()).or_default() += 1;
@@ -382,45 +396,35 @@ impl Deliverer {
             }
             // An attempt ended (its endpoint may take another), or time to look again.
             tokio::select! {
-                Some((webhook, settled)) = running.next() => {
-                    if let Some(n) = busy.get_mut(&webhook) {
-                        *n = n.saturating_sub(1);
-                    }
-                    if let Err(e) = settled {
-                        tracing::warn!(webhook = %webhook, error = %e, "attempt not settled; it is due again after its lease");
-                    }
-                }
+                Some(ended) = running.next() => settle(&mut busy, ended),
                 () = tokio::time::sleep(TICK), if claiming => {}
             }
         }
         failure.map_or(Ok(made), Err)
     }
 
-    /// One pass over the due queue: reads a page of each shard at once from its cursor
-    /// (wrapping to the head at the end), merges them soonest first, picks fairly
-    /// ([`fair_pick`]) up to `free` deliveries, claims them
+    /// One pass over the due queue: reads a page of each shard at once, merges them
+    /// soonest first, picks fairly ([`fair_pick`]) up to `free` deliveries, claims them
     /// (each for the length of a lease: only the worker that moves the due time makes
     /// the attempt) and reads their endpoints and events in one batch. A delivery whose
     /// endpoint is gone or disabled, or whose event is gone or unreadable, is failed.
     async fn claim_pass(&self, busy: &HashMap<String, usize>, free: usize, cursors: &mut [Option<Item>]) -> Result<Vec<Ready>, ApiError> {
         let store = &self.app.store;
         let at = now();
-        let pages = futures::future::try_join_all(cursors.iter_mut().enumerate().map(|(shard, cursor)| {
+        // A sweep reads every shard from its head, then each on from its cursor until
+        // all are at their end; the next sweep starts at the heads again.
+        let sweep_starts = cursors.iter().all(Option::is_none);
+        let reads = cursors.iter_mut().enumerate().filter(|(_, cursor)| sweep_starts || cursor.is_some()).map(|(shard, cursor)| {
             let (at, after) = (&at, cursor.take());
             async move {
-                let shard = u32::try_from(shard).unwrap_or_default();
-                let resumed = after.is_some();
-                let mut page = store.due_page(at, shard, after, DUE_PAGE).await?;
-                if page.entries.is_empty() && resumed {
-                    page = store.due_page(at, shard, None, DUE_PAGE).await?;
-                }
-                Ok::<_, ApiError>(page)
+                let page = store.due_page(at, u32::try_from(shard).unwrap_or_default(), after, DUE_PAGE).await?;
+                Ok::<_, ApiError>((shard, page))
             }
-        }))
-        .await?;
+        });
+        let pages = futures::future::try_join_all(reads).await?;
         let mut entries = Vec::new();
-        for (cursor, page) in cursors.iter_mut().zip(pages) {
-            *cursor = page.next;
+        for (shard, page) in pages {
+            cursors[shard] = page.next;
             entries.extend(page.entries);
         }
         entries.sort_by(|a, b| a.due.cmp(&b.due));
