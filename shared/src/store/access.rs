@@ -239,6 +239,29 @@ fn value_size(v: &Value) -> usize {
     }
 }
 
+/// The index entries a put of `item` writes: each index whose keys it carries, as
+/// `<index>:<partition key value>`, with the size of what that index projects.
+pub fn index_entries(item: &Value) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    for (index, projected) in INDEXES {
+        let Some(value) = item[format!("{index}pk")]["S"].as_str() else { continue };
+        let size = match projected {
+            None => item_size(item),
+            Some(attrs) => {
+                let keys = ["pk".to_owned(), "sk".to_owned(), format!("{index}pk"), format!("{index}sk")];
+                item.as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(name, _)| keys.contains(name) || attrs.contains(&name.as_str()))
+                    .map(|(name, v)| name.len() + value_size(v))
+                    .sum()
+            }
+        };
+        out.push((format!("{index}:{value}"), size));
+    }
+    out
+}
+
 fn write_units(bytes: usize) -> f64 {
     bytes.max(1).div_ceil(1024) as f64
 }
@@ -269,24 +292,7 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
     let charge = |partition: String, write: bool, units: f64| Charge { partition, write, units };
     let put = |item: &Value, factor: f64| -> Result<Vec<Charge>, String> {
         let mut out = vec![charge(pk(item)?, true, factor * write_units(item_size(item)))];
-        for (index, projected) in INDEXES {
-            let Some(value) = item[format!("{index}pk")]["S"].as_str() else { continue };
-            let size = match projected {
-                None => item_size(item),
-                Some(attrs) => {
-                    let keys = ["pk".to_owned(), "sk".to_owned(), format!("{index}pk"), format!("{index}sk")];
-                    let kept: serde_json::Map<String, Value> = item
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .filter(|(name, _)| keys.contains(name) || attrs.contains(&name.as_str()))
-                        .map(|(name, v)| (name.clone(), v.clone()))
-                        .collect();
-                    item_size(&Value::Object(kept))
-                }
-            };
-            out.push(charge(format!("{index}:{value}"), true, write_units(size)));
-        }
+        out.extend(index_entries(item).into_iter().map(|(partition, size)| charge(partition, true, write_units(size))));
         Ok(out)
     };
     let keyed = |op: &Value, factor: f64| -> Result<Charge, String> {
