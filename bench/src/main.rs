@@ -14,7 +14,7 @@
 //! `clientele-bench --depths` prints the depth of each request the calls table looks at.
 //! `clientele-bench --load` is `make load` (load.rs: partition heat under a concurrent
 //! mix, written to `docs/SCALE.md`), and `--scale-report` writes that report again from
-//! its saved figures.
+//! its saved figures; the full bench ends with a short form of the load run.
 
 mod cold;
 mod goals;
@@ -831,6 +831,24 @@ async fn full() {
         ));
     }
 
+    // 8. Partition heat: the load run's short form (`make load` runs it whole).
+    let lp = load::Params::short();
+    eprintln!("partition heat (the load run, {} s)...", lp.seconds);
+    let figures = load::run(&s, &lp).await;
+    let mut heat_md = format!(
+        "\n## Partition heat (a short load run)\n\n`make load`'s run in short ({} partners, {} of them large and taking {:.0} % of the traffic; {} callers; {:.0} s of the mix, then {:.0} s of creates into one large partner): the hottest partition key's units per request, scaled to the targets, as a share of what one partition takes ({:.0} write units, {:.0} read units a second). `make load` runs it whole and writes `docs/SCALE.md`.\n\n| scenario | hottest key | share of its limit | verdict |\n|---|---|---|---|\n",
+        lp.partners, lp.big, lp.big_share * 100.0, lp.tasks, lp.seconds, lp.create_seconds, scale::WRITE_LIMIT, scale::READ_LIMIT
+    );
+    for (scenario, rate, what) in [
+        ("mix", scale::TARGET_RPS, format!("the mix at {} requests/s", scale::TARGET_RPS)),
+        ("creates", scale::TARGET_CREATES, format!("{} creates/s into one partner", scale::TARGET_CREATES)),
+    ] {
+        let (key, share) = scale::hottest(&figures, scenario, rate).unwrap_or_else(|| fail("the load run counted no partition"));
+        let verdict = at_most(share, goals::PARTITION_SHARE);
+        heat_md.push_str(&format!("| {what} | `{key}` | {:.1} % | {verdict} |\n", share * 100.0));
+        verdicts.add(format!("hottest partition key, {what}: ≤ 100 % of its limit"), format!("`{key}` {:.0} %", share * 100.0), verdict);
+    }
+
     // The report.
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     md.push_str(&format!(
@@ -861,6 +879,7 @@ async fn full() {
         goals::PRICE_PER_MILLION_REQUESTS
     ));
     md.push_str(&cost_md);
+    md.push_str(&heat_md);
     let out = Path::new(&root).join("BENCHMARKS.md");
     let notes = std::fs::read_to_string(Path::new(&root).join("bench/NOTES.md")).unwrap_or_default();
     std::fs::write(&out, format!("{md}\n{notes}")).expect("BENCHMARKS.md is writable");
