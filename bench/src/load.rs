@@ -383,7 +383,7 @@ fn keys(log: &HeatLog, requests: f64, rate: f64, names: &[(String, String)]) -> 
             (r.max(w), row)
         })
         .collect();
-    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1["key"].as_str().cmp(&b.1["key"].as_str())));
     (rows.into_iter().take(crate::scale::KEPT).map(|(_, row)| row).collect(), all)
 }
 

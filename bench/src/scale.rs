@@ -148,7 +148,8 @@ pub fn hot(figures: &Value, scenario: &str, rate: f64) -> Vec<(Value, f64, f64)>
             (k.clone(), r, w)
         })
         .collect();
-    keys.sort_by(|a, b| b.1.max(b.2).total_cmp(&a.1.max(a.2)));
+    // Hottest first; keys of the same share by label, so that runs list ties alike.
+    keys.sort_by(|a, b| b.1.max(b.2).total_cmp(&a.1.max(a.2)).then_with(|| text(&a.0, "label").cmp(text(&b.0, "label"))));
     keys
 }
 
