@@ -87,7 +87,10 @@ impl Params {
 /// One operation of the mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Op {
+    /// Into the partner itself or one of its sub-partners, at random.
     Create,
+    /// Into the partner itself (the creates-only phase).
+    CreateOwn,
     Update,
     Get,
     ListOwn,
@@ -115,6 +118,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Self::Create => "create",
+            Self::CreateOwn => "create, into the partner itself",
             Self::Update => "update",
             Self::Get => "retrieve",
             Self::ListOwn => "list page, own tree",
@@ -128,7 +132,7 @@ impl Op {
 
     fn route(self) -> &'static str {
         match self {
-            Self::Create => "POST /v1/clients",
+            Self::Create | Self::CreateOwn => "POST /v1/clients",
             Self::Update => "PATCH /v1/clients/{clientId}",
             Self::Get => "GET /v1/clients/{clientId}",
             Self::ListOwn => "GET /v1/clients?limit=10",
@@ -266,6 +270,7 @@ async fn perform(st: &State, op: Op, who: usize) -> Result<(), String> {
     let list = |key: &str, query: &str| event("GET", "/v1/clients", "/v1/clients", &[], query, key, None);
     let (handler, ev) = match op {
         Op::Create => (Handler::Create, post("/v1/clients", "/v1/clients", &[], &p.key, &create_body(&scope, root))),
+        Op::CreateOwn => (Handler::Create, post("/v1/clients", "/v1/clients", &[], &p.key, &create_body(root, root))),
         Op::Update => {
             let body = json!({ "company": unique("co") });
             (Handler::Update, event("PATCH", "/v1/clients/{clientId}", &format!("/v1/clients/{client}"), &[("clientId", &client)], "", &p.key, Some(&body)))
@@ -288,7 +293,7 @@ async fn perform(st: &State, op: Op, who: usize) -> Result<(), String> {
     if !(200..300).contains(&status) {
         return Err(format!("{} answered {status}: {body}", op.name()));
     }
-    if op == Op::Create
+    if matches!(op, Op::Create | Op::CreateOwn)
         && let Some(id) = body["id"].as_str()
     {
         p.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id.to_owned());
@@ -359,9 +364,9 @@ fn from_mix(st: &State) -> (Op, usize) {
     (op, who)
 }
 
-/// Creates into the first large partner's own clients.
+/// Creates into the first large partner itself.
 fn creates_only(_: &State) -> (Op, usize) {
-    (Op::Create, 0)
+    (Op::CreateOwn, 0)
 }
 
 /// Each partition's counts of a log over `requests`, the busiest second's units beside
@@ -422,7 +427,7 @@ fn refuse_failures(phase: &str, tally: &Tally, log: &HeatLog) {
 async fn stored_per_create(st: &State, s: &Setup, n: usize) -> (f64, f64) {
     s.rec.start(true);
     for _ in 0..n {
-        if let Err(why) = perform(st, Op::Create, 0).await {
+        if let Err(why) = perform(st, Op::CreateOwn, 0).await {
             fail(why);
         }
     }
