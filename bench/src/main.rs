@@ -735,7 +735,27 @@ async fn full() {
     // 4. List scaling.
     let scaling_md = scaling(&s, &p, &mut verdicts).await;
 
-    // 5. Cold start, warm invocations, memory, and the Python peer.
+    // 5. Partition heat: the load run's short form (`make load` runs it whole). Before the
+    // cold starts: the Python peer writes platform-wide list entries of its own shape
+    // (random ids, no partner names), which the admin's list page of the run would read.
+    let lp = load::Params::short();
+    eprintln!("partition heat (the load run, {} s)...", lp.seconds);
+    let figures = load::run(&s, &lp).await;
+    let mut heat_md = format!(
+        "\n## Partition heat (a short load run)\n\n`make load`'s run in short ({} partners, {} of them large and taking {:.0} % of the traffic; {} callers; {:.0} s of the mix, then {:.0} s of creates into one large partner): the hottest partition key's units per request, scaled to the targets, as a share of what one partition takes ({:.0} write units, {:.0} read units a second). `make load` runs it whole and writes `docs/SCALE.md`.\n\n| scenario | hottest key | share of its limit | verdict |\n|---|---|---|---|\n",
+        lp.partners, lp.big, lp.big_share * 100.0, lp.tasks, lp.seconds, lp.create_seconds, scale::WRITE_LIMIT, scale::READ_LIMIT
+    );
+    for (scenario, rate, what) in [
+        ("mix", scale::TARGET_RPS, format!("the mix at {} requests/s", scale::TARGET_RPS)),
+        ("creates", scale::TARGET_CREATES, format!("{} creates/s into one partner", scale::TARGET_CREATES)),
+    ] {
+        let (key, share) = scale::hottest(&figures, scenario, rate).unwrap_or_else(|| fail("the load run counted no partition"));
+        let verdict = at_most(share, goals::PARTITION_SHARE);
+        heat_md.push_str(&format!("| {what} | `{key}` | {:.1} % | {verdict} |\n", share * 100.0));
+        verdicts.add(format!("hottest partition key, {what}: ≤ 100 % of its limit"), format!("`{key}` {:.0} %", share * 100.0), verdict);
+    }
+
+    // 6. Cold start, warm invocations, memory, and the Python peer.
     eprintln!("cold starts...");
     let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("AWS_LAMBDA") && !k.starts_with("BENCH")).collect();
     let release = Path::new(&root).join("target/release");
@@ -803,7 +823,7 @@ async fn full() {
         verdicts.add(format!("{name}: peak RSS ≤ {} MB", goals::PEAK_RSS_MB), format!("{rss:.1} MB"), at_most(*rss, goals::PEAK_RSS_MB));
     }
 
-    // 6. Binary sizes.
+    // 7. Binary sizes.
     let mut size_md = String::from("| function | size (MB) |\n|---|---|\n");
     for name in ["get-client", "create-client", "list-clients", "deliver-webhooks"] {
         match std::fs::metadata(release.join(name)) {
@@ -816,7 +836,7 @@ async fn full() {
         }
     }
 
-    // 7. Cost per million requests.
+    // 8. Cost per million requests.
     let mut cost_md = String::from(
         "| function | warm duration p50 (ms) | billed (ms) | peak RSS (MB) | memory billed (MB) | compute $ per 1M | with requests, $ per 1M | with requests, cold start each, $ per 1M |\n|---|---|---|---|---|---|---|---|\n",
     );
@@ -829,24 +849,6 @@ async fn full() {
             total - goals::PRICE_PER_MILLION_REQUESTS,
             goals::cost_per_million(*first, memory)
         ));
-    }
-
-    // 8. Partition heat: the load run's short form (`make load` runs it whole).
-    let lp = load::Params::short();
-    eprintln!("partition heat (the load run, {} s)...", lp.seconds);
-    let figures = load::run(&s, &lp).await;
-    let mut heat_md = format!(
-        "\n## Partition heat (a short load run)\n\n`make load`'s run in short ({} partners, {} of them large and taking {:.0} % of the traffic; {} callers; {:.0} s of the mix, then {:.0} s of creates into one large partner): the hottest partition key's units per request, scaled to the targets, as a share of what one partition takes ({:.0} write units, {:.0} read units a second). `make load` runs it whole and writes `docs/SCALE.md`.\n\n| scenario | hottest key | share of its limit | verdict |\n|---|---|---|---|\n",
-        lp.partners, lp.big, lp.big_share * 100.0, lp.tasks, lp.seconds, lp.create_seconds, scale::WRITE_LIMIT, scale::READ_LIMIT
-    );
-    for (scenario, rate, what) in [
-        ("mix", scale::TARGET_RPS, format!("the mix at {} requests/s", scale::TARGET_RPS)),
-        ("creates", scale::TARGET_CREATES, format!("{} creates/s into one partner", scale::TARGET_CREATES)),
-    ] {
-        let (key, share) = scale::hottest(&figures, scenario, rate).unwrap_or_else(|| fail("the load run counted no partition"));
-        let verdict = at_most(share, goals::PARTITION_SHARE);
-        heat_md.push_str(&format!("| {what} | `{key}` | {:.1} % | {verdict} |\n", share * 100.0));
-        verdicts.add(format!("hottest partition key, {what}: ≤ 100 % of its limit"), format!("`{key}` {:.0} %", share * 100.0), verdict);
     }
 
     // The report.
