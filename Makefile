@@ -16,11 +16,12 @@ TYPESCRIPT_VERSION := 5.9.3
 PLAYWRIGHT_CORE_VERSION := 1.65.1
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test bench tools routes check-routes lint-template clean help expire-trials deploy
+.PHONY: run test bench load scale-report tools routes check-routes lint-template clean help expire-trials deploy
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
 	@echo "make test   - set up a private stack, run every test, clean up"
+	@echo "make load   - partition heat under a concurrent mix, capacity and cost -> docs/SCALE.md"
 	@echo "make routes - regenerate function crates, router and template routes from infra/routes.tsv"
 
 run: tools
@@ -33,6 +34,19 @@ run: tools
 # make a quicker run.
 bench: tools $(TOOLS)/.valgrind
 	@scripts/stack.sh bench
+
+# Many concurrent callers through the real handlers for LOAD_SECONDS (default 60), over
+# many partners with a few very large ones, then creates into one partner: DynamoDB units
+# per partition key (counted in the store's interceptor) scaled to 5 000 requests and
+# 1 000 creates a second against one partition's limits, units per operation, Lambda
+# concurrency and a monthly cost -> docs/SCALE.md (and docs/scale/latest.json), beside
+# docs/scale/before.json. Other LOAD_* knobs: bench/src/load.rs.
+load: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java
+	@scripts/stack.sh load
+
+# docs/SCALE.md again from the saved figures (e.g. after copying a run to docs/scale/before.json).
+scale-report:
+	cargo run -q --release -p clientele-bench -- --scale-report
 
 test: tools $(TOOLS)/.chromium check-routes lint-template
 	@scripts/stack.sh test

@@ -6,6 +6,8 @@
 #                           browser test alone), clean up
 #   scripts/stack.sh faults the fault-injection suite alone, on a stack of its own
 #   scripts/stack.sh run-check  starts `run` with PORT and ADMIN_API_KEY set, checks both, stops it
+#   scripts/stack.sh bench  make bench: BENCHMARKS.md
+#   scripts/stack.sh load   make load: partition heat under a concurrent mix, docs/SCALE.md
 #
 # Expects the tools `make tools` installs under .tools/. Everything it starts
 # runs in its own process group and is stopped on exit, however it exits.
@@ -142,6 +144,31 @@ stack() { # api port, dynamodb port, admin key, watch flags...
     "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
   start_poller
   start_api "$api" "$@"
+}
+
+# The stack of the bench and of the load run, which call the handlers in process:
+# DynamoDB Local and its table on a free port, the functions' environment exported.
+in_process_stack() {
+  local admin ddb
+  admin="ck_live_bench_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
+  ddb=$(free_port)
+  start_dynamodb "$ddb"
+  write_env "$ddb" "$admin"
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
+    "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
+  set -a; source "$RUN_DIR/env"; set +a
+  # Measured as deployed: no local key-policy check in the functions.
+  export RUST_LOG=warn BENCH_ADMIN_KEY="$admin" BENCH_ROOT="$ROOT" KEY_POLICY=off
+}
+
+# Builds clientele-bench (the deploy profile, or a debug build with `dev`: for working on
+# the bench, its timings mean nothing) and sets BENCH_BIN.
+bench_binary() { # profile
+  if [[ "$1" == dev ]]; then
+    (cd "$ROOT" && cargo build -p clientele-bench); BENCH_BIN="$ROOT/target/debug/clientele-bench"
+  else
+    (cd "$ROOT" && cargo build --release -p clientele-bench); BENCH_BIN="$ROOT/target/release/clientele-bench"
+  fi
 }
 
 # What the local emulator and the function processes said outside our JSON log lines
@@ -391,23 +418,20 @@ except urllib.error.HTTPError as e:
     # Release builds of the measured functions and of the bench itself (the deploy profile).
     # BENCH_PROFILE=dev runs a debug bench (for working on the bench: its figures mean nothing).
     (cd "$ROOT" && cargo build --release -p get-client -p create-client -p list-clients -p deliver-webhooks)
-    if [[ "${BENCH_PROFILE:-release}" == dev ]]; then
-      (cd "$ROOT" && cargo build -p clientele-bench); BENCH_BIN="$ROOT/target/debug/clientele-bench"
-    else
-      (cd "$ROOT" && cargo build --release -p clientele-bench); BENCH_BIN="$ROOT/target/release/clientele-bench"
-    fi
-    ADMIN="ck_live_bench_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
-    DDB_PORT=$(free_port)
-    start_dynamodb "$DDB_PORT"
-    write_env "$DDB_PORT" "$ADMIN"
-    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
-      "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$DDB_PORT" --table clientele
-    set -a; source "$RUN_DIR/env"; set +a
-    # Measured as deployed: no local key-policy check in the functions.
-    export RUST_LOG=warn BENCH_ADMIN_KEY="$ADMIN" BENCH_ROOT="$ROOT" KEY_POLICY=off
+    bench_binary "${BENCH_PROFILE:-release}"
+    in_process_stack
     # The report is written only when the whole run succeeded (a failed request fails it).
     "$BENCH_BIN"
     ;;
+  load)
+    # Concurrent callers through the real handlers for a bounded time (LOAD_SECONDS, default
+    # 60, and the other LOAD_* knobs of bench/src/load.rs), partition heat counted; writes
+    # docs/scale/latest.json and docs/SCALE.md only when no request failed. LOAD_PROFILE=dev
+    # runs a debug build.
+    bench_binary "${LOAD_PROFILE:-release}"
+    in_process_stack
+    "$BENCH_BIN" --load
+    ;;
   *)
-    echo "usage: $0 run|test|faults|bench" >&2; exit 2 ;;
+    echo "usage: $0 run|test|faults|bench|load" >&2; exit 2 ;;
 esac

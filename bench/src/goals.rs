@@ -21,6 +21,10 @@ pub const BINARY_MB: f64 = 8.0;
 /// Every list shape at the large size within this many times its time at 100 clients (p50 and p99).
 pub const SCALING: f64 = 1.2;
 
+/// The hottest partition key's share of one partition's limits (1 000 write units,
+/// 3 000 read units a second) at the load run's target rates, at most this.
+pub const PARTITION_SHARE: f64 = 1.0;
+
 /// The fewest sequential DynamoDB round trips each measured operation can need; the
 /// goal is a measured depth at most this.
 pub const FLOORS: &[(&str, usize, &str)] = &[

@@ -12,10 +12,15 @@
 //! DynamoDB Local's connection handling is warm before a cold start is timed);
 //! `clientele-bench --seed <n>` seeds one tree of n clients and prints the rate;
 //! `clientele-bench --depths` prints the depth of each request the calls table looks at.
+//! `clientele-bench --load` is `make load` (load.rs: partition heat under a concurrent
+//! mix, written to `docs/SCALE.md`), and `--scale-report` writes that report again from
+//! its saved figures; the full bench ends with a short form of the load run.
 
 mod cold;
 mod goals;
+mod load;
 mod replay;
+mod scale;
 mod trace;
 
 use std::path::Path;
@@ -27,6 +32,7 @@ use clientele::app::App;
 use clientele::config::Config;
 use clientele::http::serve;
 use clientele::store::Store;
+use clientele::store::access::Heat;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
@@ -76,10 +82,17 @@ enum Handler {
     Lookup,
     CreatePartner,
     CreateKey,
+    SetQuotas,
+    RecordUsage,
+    CreateProduct,
+    CreateLicense,
+    Activate,
+    Deactivate,
+    ListEvents,
 }
 
 async fn call(app: &'static App, h: Handler, ev: &str) -> (u16, Value) {
-    use clientele::api::{api_keys, clients, partners};
+    use clientele::api::{api_keys, clients, events, licenses, lifecycle, partners, usage};
     let req = lambda_http::request::from_str(ev).expect("a valid API Gateway event");
     let res = match h {
         Handler::Get => serve(app, req, "bench", clients::get).await,
@@ -90,6 +103,13 @@ async fn call(app: &'static App, h: Handler, ev: &str) -> (u16, Value) {
         Handler::Lookup => serve(app, req, "bench", clients::lookup).await,
         Handler::CreatePartner => serve(app, req, "bench", partners::create).await,
         Handler::CreateKey => serve(app, req, "bench", api_keys::create).await,
+        Handler::SetQuotas => serve(app, req, "bench", lifecycle::set_quotas).await,
+        Handler::RecordUsage => serve(app, req, "bench", usage::record).await,
+        Handler::CreateProduct => serve(app, req, "bench", licenses::create_product).await,
+        Handler::CreateLicense => serve(app, req, "bench", licenses::create).await,
+        Handler::Activate => serve(app, req, "bench", licenses::activate).await,
+        Handler::Deactivate => serve(app, req, "bench", licenses::deactivate).await,
+        Handler::ListEvents => serve(app, req, "bench", events::list_events).await,
     };
     let status = res.status().as_u16();
     let body = match res.body() {
@@ -477,6 +497,8 @@ async fn cpu_per_request(app: &'static App, n: usize, sides: &[Side<'_>]) -> Vec
 struct Setup {
     app: &'static App,
     rec: Recorder,
+    /// Partition heat (the load run's); counts nothing until started.
+    heat: Heat,
     db: aws_sdk_dynamodb::Client,
     table: String,
     admin: String,
@@ -485,12 +507,13 @@ struct Setup {
 async fn setup() -> Setup {
     let admin = std::env::var("BENCH_ADMIN_KEY").unwrap_or_else(|_| fail("BENCH_ADMIN_KEY (make bench sets it)"));
     let rec = Recorder::default();
+    let heat = Heat::default();
     let sdk = clientele::store::sdk_config();
-    let db = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(rec.clone()).build());
+    let db = aws_sdk_dynamodb::Client::from_conf(aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(rec.clone()).interceptor(heat.clone()).build());
     let config = Config::from_env().expect("the stack's environment");
     let table = config.table_name.clone();
     let app: &'static App = Box::leak(Box::new(App { store: Store::new(db.clone(), table.clone()), config }));
-    Setup { app, rec, db, table, admin }
+    Setup { app, rec, heat, db, table, admin }
 }
 
 /// `--only <op> <n> <handler|raw>`: one operation, n times (for callgrind: instructions
@@ -542,6 +565,8 @@ async fn main() {
     match args.get(1).map(String::as_str) {
         Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
         Some("--warm-store") => return warm_store().await,
+        Some("--load") => return load::main(&setup().await).await,
+        Some("--scale-report") => return load::report(&std::env::var("BENCH_ROOT").unwrap_or_else(|_| ".".into())),
         Some("--cold-raw") if args.len() == 3 => return cold_raw(&args[2]).await,
         // The depth of each of DEPTH_REPEATS requests of every operation, after a warm-up.
         Some("--depths") => {
@@ -604,12 +629,7 @@ async fn full() {
         .ok()
         .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
         .unwrap_or_default();
-    let commit = std::process::Command::new("git")
-        .args(["-C", &root, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let commit = commit(&root);
 
     eprintln!("fixtures...");
     let f = fixture(app, &s.admin, 20).await;
@@ -715,7 +735,27 @@ async fn full() {
     // 4. List scaling.
     let scaling_md = scaling(&s, &p, &mut verdicts).await;
 
-    // 5. Cold start, warm invocations, memory, and the Python peer.
+    // 5. Partition heat: the load run's short form (`make load` runs it whole). Before the
+    // cold starts: the Python peer writes platform-wide list entries of its own shape
+    // (random ids, no partner names), which the admin's list page of the run would read.
+    let lp = load::Params::short();
+    eprintln!("partition heat (the load run, {} s)...", lp.seconds);
+    let figures = load::run(&s, &lp).await;
+    let mut heat_md = format!(
+        "\n## Partition heat (a short load run)\n\n`make load`'s run in short ({} partners, {} of them large and taking {:.0} % of the traffic; {} callers; {:.0} s of the mix, then {:.0} s of creates into one large partner): the hottest partition key's units per request, scaled to the targets, as a share of what one partition takes ({:.0} write units, {:.0} read units a second). `make load` runs it whole and writes `docs/SCALE.md`.\n\n| scenario | hottest key | share of its limit | verdict |\n|---|---|---|---|\n",
+        lp.partners, lp.big, lp.big_share * 100.0, lp.tasks, lp.seconds, lp.create_seconds, scale::WRITE_LIMIT, scale::READ_LIMIT
+    );
+    for (scenario, rate, what) in [
+        ("mix", scale::TARGET_RPS, format!("the mix at {} requests/s", scale::TARGET_RPS)),
+        ("creates", scale::TARGET_CREATES, format!("{} creates/s into one partner", scale::TARGET_CREATES)),
+    ] {
+        let (key, share) = scale::hottest(&figures, scenario, rate).unwrap_or_else(|| fail("the load run counted no partition"));
+        let verdict = at_most(share, goals::PARTITION_SHARE);
+        heat_md.push_str(&format!("| {what} | `{key}` | {:.1} % | {verdict} |\n", share * 100.0));
+        verdicts.add(format!("hottest partition key, {what}: ≤ 100 % of its limit"), format!("`{key}` {:.0} %", share * 100.0), verdict);
+    }
+
+    // 6. Cold start, warm invocations, memory, and the Python peer.
     eprintln!("cold starts...");
     let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| !k.starts_with("AWS_LAMBDA") && !k.starts_with("BENCH")).collect();
     let release = Path::new(&root).join("target/release");
@@ -783,7 +823,7 @@ async fn full() {
         verdicts.add(format!("{name}: peak RSS ≤ {} MB", goals::PEAK_RSS_MB), format!("{rss:.1} MB"), at_most(*rss, goals::PEAK_RSS_MB));
     }
 
-    // 6. Binary sizes.
+    // 7. Binary sizes.
     let mut size_md = String::from("| function | size (MB) |\n|---|---|\n");
     for name in ["get-client", "create-client", "list-clients", "deliver-webhooks"] {
         match std::fs::metadata(release.join(name)) {
@@ -796,7 +836,7 @@ async fn full() {
         }
     }
 
-    // 7. Cost per million requests.
+    // 8. Cost per million requests.
     let mut cost_md = String::from(
         "| function | warm duration p50 (ms) | billed (ms) | peak RSS (MB) | memory billed (MB) | compute $ per 1M | with requests, $ per 1M | with requests, cold start each, $ per 1M |\n|---|---|---|---|---|---|---|---|\n",
     );
@@ -841,10 +881,21 @@ async fn full() {
         goals::PRICE_PER_MILLION_REQUESTS
     ));
     md.push_str(&cost_md);
+    md.push_str(&heat_md);
     let out = Path::new(&root).join("BENCHMARKS.md");
     let notes = std::fs::read_to_string(Path::new(&root).join("bench/NOTES.md")).unwrap_or_default();
     std::fs::write(&out, format!("{md}\n{notes}")).expect("BENCHMARKS.md is writable");
     println!("{md}");
+}
+
+/// The short id of the checkout's HEAD.
+fn commit(root: &str) -> String {
+    std::process::Command::new("git")
+        .args(["-C", root, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn which(cmd: &str) -> Option<String> {
