@@ -11,7 +11,8 @@
 //! updates and its delete find it). A page of a sharded list reads the page from
 //! every shard at once and merges them by sort key: the same entries, order and
 //! cursors as one partition would give, at one round trip and at most one page per
-//! shard, while no partition key takes more than its share of the writes.
+//! shard (a `skip` of n reads up to n keys of each), while no partition key takes
+//! more than its share of the writes.
 
 use std::collections::HashMap;
 
