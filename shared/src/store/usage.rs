@@ -1,15 +1,16 @@
 //! Usage counters against quotas: one item per client × resource × period
 //! (`USAGE#<client>#<resource>#<period key>`), so a new period starts from zero
-//! without any reset job, and an increment is one conditional `UpdateItem` that
-//! can never take usage past the limit, however many requests race.
+//! without any reset job, and an increment is one conditional write (a one-item
+//! transaction, so a retried send applies once) that can never take usage past the
+//! limit, however many requests race.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 
-use super::{Store, key, n, sdk_error};
+use super::tx::{Cond, Failed, Tx};
+use super::{Guard, Store, key, n};
 use crate::domain::timestamp;
 use crate::domain::values::Period;
 use crate::error::ApiError;
@@ -45,7 +46,13 @@ pub(crate) fn usage_pk(client_id: &str, resource: &str, period_key: &str) -> Str
 
 impl Store {
     /// Adds `amount` to a usage counter only if the result stays within `limit`.
-    /// Returns the new total.
+    /// Returns the counter's total just after.
+    ///
+    /// The increment is a one-item transaction, not a plain `UpdateItem`: its
+    /// `ClientRequestToken` makes the SDK's retry of a send whose answer was lost (an
+    /// attempt timeout after DynamoDB applied it) apply nothing a second time, where an
+    /// `ADD` would count the usage twice (or refuse it as past the limit). The total is
+    /// then read back, strongly consistent.
     ///
     /// # Errors
     /// `quota_exceeded` when it would pass the limit (nothing is added).
@@ -63,31 +70,27 @@ impl Store {
         }
         // Kept a while after the period ends, then DynamoDB's TTL removes it.
         let expires = period.1.map_or(i64::MAX / 2, |end| (end + Duration::days(45)).timestamp());
-        let out = self
-            .db
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(usage_pk(client_id, resource, period.0), "#")))
-            .update_expression("ADD used :n SET expiresAt = :ttl")
-            .condition_expression("attribute_not_exists(used) OR used <= :max")
-            .expression_attribute_values(":n", n(amount as i64))
-            .expression_attribute_values(":max", n((limit - amount) as i64))
-            .expression_attribute_values(":ttl", n(expires))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match out {
-            Ok(out) => Ok(out
-                .attributes
-                .and_then(|a| a.get("used").cloned())
-                .and_then(|v| match v {
-                    AttributeValue::N(n) => n.parse().ok(),
-                    _ => None,
-                })
-                .unwrap_or(amount)),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => Err(exceeded()),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
+        let pk = usage_pk(client_id, resource, period.0);
+        let mut tx = Tx::new();
+        tx.update(
+            &self.table,
+            key(pk.clone(), "#"),
+            "ADD used :n SET expiresAt = :ttl".into(),
+            Vec::new(),
+            vec![(":n".into(), n(amount as i64)), (":ttl".into(), n(expires))],
+            Some(Cond::new("attribute_not_exists(used) OR used <= :max").value(":max", n((limit - amount) as i64))),
+            Some(Guard::Record),
+        );
+        match self.commit(tx).await {
+            Ok(()) => {}
+            Err(Failed::Condition(_)) => return Err(exceeded()),
+            Err(Failed::Error(e)) => return Err(e),
         }
+        let used = self.get_item(pk, "#").await?.and_then(|item| match item.get("used") {
+            Some(AttributeValue::N(n)) => n.parse().ok(),
+            _ => None,
+        });
+        Ok(used.unwrap_or(amount))
     }
 
     /// Current usage of many counters, by usage key; missing ones are 0.

@@ -399,3 +399,61 @@ async fn two_hundred_concurrent_creates_in_one_partner_count_exactly() {
     assert_eq!(events.expect(200)["total"], created, "one client.created event per 201");
     figures.write();
 }
+
+/// How long a stall must last to outlive one SDK attempt (shared/src/store/mod.rs's
+/// `ATTEMPT_TIMEOUT`, 2 s) but not the whole operation (4.5 s).
+const PAST_ONE_ATTEMPT: Duration = Duration::from_millis(2_600);
+
+#[tokio::test]
+async fn a_store_stalling_past_one_attempt_counts_usage_once() {
+    let app = app();
+    let mut figures = Figures::new("store paused (SIGSTOP) past one attempt during usage increments");
+    let p = app.partner().await;
+    let quotas = json!({ "apiCalls": { "limit": 10, "period": "month" } });
+    // Without a fault, first: an increment answers its new total.
+    let calm = app.client(&p).await;
+    let calm = calm["id"].as_str().unwrap();
+    app.set_quotas(&p.key, calm, quotas.clone()).await.expect(200);
+    let answer = send(Method::POST, &format!("/v1/clients/{calm}/usage"), &p.key, Some(json!({ "resource": "apiCalls", "amount": 7 }))).await;
+    assert_eq!((answer.status, &answer.body["apiCalls"]["used"]), (200, &json!(7)), "{}", answer.body);
+    for i in 0..8u64 {
+        let client = app.client(&p).await;
+        let id = client["id"].as_str().unwrap().to_owned();
+        app.set_quotas(&p.key, &id, quotas.clone()).await.expect(200);
+        let (key, path) = (p.key.clone(), format!("/v1/clients/{id}/usage"));
+        let request =
+            tokio::spawn(async move { send(Method::POST, &path, &key, Some(json!({ "resource": "apiCalls", "amount": 7 }))).await });
+        // Pause at a different moment of each request: before its reads, between them
+        // and its write, and while DynamoDB Local holds the write. An attempt that times
+        // out is sent again by the SDK; the store, resumed, runs both.
+        tokio::time::sleep(Duration::from_millis(i * 2)).await;
+        {
+            let _paused = Store::pause();
+            figures.faults += 1;
+            tokio::time::sleep(PAST_ONE_ATTEMPT).await;
+        }
+        let answer = request.await.unwrap();
+        figures.count(&answer);
+        // A write DynamoDB Local had already taken in may finish once it runs again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let stored = app.get_usage(&p.key, &id).await.expect(200)["apiCalls"]["used"].as_u64().unwrap();
+        match answer.status {
+            200 => {
+                figures.acknowledged += 1;
+                if stored != 7 {
+                    figures.lost += 1;
+                }
+                assert_eq!(answer.body["apiCalls"]["used"], 7, "the answer counts the 7 once: {}", answer.body);
+                assert_eq!(stored, 7, "the 7 acknowledged is stored once, not once per attempt");
+            }
+            503 => {
+                answer.unavailable("usage during a stall");
+                assert!(stored == 0 || stored == 7, "an unacknowledged increment is applied once or not at all: {stored}");
+            }
+            s => panic!("7 of a limit of 10, under a stall, answered {s} (stored {stored}): {}", answer.body),
+        }
+    }
+    // A stall shorter than the operation's budget is ridden out by the SDK's retry.
+    assert!(figures.acknowledged >= 4, "most increments outlast a {PAST_ONE_ATTEMPT:?} stall: {} of 8", figures.acknowledged);
+    figures.write();
+}
