@@ -10,8 +10,9 @@
 //! Each send carries a `ClientRequestToken`, so when the SDK retries a call whose
 //! answer was lost (a timeout after DynamoDB applied it), DynamoDB recognises the
 //! retry and does not apply the writes a second time (nor fail the retry on the
-//! conditions the first run made false). A new token is drawn for each of our own
-//! retries, which only follow a cancelled (so unapplied) transaction.
+//! conditions the first run made false). When that retry finds the first still
+//! running (`TransactionInProgressException`), it is asked again with the same
+//! token; a new token is drawn only after a cancelled (so unapplied) transaction.
 
 use std::time::{Duration, Instant};
 
@@ -163,11 +164,12 @@ impl<L: Copy> Tx<L> {
         let (writes, labels): (Vec<_>, Vec<_>) = self.items.into_iter().unzip();
         let started = Instant::now();
         let mut attempt = 0u32;
+        let mut token = uuid::Uuid::new_v4().to_string();
         loop {
             let result = db
                 .transact_write_items()
                 .set_transact_items(Some(writes.clone()))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .client_request_token(&token)
                 .send()
                 .await;
             let err = match result {
@@ -175,7 +177,14 @@ impl<L: Copy> Tx<L> {
                 Err(err) => err,
             };
             let reasons = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => e.cancellation_reasons().to_vec(),
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    // Cancelled, so nothing was applied: the next try is a new transaction.
+                    token = uuid::Uuid::new_v4().to_string();
+                    e.cancellation_reasons().to_vec()
+                }
+                // The SDK's retry of a send whose answer was lost found the first still
+                // running: asked again with the same token, DynamoDB answers for that
+                // one (applied once) instead of applying the writes a second time.
                 Some(TransactWriteItemsError::TransactionInProgressException(_)) => Vec::new(),
                 _ => return Err(Failed::Error(sdk_error("TransactWriteItems", err))),
             };
