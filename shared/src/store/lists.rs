@@ -108,7 +108,7 @@ impl Partition {
 /// `sk`), merged newest first: exactly what one partition holding them all would give.
 fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize) -> Vec<Item> {
     let mut all: Vec<Item> = shards.into_iter().flatten().collect();
-    all.sort_by(|a, b| string_attr(b, sk).cmp(&string_attr(a, sk)));
+    all.sort_by_key(|e| std::cmp::Reverse(string_attr(e, sk)));
     all.truncate(want);
     all
 }
