@@ -25,8 +25,14 @@ const WAIT = 15_000;
 const ALL = ['clients', 'licenses', 'webhooks', 'partners', 'keys'].flatMap((r) => ['view', 'edit', 'create', 'remove'].map((a) => `${r}:${a}`));
 const run = Math.random().toString(36).slice(2, 8);
 
-// A /v1 call. A read the local gateway emulator itself failed (a 500 that is no
-// problem+json: see tests/tests/api/helpers.rs) is sent once more, as the console does.
+// The local gateway emulator's own answer when it lost a function's response (see
+// is_emulator_500 in tests/tests/api/helpers.rs): never one of Clientele's, whose
+// errors are all problem+json.
+const EMULATOR_500 = '{"type":"https://httpstatuses.com/500","status":500,"title":"Internal Server Error"}';
+const isEmulator500 = (status, contentType, body) =>
+  status === 500 && Boolean(contentType?.startsWith('text/plain')) && body === EMULATOR_500;
+
+// A /v1 call. A read the emulator itself lost is sent once more.
 async function call(method, path, key, body, retried = false) {
   const res = await fetch(`${BASE}/v1${path}`, {
     method,
@@ -34,8 +40,9 @@ async function call(method, path, key, body, retried = false) {
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  const fromGateway = res.status >= 500 && !res.headers.get('content-type')?.startsWith('application/problem+json');
-  if (fromGateway && method === 'GET' && !retried) return call(method, path, key, body, true);
+  if (isEmulator500(res.status, res.headers.get('content-type'), text) && method === 'GET' && !retried) {
+    return call(method, path, key, body, true);
+  }
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
@@ -95,11 +102,6 @@ async function expectText(locator, pattern, what) {
   assert.fail(`${what}: expected ${pattern}, the page shows ${JSON.stringify(last.slice(0, 300))}`);
 }
 
-// The local gateway emulator's own answer when it lost a function's response (see
-// is_emulator_500 in tests/tests/api/helpers.rs): never one of Clientele's, whose
-// errors are all problem+json.
-const EMULATOR_500 = '{"type":"https://httpstatuses.com/500","status":500,"title":"Internal Server Error"}';
-
 // Loads the console's document (`navigate` goes to it or reloads it) and waits until
 // app.js has run: the page's main region shows a heading. The only failure forgiven
 // is the emulator's own 500 for one of the console's files (a module script that did
@@ -111,9 +113,9 @@ async function load(page, navigate) {
     const checks = [];
     const watch = (res) => {
       const { pathname } = new URL(res.url());
-      if (res.status() !== 500 || !pathname.startsWith('/console')) return;
+      if (!pathname.startsWith('/console')) return;
       checks.push(res.text().then((body) => {
-        if (body === EMULATOR_500 && res.headers()['content-type']?.startsWith('text/plain')) lost.push(pathname);
+        if (isEmulator500(res.status(), res.headers()['content-type'], body)) lost.push(pathname);
       }, () => {}));
     };
     const logged = errors.length;

@@ -156,6 +156,8 @@ fn failed(e: Failed<Guard>, c: &Client) -> ApiError {
         Failed::Condition(Guard::Record) => ApiError::NotFound(format!("Client {}", c.id)),
         Failed::Condition(Guard::Secret) => ApiError::internal("client key hash collided"),
         Failed::Condition(Guard::Number) => ApiError::NumberTaken,
+        // A client write deletes usage counters unconditionally; it never guards a quota.
+        Failed::Condition(Guard::Quota) => ApiError::internal("a quota guard on a client write"),
         Failed::Error(e) => e,
     }
 }

@@ -93,6 +93,8 @@ pub enum Guard {
     Secret,
     /// A record's `number` must be unique (drawn again when it is not).
     Number,
+    /// A usage counter must stay within its quota's limit.
+    Quota,
 }
 
 /// What a `number` identifies; its claims are `NUMBER#<kind>#<n>`.

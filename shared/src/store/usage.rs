@@ -79,7 +79,7 @@ impl Store {
             Vec::new(),
             vec![(":n".into(), n(amount as i64)), (":ttl".into(), n(expires))],
             Some(Cond::new("attribute_not_exists(used) OR used <= :max").value(":max", n((limit - amount) as i64))),
-            Some(Guard::Record),
+            Some(Guard::Quota),
         );
         match self.commit(tx).await {
             Ok(()) => {}
