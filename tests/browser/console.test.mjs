@@ -7,7 +7,7 @@
 //   node --test tests/browser/console.test.mjs
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -102,38 +102,57 @@ async function expectText(locator, pattern, what) {
   assert.fail(`${what}: expected ${pattern}, the page shows ${JSON.stringify(last.slice(0, 300))}`);
 }
 
+// The console's files as its function serves them (compiled in from shared/console/).
+const SERVED = {
+  '/console': readFileSync(join(root, 'shared', 'console', 'index.html'), 'utf8'),
+  '/console/app.js': readFileSync(join(root, 'shared', 'console', 'app.js'), 'utf8'),
+  '/console/style.css': readFileSync(join(root, 'shared', 'console', 'style.css'), 'utf8'),
+};
+
 // Loads the console's document (`navigate` goes to it or reloads it) and waits until
 // app.js has run: the page's main region shows a heading. The only failure forgiven
-// is the emulator's own 500 for one of the console's files (a module script that did
-// not arrive leaves the page empty); then the page is loaded once more, as a person
-// would, and the errors that failed load logged are dropped. Anything else fails.
+// is one where a console file did not reach the browser as the function serves it:
+// the local gateway emulator's own 500, a connection it dropped, a body it mangled (a
+// module script that did not arrive leaves the page empty). Then the page is loaded
+// once more, as a person would, and the errors that failed load logged are dropped.
+// Anything else fails, and so does a second such load.
 async function load(page, navigate) {
   for (let attempt = 1; ; attempt += 1) {
-    const lost = [];
+    const broken = [];
     const checks = [];
-    const watch = (res) => {
-      const { pathname } = new URL(res.url());
-      if (!pathname.startsWith('/console')) return;
+    const fileOf = (url) => { const { pathname } = new URL(url); return pathname in SERVED ? pathname : null; };
+    const arrived = (res) => {
+      const path = fileOf(res.url());
+      if (!path) return;
       checks.push(res.text().then((body) => {
-        if (isEmulator500(res.status(), res.headers()['content-type'], body)) lost.push(pathname);
-      }, () => {}));
+        if (res.status() === 200 && body === SERVED[path]) return;
+        const type = res.headers()['content-type'];
+        const emulator = isEmulator500(res.status(), type, body) ? ", the emulator's own 500" : '';
+        broken.push(`${path}: ${res.status()} ${type}, ${body.length} characters${emulator}`);
+      }, (err) => { broken.push(`${path}: its body could not be read (${err.message})`); }));
+    };
+    const failed = (req) => {
+      const path = fileOf(req.url());
+      if (path) broken.push(`${path}: ${req.failure()?.errorText ?? 'failed'}`);
     };
     const logged = errors.length;
-    page.on('response', watch);
+    page.on('response', arrived);
+    page.on('requestfailed', failed);
     await navigate();
     const deadline = Date.now() + WAIT;
     let started = false;
     while (!started && Date.now() < deadline) {
       started = (await page.locator('#main h1').count()) > 0;
       await Promise.all(checks);
-      if (started || lost.length) break;
+      if (started || broken.length) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    page.off('response', watch);
+    page.off('response', arrived);
+    page.off('requestfailed', failed);
     if (started) return;
-    assert.ok(lost.length && attempt === 1,
-      `the console did not start${lost.length ? ` (the emulator lost ${lost.join(', ')} twice)` : ''}: ${errors.slice(logged).join('; ')}`);
-    console.log(`# the local emulator answered its own 500 for ${lost.join(', ')}; loading the console once more`);
+    assert.ok(broken.length && attempt === 1,
+      `the console did not start${broken.length ? ` (twice a file did not arrive whole: ${broken.join('; ')})` : ''}: ${errors.slice(logged).join('; ')}`);
+    console.log(`# a console file did not arrive as served (${broken.join('; ')}); loading the console once more`);
     errors.splice(logged);
   }
 }
