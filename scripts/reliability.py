@@ -45,6 +45,11 @@ def main(figures_path, readme_path):
         f"| **all** | {total['faults']} | {total['requests']} | {total['unavailable']} | {total['other_5xx']} | "
         f"{total['no_retry_after']} | {slowest} ms | {total['acknowledged']} | {total['lost']} |"
     )
+    goals = {
+        "every request answered within the deadline": slowest < DEADLINE_MS,
+        "no 5xx but 503, every 503 with Retry-After": total["other_5xx"] == 0 and total["no_retry_after"] == 0,
+        "no acknowledged write lost": total["lost"] == 0,
+    }
     verdict = lambda ok: "met" if ok else "**not met**"
     lines += [
         "",
@@ -66,6 +71,10 @@ def main(figures_path, readme_path):
         f.write(head + "\n".join(lines) + tail)
     print(f"reliability: {total['faults']} faults, {total['requests']} requests, {total['other_5xx']} other 5xx, "
           f"slowest {slowest} ms, {total['lost']} of {total['acknowledged']} acknowledged writes lost")
+    missed = [goal for goal, ok in goals.items() if not ok]
+    if missed:
+        # A verdict computed as "not met" fails the run, whatever the tests said.
+        sys.exit("reliability: not met: " + "; ".join(missed))
 
 
 if __name__ == "__main__":

@@ -136,10 +136,29 @@ start_poller() {
   PIDS+=($!)
 }
 
+# The fault suite's proxy between the functions and DynamoDB Local (scripts/store_faults.py):
+# throttling, contention cancellations and transactions in progress, which DynamoDB Local
+# never answers. Sets STORE_FAULTS_PORT.
+start_store_faults() { # dynamodb port
+  rm -f "$RUN_DIR/store-faults.port"
+  (exec setsid "$PY" "$ROOT/scripts/store_faults.py" 0 "http://127.0.0.1:$1" "$RUN_DIR/store-faults.port" \
+      >"$RUN_DIR/store-faults.log" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [[ -s "$RUN_DIR/store-faults.port" ]] && break; sleep 0.1; done
+  STORE_FAULTS_PORT=$(cat "$RUN_DIR/store-faults.port")
+  wait_for_port "$STORE_FAULTS_PORT" "the store fault proxy" 10 "${PIDS[-1]}" "$RUN_DIR/store-faults.log"
+}
+
 stack() { # api port, dynamodb port, admin key, watch flags...
   local api=$1 ddb=$2 admin=$3; shift 3
   if [[ "${DURABLE_STORE:-}" == 1 ]]; then start_durable_dynamodb "$ddb"; else start_dynamodb "$ddb"; fi
-  write_env "$ddb" "$admin"
+  if [[ "${STORE_FAULTS:-}" == 1 ]]; then
+    # The functions reach the store through the fault proxy; the tests reach it directly.
+    start_store_faults "$ddb"
+    write_env "$STORE_FAULTS_PORT" "$admin"
+  else
+    write_env "$ddb" "$admin"
+  fi
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 \
     "$PY" "$ROOT/infra/create_table.py" --endpoint "http://127.0.0.1:$ddb" --table clientele
   start_poller
@@ -170,6 +189,22 @@ bench_binary() { # profile
     (cd "$ROOT" && cargo build --release -p clientele-bench); BENCH_BIN="$ROOT/target/release/clientele-bench"
   fi
 }
+
+# A key-policy denial (the local stand-in for IAM, infra/access.tsv) is a missing policy
+# line that would fail on AWS: any one in a run's logs fails the run, whatever the tests saw.
+no_access_denied() { # what
+  local found
+  found=$(grep -hE '"access_denied"|access_denied|AccessDenied by the key policy' "$RUN_DIR/api.log" "$RUN_DIR/poller.log" 2>/dev/null | head -n 5 || true)
+  if [[ -n "$found" ]]; then
+    echo "$1: the key policy (infra/access.tsv) denied a DynamoDB access; the first lines:" >&2
+    echo "$found" >&2
+    return 1
+  fi
+}
+
+# The variables that narrow or soften `make test` (plus every FUZZ_*): a developer's
+# knobs for working on one area, refused under CI.
+NARROWING=(E2E_FILTER FAULTS_FILTER KEY_POLICY TEST_THREADS CONCURRENCY WEBHOOK_RETRY_SCHEDULE WHOLE_LIST_CAP RUST_LOG)
 
 # What the local emulator and the function processes said outside our JSON log lines
 # (an instance that exited, a request the emulator dropped): the first place to look
@@ -224,7 +259,9 @@ fuzz_all() {
   local checks=not_a_server_error,response_schema_conformance,content_type_conformance
   # Each pass starts without what an earlier one learned (schemathesis keeps it under
   # .schemathesis/ and would replay one caller's 400s as another's constraints).
-  rm -rf "$RUN_DIR/.schemathesis"
+  # Called as `fuzz_all || status=$?`, where bash ignores `set -e`: every step below
+  # returns its own failure.
+  rm -rf "$RUN_DIR/.schemathesis" || return $?
   # The document, read once (schemathesis would give its own first request only 10 s).
   "$PY" "$ROOT/scripts/fetch_openapi.py" "$CLIENTELE_URL" "$RUN_DIR/openapi.json" || return $?
   # The admin names a partner for what it creates (the hooks add this one); the reseller
@@ -240,12 +277,12 @@ print(p["id"], p["number"])' "$CLIENTELE_URL" "$ADMIN" "$(random_secret | tr -dc
   FUZZ_PARTNER_ID=$admin_partner FUZZ_PARTNER_NUMBER=$admin_number fuzz admin "$ADMIN" --checks "$checks" --phases examples,coverage,fuzzing \
     --exclude-path-regex '^/api/v1/portal/' || return $?
   rm -rf "$RUN_DIR/.schemathesis"
-  "$PY" "$ROOT/scripts/fuzz_tenants.py" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/tenants.json"
+  "$PY" "$ROOT/scripts/fuzz_tenants.py" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/tenants.json" || return $?
   "$PY" -c 'import json,sys; json.dump(json.load(open(sys.argv[1]))["a_ids"], open(sys.argv[2], "w"))' \
-    "$RUN_DIR/tenants.json" "$RUN_DIR/foreign-ids.json"
+    "$RUN_DIR/tenants.json" "$RUN_DIR/foreign-ids.json" || return $?
   local a_key b_key
-  a_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["a_key"])' "$RUN_DIR/tenants.json")
-  b_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["b_key"])' "$RUN_DIR/tenants.json")
+  a_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["a_key"])' "$RUN_DIR/tenants.json") || return $?
+  b_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["b_key"])' "$RUN_DIR/tenants.json") || return $?
   # Another tenant's ids first (the partner's own run may change them), on every
   # operation with a path parameter.
   FUZZ_FOREIGN_IDS="$RUN_DIR/foreign-ids.json" FUZZ_EXAMPLES="${FUZZ_FOREIGN_EXAMPLES:-5}" \
@@ -276,6 +313,12 @@ MSG
     wait "${PIDS[2]}"
     ;;
   test)
+    # A CI run is the whole suite as written: nothing inherited may narrow or soften it.
+    narrowing=$(env | cut -d= -f1 | grep -E "^($(IFS='|'; echo "${NARROWING[*]}"))$|^FUZZ_" | sort | xargs || true)
+    if [[ -n "${CI:-}" && -n "$narrowing" ]]; then
+      echo "make test under CI refuses to run with $narrowing set: a CI run is every test, unfiltered" >&2
+      exit 2
+    fi
     # Every cargo call selects the whole workspace (--workspace): the same features are then
     # unified for every build and test, so no dependency is compiled twice.
     (cd "$ROOT" && cargo build --workspace --bins --tests)
@@ -298,7 +341,8 @@ MSG
     # E2E_FILTER=<name>: only the end-to-end tests whose names contain it (no unit tests, no
     # fuzzing); for working on one area. `make test` runs everything.
     if [[ -z "${E2E_FILTER:-}" ]]; then
-      (cd "$ROOT" && cargo test --workspace --lib) || status=$?
+      # The library's unit tests and the bench's (a binary crate, which --lib skips).
+      (cd "$ROOT" && cargo test --workspace --lib --bin clientele-bench) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       "$ROOT/scripts/generated_clients.sh" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/generated" || status=$?
@@ -338,6 +382,7 @@ MSG
       # The fault suite pauses and kills its store, so it runs alone, on a stack of its own.
       RUN_DIR="$RUN_DIR/faults" "$0" faults || status=$?
     fi
+    no_access_denied "make test" || status=1
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the API log ---"; tail -n 60 "$RUN_DIR/api.log"
       echo "--- last lines of the webhook poller log ---"; tail -n 30 "$RUN_DIR/poller.log"
@@ -396,9 +441,10 @@ except urllib.error.HTTPError as e:
     export WEBHOOK_RETRY_SCHEDULE="${WEBHOOK_RETRY_SCHEDULE:-1s,1s,2s}"
     API_PORT=$(free_port)
     ADMIN="ck_live_test_admin_$(random_secret | tr -dc 'A-Za-z0-9' | head -c 24)"
-    DURABLE_STORE=1 stack "$API_PORT" "$(free_port)" "$ADMIN" --ignore-changes
+    DDB_PORT=$(free_port)
+    DURABLE_STORE=1 STORE_FAULTS=1 stack "$API_PORT" "$DDB_PORT" "$ADMIN" --ignore-changes
     export CLIENTELE_URL="http://127.0.0.1:$API_PORT" CLIENTELE_ADMIN_KEY="$ADMIN" \
-      CLIENTELE_DYNAMODB_URL="$(grep '^AWS_ENDPOINT_URL_DYNAMODB=' "$RUN_DIR/env" | cut -d= -f2-)" \
+      CLIENTELE_DYNAMODB_URL="http://127.0.0.1:$DDB_PORT" CLIENTELE_STORE_FAULTS_URL="http://127.0.0.1:$STORE_FAULTS_PORT" \
       CLIENTELE_JWT_SECRET="$(grep '^JWT_SECRET=' "$RUN_DIR/env" | cut -d= -f2-)" \
       CLIENTELE_POLLER_PID_FILE="$RUN_DIR/poller.pid" CLIENTELE_ENV_FILE="$RUN_DIR/env" \
       CLIENTELE_DYNAMODB_PID_FILE="$RUN_DIR/dynamodb.pid" CLIENTELE_DYNAMODB_RESTART="$RUN_DIR/dynamodb-restart.sh" \
@@ -408,6 +454,7 @@ except urllib.error.HTTPError as e:
     if [[ $status -eq 0 && -z "${FAULTS_FILTER:-}" ]]; then
       "$PY" "$ROOT/scripts/reliability.py" "$RUN_DIR/figures.jsonl" "$ROOT/README.md" || status=$?
     fi
+    no_access_denied "the fault suite" || status=1
     if [[ $status -ne 0 ]]; then
       echo "--- last lines of the fault stack's API log ---"; tail -n 60 "$RUN_DIR/api.log"
       emulator_errors

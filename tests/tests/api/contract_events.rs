@@ -243,7 +243,7 @@ async fn a_receiver_silent_for_10_seconds_is_a_failed_attempt_and_a_slow_2xx_is_
     let first = &log[0];
     assert_eq!((first["success"].clone(), first["statusCode"].clone()), (json!(false), Value::Null), "{first}");
     let waited = first["latencyMs"].as_u64().unwrap();
-    assert!((9_900..20_000).contains(&waited), "given up after 10 s, not after the receiver's 60: {waited} ms");
+    assert!((10_000..=11_000).contains(&waited), "given up after the 10 s timeout (and not much later), not after the receiver's 60: {waited} ms");
     assert!(first["error"].as_str().is_some_and(|e| !e.is_empty()), "the attempt names why: {first}");
     // Then retried on the schedule until delivered: the receiver answers every later
     // request at once, though on a loaded machine a retry may itself fail (it is then

@@ -107,7 +107,9 @@ pub fn app() -> &'static TestApp {
         base: std::env::var("CLIENTELE_URL").expect("CLIENTELE_URL: run the tests with `make test`"),
         admin: std::env::var("CLIENTELE_ADMIN_KEY").expect("CLIENTELE_ADMIN_KEY: run the tests with `make test`"),
         // Each #[tokio::test] has its own runtime: pooled connections must not outlive it.
-        http: reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client"),
+        // A hung request fails its test (past the contract's 10 s, with room for the local
+        // emulator's first start of a function) instead of hanging the suite.
+        http: reqwest::Client::builder().pool_max_idle_per_host(0).timeout(std::time::Duration::from_secs(30)).build().expect("client"),
     })
 }
 

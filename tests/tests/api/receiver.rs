@@ -114,6 +114,8 @@ pub struct Receiver {
     pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     script: Script,
+    /// While set, requests are taken in and recorded but not answered.
+    held: Arc<std::sync::atomic::AtomicBool>,
     _open: Option<Open>,
 }
 
@@ -134,13 +136,17 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
         let script: Script = Arc::new(Mutex::new(VecDeque::new()));
-        let (g, sc) = (got.clone(), script.clone());
+        let held = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (g, sc, h) = (got.clone(), script.clone(), held.clone());
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
-                let (g, sc) = (g.clone(), sc.clone());
+                let (g, sc, h) = (g.clone(), sc.clone(), h.clone());
                 tokio::spawn(async move {
                     let Some(req) = read_request(&mut sock).await else { return };
                     g.lock().unwrap().push(req);
+                    while h.load(std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     let (status, extra) = sc.lock().unwrap().pop_front().unwrap_or((200, None));
                     let extra = extra.map(|h| format!("{h}\r\n")).unwrap_or_default();
                     let resp = format!("HTTP/1.1 {status} X\r\n{extra}content-length: 2\r\nconnection: close\r\n\r\nok");
@@ -148,7 +154,17 @@ impl Receiver {
                 });
             }
         });
-        Self { url, got, script, _open: None }
+        Self { url, got, script, held, _open: None }
+    }
+
+    /// From now on, requests are recorded but not answered until [`Receiver::release`].
+    pub fn hold(&self) {
+        self.held.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Answers the held requests (whose senders are still there) and all later ones.
+    pub fn release(&self) {
+        self.held.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The next requests get these statuses (with an optional extra header line).

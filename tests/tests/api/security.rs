@@ -287,10 +287,53 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
 
     let places = [("the table", whole_table().await), ("the stream", whole_stream().await), ("the logs", logs())];
     for (what, secret) in &secrets {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(secret.as_bytes());
-        for (place, text) in &places {
-            assert!(!text.contains(secret.as_str()), "the {what} is in {place} in plaintext");
-            assert!(!text.contains(&encoded), "the {what} is in {place}, base64-encoded");
+        for (form, needle) in disguises(secret) {
+            for (place, text) in &places {
+                assert!(!text.contains(&needle), "the {what} is in {place} ({form})");
+            }
         }
     }
+}
+
+/// The forms a secret could be kept in by mistake: as given and without its prefix
+/// (`ck_live_`, `whsec_`, ...), each plain, base64 (standard and URL-safe, padded or
+/// not), hex in either case, and as raw bytes (a `Blob` in the table's text).
+fn disguises(secret: &str) -> Vec<(String, String)> {
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut bodies = vec![("whole", secret.to_owned())];
+    if let Some((_, rest)) = secret.rsplit_once('_')
+        && rest.len() >= 24
+    {
+        bodies.push(("without its prefix", rest.to_owned()));
+    }
+    let mut forms = Vec::new();
+    for (which, body) in bodies {
+        let bytes = body.as_bytes();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let raw = bytes.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
+        for (form, needle) in [
+            ("plaintext", body.clone()),
+            ("base64", STANDARD.encode(bytes)),
+            ("URL-safe base64", URL_SAFE.encode(bytes)),
+            ("URL-safe base64 without padding", URL_SAFE_NO_PAD.encode(bytes)),
+            ("hex", hex.clone()),
+            ("upper-case hex", hex.to_uppercase()),
+            ("raw bytes", raw),
+        ] {
+            forms.push((format!("{which}, {form}"), needle));
+        }
+    }
+    forms
+}
+
+#[test]
+fn the_secret_scan_sees_each_disguise() {
+    // The scan is only as good as its forms.
+    let secret = "ck_live_0123456789abcdefghijklmnopqrstuv";
+    let forms: Vec<String> = disguises(secret).into_iter().map(|(f, _)| f).collect();
+    assert_eq!(forms.len(), 14, "7 forms of the whole secret and 7 without its prefix: {forms:?}");
+    assert!(disguises(secret).iter().any(|(_, n)| n == "0123456789abcdefghijklmnopqrstuv"));
+    assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("99, 107, 95")), "raw bytes of 'ck_'");
+    assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("636b5f6c6976655f")), "hex");
+    assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("Y2tfbGl2ZV8")), "base64 of 'ck_live_'");
 }

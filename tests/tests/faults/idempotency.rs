@@ -21,8 +21,9 @@ const FUNCTION: &str = "create-product";
 /// The processes of this stack's instances of `function` (an instance's
 /// environment names this stack's store; another stack's processes do not).
 fn instances(function: &str) -> Vec<String> {
-    let store = std::env::var("CLIENTELE_DYNAMODB_URL").unwrap();
-    let mine = format!("AWS_ENDPOINT_URL_DYNAMODB={store}");
+    // The functions' own store address (the fault proxy's, on this stack), from their env file.
+    let env = std::fs::read_to_string(std::env::var("CLIENTELE_ENV_FILE").unwrap()).unwrap();
+    let mine = env.lines().find(|l| l.starts_with("AWS_ENDPOINT_URL_DYNAMODB=")).expect("the env file names the store").to_owned();
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let pid = entry.file_name().to_string_lossy().to_string();
