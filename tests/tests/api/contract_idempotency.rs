@@ -6,12 +6,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::helpers::{Resp, app, unique, unique_email};
 
 async fn post(key: &str, path: &str, body: Option<Value>, idem: &str) -> Resp {
-    app().call_with(Method::POST, path, key, body, &[("idempotency-key", idem)]).await
+    app().post_idempotent(key, path, body, idem).await
 }
 
 /// Sends the same POST twice with one key; the second must be the first's replay.
@@ -78,30 +77,10 @@ async fn every_kind_of_post_replays_its_first_response_and_does_nothing_again() 
     assert_eq!(app.list_events(&p.key, "?type=client.removed").await.expect(200)["total"], 1, "one removal");
 }
 
-/// The table's record of one `Idempotency-Key` (a test may Scan; the API never does).
+/// The table's record of one `Idempotency-Key`: its keys and the whole item.
 async fn record_of(idem: &str) -> (AttributeValue, AttributeValue, std::collections::HashMap<String, AttributeValue>) {
-    let hash: String = Sha256::digest(idem.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let db = app().dynamodb().await;
-    let mut start = None;
-    loop {
-        let page = db
-            .scan()
-            .table_name("clientele")
-            .filter_expression("begins_with(pk, :idem) AND contains(pk, :hash)")
-            .expression_attribute_values(":idem", AttributeValue::S("IDEM#".into()))
-            .expression_attribute_values(":hash", AttributeValue::S(hash.clone()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        if let Some(item) = page.items().first() {
-            return (item["pk"].clone(), item["sk"].clone(), item.clone());
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => panic!("no record of idempotency key {idem}"),
-        }
-    }
+    let item = app().idempotency_record(idem).await.unwrap_or_else(|| panic!("no record of idempotency key {idem}"));
+    (item["pk"].clone(), item["sk"].clone(), item)
 }
 
 /// Moves the record's expiry to `at` (Unix seconds), as if it had been made earlier.

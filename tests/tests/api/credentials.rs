@@ -3,7 +3,6 @@
 //! fail on the next request), partners renamed, webhook secrets rotated (both sign
 //! for 24 h), and every such change in the audit log with its actor and as a webhook.
 
-use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,9 +11,7 @@ use crate::receiver::Receiver;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
-}
+use crate::helpers::basic_auth as basic;
 
 async fn with_auth(auth: &str, method: Method, path: &str) -> Resp {
     app().raw(method, path, &[("authorization", auth)], None).await

@@ -268,13 +268,8 @@ async fn another_tenants_client_is_not_found_in_every_dialect() {
 
 // 002: the reseller portal's clients API.
 
-/// A new root partner of this type, with a key holding every permission.
 async fn partner_of_type(kind: &str) -> Partner {
-    let app = app();
-    let created = app.create_partner(&app.admin, json!({ "name": unique(kind), "type": kind })).await;
-    let id = created.expect(201)["id"].as_str().unwrap().to_owned();
-    let key = app.create_api_key(&app.admin, json!({ "partnerId": id, "permissions": crate::helpers::ALL_PERMISSIONS })).await;
-    Partner { id, name: created.body["name"].as_str().unwrap().to_owned(), key: key.expect(201)["key"].as_str().unwrap().to_owned() }
+    app().partner_of_type(kind).await
 }
 
 #[tokio::test]

@@ -100,6 +100,12 @@ fn parse_body(bytes: &[u8]) -> Value {
     }
 }
 
+/// An `Authorization: Basic` header value.
+pub fn basic_auth(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
 pub fn app() -> &'static TestApp {
     static APP: OnceLock<TestApp> = OnceLock::new();
     clientele::webhooks::use_aws_lc();
@@ -305,16 +311,54 @@ impl TestApp {
         res.json().await.expect("a JSON report")
     }
 
-    /// DynamoDB Local itself, for moving time forward in a test.
-    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+    /// The SDK's settings for DynamoDB Local itself (and its stream).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         let url = std::env::var("CLIENTELE_DYNAMODB_URL").expect("CLIENTELE_DYNAMODB_URL: run the tests with `make test`");
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(url)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "tests"))
             .load()
-            .await;
-        aws_sdk_dynamodb::Client::new(&config)
+            .await
+    }
+
+    /// DynamoDB Local itself, for moving time forward in a test.
+    pub async fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        aws_sdk_dynamodb::Client::new(&self.sdk_config().await)
+    }
+
+    /// The table's record of one `Idempotency-Key`, if it has one (a test may Scan; the
+    /// API never does).
+    pub async fn idempotency_record(&self, idem: &str) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(idem.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let db = self.dynamodb().await;
+        let mut start = None;
+        loop {
+            let page = db
+                .scan()
+                .table_name("clientele")
+                .filter_expression("begins_with(pk, :idem) AND contains(pk, :hash)")
+                .expression_attribute_values(":idem", AttributeValue::S("IDEM#".into()))
+                .expression_attribute_values(":hash", AttributeValue::S(hash.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            if let Some(item) = page.items().first() {
+                return Some(item.clone());
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_idempotent(&self, key: &str, path: &str, body: Option<Value>, idem: &str) -> Resp {
+        self.call_with(Method::POST, path, key, body, &[("idempotency-key", idem)]).await
     }
 
     // Fixtures
@@ -322,6 +366,13 @@ impl TestApp {
     /// A new root partner with a key holding every permission.
     pub async fn partner(&self) -> Partner {
         let created = self.create_partner(&self.admin, json!({ "name": unique("partner") })).await;
+        created.expect(201);
+        self.partner_key(&created.body, &self.admin).await
+    }
+
+    /// A new root partner of this `type` (partner, reseller, agency), with an all-permission key.
+    pub async fn partner_of_type(&self, kind: &str) -> Partner {
+        let created = self.create_partner(&self.admin, json!({ "name": unique(kind), "type": kind })).await;
         created.expect(201);
         self.partner_key(&created.body, &self.admin).await
     }
@@ -349,5 +400,76 @@ impl TestApp {
     pub async fn client(&self, p: &Partner) -> Value {
         let body = json!({ "name": unique("client"), "email": unique_email(), "username": unique("u") });
         self.create_client(&p.key, body).await.expect(201).clone()
+    }
+}
+
+/// An address no other test uses: its own /64 of the IPv6 documentation range
+/// (the guessing limits count IPv6 sources by their /64).
+pub fn unique_address() -> String {
+    let id = uuid::Uuid::new_v4();
+    let b = id.as_bytes();
+    format!("2001:db8:{:x}:{:x}::1", u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]]))
+}
+
+impl TestApp {
+    /// A request handed to `function` as API Gateway hands it, from the source address
+    /// `source_ip` (its `requestContext.http.sourceIp`): through the local Lambda API,
+    /// since the local gateway (`cargo lambda watch`) puts 127.0.0.1 in every request's
+    /// context. On AWS the gateway sets that address and nothing else can, which is what
+    /// the guessing limits rely on; here the test plays the gateway for other addresses.
+    pub async fn from_address(&self, source_ip: &str, function: &str, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Resp {
+        let mut head = serde_json::Map::new();
+        for (k, v) in headers {
+            head.insert(k.to_ascii_lowercase(), json!(v));
+        }
+        if body.is_some() {
+            head.insert("content-type".into(), json!("application/json"));
+        }
+        let event = json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "headers": head,
+            "isBase64Encoded": false, "body": body.map(|b| b.to_string()),
+            "requestContext": {
+                "accountId": "1", "apiId": "local", "domainName": "localhost", "domainPrefix": function, "requestId": uuid::Uuid::new_v4().to_string(),
+                "routeKey": "$default", "stage": "$default", "time": "01/Jan/2026:00:00:00 +0000", "timeEpoch": 0,
+                "http": { "method": method.as_str(), "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip, "userAgent": "tests" }
+            }
+        });
+        let res = self
+            .http
+            .post(format!("{}/2015-03-31/functions/{function}/invocations", self.base))
+            .json(&event)
+            .send()
+            .await
+            .expect("the local Lambda API answers");
+        assert!(res.status().is_success(), "{function} failed to run: {}", res.status());
+        let out: Value = res.json().await.expect("an API Gateway response");
+        let mut headers = HeaderMap::new();
+        for (k, v) in out["headers"].as_object().into_iter().flatten() {
+            if let (Ok(name), Some(Ok(value))) = (reqwest::header::HeaderName::from_bytes(k.as_bytes()), v.as_str().map(reqwest::header::HeaderValue::from_str)) {
+                headers.insert(name, value);
+            }
+        }
+        let text = out["body"].as_str().unwrap_or_default();
+        let status = out["statusCode"].as_u64().expect("a status") as u16;
+        Resp { status, headers, body: parse_body(text.as_bytes()) }
+    }
+
+    /// `POST /v1/auth/token` with Basic credentials, from `source_ip` ([`TestApp::from_address`]).
+    pub async fn token_from(&self, source_ip: &str, username: &str, password: &str) -> Resp {
+        let auth = basic_auth(username, password);
+        self.from_address(source_ip, "issue-token", Method::POST, "/v1/auth/token", &[("authorization", &auth)], None).await
+    }
+
+    /// A new teammate of `p` with these permissions: (id, username, password).
+    pub async fn teammate_with(&self, p: &Partner, permissions: &[&str]) -> (String, String, String) {
+        let (username, password) = (unique("mate"), format!("pw-{}", unique("s")));
+        let made = self.create_teammate(&p.key, json!({ "username": username, "password": password, "permissions": permissions })).await;
+        (made.expect(201)["id"].as_str().unwrap().to_owned(), username, password)
+    }
+
+    /// A new API key of `p` with these permissions: the secret.
+    pub async fn key_with(&self, p: &Partner, permissions: &[&str]) -> String {
+        let made = self.create_api_key(&p.key, json!({ "permissions": permissions })).await;
+        made.expect(201)["key"].as_str().unwrap().to_owned()
     }
 }

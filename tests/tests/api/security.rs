@@ -9,9 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Partner, Resp, app, unique, unique_email};
 
-fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
-}
+use crate::helpers::basic_auth as basic;
 
 async fn with_basic(auth: &str, method: Method, path: &str) -> Resp {
     app().raw(method, path, &[("authorization", auth)], None).await
@@ -19,7 +17,7 @@ async fn with_basic(auth: &str, method: Method, path: &str) -> Resp {
 
 /// A POST with an `Idempotency-Key`.
 async fn post_once(key: &str, path: &str, body: Value, idempotency_key: &str) -> Resp {
-    app().call_with(Method::POST, path, key, Some(body), &[("idempotency-key", idempotency_key)]).await
+    app().post_idempotent(key, path, Some(body), idempotency_key).await
 }
 
 async fn key_of(p: &Partner) -> (String, String) {
@@ -129,18 +127,14 @@ async fn six_wrong_passwords_lock_the_username_for_the_window_even_for_the_right
     with_basic(&basic(&bystander, &password), Method::GET, "/v1/clients").await.expect(200);
     // The window ends (moved 15 minutes back in DynamoDB Local): the right password works again.
     use aws_sdk_dynamodb::types::AttributeValue as V;
-    use sha2::Digest as _;
-    let pk = format!("LOGINFAIL#{}", hex(&sha2::Sha256::digest(victim.to_lowercase().as_bytes())));
+    // The window of the victim's username from the local gateway's address (127.0.0.1).
+    let pk = clientele::store::logins::LoginCounters::new(&victim, "127.0.0.1").keys().0.to_owned();
     let ended = chrono::Utc::now().timestamp() - 15 * 60 - 1;
     let aged = app.dynamodb().await.update_item().table_name("clientele").key("pk", V::S(pk)).key("sk", V::S("#".into()))
         .update_expression("SET windowStart = :w").condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":w", V::N(ended.to_string())).send().await;
     aged.expect("the window's record, where the store keeps it");
     with_basic(&basic(&victim, &password), Method::POST, "/v1/auth/token").await.expect(200);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]
@@ -180,13 +174,7 @@ async fn whole_table() -> String {
 
 /// Every record the table's stream holds (new and old images), as text.
 async fn whole_stream() -> String {
-    let url = std::env::var("CLIENTELE_DYNAMODB_URL").unwrap();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "tests"))
-        .load()
-        .await;
+    let config = app().sdk_config().await;
     let db = aws_sdk_dynamodb::Client::new(&config);
     let streams = aws_sdk_dynamodbstreams::Client::new(&config);
     let table = db.describe_table().table_name("clientele").send().await.expect("describe table");

@@ -8,9 +8,7 @@ use crate::helpers::{Resp, app, unique};
 
 const PASSWORD: &str = "correct horse battery staple";
 
-fn basic(user: &str, pass: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
-}
+use crate::helpers::basic_auth as basic;
 
 async fn with_auth(auth: &str, method: Method, path: &str) -> Resp {
     app().raw(method, path, &[("authorization", auth)], None).await

@@ -7,10 +7,8 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::Method;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::helpers::{app, unique};
 
@@ -76,28 +74,7 @@ impl Drop for Frozen {
 /// Where the idempotency record of `idem` stands: None (not claimed yet),
 /// Some(false) (claimed, running), Some(true) (finished, response kept).
 async fn record_state(idem: &str) -> Option<bool> {
-    let hash: String = Sha256::digest(idem.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
-    let db = app().dynamodb().await;
-    let mut start = None;
-    loop {
-        let page = db
-            .scan()
-            .table_name("clientele")
-            .filter_expression("begins_with(pk, :idem) AND contains(pk, :hash)")
-            .expression_attribute_values(":idem", AttributeValue::S("IDEM#".into()))
-            .expression_attribute_values(":hash", AttributeValue::S(hash.clone()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .expect("scan");
-        if let Some(item) = page.items().first() {
-            return Some(item.contains_key("response"));
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return None,
-        }
-    }
+    app().idempotency_record(idem).await.map(|item| item.contains_key("response"))
 }
 
 async fn create_product(slug: &str, idem: &str) -> crate::helpers::Resp {
