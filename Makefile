@@ -9,6 +9,7 @@ VENV := $(TOOLS)/venv
 PY := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
 CFN_LINT_VERSION := 1.58.0
+SAM_TRANSLATOR_VERSION := 1.115.0
 SCHEMATHESIS_VERSION := 4.32.5
 OPENAPI_PYTHON_CLIENT_VERSION := 0.29.1
 OPENAPI_TYPESCRIPT_VERSION := 7.13.0
@@ -16,7 +17,7 @@ TYPESCRIPT_VERSION := 5.9.3
 PLAYWRIGHT_CORE_VERSION := 1.65.1
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test bench load scale-report tools routes check-routes lint-template clean help expire-trials deploy
+.PHONY: run test bench load scale-report tools routes check-routes lint-template deploy-check clean help expire-trials deploy destroy
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
@@ -48,12 +49,20 @@ load: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java
 scale-report:
 	cargo run -q --release -p clientele-bench -- --scale-report
 
-test: tools $(TOOLS)/.chromium check-routes lint-template
+test: tools $(TOOLS)/.chromium check-routes lint-template deploy-check
 	@scripts/stack.sh test
 
 # cfn-lint over the SAM template; any finding fails the build.
 lint-template: tools
 	$(VENV)/bin/cfn-lint infra/template.yaml
+
+# What the first `sam deploy` would run into, without an account: the template translated
+# as `sam validate` does (aws-sam-translator), its processed form checked against AWS
+# limits (resource policies, dynamic references, resources, size, inline policies, routes,
+# fixed names) and the README's deployment claims (alarms, retention, least privilege),
+# then cfn-lint on it. Each check prints its margin; any failure fails (infra/deploy_check.py).
+deploy-check: $(TOOLS)/.python
+	$(PY) infra/deploy_check.py
 
 routes:
 	python3 infra/routes.py
@@ -82,12 +91,13 @@ $(TOOLS)/.chromium:
 	@touch $@
 
 # cargo-lambda (the local API Gateway and Lambda runtime), boto3 and PyYAML (table set-up),
-# cfn-lint (the template's linter), schemathesis (fuzzes the API against its OpenAPI document),
+# cfn-lint (the template's linter), aws-sam-translator (make deploy-check: the library behind
+# `sam validate`), schemathesis (fuzzes the API against its OpenAPI document),
 # openapi-python-client (the generated-client test). Re-run when this Makefile changes the list.
 $(TOOLS)/.python: Makefile
 	@mkdir -p $(TOOLS)
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
-	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
+	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "aws-sam-translator==$(SAM_TRANSLATOR_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
 	@touch $@
 
 # openapi-typescript and tsc, for the generated TypeScript types' check; playwright-core,
@@ -113,13 +123,24 @@ clean:
 expire-trials:
 	$(VENV)/bin/cargo-lambda lambda invoke expire-trials --data-ascii '{}' --invoke-port $${PORT:-9000}
 
-# Builds every function for Lambda (arm64, release) with SAM, then deploys the stack.
-# The build needs no AWS account; the deploy needs credentials, and creates the
-# deployment's secrets (printing the admin key once) when they do not exist yet.
-# STACK and SECRETS name them (default: clientele).
-deploy: tools
-	$(VENV)/bin/pip install -q --disable-pip-version-check aws-sam-cli ziglang
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/sam build --template infra/template.yaml --beta-features
-	$(PY) infra/deploy_secrets.py --name $${SECRETS:-clientele}
-	$(VENV)/bin/sam deploy --stack-name $${STACK:-clientele} --capabilities CAPABILITY_IAM --resolve-s3 \
-	  --parameter-overrides SecretsName=$${SECRETS:-clientele} --no-fail-on-empty-changeset
+# The stack on AWS (scripts/deploy.sh; README "Deploy to AWS"). Needs only the Rust toolchain,
+# Python 3 and an AWS account: the SAM CLI and cargo-lambda (with zig) are pinned in .tools/sam,
+# nothing else is installed. The Region and credentials are checked first; then every function
+# is built for arm64 (release), the secrets are created when missing (the admin key is printed
+# once) and the stack deployed. STACK and SECRETS name them (default: clientele);
+# ALARM_TOPIC_ARN, PARAMETERS: see scripts/deploy.sh.
+deploy: $(TOOLS)/.sam
+	@scripts/deploy.sh deploy
+
+# Deletes the stack. The table, with every client, is kept (DeletionPolicy Retain, deletion
+# protection) unless DELETE_TABLE=yes.
+destroy: $(TOOLS)/.sam
+	@scripts/deploy.sh destroy
+
+SAM_CLI_VERSION := 1.170.0
+
+$(TOOLS)/.sam: Makefile
+	@mkdir -p $(TOOLS)
+	@python3 -m venv $(TOOLS)/sam 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(TOOLS)/sam; }
+	$(TOOLS)/sam/bin/pip install -q --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)" "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
+	@touch $@

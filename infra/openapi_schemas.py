@@ -30,17 +30,20 @@ def listing(item):
     return obj({"total": INT, "data": {"type": "array", "items": ref(item)}, "nextCursor": NS})
 
 
-# The characters the API refuses in names (control and format characters: Cc, Cf) and in
-# free text (control characters), so that generated values are ones the API accepts.
+# The characters the API refuses (API.md §5a): in names, usernames and metadata keys every
+# control and format character (Cc, Cf); in free text (and metadata values) all of them but
+# tab and line feed. So generated values are ones the API accepts.
 _CC = "\\u0000-\\u001f\\u007f-\\u009f"
+_CC_BUT_TAB_LF = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
 _CF = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb"
 # White space as the API trims it (Rust's char::is_whitespace), spelled out: a pattern's `\s`
 # is ASCII-only in some validators (schemathesis compiles with re.ASCII), which would let a
 # name made only of U+3000 through, that the API trims to nothing and refuses.
 _WS = "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 NAME_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}{_CF}][^{_CC}{_CF}]*$"
-TEXT_PATTERN = f"^[^{_CC}]*$"
-NONBLANK_TEXT_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}][^{_CC}]*$"
+TEXT_PATTERN = f"^[^{_CC_BUT_TAB_LF}{_CF}]*$"
+NONBLANK_TEXT_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}{_CF}][^{_CC_BUT_TAB_LF}{_CF}]*$"
+KEY_PATTERN = f"^[^{_CC}{_CF}]*$"
 # A subset of what the API accepts (local part at most 64 characters, labels at most 63).
 EMAIL_PATTERN = (
     "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,40}(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,20})?"
@@ -91,8 +94,8 @@ SHARED = {
         "email": {**EMAIL, "type": ["string", "null"]}, "phone": text(40),
     }, required=[]),
     "Metadata": {
-        "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100, "pattern": TEXT_PATTERN},
-        "additionalProperties": {"type": "string", "maxLength": 500},
+        "type": "object", "maxProperties": 50, "propertyNames": {"minLength": 1, "maxLength": 100, "pattern": KEY_PATTERN},
+        "additionalProperties": {"type": "string", "maxLength": 500, "pattern": TEXT_PATTERN},
     },
     "ClientPermissions": {
         "type": "object", "maxProperties": 100, "propertyNames": {"pattern": "^[a-z0-9_.-]{1,64}$"},
@@ -233,9 +236,13 @@ SCHEMAS = {
     "Suspend": obj({"reason": text(500)}, required=[]),
     "Empty": obj({}, required=[]),
     "UsageRecord": obj({"resource": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$", "description": "A resource the client has a quota on"}, "amount": {"type": "integer", "minimum": 1, "maximum": 1000000000}}),
-    "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME}),
+    "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME, "version": INT}),
     "TeammateList": listing("Teammate"),
-    "TeammatePatch": obj({"password": {"type": "string", "minLength": 12, "maxLength": 256}, "permissions": {"type": "array", "items": PERMISSION}}, required=[]),
+    "TeammatePatch": obj({
+        "password": {"type": "string", "minLength": 12, "maxLength": 256},
+        "permissions": {"type": "array", "items": PERMISSION},
+        "currentPassword": {"type": "string", "maxLength": 256, "description": "Required when a teammate changes its own password, refused otherwise"},
+    }, required=[]),
     "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}}, required=[]),
     "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),

@@ -6,8 +6,9 @@ shared/src/access_policy.rs for the local check).
     python3 infra/routes.py          # write the function crates, the router, the template routes
     python3 infra/routes.py --check  # exit 1 naming whatever is out of step
 
-Each route's function crate is one line of wiring; methods a path does not
-serve go to `method-not-allowed` (405), unknown paths to `route-not-found`.
+Each route's function crate is one line of wiring; whatever no route takes (a method
+a path does not serve: 405, an unknown path: 404) goes to the one fallback,
+`route-not-found` (on AWS the HTTP API's `$default` route).
 """
 import os
 import re
@@ -16,8 +17,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 FALLBACKS = [
-    ("method-not-allowed", "method_not_allowed", "Answers 405 for a method a route does not serve"),
-    ("route-not-found", "route_not_found", "Answers 404 for a path no route serves"),
+    ("route-not-found", "route_not_found", "Answers what no route takes (405 for a method a path does not serve, 404 for an unknown path)"),
 ]
 
 
@@ -107,9 +107,14 @@ def router(rows):
     out = ["[workspace.metadata.lambda.watch.router]"]
     for path in sorted(by_path):
         served = by_path[path]
-        entries = [f'{{ method = "{m}", function = "{served.get(m, "method-not-allowed")}" }}' for m in METHODS]
+        entries = [f'{{ method = "{m}", function = "{served.get(m, "route-not-found")}" }}' for m in METHODS]
         out.append(f'"{path}" = [\n    ' + ",\n    ".join(entries) + ",\n]")
     out.append('"/{*rest}" = "route-not-found"')
+    # Each function's SECRETS, as the template gives it on AWS: `cargo lambda watch`
+    # starts each function with its own (the functions then read those secrets from the
+    # local stand-in for Secrets Manager, scripts/secrets_server.py).
+    for function, secrets in sorted(secret_grants().items()):
+        out.append(f'\n[workspace.metadata.lambda.bin.{function}.env]\nSECRETS = "{secrets_value(secrets)}"')
     return "\n".join(out) + "\n"
 
 
@@ -197,49 +202,177 @@ def access_rs(keys):
     return "\n".join(lines) + "\n"
 
 
-def template_block(rows):
-    """SAM resources: one function per route, and the fallbacks on ANY."""
+def logical_id(function):
+    """The template's logical id of a function's resource: `get-client` -> `GetClientFunction`."""
+    return "".join(p.capitalize() for p in function.split("-")) + "Function"
+
+
+# The deployment's secrets: JSON documents in Secrets Manager named `<SecretsName>/<name>`
+# (infra/deploy_secrets.py creates them), each with these keys. A function reads, at
+# cold start and then every few minutes, only the secrets it is granted below; its IAM
+# role may read those and no other (`make deploy-check` asserts both).
+SECRETS = {
+    "auth": ["cursorSecret", "jwtSecret", "adminApiKeySha256"],
+    "webhook": ["webhookKey"],
+}
+# Functions that need other secrets than their kind's default: an HTTP function
+# authenticates its callers (`auth`), a background job reads none.
+SECRET_GRANTS = {
+    "route-not-found": [],  # answers 404/405 and reads nothing
+    "get-openapi": [],  # the public OpenAPI document
+    "console": [],  # the public console page and assets
+    "create-webhook": ["auth", "webhook"],  # shows the endpoint's signing secret
+    "rotate-webhook-secret": ["auth", "webhook"],  # shows the new signing secret
+    "deliver-webhooks": ["webhook"],  # signs deliveries
+    "retry-webhooks": ["webhook"],  # signs deliveries
+}
+
+
+def secret_grants():
+    """Each function's secrets (see SECRETS above)."""
+    grants = {}
+    for r in first_rows(routes()):
+        grants[r["function"]] = SECRET_GRANTS.get(r["function"], ["auth"])
+    for f, _, _ in FALLBACKS:
+        grants[f] = SECRET_GRANTS.get(f, [])
+    for j in routes("job"):
+        grants[j["function"]] = SECRET_GRANTS.get(j["function"], [])
+    return grants
+
+
+def secrets_value(secrets):
+    """The function's SECRETS variable: the names, comma-separated, or `none`."""
+    return ",".join(secrets) or "none"
+
+
+# Each function's memory. Lambda gives CPU in proportion (1769 MB is one vCPU), and
+# bills GB-seconds: for a function that waits on DynamoDB more than it computes, more
+# memory costs a little more and answers sooner. Measured (BENCHMARKS.md, full core):
+# 1.4-5.6 ms of CPU per request for retrieve, create and a list page; an argon2id
+# hash or verification (19 MiB, 2 passes) ~60 ms in a debug build. The README's
+# "Deploy to AWS" gives the reasons in full.
+MEMORY_DEFAULT = 512  # API functions: 1.4-5.6 ms of CPU -> ~5-19 ms; a Basic sign-in's argon2 ~0.1-0.2 s
+MEMORY = {
+    "issue-token": 1024,  # argon2id on every call
+    "create-teammate": 1024,  # argon2id hash
+    "update-teammate": 1024,  # argon2id hash on a password change, verification for Basic
+    "route-not-found": 128,  # no store call, no crypto
+    "get-openapi": 128,  # a document compiled into the binary
+    "console": 128,  # static files compiled into the binary
+    "expire-trials": 256,  # store-bound, every 5 minutes
+    "retry-webhooks": 512,  # up to 32 deliveries (TLS handshakes) in flight
+    "deliver-webhooks": 512,  # up to 32 deliveries (TLS handshakes) in flight
+}
+
+
+def secrets_policy(function):
+    """GetSecretValue on exactly the function's secrets (Secrets Manager adds six random
+    characters to a secret's name in its ARN)."""
+    grants = secret_grants()[function]
+    if not grants:
+        return ""
+    arns = "".join(
+        f'                - !Sub "arn:${{AWS::Partition}}:secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:${{SecretsName}}/{g}-??????"\n'
+        for g in grants
+    )
+    return "            - Effect: Allow\n              Action: secretsmanager:GetSecretValue\n              Resource:\n" + arns
+
+
+def function_block(function, summary, keys, extra_policy=(), timeout=None):
+    """One function, its log group (with the stack's retention) and its settings."""
+    logical = logical_id(function)
+    logs = logical[: -len("Function")] + "Logs"
+    out = [f"  {logical}:\n", "    Type: AWS::Serverless::Function\n"]
+    out.append("    Metadata:\n      BuildMethod: rust-cargolambda\n")
+    out.append(f"      BuildProperties:\n        Binary: {function}\n")
+    out.append("    Properties:\n")
+    out.append(f"      Description: {summary}\n")
+    out.append("      CodeUri: ..\n      Handler: bootstrap\n")
+    out.append(f"      MemorySize: {MEMORY.get(function, MEMORY_DEFAULT)}\n")
+    if timeout:
+        out.append(f"      Timeout: {timeout}\n")
+    out.append(f"      Environment:\n        Variables:\n          SECRETS: {secrets_value(secret_grants()[function])}\n")
+    out.append(f"      LoggingConfig:\n        LogFormat: JSON\n        LogGroup: !Ref {logs}\n")
+    out.append(policy(function, keys, list(extra_policy) + ([secrets_policy(function)] if secret_grants()[function] else [])))
+    block = "".join(out)
+    group = f"  {logs}:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      RetentionInDays: !Ref LogRetentionDays\n"
+    return logical, block, group
+
+
+def alarms(functions, stream_function):
+    """The alarms (to the alarm topic): function errors and throttles, ten functions to an
+    alarm (a metric math alarm reads at most ten metrics), the stream consumer's iterator
+    age, the API's 5xx rate and the failed-deliveries queue."""
     out = []
+    action = "      AlarmActions: [!If [OwnAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]\n" \
+             "      OKActions: [!If [OwnAlarmTopic, !Ref AlarmTopic, !Ref AlarmTopicArn]]\n"
+    groups = [functions[i: i + 10] for i in range(0, len(functions), 10)]
+    for metric, what in (("Errors", "failed invocations (a crash, a timeout, a job's error)"), ("Throttles", "throttled invocations (concurrency exhausted)")):
+        for n, group in enumerate(groups, 1):
+            out.append(f"  Function{metric}Alarm{n}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n")
+            names = ", ".join(f for f, _ in group)
+            out.append(f"      AlarmDescription: Lambda {what} in {names}. See each function's {metric} metric.\n")
+            out.append(action)
+            out.append("      ComparisonOperator: GreaterThanOrEqualToThreshold\n      Threshold: 1\n      EvaluationPeriods: 1\n")
+            out.append("      TreatMissingData: notBreaching\n      Metrics:\n")
+            ids = []
+            for i, (_, logical) in enumerate(group):
+                ids.append(f"m{i}")
+                out.append(f"        - Id: m{i}\n          ReturnData: false\n          MetricStat:\n            Stat: Sum\n            Period: 300\n")
+                out.append(f"            Metric:\n              Namespace: AWS/Lambda\n              MetricName: {metric}\n")
+                out.append(f"              Dimensions: [{{Name: FunctionName, Value: !Ref {logical}}}]\n")
+            out.append(f"        - Id: total\n          Label: {metric}\n          ReturnData: true\n          Expression: SUM([{', '.join(ids)}])\n")
+    if stream_function:
+        # Deliveries are late once the stream's oldest unread record is 5 minutes old.
+        out.append("  StreamIteratorAgeAlarm:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n")
+        out.append("      AlarmDescription: Webhook deliveries are more than 5 minutes behind the table's stream (deliver-webhooks' IteratorAge).\n")
+        out.append(action)
+        out.append("      Namespace: AWS/Lambda\n      MetricName: IteratorAge\n")
+        out.append(f"      Dimensions: [{{Name: FunctionName, Value: !Ref {stream_function}}}]\n")
+        out.append("      Statistic: Maximum\n      Period: 300\n      EvaluationPeriods: 1\n      Threshold: 300000\n")
+        out.append("      ComparisonOperator: GreaterThanOrEqualToThreshold\n      TreatMissingData: notBreaching\n")
+    return "".join(out)
+
+
+def template_block(rows):
+    """SAM resources: one function per route (and its log group), the fallback on the
+    HTTP API's `$default` route, the background functions, and their alarms."""
+    out = []
+    groups = []
     events = {}
     for r in rows:
         events.setdefault(r["function"], []).append((r["method"], r["path"]))
-    paths = sorted({r["path"] for r in rows})
-    fallbacks = {"method-not-allowed": [("ANY", p) for p in paths], "route-not-found": [("ANY", "/{proxy+}")]}
     summaries = {r["function"]: r["summary"] for r in first_rows(rows)}
     summaries.update({f: s for f, _, s in FALLBACKS})
     keys = access()
+    functions = []
     for function in list(events) + [f for f, _, _ in FALLBACKS]:
-        logical = "".join(p.capitalize() for p in function.split("-")) + "Function"
-        out.append(f"  {logical}:\n")
-        out.append("    Type: AWS::Serverless::Function\n")
-        out.append("    Metadata:\n      BuildMethod: rust-cargolambda\n")
-        out.append(f"      BuildProperties:\n        Binary: {function}\n")
-        out.append("    Properties:\n")
-        out.append(f"      Description: {summaries[function]}\n")
-        out.append("      CodeUri: ..\n      Handler: bootstrap\n")
-        out.append(policy(function, keys))
+        logical, block, group = function_block(function, summaries[function], keys)
+        functions.append((function, logical))
+        out.append(block)
+        groups.append(group)
         out.append("      Events:\n")
-        for i, (method, path) in enumerate(events.get(function) or fallbacks[function]):
+        # One catch-all for whatever no route takes: a single route and a single
+        # permission, however many paths there are.
+        for i, (method, path) in enumerate(events.get(function) or [("ANY", "$default")]):
             out.append(f"        Route{i}:\n          Type: HttpApi\n          Properties:\n")
             out.append(f"            ApiId: !Ref HttpApi\n            Method: {method}\n            Path: {path}\n")
+    stream_function = None
     for j in routes("job"):
-        logical = "".join(p.capitalize() for p in j["function"].split("-")) + "Function"
-        out.append(f"  {logical}:\n")
-        out.append("    Type: AWS::Serverless::Function\n")
-        out.append("    Metadata:\n      BuildMethod: rust-cargolambda\n")
-        out.append(f"      BuildProperties:\n        Binary: {j['function']}\n")
-        out.append("    Properties:\n")
-        out.append(f"      Description: {j['summary']}\n")
-        out.append("      CodeUri: ..\n      Handler: bootstrap\n      Timeout: 300\n")
         stream = j["method"] == "STREAM"
-        out.append(policy(j["function"], keys, [STREAM_FAILURES_POLICY] if stream else []))
+        logical, block, group = function_block(j["function"], j["summary"], keys, [STREAM_FAILURES_POLICY] if stream else [], timeout=300)
+        functions.append((j["function"], logical))
+        out.append(block)
+        groups.append(group)
         out.append("      Events:\n")
         if not stream:
-            out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n")
+            # No Name: CloudFormation names each schedule, so two stacks never collide.
+            out.append(f"        Schedule:\n          Type: ScheduleV2\n          Properties:\n            ScheduleExpression: {j['path']}\n            OmitName: true\n")
         else:
+            stream_function = logical
             out.append("        Stream:\n          Type: DynamoDB\n          Properties:\n            Stream: !GetAtt Table.StreamArn\n")
             out.append(STREAM_MAPPING)
-    return "".join(out)
+    return "".join(out) + "".join(groups) + alarms(functions, stream_function)
 
 
 # The errors a route can answer with, each a problem+json (API.md §1).
@@ -310,9 +443,16 @@ def errors(r, fn, has_body, o):
 # Only event inserts reach the function (a client's create writes about 17 items, one of
 # them its event): the filter drops the rest before a batch is made, and the function
 # takes a batch's events at once.
+# Batch size and timeout: the function makes a batch's first attempts 32 at a time
+# (webhooks::RUN_CONCURRENCY), each up to 10 s (webhooks::TIMEOUT), and an event goes to
+# at most 20 endpoints. 25 events are then at most 500 attempts, 16 rounds of 10 s: 160 s
+# against the 300 s timeout (a batch of 100 could take 630 s). Four batches per shard
+# at once (ParallelizationFactor; events have keys of their own, so no order is lost)
+# keep the throughput of the larger batch.
 STREAM_MAPPING = """\
             StartingPosition: TRIM_HORIZON
-            BatchSize: 100
+            BatchSize: 25
+            ParallelizationFactor: 4
             FilterCriteria:
               Filters:
                 - Pattern: '{"eventName": ["INSERT"], "dynamodb": {"Keys": {"pk": {"S": [{"prefix": "EVENT#"}]}}}}'

@@ -90,9 +90,14 @@ SCRIPT
 }
 
 # Writes the functions' environment to $RUN_DIR/env and exports it here.
+# The secrets are also served by the local Secrets Manager (start_secrets), where the
+# functions read them as on AWS (each its own SECRETS, from Cargo.toml's metadata); the
+# variables are for the tests and the bench, which build the handlers' config in process.
 write_env() { # dynamodb port, admin key
-  local admin_sha
+  local admin_sha cursor jwt webhook
   admin_sha=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+  cursor=$(random_secret); jwt=$(random_secret); webhook=$(random_secret)
+  start_secrets "$cursor" "$jwt" "$webhook" "$admin_sha"
   cat >"$RUN_DIR/env" <<ENV
 TABLE_NAME=clientele
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$1
@@ -100,10 +105,13 @@ AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 AWS_REGION=us-east-1
 AWS_EC2_METADATA_DISABLED=true
-CURSOR_SECRET=$(random_secret)
-JWT_SECRET=$(random_secret)
-WEBHOOK_KEY=$(random_secret)
+CURSOR_SECRET=$cursor
+JWT_SECRET=$jwt
+WEBHOOK_KEY=$webhook
 ADMIN_API_KEY_SHA256=$admin_sha
+SECRETS_NAME=clientele
+AWS_ENDPOINT_URL_SECRETSMANAGER=http://127.0.0.1:$SECRETS_PORT
+SECRETS_REFRESH_SECONDS=${SECRETS_REFRESH_SECONDS:-300}
 ALLOW_INSECURE_WEBHOOKS=true
 WEBHOOK_LOOPBACK_ONLY=true
 WEBHOOK_RETRY_SCHEDULE=${WEBHOOK_RETRY_SCHEDULE:-5s,5m,30m,2h,5h,10h,10h}
@@ -113,11 +121,32 @@ WHOLE_LIST_CAP=${WHOLE_LIST_CAP:-1000}
 ENV
 }
 
+# The local Secrets Manager (scripts/secrets_server.py): clientele/auth and clientele/webhook
+# from $RUN_DIR/secrets.json (rewrite it to rotate them). Sets SECRETS_PORT.
+start_secrets() { # cursor secret, jwt secret, webhook key, admin key sha256
+  (umask 077; "$PY" -c 'import json,sys; json.dump({"clientele/auth": {"cursorSecret": sys.argv[1], "jwtSecret": sys.argv[2], "adminApiKeySha256": sys.argv[4]}, "clientele/webhook": {"webhookKey": sys.argv[3]}}, open(sys.argv[5], "w"))' \
+    "$1" "$2" "$3" "$4" "$RUN_DIR/secrets.json")
+  rm -f "$RUN_DIR/secrets.port"
+  (exec setsid "$PY" "$ROOT/scripts/secrets_server.py" 0 "$RUN_DIR/secrets.json" "$RUN_DIR/secrets.port" >"$RUN_DIR/secrets.log" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [[ -s "$RUN_DIR/secrets.port" ]] && break; sleep 0.1; done
+  SECRETS_PORT=$(cat "$RUN_DIR/secrets.port")
+  wait_for_port "$SECRETS_PORT" "the local Secrets Manager" 10 "${PIDS[-1]}" "$RUN_DIR/secrets.log"
+}
+
+# The emulator runs in an empty folder of its own, given the workspace by --manifest-path:
+# each function instance it starts puts an inotify watch on every folder under its working
+# directory, even with --ignore-changes (about 4 600 for this tree). Over the machine's
+# watch limit an instance's watcher fails silently, and the emulator keeps counting that
+# instance while no process stands behind it (docs/EMULATOR.md). One folder, one watch.
 start_api() { # port, extra watch flags...
   local port=$1; shift
-  (cd "$ROOT" && exec setsid "$CARGO_LAMBDA" lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" \
+  mkdir -p "$RUN_DIR/emulator"
+  (cd "$RUN_DIR/emulator" && exec setsid "$CARGO_LAMBDA" lambda watch --manifest-path "$ROOT/Cargo.toml" \
+      --invoke-address 127.0.0.1 --invoke-port "$port" \
       --env-file "$RUN_DIR/env" --concurrency "${CONCURRENCY:-4}" "$@" >"$RUN_DIR/api.log" 2>&1) &
   PIDS+=($!)
+  API_PID=$!
   wait_for_port "$port" "the API" 300 "$!" "$RUN_DIR/api.log"
 }
 
@@ -128,7 +157,7 @@ start_poller() {
   rm -f "$RUN_DIR/stream-checkpoint.json" "$RUN_DIR/poller.pid"
   (exec setsid bash -c '
       set -a; source "$1/env"; set +a
-      export LOCAL_STREAM_POLL=1 LOCAL_STREAM_CHECKPOINT="$1/stream-checkpoint.json"
+      export LOCAL_STREAM_POLL=1 LOCAL_STREAM_CHECKPOINT="$1/stream-checkpoint.json" SECRETS=webhook
       while true; do
         "$2" & echo $! >"$1/poller.pid"; wait $!
         sleep 0.3
@@ -310,7 +339,7 @@ case "${1:-}" in
 MSG
     tail -f "$RUN_DIR/api.log" &
     PIDS+=($!)
-    wait "${PIDS[2]}"
+    wait "$API_PID"
     ;;
   test)
     # A CI run is the whole suite as written: nothing inherited may narrow or soften it.

@@ -8,6 +8,7 @@
 use std::future::Future;
 
 use lambda_http::http::HeaderMap;
+use lambda_http::request::RequestContext;
 use serde::Serialize;
 
 use crate::app::App;
@@ -16,6 +17,7 @@ use crate::domain::scopes::{Scope, Scopes};
 use crate::error::ApiError;
 use crate::secrets;
 use crate::store::ALL;
+use crate::store::logins::{Claimed, LoginCounters};
 
 /// What kind of credential made a request (recorded as the actor of changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -80,6 +82,22 @@ impl Principal {
         }
     }
 
+    /// That this caller holds every permission `held` (a key's or teammate's it acts
+    /// on): no credential acts above itself (API.md §1).
+    ///
+    /// # Errors
+    /// `forbidden` naming what the caller lacks.
+    pub fn covers(&self, held: Scopes, what: &str) -> Result<(), ApiError> {
+        if self.scopes.contains_all(held) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "This credential cannot change or remove a {what} that holds permissions it lacks: {}",
+                self.scopes.missing(held).join(", ")
+            )))
+        }
+    }
+
     /// Whether something owned by a partner with this ancestor path is in the caller's tree.
     pub fn sees(&self, path: &[String]) -> bool {
         match &self.partner {
@@ -100,8 +118,8 @@ impl Principal {
 /// # Errors
 /// `unauthenticated` when there is none, it is unknown, revoked, expired or
 /// badly signed, or its partner (or an ancestor of it) is suspended.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    authenticate_and(app, headers, |_| async { Ok(()) }).await.map(|(who, _)| who)
+pub async fn authenticate(app: &App, headers: &HeaderMap, source: &Source) -> Result<Principal, ApiError> {
+    authenticate_and(app, headers, source, |_| async { Ok(()) }).await.map(|(who, _)| who)
 }
 
 /// [`authenticate`], running `also` beside its last round trip.
@@ -117,7 +135,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Principal, A
 ///
 /// # Errors
 /// As [`authenticate`].
-pub async fn authenticate_and<T, F, Fut>(app: &App, headers: &HeaderMap, also: F) -> Result<(Principal, Result<T, ApiError>), ApiError>
+pub async fn authenticate_and<T, F, Fut>(app: &App, headers: &HeaderMap, source: &Source, also: F) -> Result<(Principal, Result<T, ApiError>), ApiError>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
@@ -129,14 +147,14 @@ where
     match authorization(headers)? {
         Some(Credential::Bearer(token)) => bearer(app, &token, also).await,
         Some(Credential::Basic(username, password)) => {
-            let (who, _) = basic_teammate(app, &username, &password).await?;
+            let (who, _) = basic_teammate(app, &username, &password, source).await?;
             let found = also(who.scope().to_owned()).await;
             Ok((who, found))
         }
         // (Basic is the slow path by design, an argon2 verification per request: one round
-        // trip before it (the lockout's and the teammate's reads together), the partner and
-        // its chain after, then the request's own read. Teammates sign in once and use a
-        // bearer token.)
+        // trip before it (the guessing windows' and the teammate's reads together), the
+        // partner and its chain after, then the request's own read. Teammates sign in once
+        // and use a bearer token.)
         None => Err(ApiError::Unauthenticated(
             "Send an API key in X-API-Key, a bearer token, or teammate credentials",
         )),
@@ -244,39 +262,76 @@ where
     Ok((who, found))
 }
 
+/// Where a request came from: the source address API Gateway saw (its
+/// `requestContext`: `http.sourceIp` for an HTTP API, `identity.sourceIp` for a REST
+/// API), never a header the caller sets. The guessing limits count by it (API.md
+/// §5a). An IPv4-mapped IPv6 address is its IPv4 address; other IPv6 addresses count
+/// by their /64, the block one subscriber holds, so that walking through one's own
+/// 2^64 addresses gains no guesses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source(String);
+
+impl Source {
+    /// The source of a request with this context (`unknown` without one: every such
+    /// request shares one count).
+    pub fn from_context(context: Option<&RequestContext>) -> Self {
+        #[allow(unreachable_patterns, reason = "the variants depend on lambda_http's features")]
+        let raw = match context {
+            Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.as_deref(),
+            Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.as_deref(),
+            _ => None,
+        };
+        Self::parse(raw)
+    }
+
+    /// The source of an address as text.
+    pub fn parse(raw: Option<&str>) -> Self {
+        use std::net::IpAddr;
+        match raw.and_then(|r| r.trim().parse::<IpAddr>().ok()) {
+            Some(IpAddr::V4(v4)) => Self(v4.to_string()),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(v4.to_string()),
+                None => {
+                    let s = v6.segments();
+                    Self(format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3]))
+                }
+            },
+            None => Self("unknown".into()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Authenticates a teammate by username and password (HTTP Basic).
 ///
 /// # Errors
 /// `unauthenticated` for an unknown username or a wrong password (alike, and in
-/// about the same time), or a suspended partner.
-pub async fn basic(app: &App, username: &str, password: &str) -> Result<Principal, ApiError> {
-    basic_teammate(app, username, password).await.map(|(who, _)| who)
+/// about the same time), or a suspended partner; `rate_limited` while a guessing
+/// window of the username and `source` is full ([`judge_password`]).
+pub async fn basic(app: &App, username: &str, password: &str, source: &Source) -> Result<Principal, ApiError> {
+    basic_teammate(app, username, password, source).await.map(|(who, _)| who)
 }
 
 /// [`basic`], with the teammate's password generation (what a token issued now carries).
 ///
 /// # Errors
 /// As [`basic`].
-pub async fn basic_teammate(app: &App, username: &str, password: &str) -> Result<(Principal, u64), ApiError> {
+pub async fn basic_teammate(app: &App, username: &str, password: &str, source: &Source) -> Result<(Principal, u64), ApiError> {
     const BAD: &str = "The username or password is wrong";
     // Only a username a teammate can have reaches the store (a stranger's 3000-byte
     // "username" is no key); its shape is no secret, so refusing it early leaks nothing.
     let username = crate::domain::values::Username::parse(username).map_err(|_| ApiError::Unauthenticated(BAD))?;
     let username = username.as_str();
-    // Password guessing: after MAX_FAILURES wrong passwords in a window, the username
-    // is refused until the window ends, the right password included. Unknown usernames
-    // are counted and verified (against a dummy hash) exactly like known ones.
+    let counters = LoginCounters::new(username, source.as_str());
     let now = chrono::Utc::now().timestamp();
-    let (blocked, teammate) = tokio::try_join!(app.store.login_blocked_for(username, now), app.store.teammate(username))?;
-    if let Some(retry_after) = blocked {
-        return Err(ApiError::RateLimited { retry_after });
-    }
+    let (blocked, teammate) = tokio::try_join!(app.store.login_blocked_for(&counters, now), app.store.teammate(username))?;
+    // Unknown usernames are verified (against a dummy hash) and counted exactly like known ones.
     let hash = teammate.as_ref().map_or(dummy_hash(), |t| t.password_hash.as_str());
-    let verified = verify_password(password, hash);
-    if !verified {
-        app.store.record_login_failure(username, now).await?;
-    }
-    let teammate = teammate.filter(|_| verified).ok_or(ApiError::Unauthenticated(BAD))?;
+    let right = judge_password(app, &counters, blocked, password, hash, now).await?;
+    let teammate = teammate.filter(|_| right).ok_or(ApiError::Unauthenticated(BAD))?;
     let owner = app.store.partner(&teammate.partner_id).await?.ok_or(ApiError::Unauthenticated(BAD))?;
     let chain = active_chain(app, &owner.path).await?;
     let who = Principal {
@@ -288,9 +343,41 @@ pub async fn basic_teammate(app: &App, username: &str, password: &str) -> Result
     Ok((who, teammate.password_generation))
 }
 
+/// Whether `password` is a teammate's current password, judged as a guess (API.md
+/// §5a) like a Basic attempt from `source`: what a teammate changing its own password
+/// sends as `currentPassword` is no less a guess if its token was stolen.
+///
+/// # Errors
+/// `rate_limited` while a guessing window is full; the store's.
+pub async fn current_password_is(app: &App, username: &str, password: &str, hash: &str, source: &Source) -> Result<bool, ApiError> {
+    let counters = LoginCounters::new(username, source.as_str());
+    let now = chrono::Utc::now().timestamp();
+    let blocked = app.store.login_blocked_for(&counters, now).await?;
+    judge_password(app, &counters, blocked, password, hash, now).await
+}
+
+/// Judges one password guess (API.md §5a). While a window of its username and
+/// address, or of its address, is full (`blocked`, as read beside the teammate), it
+/// is 429 whatever the password. A right password is then accepted (it counts nothing,
+/// so a teammate's own concurrent sign-ins never hold each other up); a wrong one is
+/// answered as wrong only once it has claimed its place in both windows, atomically,
+/// so however many guesses race, no more than the limit are judged: the rest are 429.
+async fn judge_password(app: &App, counters: &LoginCounters, blocked: Option<i64>, password: &str, hash: &str, now: i64) -> Result<bool, ApiError> {
+    if let Some(retry_after) = blocked {
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    if verify_password(password, hash) {
+        return Ok(true);
+    }
+    match app.store.claim_login_failure(counters, now).await? {
+        Claimed::Counted => Ok(false),
+        Claimed::Blocked { retry_after } => Err(ApiError::RateLimited { retry_after }),
+    }
+}
+
 /// A hash of a random password, verified against when the username is unknown
 /// so that both failures cost the same.
-fn dummy_hash() -> &'static str {
+pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| hash_password(&secrets::generate("")).unwrap_or_default())
 }

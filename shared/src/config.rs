@@ -2,8 +2,13 @@
 //!
 //! Every function reads the same variables; a missing or malformed one stops the
 //! cold start with a message naming it, rather than failing on some later request.
+//! The four secrets come from AWS Secrets Manager when `SECRETS` is set (always on
+//! AWS, and for the functions of the local stack: see [`crate::live_secrets`]), else
+//! from their variables (in-process tests and the bench).
 
 use std::time::Duration;
+
+use crate::live_secrets::{Secret, SecretSource, placeholder};
 
 /// The deployment's settings.
 #[derive(Clone)]
@@ -11,15 +16,18 @@ pub struct Config {
     /// The DynamoDB table holding everything (`TABLE_NAME`).
     pub table_name: String,
     /// Key that signs list cursors (`CURSOR_SECRET`).
-    pub cursor_secret: Vec<u8>,
+    pub cursor_secret: Secret<[u8]>,
     /// Key that signs and verifies HS256 bearer tokens (`JWT_SECRET`).
-    pub jwt_secret: Vec<u8>,
+    pub jwt_secret: Secret<[u8]>,
     /// SHA-256 (hex) of the platform admin's API key (`ADMIN_API_KEY_SHA256`).
     /// Only the hash is configured, so the key itself never sits in the environment.
-    pub admin_key_sha256: String,
+    pub admin_key_sha256: Secret<str>,
     /// Key from which each webhook endpoint's signing secret is derived (`WEBHOOK_KEY`),
     /// so that no endpoint secret is ever stored.
-    pub webhook_key: Vec<u8>,
+    pub webhook_key: Secret<[u8]>,
+    /// Where the four secrets above come from: Secrets Manager (`SECRETS`), or `None`
+    /// when they are the variables themselves.
+    pub secrets_source: Option<SecretSource>,
     /// Whether webhook URLs may be `http://` and loopback (`ALLOW_INSECURE_WEBHOOKS`, local only).
     pub allow_insecure_webhooks: bool,
     /// Whether webhooks go to this machine only (`WEBHOOK_LOOPBACK_ONLY`, what `make run`
@@ -44,7 +52,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(name: &'static str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &'static str, problem: impl Into<String>) -> Self {
         Self { name, problem: problem.into() }
     }
 }
@@ -67,17 +75,26 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| ConfigError::new(name, "is required"))
         };
-        let secret = |name: &'static str| {
-            let value = required(name)?;
-            if value.len() < 32 {
-                return Err(ConfigError::new(name, "must be at least 32 characters"));
+        let secrets_source = SecretSource::from_lookup(&lookup)?;
+        // From Secrets Manager: random stand-ins until `App::from_env` has read them
+        // (and for good, for a secret the function is not granted).
+        let secret = |name: &'static str| -> Result<Secret<[u8]>, ConfigError> {
+            if secrets_source.is_some() {
+                return Ok(Secret::pending(name, placeholder().into_bytes().into_boxed_slice()));
             }
-            Ok(value.into_bytes())
+            match checked_secret(name, required(name)?)? {
+                Checked::Bytes(b) => Ok(Secret::granted(name, b)),
+                Checked::Text(_) => unreachable!("only the admin hash is text"),
+            }
         };
-        let admin_key_sha256 = required("ADMIN_API_KEY_SHA256")?.to_ascii_lowercase();
-        if admin_key_sha256.len() != 64 || !admin_key_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ConfigError::new("ADMIN_API_KEY_SHA256", "must be 64 hex digits"));
-        }
+        let admin_key_sha256 = if secrets_source.is_some() {
+            Secret::pending("ADMIN_API_KEY_SHA256", placeholder().into_boxed_str())
+        } else {
+            match checked_secret("ADMIN_API_KEY_SHA256", required("ADMIN_API_KEY_SHA256")?)? {
+                Checked::Text(t) => Secret::granted("ADMIN_API_KEY_SHA256", t),
+                Checked::Bytes(_) => unreachable!("the admin hash is text"),
+            }
+        };
         let schedule = lookup("WEBHOOK_RETRY_SCHEDULE").unwrap_or_else(|| DEFAULT_RETRY_SCHEDULE.into());
         let webhook_retry_schedule = parse_schedule(&schedule)
             .map_err(|p| ConfigError::new("WEBHOOK_RETRY_SCHEDULE", p))?;
@@ -104,6 +121,7 @@ impl Config {
             jwt_secret: secret("JWT_SECRET")?,
             webhook_key: secret("WEBHOOK_KEY")?,
             admin_key_sha256,
+            secrets_source,
             allow_insecure_webhooks: matches!(
                 lookup("ALLOW_INSECURE_WEBHOOKS").as_deref(),
                 Some("1" | "true" | "yes")
@@ -113,6 +131,45 @@ impl Config {
             token_ttl,
             whole_list_cap,
         })
+    }
+}
+
+/// A secret's value, checked: the admin hash as lowercase text, the others as bytes.
+pub(crate) enum Checked {
+    Bytes(Box<[u8]>),
+    Text(Box<str>),
+}
+
+/// Checks one secret's value, wherever it came from: keys at least 32 characters, the
+/// admin hash 64 hex digits. The error names the variable, never the value.
+pub(crate) fn checked_secret(name: &'static str, value: String) -> Result<Checked, ConfigError> {
+    if name == "ADMIN_API_KEY_SHA256" {
+        let hash = value.to_ascii_lowercase();
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::new(name, "must be 64 hex digits"));
+        }
+        return Ok(Checked::Text(hash.into_boxed_str()));
+    }
+    if value.trim().is_empty() {
+        return Err(ConfigError::new(name, "is required"));
+    }
+    if value.len() < 32 {
+        return Err(ConfigError::new(name, "must be at least 32 characters"));
+    }
+    Ok(Checked::Bytes(value.into_bytes().into_boxed_slice()))
+}
+
+impl Config {
+    /// Puts a secret's new value in place (a read from Secrets Manager); whether it
+    /// replaced a different value it held.
+    pub(crate) fn set_secret(&self, name: &str, value: Checked) -> bool {
+        match (name, value) {
+            ("CURSOR_SECRET", Checked::Bytes(b)) => self.cursor_secret.set(b),
+            ("JWT_SECRET", Checked::Bytes(b)) => self.jwt_secret.set(b),
+            ("WEBHOOK_KEY", Checked::Bytes(b)) => self.webhook_key.set(b),
+            ("ADMIN_API_KEY_SHA256", Checked::Text(t)) => self.admin_key_sha256.set(t),
+            _ => false,
+        }
     }
 }
 

@@ -64,7 +64,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
-    /// Too many wrong passwords for one username: retry after this many seconds.
+    /// Too many wrong passwords for one username from one address, or from one address
+    /// over any usernames (API.md §5a): retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after: i64 },
     #[error("conflict: {0}")]
@@ -212,7 +213,7 @@ impl ApiError {
             }
             Self::PayloadTooLarge => "Request bodies are limited to 64 KiB.".into(),
             Self::RateLimited { retry_after } => {
-                format!("Too many wrong passwords for this username; try again in {retry_after} seconds.")
+                format!("Too many wrong passwords for this username or from this address; try again in {retry_after} seconds.")
             }
             Self::UnsupportedMediaType => {
                 "Send request bodies as JSON with Content-Type: application/json.".into()

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::auth::{self, Principal};
+use crate::auth::{self, Principal, Source};
 use crate::error::ApiError;
 use crate::secrets;
 use crate::store::Page;
@@ -93,6 +93,13 @@ impl Reply {
         self.headers.push(("etag", etag(version)));
         self
     }
+
+    /// Marks a reply that shows a secret (a key, a token, a signing secret shown once):
+    /// `Cache-Control: no-store`, so that no cache on the way keeps it (API.md §5a).
+    pub fn no_store(mut self) -> Self {
+        self.headers.push(("cache-control", "no-store".into()));
+        self
+    }
 }
 
 /// The ETag of a resource version.
@@ -118,6 +125,11 @@ impl Ctx {
 
     pub fn method(&self) -> &Method {
         self.req.method()
+    }
+
+    /// Where the request came from, as API Gateway saw it ([`Source`]): never a header.
+    pub fn source(&self) -> Source {
+        Source::from_context(self.req.request_context_ref())
     }
 
     /// An id from the path. Anything that is not an id cannot exist: 404.
@@ -158,12 +170,7 @@ impl Ctx {
     }
 
     fn body_bytes(&self) -> &[u8] {
-        match self.req.body() {
-            Body::Empty => &[],
-            Body::Text(t) => t.as_bytes(),
-            Body::Binary(b) => b,
-            _ => &[],
-        }
+        body_of(&self.req)
     }
 
     /// The JSON body, which this route requires.
@@ -223,7 +230,7 @@ impl Ctx {
     pub async fn principal(&self) -> Result<Principal, ApiError> {
         match &self.principal {
             Some(p) => Ok(p.clone()),
-            None => auth::authenticate(self.app, self.headers()).await,
+            None => auth::authenticate(self.app, self.headers(), &self.source()).await,
         }
     }
 
@@ -242,7 +249,7 @@ impl Ctx {
                 let found = also(p.scope().to_owned()).await;
                 Ok((p.clone(), found))
             }
-            None => auth::authenticate_and(self.app, self.headers(), also).await,
+            None => auth::authenticate_and(self.app, self.headers(), &self.source(), also).await,
         }
     }
 
@@ -387,6 +394,7 @@ where
             Err(_) => respond(&request_id, Err(ApiError::Unavailable("the request outlasted its deadline".into()))),
         };
         let mut response = if dialect == crate::dialects::Dialect::PartnerApi { partner_api_error(response) } else { response };
+        harden(&mut response);
         // A deprecated route says so, and names its successor, on every answer (errors too).
         if let Some(successor) = deprecated {
             response.headers_mut().insert("deprecation", HeaderValue::from_static("true"));
@@ -407,35 +415,69 @@ where
     .await
 }
 
+/// Headers every response carries (API.md §5a): no content sniffing, and HTTPS only
+/// from the first answer on (the API is served over HTTPS on AWS; browsers ignore
+/// the header over plain HTTP, as on a local stack).
+pub fn harden(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+}
+
 /// One request: through the idempotency layer when it is a POST carrying an
 /// `Idempotency-Key`, else straight to the handler.
 ///
-/// The layer authenticates first, so a credential that no longer works (a revoked
-/// key, a suspended partner, a removed teammate) gets 401, never a replay; it keeps
-/// records per principal, so nobody sees another's responses; and it seals what it
-/// keeps, since a first response may carry a secret shown once.
+/// A body over [`MAX_BODY`] is refused first, before anything reads it, whatever the
+/// request's headers say. The idempotency layer then authenticates: a credential that
+/// no longer works (a revoked key, a suspended partner, a removed teammate) gets 401,
+/// never a replay; a request without a credential claims no record at all; on the
+/// public license routes the credential is the license key in the body, taken as the
+/// record's owner only once it is known to be a license's. Records are per principal,
+/// so nobody sees another's responses; and what is kept is sealed, since a first
+/// response may carry a secret shown once.
 pub async fn serve<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
 where
     F: Fn(Ctx) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
+    // Boxed: the handler's future is deep already, and callers that run many handlers
+    // in one task (the load run) would otherwise reach the compiler's layout depth limit.
+    let mut response = Box::pin(serve_once(app, req, request_id, handler)).await;
+    harden(&mut response);
+    response
+}
+
+async fn serve_once<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
+where
+    F: Fn(Ctx) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
     let ctx = |req, principal| Ctx { app, req, request_id: request_id.to_owned(), principal };
+    if body_of(&req).len() > MAX_BODY {
+        return respond(request_id, Err(ApiError::PayloadTooLarge));
+    }
     let key = match idempotency_key(&req) {
         Ok(Some(key)) => key,
         Ok(None) => return respond(request_id, handler(ctx(req, None)).await),
         Err(e) => return respond(request_id, Err(e)),
     };
-    let (owner, principal) = if let Some(license_key) = body_license_key(&req) {
-        // The public license routes: the license key in the body is the credential
-        // (no other route takes a `licenseKey`: unknown fields are refused).
-        (format!("LicenseKey:{}", secrets::sha256_hex(&license_key)), None)
-    } else if PUBLIC_LICENSE_ROUTES.contains(&req.uri().path()) {
-        // A public license route without a license key: its handler refuses the
-        // request (nothing to remember), and its function may not read API keys at
-        // all, so an API key sent along is not looked up (that read was a 503).
-        return respond(request_id, handler(ctx(req, None)).await);
+    let (owner, principal) = if PUBLIC_LICENSE_ROUTES.contains(&req.uri().path()) {
+        // The public license routes: the license key in the body is the credential, and
+        // only a key that is a license's owns a record. Any other request (no key, an
+        // unknown one, a body that does not parse) goes to its handler, which refuses
+        // it; nothing is remembered. An API key sent along is not looked up: these
+        // functions may not read API keys at all.
+        let Some(license_key) = body_license_key(&req) else {
+            return respond(request_id, handler(ctx(req, None)).await);
+        };
+        let hash = secrets::sha256_hex(&license_key);
+        match app.store.license_key_known(&hash).await {
+            Ok(true) => (format!("LicenseKey:{hash}"), None),
+            Ok(false) => return respond(request_id, handler(ctx(req, None)).await),
+            Err(e) => return respond(request_id, Err(e)),
+        }
     } else if has_credential(&req) {
-        match auth::authenticate(app, req.headers()).await {
+        match auth::authenticate(app, req.headers(), &Source::from_context(req.request_context_ref())).await {
             Ok(p) => (format!("{:?}:{}", p.actor.kind, p.actor.id), Some(p)),
             Err(e) => return respond(request_id, Err(e)),
         }
@@ -501,13 +543,8 @@ struct Idempotent {
 impl Idempotent {
     fn new(app: &App, owner: &str, key: &str, req: &Request) -> Self {
         let seal_key = secrets::derive_key(&app.config.jwt_secret, &[b"clientele idempotency v1", owner.as_bytes(), key.as_bytes()]);
-        let body: &[u8] = match req.body() {
-            Body::Text(t) => t.as_bytes(),
-            Body::Binary(b) => b,
-            _ => &[],
-        };
         let mut request = format!("{} {}\n", req.method(), req.uri().path()).into_bytes();
-        request.extend_from_slice(body);
+        request.extend_from_slice(body_of(req));
         let fingerprint = hex(&secrets::hmac_sha256(&seal_key, &request));
         Self { scope: format!("{}#{}", secrets::sha256_hex(owner), secrets::sha256_hex(key)), fingerprint, seal_key }
     }
@@ -529,15 +566,20 @@ fn has_credential(req: &Request) -> bool {
     req.headers().contains_key("x-api-key") || req.headers().contains_key("authorization")
 }
 
-/// The `licenseKey` of a JSON body, if it has one (the public license routes).
-fn body_license_key(req: &Request) -> Option<String> {
-    let body: &[u8] = match req.body() {
+/// A request's body as it came, whatever its content type says.
+fn body_of(req: &Request) -> &[u8] {
+    match req.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
-        _ => return None,
-    };
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value.get("licenseKey")?.as_str().filter(|k| !k.is_empty()).map(str::to_owned)
+        _ => &[],
+    }
+}
+
+/// The `licenseKey` of a public license route's JSON body, trimmed as the route reads
+/// it, if it has one (the body is within [`MAX_BODY`] by now).
+fn body_license_key(req: &Request) -> Option<String> {
+    let value: Value = serde_json::from_slice(body_of(req)).ok()?;
+    value.get("licenseKey")?.as_str().map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned)
 }
 
 /// The `Idempotency-Key` of a POST, if it carries one.
@@ -557,7 +599,7 @@ fn stored(response: &Response<Body>) -> StoredResponse {
     let headers = response
         .headers()
         .iter()
-        .filter(|(name, _)| matches!(name.as_str(), "content-type" | "location" | "etag" | "retry-after"))
+        .filter(|(name, _)| matches!(name.as_str(), "content-type" | "location" | "etag" | "retry-after" | "cache-control"))
         .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
         .collect();
     let body = match response.body() {

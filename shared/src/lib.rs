@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`config`]: typed settings, read once per cold start.
+//! - [`live_secrets`]: the deployment's secrets from Secrets Manager, kept fresh.
 //! - [`app`]: the state a function builds once (config, DynamoDB store).
 //! - [`http`]: the runner, request reading (body limits, JSON, paging), responses.
 //! - [`error`]: the one error type and its RFC 9457 problem+json form.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod live_secrets;
 pub mod routes;
 pub mod secrets;
 pub mod store;

@@ -190,6 +190,9 @@ impl Deliverer {
             .timeout(TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
+            // Never through a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY in the environment):
+            // a proxy would connect in our stead, to an address the checks below never see.
+            .no_proxy()
             // Every name is resolved by this resolver, which drops private addresses: the
             // address connected to is the address checked (no DNS rebinding in between).
             .dns_resolver(std::sync::Arc::new(PublicOnly {

@@ -1,4 +1,4 @@
-//! Answers 404 for a path no route serves. Generated from infra/routes.tsv by infra/routes.py.
+//! Answers what no route takes (405 for a method a path does not serve, 404 for an unknown path). Generated from infra/routes.tsv by infra/routes.py.
 
 #[tokio::main]
 async fn main() -> Result<(), clientele::Error> {

@@ -53,7 +53,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     cx.app.store.create_api_key(&key, &partner.path, &event).await?;
     let mut body = key.view();
     body["key"] = json!(secret);
-    Ok(Reply::created(body, format!("/v1/api-keys/{}", key.id)))
+    Ok(Reply::created(body, format!("/v1/api-keys/{}", key.id)).no_store())
 }
 
 /// `GET /v1/api-keys[?partnerId=]`: a partner's keys, never their secrets.
@@ -74,10 +74,12 @@ pub async fn list_keys(cx: Ctx) -> Result<Reply, ApiError> {
     Ok(list(total, keys.iter().map(ApiKey::view).collect(), cx.cursor(&fingerprint, after)))
 }
 
-/// `DELETE /v1/api-keys/{keyId}`: the key stops working from the next request.
+/// `DELETE /v1/api-keys/{keyId}`: the key stops working from the next request. Needs
+/// `keys:remove` and every permission the key holds.
 ///
 /// # Errors
-/// 404 for a key that does not exist, was revoked, or is outside the caller's tree.
+/// 403 for a key that holds more than the caller; 404 for a key that does not exist,
+/// was revoked, or is outside the caller's tree.
 pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::KEYS_REMOVE)?;
@@ -88,6 +90,9 @@ pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     if !who.sees(&partner.path) {
         return Err(not_found());
     }
+    // No credential acts above itself (API.md §1). A key never changes, so what it holds
+    // now is what the revoke removes.
+    who.covers(key.permissions, "key")?;
     let event = Event::new(EventType::KeyRevoked, &partner.path, &who.actor, &cx.request_id, key.event_view(), None);
     if cx.app.store.revoke_api_key(&key, &event).await? { Ok(Reply::no_content()) } else { Err(not_found()) }
 }

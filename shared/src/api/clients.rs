@@ -1,9 +1,6 @@
 //! `/v1/clients`: create, list, retrieve, change, delete and find clients.
 
-use std::time::Duration;
-
 use futures::StreamExt;
-use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
@@ -22,8 +19,7 @@ use crate::http::{Ctx, Reply, list};
 use crate::secrets;
 use crate::store::{ClientQuery, Numbered, Page, Store};
 
-/// How often a change without `If-Match` is re-applied when another change won the race.
-const MAX_ATTEMPTS: u32 = 64;
+use super::{MAX_ATTEMPTS, backoff};
 
 fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Client {id}"))
@@ -131,7 +127,8 @@ pub(crate) fn reply(c: &Client) -> Reply {
     Reply::ok(c.view()).etag(c.version)
 }
 
-/// Reads, changes and writes back one client, as one versioned step with its event.
+/// Reads, changes and writes back one client, as one versioned step with its event
+/// ([`super::versioned`]).
 ///
 /// `change` gets the current client and returns the new one with the type of
 /// its event, `None` when there is nothing to change, or an error, which ends
@@ -151,40 +148,33 @@ pub async fn modify(
     found: Option<Client>,
     change: impl Fn(&Client) -> Result<Option<(Client, EventType)>, ApiError>,
 ) -> Result<Client, ApiError> {
-    let expected = cx.if_match()?;
     let store = &cx.app.store;
     let mut found = Some(found);
-    for attempt in 0..MAX_ATTEMPTS {
-        let current = match found.take() {
-            Some(first) => visible_as_read(store, who, id, first).await?,
-            None => visible(store, who, id).await?,
-        };
-        if expected.is_some_and(|v| v != current.version) {
-            return Err(ApiError::VersionMismatch { current: current.version });
+    let read = || {
+        let first = found.take();
+        async move {
+            match first {
+                Some(first) => visible_as_read(store, who, id, first).await,
+                None => visible(store, who, id).await,
+            }
         }
-        let Some((mut next, kind)) = change(&current)? else { return Ok(current) };
+    };
+    let write = |current: Client, (mut next, kind): (Client, EventType)| async move {
         next.version = current.version + 1;
         next.modified = now();
         let (before, after) = (current.view(), next.view());
         // Heard in the client's tree as it is now: a move's event goes to the partners it
         // joined (the ones it left may not learn where it went: another tree is unseen).
         let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after));
-        match store.update_client(&current, &next, &event).await {
-            Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
-            Err(ApiError::VersionMismatch { .. }) => {
-                let latest = visible(store, who, id).await?;
-                return Err(ApiError::VersionMismatch { current: latest.version });
-            }
-            other => return other.map(|()| next),
-        }
-    }
-    Err(ApiError::Unavailable("too much contention on one client".into()))
+        store.update_client(&current, &next, &event).await.map(|()| next)
+    };
+    super::versioned(cx.if_match()?, "client", read, change, write).await
 }
 
-async fn backoff(attempt: u32) {
-    let cap = 5u64 << attempt.min(5);
-    let wait = rand::thread_rng().gen_range(1..=cap);
-    tokio::time::sleep(Duration::from_millis(wait)).await;
+impl super::Versioned for Client {
+    fn version(&self) -> u64 {
+        self.version
+    }
 }
 
 /// The partner a request names by `{ id }` or `{ name }`, if the caller sees it.
@@ -233,7 +223,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     let (client, secret) = create_client(&cx, &who, new).await?;
     let mut body = client.view();
     body["apiKey"] = json!(secret);
-    Ok(Reply::created(body, dialect.client_location(&client)).etag(client.version))
+    Ok(Reply::created(body, dialect.client_location(&client)).etag(client.version).no_store())
 }
 
 /// Creates a client with its event; returns it and its own API key (shown once).

@@ -74,11 +74,11 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         };
         let (license, secret) = create_license(&cx, &who, new).await.map_err(hidden)?;
         let location = format!("/api/v1/portal/clients/{}/licenses", license.client_number);
-        return Ok(Reply::created(portal::license(&license, Some(&secret), &now()), location));
+        return Ok(Reply::created(portal::license(&license, Some(&secret), &now()), location).no_store());
     }
     let new = NewLicense::from_body(cx.json()?)?;
     let (license, secret) = create_license(&cx, &who, new).await?;
-    Ok(Reply::created(license.view(), format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)))
+    Ok(Reply::created(license.view(), format!("/v1/licenses/{}", license.id)).with_field("licenseKey", json!(secret)).no_store())
 }
 
 /// The reseller portal's new license: its integer `product_id` and `customer_id` are

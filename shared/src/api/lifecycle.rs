@@ -170,5 +170,5 @@ pub async fn rotate_api_key(cx: Ctx) -> Result<Reply, ApiError> {
         Ok(Some((next, EventType::ClientUpdated)))
     })
     .await?;
-    Ok(response.with_field("apiKey", json!(secret)))
+    Ok(response.with_field("apiKey", json!(secret)).no_store())
 }

@@ -14,10 +14,70 @@ pub mod usage;
 pub mod webhooks;
 
 use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
 
 use crate::error::ApiError;
 use crate::http::{Ctx, Reply};
 use crate::store::Numbered;
+
+/// How often a change without `If-Match` is re-applied when another change won the race.
+pub(crate) const MAX_ATTEMPTS: u32 = 64;
+
+/// A record whose every change bumps its `version` (API.md §1, "Concurrency"): a
+/// client, a teammate.
+pub(crate) trait Versioned {
+    fn version(&self) -> u64;
+}
+
+/// The one read-change-write loop of a versioned record, as one versioned step.
+///
+/// `read` reads the record as it is now (404 when it is gone or outside the caller's
+/// tree); `change` decides on it what to write (`None`: nothing to change, and the
+/// record is the answer), or refuses (its error ends the loop); `write` writes that
+/// change on condition that the stored record is still at the version read, answering
+/// `version_mismatch` when it is not. With `If-Match` (`expected`), a stale version is
+/// a 412 and nothing changes; without it, a concurrent writer makes the change run
+/// again on the newer record, read afresh and checked afresh by `change`, so no change
+/// is lost or undone and each bumps `version` exactly once.
+///
+/// # Errors
+/// 404, 412, 503 when the record stays contended, or whatever `read`, `change` or
+/// `write` return.
+pub(crate) async fn versioned<T, N, R, RFut, C, W, WFut>(expected: Option<u64>, what: &str, mut read: R, change: C, write: W) -> Result<T, ApiError>
+where
+    T: Versioned,
+    R: FnMut() -> RFut,
+    RFut: Future<Output = Result<T, ApiError>>,
+    C: Fn(&T) -> Result<Option<N>, ApiError>,
+    W: Fn(T, N) -> WFut,
+    WFut: Future<Output = Result<T, ApiError>>,
+{
+    for attempt in 0..MAX_ATTEMPTS {
+        let current = read().await?;
+        if expected.is_some_and(|v| v != current.version()) {
+            return Err(ApiError::VersionMismatch { current: current.version() });
+        }
+        let Some(next) = change(&current)? else { return Ok(current) };
+        match write(current, next).await {
+            Err(ApiError::VersionMismatch { .. }) if expected.is_none() => backoff(attempt).await,
+            Err(ApiError::VersionMismatch { .. }) => {
+                let latest = read().await?;
+                return Err(ApiError::VersionMismatch { current: latest.version() });
+            }
+            other => return other,
+        }
+    }
+    Err(ApiError::Unavailable(format!("too much contention on one {what}").into()))
+}
+
+/// A short, growing, jittered wait before a change runs again on a newer version.
+pub(crate) async fn backoff(attempt: u32) {
+    let cap = 5u64 << attempt.min(5);
+    let wait = rand::thread_rng().gen_range(1..=cap);
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
 
 /// Runs a create with a freshly drawn `number` and the id that goes with it
 /// ([`Numbered::id`]), drawing again when the claim in its transaction finds the number
@@ -40,14 +100,6 @@ where
     Err(ApiError::NumberTaken)
 }
 
-/// Answers a route that exists with a method it does not support.
-///
-/// # Errors
-/// Always `method_not_allowed`.
-pub async fn method_not_allowed(cx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::MethodNotAllowed(allowed_methods(cx.req.uri().path())))
-}
-
 /// The methods the route matching `path` serves, as an `Allow` header value.
 fn allowed_methods(path: &str) -> String {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
@@ -62,12 +114,18 @@ fn allowed_methods(path: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Answers a path no route serves.
+/// Answers every request no route takes (on AWS, the HTTP API's one `$default` route):
+/// a path that a route serves with other methods is a 405 naming them in `Allow`, any
+/// other path a 404.
 ///
 /// # Errors
-/// Always `not_found`.
+/// Always `method_not_allowed` or `not_found`.
 pub async fn route_not_found(cx: Ctx) -> Result<Reply, ApiError> {
-    Err(ApiError::NotFound(format!("Route {}", cx.req.uri().path())))
+    let path = cx.req.uri().path();
+    match allowed_methods(path) {
+        allowed if allowed.is_empty() => Err(ApiError::NotFound(format!("Route {path}"))),
+        allowed => Err(ApiError::MethodNotAllowed(allowed)),
+    }
 }
 
 #[cfg(test)]

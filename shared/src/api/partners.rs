@@ -128,10 +128,11 @@ async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
 }
 
 /// `PATCH /v1/partners/{partnerId}` `{ name?, type? }`: the admin, or a partner
-/// with `partners:edit` on itself or any partner of its tree.
+/// with `partners:edit` on itself (its name only) or any partner of its tree.
 ///
 /// # Errors
-/// 400 for a bad body, 404 outside the caller's tree, 409 `name_taken`.
+/// 400 for a bad body, 403 for a partner changing its own type, 404 outside the
+/// caller's tree, 409 `name_taken`.
 pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::PARTNERS_EDIT)?;
@@ -139,6 +140,13 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     // A concurrent rename makes the write's condition fail: read again and re-apply.
     for _ in 0..5 {
         let current = visible(&cx, &who).await?;
+        // A partner's own credentials may rename it, but its type is its parent's or the
+        // admin's to change (API.md §2): a partner never promotes itself (to a reseller,
+        // whom the portal serves).
+        let own = who.partner.as_ref().is_some_and(|p| p.id == current.id);
+        if own && patch.kind.is_some_and(|kind| kind != current.kind) {
+            return Err(ApiError::Forbidden("A partner's type is changed by its parent or the platform admin, not by the partner itself".into()));
+        }
         let mut next = patch.apply(&current);
         if next.name.as_str() == current.name.as_str() && next.kind == current.kind {
             return Ok(Reply::ok(current.view()));

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 
-use crate::auth::{self, Claims, Credential, Principal};
+use crate::auth::{self, ActorKind, Claims, Credential, Principal};
 use crate::domain::scopes::Scope;
 use crate::domain::teammate::{NewTeammate, Teammate, TeammatePatch};
 use crate::domain::{is_id, new_id, now, timestamp};
@@ -32,10 +32,11 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         created: now(),
         modified: None,
         password_generation: 0,
+        version: 0,
     };
     let event = Event::new(EventType::TeammateCreated, &partner.path, &who.actor, &cx.request_id, teammate.view(), None);
     cx.app.store.create_teammate(&teammate, &event).await?;
-    Ok(Reply::created(teammate.view(), format!("/v1/teammates/{}", teammate.id)))
+    Ok(Reply::created(teammate.view(), format!("/v1/teammates/{}", teammate.id)).etag(teammate.version))
 }
 
 /// `GET /v1/teammates[?partnerId=]`: a partner's teammates, never their password hashes.
@@ -65,53 +66,134 @@ async fn visible(cx: &Ctx, who: &Principal) -> Result<(Teammate, Vec<String>), A
     if who.sees(&partner.path) { Ok((teammate, partner.path)) } else { Err(not_found()) }
 }
 
-/// `PATCH /v1/teammates/{teammateId}` `{ permissions?, password? }`. A new
-/// password ends the tokens issued before it.
-///
-/// # Errors
-/// 400 for a bad body, 403 for permissions the caller lacks, 404 outside its tree.
-pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
-    let who = cx.principal().await?;
-    who.require(Scope::KEYS_CREATE)?;
-    let patch = TeammatePatch::from_body(cx.json()?)?;
-    let (current, path) = visible(&cx, &who).await?;
-    let mut next = current.clone();
-    if let Some(asked) = patch.permissions {
-        next.permissions = who.grant(Some(asked), "teammate")?;
-    }
-    if let Some(password) = &patch.password {
-        next.password_hash = auth::hash_password(&password.0)?;
-        next.password_generation += 1;
-    }
-    next.modified = Some(now());
-    let mut object = next.view();
-    if patch.password.is_some() {
-        // Which changed, never to what.
-        object["passwordChanged"] = json!(true);
-    }
-    let event = Event::new(EventType::TeammateUpdated, &path, &who.actor, &cx.request_id, object, previous(&current.view(), &next.view()));
-    if cx.app.store.update_teammate(&next, &event).await? {
-        Ok(Reply::ok(next.view()))
-    } else {
-        Err(ApiError::NotFound(format!("Teammate {}", current.id)))
+impl super::Versioned for Teammate {
+    fn version(&self) -> u64 {
+        self.version
     }
 }
 
-/// `DELETE /v1/teammates/{teammateId}`: their password and tokens stop working
-/// from the next request on.
+impl super::Versioned for (Teammate, Vec<String>) {
+    fn version(&self) -> u64 {
+        self.0.version
+    }
+}
+
+/// Whether `who` is the teammate `t` itself.
+fn is_self(who: &Principal, t: &Teammate) -> bool {
+    who.actor.kind == ActorKind::Teammate && who.actor.id == t.id
+}
+
+/// What changing `current` as `patch` says needs (API.md §1: no credential acts
+/// above itself): `keys:create` and every permission the teammate holds now, unless
+/// it is a teammate setting its own password only (which proves itself with
+/// `currentPassword` instead). What it is given after is checked by [`Principal::grant`].
+fn may_change(who: &Principal, current: &Teammate, patch: &TeammatePatch) -> Result<(), ApiError> {
+    if is_self(who, current) && patch.permissions.is_none() {
+        return Ok(());
+    }
+    who.require(Scope::KEYS_CREATE)?;
+    who.covers(current.permissions, "teammate")
+}
+
+/// `PATCH /v1/teammates/{teammateId}` `{ permissions?, password?, currentPassword? }`,
+/// honouring `If-Match`.
+///
+/// Changing another teammate needs `keys:create` and every permission it holds before
+/// and after the change; a new password ends the tokens issued before it. A teammate
+/// changing its own password sends `currentPassword` too (a guess like a Basic one,
+/// under the same limits). Without `If-Match` a concurrent change makes this one run
+/// again on the newer teammate, its checks included, so no change is lost or undone.
 ///
 /// # Errors
-/// 404 for a teammate that does not exist or is outside the caller's tree.
+/// 400 for a bad body or a missing `currentPassword`, 403 for what the caller may not
+/// do (a wrong `currentPassword` included), 404 outside its tree, 412 for a stale
+/// `If-Match`, 429 while the guessing limits hold.
+pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    let patch = TeammatePatch::from_body(cx.json()?)?;
+    let expected = cx.if_match()?;
+    let (first, path) = visible(&cx, &who).await?;
+    may_change(&who, &first, &patch)?;
+    let own = is_self(&who, &first);
+    match (&patch.current_password, own && patch.password.is_some()) {
+        (None, true) => return Err(ApiError::invalid("currentPassword", "is required to change your own password")),
+        (Some(_), false) => {
+            return Err(ApiError::invalid("currentPassword", "is sent only by a teammate changing its own password"));
+        }
+        (Some(current), true) => {
+            let right = auth::current_password_is(cx.app, first.username.as_str(), current, &first.password_hash, &cx.source()).await?;
+            if !right {
+                return Err(ApiError::Forbidden("currentPassword is not this teammate's password".into()));
+            }
+        }
+        (None, false) => {}
+    }
+    // Hashed once (argon2 is slow on purpose), after the checks that could refuse it.
+    let new_hash = patch.password.as_ref().map(|p| auth::hash_password(&p.0)).transpose()?;
+    let mut first = Some(first);
+    let read = || {
+        let found = first.take();
+        let cx = &cx;
+        let who = &who;
+        async move {
+            match found {
+                Some(t) => Ok(t),
+                None => visible(cx, who).await.map(|(t, _)| t),
+            }
+        }
+    };
+    let change = |current: &Teammate| -> Result<Option<Teammate>, ApiError> {
+        // Checked again on what is stored now: a permission given meanwhile is not
+        // taken away (or a password set) by someone who could not have touched it.
+        may_change(&who, current, &patch)?;
+        let mut next = current.clone();
+        if let Some(asked) = patch.permissions {
+            next.permissions = who.grant(Some(asked), "teammate")?;
+        }
+        if let Some(hash) = &new_hash {
+            next.password_hash.clone_from(hash);
+            next.password_generation += 1;
+        }
+        next.version = current.version + 1;
+        next.modified = Some(now());
+        Ok(Some(next))
+    };
+    let write = |current: Teammate, next: Teammate| {
+        let (cx, who, path, changed_password) = (&cx, &who, &path, new_hash.is_some());
+        async move {
+            let mut object = next.view();
+            if changed_password {
+                // Which changed, never to what.
+                object["passwordChanged"] = json!(true);
+            }
+            let event = Event::new(EventType::TeammateUpdated, path, &who.actor, &cx.request_id, object, previous(&current.view(), &next.view()));
+            cx.app.store.update_teammate(&current, &next, &event).await.map(|()| next)
+        }
+    };
+    let next = super::versioned(expected, "teammate", read, change, write).await?;
+    Ok(Reply::ok(next.view()).etag(next.version))
+}
+
+/// `DELETE /v1/teammates/{teammateId}`, honouring `If-Match`: their password and
+/// tokens stop working from the next request on. Needs `keys:remove` and every
+/// permission the teammate holds.
+///
+/// # Errors
+/// 403 for a teammate that holds more than the caller; 404 for one that does not
+/// exist or is outside the caller's tree; 412 for a stale `If-Match`.
 pub async fn remove(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::KEYS_REMOVE)?;
-    let (teammate, path) = visible(&cx, &who).await?;
-    let event = Event::new(EventType::TeammateRemoved, &path, &who.actor, &cx.request_id, teammate.view(), None);
-    if cx.app.store.remove_teammate(&teammate, &event).await? {
-        Ok(Reply::no_content())
-    } else {
-        Err(ApiError::NotFound(format!("Teammate {}", teammate.id)))
-    }
+    let expected = cx.if_match()?;
+    let (cx, who) = (&cx, &who);
+    let read = || async move { visible(cx, who).await };
+    let change = |(current, _): &(Teammate, Vec<String>)| who.covers(current.permissions, "teammate").map(|()| Some(()));
+    let write = |(current, path): (Teammate, Vec<String>), ()| async move {
+        let event = Event::new(EventType::TeammateRemoved, &path, &who.actor, &cx.request_id, current.view(), None);
+        cx.app.store.remove_teammate(&current, &event).await.map(|()| (current, path))
+    };
+    super::versioned(expected, "teammate", read, change, write).await?;
+    Ok(Reply::no_content())
 }
 
 /// `POST /v1/auth/token` with Basic credentials: `{ token, expiresAt }`.
@@ -122,7 +204,7 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     let Some(Credential::Basic(username, password)) = auth::authorization(cx.headers())? else {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic"));
     };
-    let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password).await?;
+    let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password, &cx.source()).await?;
     let partner = who.partner.as_ref().ok_or(ApiError::Unauthenticated("Teammates belong to a partner"))?;
     let now = Utc::now();
     let expires = now + Duration::from_std(cx.app.config.token_ttl).map_err(ApiError::internal)?;
@@ -135,5 +217,5 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
         pwg: password_generation,
     };
     let token = auth::issue_token(&cx.app.config.jwt_secret, &claims)?;
-    Ok(Reply::ok(json!({ "token": token, "expiresAt": timestamp(expires) })))
+    Ok(Reply::ok(json!({ "token": token, "expiresAt": timestamp(expires) })).no_store())
 }

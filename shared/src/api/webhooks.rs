@@ -68,7 +68,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     };
     cx.app.store.create_webhook(&hook).await?;
     let secret = secret(&cx.app.config.webhook_key, &hook);
-    Ok(Reply::created(hook.view(), format!("/v1/webhooks/{}", hook.id)).with_field("secret", json!(secret)))
+    Ok(Reply::created(hook.view(), format!("/v1/webhooks/{}", hook.id)).with_field("secret", json!(secret)).no_store())
 }
 
 /// `GET /v1/webhooks[?partnerId=]`: the endpoints of the caller's partner (or one below it).
@@ -169,7 +169,7 @@ pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
             other => {
                 other?;
                 let secret = secret(&cx.app.config.webhook_key, &next);
-                return Ok(Reply::ok(next.view()).etag(next.version).with_field("secret", json!(secret)));
+                return Ok(Reply::ok(next.view()).etag(next.version).with_field("secret", json!(secret)).no_store());
             }
         }
     }

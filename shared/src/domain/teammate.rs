@@ -26,6 +26,10 @@ pub struct Teammate {
     /// a change (or issued against the old password while the change commits) live on.
     #[serde(default)]
     pub password_generation: u64,
+    /// 0 at creation, +1 per change (API.md §1): a change is written only over the
+    /// version it was decided on, so none is lost or undone by a concurrent one.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl Teammate {
@@ -37,6 +41,7 @@ impl Teammate {
             "permissions": self.permissions,
             "created": self.created,
             "modified": self.modified.as_deref().unwrap_or(&self.created),
+            "version": self.version,
         })
     }
 }
@@ -88,6 +93,8 @@ impl NewTeammate {
 pub struct TeammatePatch {
     pub password: Option<Password>,
     pub permissions: Option<Scopes>,
+    /// What a teammate changing its own password sends beside the new one.
+    pub current_password: Option<String>,
 }
 
 impl TeammatePatch {
@@ -98,10 +105,14 @@ impl TeammatePatch {
         let mut f = Fields::from_body(body)?;
         let password = f.optional("password");
         let permissions = f.optional("permissions");
-        for name in ["id", "username", "partnerId", "created", "modified"] {
+        let current_password: Option<String> = f.optional("currentPassword");
+        if current_password.as_ref().is_some_and(|p| p.chars().count() > 256) {
+            f.error("currentPassword", "must be at most 256 characters");
+        }
+        for name in ["id", "username", "partnerId", "created", "modified", "version"] {
             f.read_only(name);
         }
         f.finish()?;
-        Ok(Self { password, permissions })
+        Ok(Self { password, permissions, current_password })
     }
 }

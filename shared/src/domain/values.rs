@@ -17,16 +17,42 @@ pub fn member(at: &str, name: &str) -> String {
     if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") }
 }
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+/// The text rules (API.md §5a), the one place every text field of every
+/// representation is checked: text is Unicode NFC (so one name typed two ways, a
+/// precomposed "é" or "e" + a combining accent, is one name), and holds no control
+/// (`Cc`) or format (`Cf`) character, invisible or disruptive as they are (zero-width
+/// spaces and joiners, bidi overrides, soft hyphens, BEL, NUL...): "Acme" and "Acme" +
+/// U+200B would look like one name and be two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextRule {
+    /// Names, usernames and `metadata` keys: none at all.
+    Strict,
+    /// Every other text field (free text, `metadata` values): none but tab and line feed.
+    Free,
 }
 
-/// Whether `s` holds a control (`Cc`) or format (`Cf`) character: zero-width spaces and
-/// joiners, bidi overrides, soft hyphens... invisible, so "Acme" and "Acme" + U+200B
-/// would look like one name and be two (API.md §5a).
-fn has_invisible(s: &str) -> bool {
-    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
-    s.chars().any(|c| matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format))
+impl TextRule {
+    fn refuses(self, c: char) -> bool {
+        use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+        let hidden = matches!(c.general_category(), GeneralCategory::Control | GeneralCategory::Format);
+        hidden && !(self == Self::Free && matches!(c, '\t' | '\n'))
+    }
+
+    /// `raw` in NFC, if it keeps this rule; else what is wrong with it.
+    pub fn clean(self, raw: &str) -> Result<String, String> {
+        use unicode_normalization::UnicodeNormalization as _;
+        let text: String = raw.nfc().collect();
+        match text.chars().find(|c| self.refuses(*c)) {
+            None => Ok(text),
+            Some(c) => Err(match self {
+                Self::Strict => format!("must not contain control or invisible format characters (found U+{:04X})", u32::from(c)),
+                Self::Free => format!(
+                    "must not contain control or invisible format characters other than tab and line feed (found U+{:04X})",
+                    u32::from(c)
+                ),
+            }),
+        }
+    }
 }
 
 /// `s` trimmed and in Unicode NFC, so that one name typed two ways (a precomposed "é"
@@ -50,14 +76,12 @@ impl Name {
         if raw.len() > Self::MAX * 4 + 64 {
             return Err(format!("must be at most {} characters", Self::MAX));
         }
-        let name = normalized(raw);
+        let name = TextRule::Strict.clean(raw.trim())?;
         let len = name.chars().count();
         if len == 0 {
             Err("must not be empty".into())
         } else if len > Self::MAX {
             Err(format!("must be at most {} characters", Self::MAX))
-        } else if has_invisible(&name) {
-            Err("must not contain control or invisible format characters (such as U+200B)".into())
         } else {
             Ok(Self(name))
         }
@@ -90,9 +114,9 @@ impl Email {
         if raw.len() > 1024 {
             return Err(BAD.into());
         }
-        let s = normalized(raw);
+        let s = TextRule::Strict.clean(raw.trim()).map_err(|_| BAD.to_owned())?;
         let s = s.as_str();
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if s.len() > 254 || s.chars().any(char::is_whitespace) {
             return Err(BAD.into());
         }
         let Some((local, domain)) = s.split_once('@') else { return Err(BAD.into()) };
@@ -158,8 +182,9 @@ impl FromJson for Username {
     }
 }
 
-/// Free text of at most `MAX` characters without control characters
-/// (company, merchant id, billing id, location, contact names, phone).
+/// Free text of at most `MAX` characters, trimmed, under the free-text rule
+/// ([`TextRule::Free`]): company, merchant id, billing id, location, contact names,
+/// phone, a license's tier, descriptions and reasons.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Text<const MAX: usize>(String);
@@ -169,14 +194,8 @@ impl<const MAX: usize> Text<MAX> {
         if raw.len() > MAX * 4 + 64 {
             return Err(format!("must be at most {MAX} characters"));
         }
-        let s = normalized(raw);
-        if s.chars().count() > MAX {
-            Err(format!("must be at most {MAX} characters"))
-        } else if has_control(&s) {
-            Err("must not contain control characters".into())
-        } else {
-            Ok(Self(s))
-        }
+        let s = TextRule::Free.clean(raw.trim())?;
+        if s.chars().count() > MAX { Err(format!("must be at most {MAX} characters")) } else { Ok(Self(s)) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -249,20 +268,36 @@ impl FromJson for MetadataPatch {
         let mut map = BTreeMap::new();
         for (k, v) in members {
             let here = member(at, k);
-            if !(1..=100).contains(&k.chars().count()) || has_control(k) {
-                errors.push(crate::error::FieldError::new(&here, "keys must be 1-100 characters"));
+            // Keys are names (no control or format character at all), values free text.
+            let key = match TextRule::Strict.clean(k) {
+                Ok(key) if (1..=100).contains(&key.chars().count()) => key,
+                Ok(_) => {
+                    errors.push(crate::error::FieldError::new(&here, "keys must be 1-100 characters"));
+                    continue;
+                }
+                Err(why) => {
+                    errors.push(crate::error::FieldError::new(&here, format!("keys {why}")));
+                    continue;
+                }
+            };
+            if map.contains_key(&key) {
+                errors.push(crate::error::FieldError::new(&here, "is the same key as another once in Unicode NFC"));
                 continue;
             }
             match v {
                 Value::Null => {
-                    map.insert(k.clone(), None);
+                    map.insert(key, None);
                 }
-                Value::String(s) if s.chars().count() <= 500 => {
-                    map.insert(k.clone(), Some(s.clone()));
-                }
-                Value::String(_) => {
+                Value::String(s) if s.chars().count() > 500 => {
                     errors.push(crate::error::FieldError::new(&here, "must be at most 500 characters"))
                 }
+                Value::String(s) => match TextRule::Free.clean(s) {
+                    Ok(value) if value.chars().count() <= 500 => {
+                        map.insert(key, Some(value));
+                    }
+                    Ok(_) => errors.push(crate::error::FieldError::new(&here, "must be at most 500 characters")),
+                    Err(why) => errors.push(crate::error::FieldError::new(&here, why)),
+                },
                 other => errors.push(crate::error::FieldError::new(
                     &here,
                     format!("must be a string, not {}", json_type(other)),
@@ -512,6 +547,33 @@ mod tests {
         assert!(Name::parse("   ").is_err());
         assert!(Name::parse(&"x".repeat(201)).is_err());
         assert!(Name::parse(&"é".repeat(200)).is_ok());
+    }
+
+    #[test]
+    fn text_is_nfc_and_free_text_keeps_only_tab_and_line_feed() {
+        assert_eq!(Text::<50>::parse("Cafe\u{301} Ltd").unwrap().as_str(), "Caf\u{e9} Ltd");
+        assert_eq!(Text::<50>::parse("line one\nline\ttwo").unwrap().as_str(), "line one\nline\ttwo");
+        for bad in ["bell\u{7}", "c\rr", "zero\u{200b}width", "\u{202e}bidi", "nul\u{0}", "soft\u{ad}hyphen"] {
+            assert!(Text::<50>::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        for bad in ["tab\tname", "line\nname"] {
+            assert!(Name::parse(bad).is_err(), "{bad:?}: names take no control character at all");
+        }
+    }
+
+    #[test]
+    fn metadata_keys_are_strict_and_values_free_text() {
+        let mut errors = Vec::new();
+        let ok = Metadata::from_json(&json!({"note": "a\tb\nc", "caf\u{65}\u{301}": "e\u{301}"}), "metadata", &mut errors).unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(serde_json::to_value(&ok).unwrap(), json!({"note": "a\tb\nc", "caf\u{e9}": "\u{e9}"}), "NFC keys and values");
+        for bad in [json!({"k": "ring\u{7}"}), json!({"zero\u{200b}width": "v"}), json!({"tab\tkey": "v"}), json!({"k": "\u{feff}"})] {
+            let mut errors = Vec::new();
+            assert!(Metadata::from_json(&bad, "metadata", &mut errors).is_none(), "{bad} must be refused");
+            assert!(errors[0].field.starts_with("metadata."), "{errors:?}");
+        }
+        let mut errors = Vec::new();
+        assert!(Metadata::from_json(&json!({"caf\u{e9}": "1", "cafe\u{301}": "2"}), "metadata", &mut errors).is_none(), "one key typed two ways");
     }
 
     #[test]

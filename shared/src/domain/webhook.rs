@@ -103,7 +103,8 @@ pub fn check_url(raw: &str, insecure: bool) -> Result<String, String> {
 /// assignments (192.0.0/24), documentation, multicast, broadcast, reserved and
 /// unspecified IPv4; and IPv6 loopback, unspecified, unique-local, link- and
 /// site-local, multicast, documentation, discard-only, Teredo, 6to4, NAT64
-/// (64:ff9b::/96, 64:ff9b:1::/48), IPv4-mapped and IPv4-compatible addresses: every
+/// (64:ff9b::/96, 64:ff9b:1::/48), IPv4-mapped, IPv4-translated (::ffff:0:0:0/96) and
+/// IPv4-compatible addresses: every
 /// form that can reach a private IPv4 address through translation (API.md §5a).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
@@ -127,7 +128,9 @@ pub fn is_public(ip: IpAddr) -> bool {
             let translated = s[0] == 0x0064 && s[1] == 0xff9b && (s[2..6] == [0, 0, 0, 0] || s[2] == 1)
                 || s[0] == 0x2002
                 || (s[0] == 0x2001 && s[1] == 0)
-                || s[..5] == [0, 0, 0, 0, 0] && (s[5] == 0 || s[5] == 0xffff);
+                || s[..5] == [0, 0, 0, 0, 0] && (s[5] == 0 || s[5] == 0xffff)
+                // IPv4-translated (RFC 2765 / SIIT), the whole ::ffff:0:0:0/96.
+                || s[..6] == [0, 0, 0, 0, 0xffff, 0];
             !(translated
                 || v6.is_loopback()
                 || v6.is_unspecified()
@@ -255,6 +258,7 @@ mod tests {
             "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "fec0::1", "ff02::1", "2001:db8::1", "100::1",
             "::ffff:127.0.0.1", "::ffff:8.8.8.8", "::127.0.0.1", "::10.0.0.1", "64:ff9b::7f00:1", "64:ff9b::808:808",
             "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a00:1::", "2001:0:4136:e378::1",
+            "::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:808:808", "::ffff:0:0:0", "::ffff:0:ffff:ffff",
         ];
         for ip in refused {
             assert!(!is_public(ip.parse().unwrap()), "{ip} must be refused");

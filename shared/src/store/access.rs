@@ -134,6 +134,38 @@ fn query(body: &Value) -> Result<Access, String> {
     Ok(Access { action: "Query", write: false, key: key.to_owned(), index })
 }
 
+/// A request the key policy refused (`KEY_POLICY=enforce`): what AWS would answer
+/// `AccessDeniedException`. Never sent, so never a store outage: the store maps it to
+/// a 500 and a loud `access_denied` log line (`super::sdk_error`), never a 503 the
+/// caller would retry and a test might forgive.
+pub struct PolicyDenied(pub String);
+
+impl std::fmt::Display for PolicyDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AccessDenied by the key policy: {}", self.0)
+    }
+}
+
+impl std::fmt::Debug for PolicyDenied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for PolicyDenied {}
+
+/// The key policy's refusal somewhere in an error's causes, if there is one.
+pub fn denial<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a PolicyDenied> {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(denied) = e.downcast_ref::<PolicyDenied>() {
+            return Some(denied);
+        }
+        cause = e.source();
+    }
+    None
+}
+
 /// Whether a denial fails the request or is only logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -188,7 +220,7 @@ impl Intercept for KeyPolicy {
             tracing::error!(denied = %why, "AccessDenied by the key policy (infra/access.tsv)");
         }
         match (denied.first(), self.mode) {
-            (Some(why), Mode::Enforce) => Err(format!("AccessDenied by the key policy: {why}").into()),
+            (Some(why), Mode::Enforce) => Err(Box::new(PolicyDenied(why.clone()))),
             _ => Ok(()),
         }
     }

@@ -128,6 +128,11 @@ impl Store {
         self.get(license_pk(id), "#").await
     }
 
+    /// Whether a license key (by its hash) is a license's: one `GetItem` of its claim.
+    pub async fn license_key_known(&self, hash: &str) -> Result<bool, ApiError> {
+        Ok(self.get_item(key_claim(hash), "#").await?.is_some())
+    }
+
     pub async fn license_by_key_hash(&self, hash: &str) -> Result<Option<License>, ApiError> {
         match self.get::<Claim>(key_claim(hash), "#").await? {
             Some(c) => self.license(&c.id).await,

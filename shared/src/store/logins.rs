@@ -1,90 +1,208 @@
-//! Failed Basic logins per username, to stop online password guessing (API.md §5a):
-//! `LOGINFAIL#<sha256 of the username>` counts the wrong passwords of the current
-//! 15-minute window. The username is hashed so that neither its length nor its
-//! text (an unknown username may be anything a stranger sends) reaches a key, and
-//! unknown usernames are counted exactly like known ones.
+//! Wrong passwords, counted to stop online password guessing (API.md §5a), by two
+//! counters per attempt:
+//!
+//! - `LOGINFAIL#U#<sha256 of username and source address>`: at most
+//!   [`PAIR_LIMIT`] wrong passwords for one username from one address in
+//!   [`PAIR_WINDOW`] seconds. Counted per address, so nobody can lock a teammate
+//!   out from afar: the same username from another address is not affected.
+//! - `LOGINFAIL#A#<sha256 of source address>`: at most [`ADDRESS_LIMIT`] wrong
+//!   passwords from one address over any usernames in [`ADDRESS_WINDOW`] seconds.
+//!
+//! Each counter holds its window's `count` and `windowStart`; a window starts at
+//! its first wrong password. Keys are hashes, so that neither an unknown username
+//! (anything a stranger sends) nor an address reaches a key as text, and unknown
+//! usernames are counted exactly like known ones.
+//!
+//! **Judged atomically.** A wrong password is only answered as wrong (401) once it
+//! has claimed its place in both windows ([`Store::claim_login_failure`]): one
+//! transaction that adds one to both counters, on condition that each is below its
+//! limit. However many wrong guesses race, at most the limit of them claim a place;
+//! the others are answered 429, which says nothing of the password. A right password
+//! claims nothing: it is accepted when both windows were open as authentication read
+//! them ([`Store::login_blocked_for`], read beside the teammate), so a teammate
+//! signing in many times at once is never held up by its own right passwords.
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use serde::Deserialize;
 
-use super::{Store, key, n, sdk_error};
+use super::tx::{Cond, Failed};
+use super::{Guard, Store, Tx, key, n, to_item};
 use crate::error::ApiError;
 use crate::secrets;
 
-/// Wrong passwords allowed per username and window.
-pub const MAX_FAILURES: i64 = 5;
-/// The window, in seconds.
-pub const WINDOW_SECONDS: i64 = 15 * 60;
+/// Wrong passwords allowed per (username, source address) and window.
+pub const PAIR_LIMIT: i64 = 5;
+/// The (username, source address) window, in seconds.
+pub const PAIR_WINDOW: i64 = 15 * 60;
+/// Wrong passwords allowed per source address, over any usernames, and window.
+pub const ADDRESS_LIMIT: i64 = 100;
+/// The source address window, in seconds.
+pub const ADDRESS_WINDOW: i64 = 3600;
 
-fn pk(username: &str) -> String {
-    format!("LOGINFAIL#{}", secrets::sha256_hex(&username.to_lowercase()))
+/// The two counters one attempt is judged by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginCounters {
+    pair: String,
+    address: String,
+}
+
+impl LoginCounters {
+    /// The counters of `username` (compared in lower case) tried from `source` (an
+    /// address as [`crate::auth::Source`] normalizes it).
+    pub fn new(username: &str, source: &str) -> Self {
+        Self {
+            pair: format!("LOGINFAIL#U#{}", secrets::sha256_hex(&format!("{}\n{source}", username.to_lowercase()))),
+            address: format!("LOGINFAIL#A#{}", secrets::sha256_hex(source)),
+        }
+    }
+
+    /// The partition keys, (username and address, address): what a test ages.
+    pub fn keys(&self) -> (&str, &str) {
+        (&self.pair, &self.address)
+    }
+
+    fn each(&self) -> [(&str, i64, i64); 2] {
+        [(&self.pair, PAIR_LIMIT, PAIR_WINDOW), (&self.address, ADDRESS_LIMIT, ADDRESS_WINDOW)]
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Failures {
+struct Window {
     count: i64,
     window_start: i64,
 }
 
-impl Store {
-    /// When the username has had its wrong passwords for this window: the seconds
-    /// until the window ends. `None` while it may still try.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn login_blocked_for(&self, username: &str, now: i64) -> Result<Option<i64>, ApiError> {
-        let Some(f) = self.get::<Failures>(pk(username), "#").await? else { return Ok(None) };
-        let ends = f.window_start.saturating_add(WINDOW_SECONDS);
-        Ok((f.count >= MAX_FAILURES && now < ends).then(|| (ends - now).max(1)))
+impl Window {
+    /// The seconds until this window ends, if it is full now.
+    fn full_for(&self, limit: i64, window: i64, now: i64) -> Option<i64> {
+        let ends = self.window_start.saturating_add(window);
+        (self.count >= limit && now < ends).then(|| (ends - now).max(1))
     }
 
-    /// Counts one wrong password: in the current window, or as the first of a new one.
+    fn ended(&self, window: i64, now: i64) -> bool {
+        self.window_start <= now - window
+    }
+}
+
+/// How a wrong password's claim came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// Counted: the attempt may be answered as a wrong password.
+    Counted,
+    /// A window is full: answer 429, retry after this many seconds.
+    Blocked { retry_after: i64 },
+}
+
+impl Store {
+    async fn windows(&self, counters: &LoginCounters) -> Result<[Option<Window>; 2], ApiError> {
+        let (pair, address) = tokio::try_join!(self.get::<Window>(counters.pair.clone(), "#"), self.get::<Window>(counters.address.clone(), "#"))?;
+        Ok([pair, address])
+    }
+
+    /// When one of the attempt's windows is full: the seconds until the later of the
+    /// full ones ends. `None` while it may still try.
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn record_login_failure(&self, username: &str, now: i64) -> Result<(), ApiError> {
-        let expires = now + WINDOW_SECONDS + 60;
-        // Two racing failures both count: the increment is atomic, and the fresh window
-        // is put only where no current one exists (else the increment runs again).
-        for _ in 0..3 {
-            let counted = self
-                .db
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk(username), "#")))
-                .update_expression("ADD #count :one")
-                .condition_expression("attribute_exists(pk) AND windowStart > :cutoff")
-                .expression_attribute_names("#count", "count")
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":cutoff", n(now - WINDOW_SECONDS))
-                .send()
-                .await;
-            match counted {
-                Ok(_) => return Ok(()),
-                Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {}
-                Err(e) => return Err(sdk_error("UpdateItem", e)),
+    pub async fn login_blocked_for(&self, counters: &LoginCounters, now: i64) -> Result<Option<i64>, ApiError> {
+        let windows = self.windows(counters).await?;
+        Ok(blocked_for(counters, &windows, now))
+    }
+
+    /// Claims a place for one wrong password in both windows, or says how long they
+    /// are full. Only a counted wrong password may be answered as wrong.
+    ///
+    /// # Errors
+    /// When the store fails, or (503) when the counters stay contended.
+    pub async fn claim_login_failure(&self, counters: &LoginCounters, now: i64) -> Result<Claimed, ApiError> {
+        let t = self.table();
+        for _ in 0..5 {
+            let mut tx = Tx::new();
+            for (pk, limit, window) in counters.each() {
+                // A counter that does not exist yet starts its window now; one whose window
+                // ended is started again below, never counted on.
+                tx.update(
+                    t,
+                    key(pk.to_owned(), "#"),
+                    "SET windowStart = if_not_exists(windowStart, :now), expiresAt = if_not_exists(expiresAt, :expires) ADD #count :one".into(),
+                    vec![("#count".into(), "count".into())],
+                    vec![(":now".into(), n(now)), (":expires".into(), n(now + window + 60)), (":one".into(), n(1))],
+                    Some(
+                        Cond::new("attribute_not_exists(pk) OR (windowStart > :cutoff AND #count < :limit)")
+                            .value(":cutoff", n(now - window))
+                            .value(":limit", n(limit)),
+                    ),
+                    Some(Guard::Quota),
+                );
             }
-            let fresh = self
-                .db
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(super::to_item(
-                    pk(username),
-                    "#",
-                    &serde_json::json!({ "count": 1, "windowStart": now, "expiresAt": expires }),
-                )?))
-                .condition_expression("attribute_not_exists(pk) OR windowStart <= :cutoff")
-                .expression_attribute_values(":cutoff", n(now - WINDOW_SECONDS))
-                .send()
-                .await;
-            match fresh {
-                Ok(_) => return Ok(()),
-                Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
-                Err(e) => return Err(sdk_error("PutItem", e)),
+            match self.commit(tx).await {
+                Ok(()) => return Ok(Claimed::Counted),
+                Err(Failed::Error(e)) => return Err(e),
+                Err(Failed::Condition(_)) => {}
+            }
+            // A window is full, or ended: read both to tell which.
+            let windows = self.windows(counters).await?;
+            if let Some(retry_after) = blocked_for(counters, &windows, now) {
+                return Ok(Claimed::Blocked { retry_after });
+            }
+            for ((pk, _, window), found) in counters.each().into_iter().zip(&windows) {
+                if found.as_ref().is_some_and(|w| w.ended(window, now)) {
+                    self.restart_window(pk, window, now).await?;
+                }
             }
         }
-        Err(ApiError::Unavailable("login failure counter stayed contended".into()))
+        Err(ApiError::Unavailable("the login failure counters stayed contended".into()))
+    }
+
+    /// Starts an ended window again, empty. Of racing restarts one wins; the others'
+    /// conditions fail, which is as good.
+    async fn restart_window(&self, pk: &str, window: i64, now: i64) -> Result<(), ApiError> {
+        let mut tx = Tx::new();
+        let fresh = serde_json::json!({ "count": 0, "windowStart": now, "expiresAt": now + window + 60 });
+        tx.put(
+            self.table(),
+            to_item(pk.to_owned(), "#", &fresh)?,
+            Some(Cond::new("windowStart <= :cutoff").value(":cutoff", n(now - window))),
+            Some(Guard::Record),
+        );
+        match self.commit(tx).await {
+            Ok(()) | Err(Failed::Condition(_)) => Ok(()),
+            Err(Failed::Error(e)) => Err(e),
+        }
+    }
+}
+
+fn blocked_for(counters: &LoginCounters, windows: &[Option<Window>; 2], now: i64) -> Option<i64> {
+    counters
+        .each()
+        .into_iter()
+        .zip(windows)
+        .filter_map(|((_, limit, window), found)| found.as_ref()?.full_for(limit, window, now))
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_full_at_its_limit_until_it_ends() {
+        let w = Window { count: PAIR_LIMIT, window_start: 1000 };
+        assert_eq!(w.full_for(PAIR_LIMIT, PAIR_WINDOW, 1000), Some(PAIR_WINDOW));
+        assert_eq!(w.full_for(PAIR_LIMIT, PAIR_WINDOW, 1000 + PAIR_WINDOW - 1), Some(1));
+        assert_eq!(w.full_for(PAIR_LIMIT, PAIR_WINDOW, 1000 + PAIR_WINDOW), None);
+        assert_eq!(Window { count: PAIR_LIMIT - 1, window_start: 1000 }.full_for(PAIR_LIMIT, PAIR_WINDOW, 1001), None);
+        assert!(w.ended(PAIR_WINDOW, 1000 + PAIR_WINDOW));
+    }
+
+    #[test]
+    fn counters_are_per_username_and_address_and_per_address() {
+        let a = LoginCounters::new("Ana", "203.0.113.7");
+        assert_eq!(a, LoginCounters::new("ana", "203.0.113.7"), "usernames compare in lower case");
+        let b = LoginCounters::new("ana", "203.0.113.8");
+        assert_ne!(a.pair, b.pair);
+        assert_ne!(a.address, b.address);
+        assert_eq!(a.address, LoginCounters::new("bo", "203.0.113.7").address, "one address, any username");
+        assert!(a.pair.starts_with("LOGINFAIL#") && a.address.starts_with("LOGINFAIL#"), "within the policy's LOGINFAIL#*");
     }
 }

@@ -24,7 +24,7 @@
 //! | license key / domain ref     | `LICENSEKEY#<sha256>` / `CLIENTDOMAIN#<client>#<domain>` | `#` | |
 //! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
 //! | a scope's endpoint count (cap) | `WEBHOOKCAP#<scope>`               | `#`           | |
-//! | failed Basic logins          | `LOGINFAIL#<sha256 of username>`     | `#`           | |
+//! | wrong passwords (guessing limits) | `LOGINFAIL#U#<sha256 of username, address>` / `LOGINFAIL#A#<sha256 of address>` | `#` | |
 //! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE#<shard>` / `<due>#...` |
 //! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
 //! | parked stream record         | `PARKED`                             | `EVENT#<id>`  | |
@@ -50,7 +50,7 @@
 pub mod access;
 mod api_keys;
 mod lists;
-mod logins;
+pub mod logins;
 mod clients;
 pub mod cursor;
 mod events;
@@ -178,12 +178,19 @@ where
 
 /// Maps an SDK failure to the API's error: throttling, timeouts and unreachable
 /// stores are a 503 the caller may retry, anything else a 500. The full cause is
-/// logged here.
+/// logged here. A request the local key policy refused (the stand-in for IAM,
+/// `KEY_POLICY=enforce`) is a policy line missing from `infra/access.tsv`, which on AWS
+/// would fail every time: a 500 and an `access_denied` log line (which fails the
+/// test run), never a 503 that looks like an outage.
 pub(crate) fn sdk_error<E, R>(op: &'static str, err: SdkError<E, R>) -> ApiError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
+    if let Some(denied) = access::denial(&err) {
+        tracing::error!(op, error_code = "access_denied", denied = %denied.0, "access_denied: the key policy (infra/access.tsv) refused a DynamoDB request");
+        return ApiError::Internal(Box::new(err));
+    }
     let unavailable = store_unavailable(&err);
     if unavailable {
         tracing::warn!(op, error = %DisplayErrorContext(&err), "dynamodb unavailable");

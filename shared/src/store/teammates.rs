@@ -7,7 +7,7 @@
 use super::events::add_event;
 use super::lists::{Partition, add_counters};
 use super::tx::{Cond, Failed};
-use super::{Guard, Page, Store, Tx, key, s, to_item};
+use super::{Guard, Page, Store, Tx, key, n, s, to_item};
 use crate::domain::teammate::Teammate;
 use crate::error::{ApiError, Taken};
 use crate::events::Event;
@@ -33,14 +33,22 @@ impl Store {
         self.get(id_pk(id), "#").await
     }
 
-    /// Both items of a teammate, the username one listed under its partner.
-    fn put_teammate(tx: &mut Tx<Guard>, table: &str, t: &Teammate, cond: &'static str, label: Guard) -> Result<(), ApiError> {
+    /// Both items of a teammate, the username one listed under its partner, each
+    /// written on the condition `cond` makes.
+    fn put_teammate(tx: &mut Tx<Guard>, table: &str, t: &Teammate, cond: impl Fn() -> Cond, label: Guard) -> Result<(), ApiError> {
         let mut by_name = to_item(pk(t.username.as_str()), "#", t)?;
         by_name.insert("gsi1pk".into(), s(format!("{LIST}#{}", t.partner_id)));
         by_name.insert("gsi1sk".into(), s(t.id.clone()));
-        tx.put(table, by_name, Some(Cond::new(cond)), Some(label));
-        tx.put(table, to_item(id_pk(&t.id), "#", t)?, Some(Cond::new(cond)), Some(Guard::Record));
+        tx.put(table, by_name, Some(cond()), Some(label));
+        tx.put(table, to_item(id_pk(&t.id), "#", t)?, Some(cond()), Some(Guard::Version));
         Ok(())
+    }
+
+    /// The condition that a teammate's items are still at `version` (a teammate
+    /// stored before versions were kept has none, and is at version 0).
+    fn at_version(version: u64) -> Cond {
+        let expression = if version == 0 { "attribute_exists(pk) AND (attribute_not_exists(version) OR version = :v)" } else { "version = :v" };
+        Cond::new(expression).value(":v", n(version as i64))
     }
 
     /// Stores a new teammate with its `teammate.created` event.
@@ -50,7 +58,7 @@ impl Store {
     pub async fn create_teammate(&self, t: &Teammate, event: &Event) -> Result<(), ApiError> {
         let table = self.table();
         let mut tx = Tx::new();
-        Self::put_teammate(&mut tx, table, t, "attribute_not_exists(pk)", Guard::Username)?;
+        Self::put_teammate(&mut tx, table, t, || Cond::new("attribute_not_exists(pk)"), Guard::Username)?;
         add_counters(&mut tx, table, LIST, &t.partner_id, &[("total".into(), 1)]);
         add_event(&mut tx, table, event)?;
         self.commit(tx).await.map_err(|e| match e {
@@ -60,34 +68,38 @@ impl Store {
         })
     }
 
-    /// Writes a changed teammate (both items) with its event; false when it was
-    /// removed meanwhile.
-    pub async fn update_teammate(&self, t: &Teammate, event: &Event) -> Result<bool, ApiError> {
+    /// Writes `after` (both items) with its event, on condition that the teammate is
+    /// still at `before.version`. `after.version` must be `before.version + 1`.
+    ///
+    /// # Errors
+    /// `version_mismatch` when it changed, or was removed, since it was read.
+    pub async fn update_teammate(&self, before: &Teammate, after: &Teammate, event: &Event) -> Result<(), ApiError> {
         let table = self.table();
         let mut tx = Tx::new();
-        Self::put_teammate(&mut tx, table, t, "attribute_exists(pk)", Guard::Record)?;
+        Self::put_teammate(&mut tx, table, after, || Self::at_version(before.version), Guard::Version)?;
         add_event(&mut tx, table, event)?;
-        match self.commit(tx).await {
-            Ok(()) => Ok(true),
-            Err(Failed::Condition(_)) => Ok(false),
-            Err(Failed::Error(e)) => Err(e),
-        }
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Condition(_) => ApiError::VersionMismatch { current: before.version },
+            Failed::Error(e) => e,
+        })
     }
 
-    /// Deletes a teammate (both items) with its event: its password and its tokens
-    /// stop authenticating at once. False when it was already gone.
-    pub async fn remove_teammate(&self, t: &Teammate, event: &Event) -> Result<bool, ApiError> {
+    /// Deletes a teammate (both items) that is still at `t.version`, with its event:
+    /// its password and its tokens stop authenticating at once.
+    ///
+    /// # Errors
+    /// `version_mismatch` when it changed, or was removed, since it was read.
+    pub async fn remove_teammate(&self, t: &Teammate, event: &Event) -> Result<(), ApiError> {
         let table = self.table();
         let mut tx = Tx::new();
-        tx.delete(table, key(pk(t.username.as_str()), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
-        tx.delete(table, key(id_pk(&t.id), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
+        tx.delete(table, key(pk(t.username.as_str()), "#"), Some(Self::at_version(t.version)), Some(Guard::Version));
+        tx.delete(table, key(id_pk(&t.id), "#"), Some(Self::at_version(t.version)), Some(Guard::Version));
         add_counters(&mut tx, table, LIST, &t.partner_id, &[("total".into(), -1)]);
         add_event(&mut tx, table, event)?;
-        match self.commit(tx).await {
-            Ok(()) => Ok(true),
-            Err(Failed::Condition(_)) => Ok(false),
-            Err(Failed::Error(e)) => Err(e),
-        }
+        self.commit(tx).await.map_err(|e| match e {
+            Failed::Condition(_) => ApiError::VersionMismatch { current: t.version },
+            Failed::Error(e) => e,
+        })
     }
 
     /// One page of a partner's teammates, newest first, and their total.

@@ -13,6 +13,7 @@ mod clients;
 mod clients_concurrency;
 mod clients_input;
 mod clients_lists;
+mod credential_limits;
 mod credentials;
 mod dialects;
 mod delivery_faults;

@@ -253,7 +253,9 @@ async fn killing_the_delivery_process_mid_delivery_loses_nothing() {
     // The supervisor restarts the poller, which resumes from its checkpoint: the events
     // of the killed batch are delivered again, and the rest once at least.
     let arrived_for = |id: &str| receiver.received().iter().filter(|r| r.json()["data"]["object"]["id"] == id).count();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // A killed batch's events come back through the retry job once their 60 s delivery
+    // lease ends, so the wait is longer than that.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
     while std::time::Instant::now() < deadline
         && !(made.iter().all(|id| arrived_for(id) >= 1) && caught.iter().all(|id| arrived_for(id) >= 2))
     {
