@@ -17,11 +17,14 @@ TYPESCRIPT_VERSION := 5.9.3
 PLAYWRIGHT_CORE_VERSION := 1.65.1
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test bench load scale-report tools routes check-routes lint-template deploy-check clean help expire-trials deploy destroy
+.PHONY: run test package rehearse bench load scale-report tools routes check-routes lint-template deploy-check clean help expire-trials deploy destroy
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
 	@echo "make test   - set up a private stack, run every test, clean up"
+	@echo "make package  - every function built for Lambda arm64 -> target/lambda/ (sizes, build time)"
+	@echo "make rehearse - the arm64 bootstraps run under qemu against the local stack, with a smoke"
+	@echo "make deploy   - package and deploy to AWS (README: Deploy to AWS); make destroy"
 	@echo "make load   - partition heat under a concurrent mix, capacity and cost -> docs/SCALE.md"
 	@echo "make routes - regenerate function crates, router and template routes from infra/routes.tsv"
 
@@ -64,6 +67,18 @@ lint-template: tools
 deploy-check: $(TOOLS)/.python
 	$(PY) infra/deploy_check.py
 
+# Every function built for Lambda's arm64 (cargo-lambda with zig, one invocation for the
+# workspace, the `deploy` profile) into target/lambda/<function>/bootstrap, the folders the
+# template's CodeUri names; prints the build time and sizes (target/lambda/package.json).
+package: $(TOOLS)/.python
+	@scripts/package.sh
+
+# The bytes `make package` built, run: every arm64 bootstrap under qemu-user against
+# DynamoDB Local, a local Runtime API and the local Secrets Manager, then an end-to-end
+# smoke through them (scripts/rehearse.py). `make deploy` checks it ships these bytes.
+rehearse: package $(TOOLS)/.qemu $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java
+	@scripts/stack.sh rehearse
+
 routes:
 	python3 infra/routes.py
 
@@ -76,6 +91,13 @@ tools: $(TOOLS)/.python $(TOOLS)/dynamodb/DynamoDBLocal.jar $(TOOLS)/.java $(TOO
 $(TOOLS)/.java:
 	@mkdir -p $(TOOLS)
 	@command -v java >/dev/null || { echo "installing Java 17"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless; }
+	@touch $@
+
+# qemu-user runs the arm64 bootstraps in make rehearse, with Debian's arm64 C library as
+# their root; both from the OS packages when missing.
+$(TOOLS)/.qemu:
+	@mkdir -p $(TOOLS)
+	@{ command -v qemu-aarch64-static >/dev/null && test -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1; } || { echo "installing qemu-user-static and libc6-arm64-cross"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross; }
 	@touch $@
 
 # valgrind counts the bench's instructions per request (callgrind); from the OS packages when missing.

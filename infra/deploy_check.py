@@ -575,6 +575,23 @@ def main():
     print(f"deploy-check: {os.path.relpath(args.template, ROOT)} translated with aws-sam-translator; worst-case names: "
           f"a {len(STACK)}-character stack, Region {REGION}, partition {PARTITION}")
     failures = []
+    # What ships: each function's code is the arm64 bootstrap make package built and make
+    # rehearse ran (target/lambda/<function>/), uploaded as it is; no `sam build` compiles
+    # anything a second time.
+    report = Report()
+    crates = sorted(d for d in os.listdir(os.path.join(ROOT, "functions")) if os.path.isfile(os.path.join(ROOT, "functions", d, "Cargo.toml")))
+    shipped = {}
+    for logical, res in sam.get("Resources", {}).items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            props = res.get("Properties", {})
+            m = re.fullmatch(r"\.\./target/lambda/([a-z0-9-]+)/", str(props.get("CodeUri", "")))
+            ok = bool(m) and "Metadata" not in res and props.get("Handler") == "bootstrap"
+            shipped[logical] = m.group(1) if m else None
+            if not ok:
+                report.claim(f"{logical} ships a make package bootstrap", False, f"CodeUri {props.get('CodeUri')!r}, Metadata {res.get('Metadata')}")
+    report.claim("every function ships its make package bootstrap (CodeUri ../target/lambda/<function>/, no sam build)",
+                 sorted(v for v in shipped.values() if v) == crates, f"{len(shipped)} functions, {len(crates)} crates")
+    failures += report.failures
     declared = sam.get("Parameters", {})
     lints = []
     for label, params in (("defaults", {}), ("every option on", {k: v for k, v in ALL_ON.items() if k in declared})):

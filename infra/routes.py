@@ -283,11 +283,11 @@ def function_block(function, summary, keys, extra_policy=(), timeout=None):
     logical = logical_id(function)
     logs = logical[: -len("Function")] + "Logs"
     out = [f"  {logical}:\n", "    Type: AWS::Serverless::Function\n"]
-    out.append("    Metadata:\n      BuildMethod: rust-cargolambda\n")
-    out.append(f"      BuildProperties:\n        Binary: {function}\n")
     out.append("    Properties:\n")
     out.append(f"      Description: {summary}\n")
-    out.append("      CodeUri: ..\n      Handler: bootstrap\n")
+    # The arm64 bootstrap `make package` built and `make rehearse` ran: `sam deploy`
+    # zips and uploads this folder as it is (no `sam build`, no second compile).
+    out.append(f"      CodeUri: ../target/lambda/{function}/\n      Handler: bootstrap\n")
     out.append(f"      MemorySize: {MEMORY.get(function, MEMORY_DEFAULT)}\n")
     if timeout:
         out.append(f"      Timeout: {timeout}\n")

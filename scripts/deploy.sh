@@ -2,7 +2,8 @@
 # make deploy / make destroy: the stack on AWS, with the SAM CLI pinned in .tools/sam.
 #
 #   scripts/deploy.sh deploy    check the Region and credentials, build every function for
-#                               arm64, create the secrets when missing, deploy the stack
+#                               arm64 (scripts/package.sh, as make package), create the
+#                               secrets when missing, deploy the stack with those bootstraps
 #   scripts/deploy.sh destroy   delete the stack; the table is kept (DeletionPolicy Retain and
 #                               deletion protection) unless DELETE_TABLE=yes
 #   scripts/deploy.sh preflight only the Region and credentials check
@@ -70,10 +71,24 @@ case "${1:-}" in
     ;;
   deploy)
     preflight deploy
-    if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
-      rustup target add aarch64-unknown-linux-gnu
-    fi
-    (cd "$ROOT" && sam build --config-file "$ROOT/samconfig.toml")
+    # The arm64 bootstraps (make package: one build of the workspace), uploaded as they are.
+    CARGO_LAMBDA="$SAM_VENV/bin/cargo-lambda" "$ROOT/scripts/package.sh"
+    # Were these the bytes `make rehearse` ran? Say so either way (a deploy does not need
+    # the local stack's Java, so it does not insist).
+    python3 - "$ROOT/target/lambda" <<'PY'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+built = {f: b["sha256"] for f, b in json.loads((out / "package.json").read_text())["bootstraps"].items()}
+try:
+    tested = json.loads((out / "rehearsed.json").read_text())
+except FileNotFoundError:
+    tested = None
+if tested and tested["sha256"] == built:
+    print(f"deploy: these {len(built)} bootstraps are the bytes make rehearse ran ({tested['at']})")
+else:
+    print("deploy: WARNING: these bootstraps were not run by make rehearse on this machine "
+          "(run `make rehearse` first to ship only bytes that passed the arm64 smoke)", file=sys.stderr)
+PY
     "$PY" "$ROOT/infra/deploy_secrets.py" --name "$SECRETS"
     params=("SecretsName=$SECRETS")
     [[ -n "${ALARM_TOPIC_ARN:-}" ]] && params+=("AlarmTopicArn=$ALARM_TOPIC_ARN")

@@ -6,6 +6,7 @@
 #                           browser test alone), clean up
 #   scripts/stack.sh faults the fault-injection suite alone, on a stack of its own
 #   scripts/stack.sh run-check  starts `run` with PORT and ADMIN_API_KEY set, checks both, stops it
+#   scripts/stack.sh rehearse  make rehearse: the arm64 bootstraps under qemu-user, a smoke
 #   scripts/stack.sh bench  make bench: BENCHMARKS.md
 #   scripts/stack.sh load   make load: partition heat under a concurrent mix, docs/SCALE.md
 #
@@ -371,7 +372,7 @@ MSG
     # fuzzing); for working on one area. `make test` runs everything.
     if [[ -z "${E2E_FILTER:-}" ]]; then
       # The library's unit tests and the bench's (a binary crate, which --lib skips).
-      (cd "$ROOT" && cargo test --workspace --lib --bin clientele-bench) || status=$?
+      (cd "$ROOT" && cargo test --workspace --lib --bin clientele-bench --test webhook_client --test webhook_proxy) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       "$ROOT/scripts/generated_clients.sh" "$CLIENTELE_URL" "$ADMIN" "$RUN_DIR/generated" || status=$?
@@ -489,6 +490,14 @@ except urllib.error.HTTPError as e:
       emulator_errors
     fi
     exit $status
+    ;;
+  rehearse)
+    # make rehearse: the arm64 bootstraps of `make package` under qemu-user against DynamoDB
+    # Local and the local Secrets Manager (scripts/rehearse.py).
+    [[ -f "$ROOT/target/lambda/package.json" ]] || { echo "rehearse: run make package first" >&2; exit 1; }
+    in_process_stack
+    rm -rf "$RUN_DIR/rehearse"
+    "$PY" "$ROOT/scripts/rehearse.py" "$ROOT/target/lambda" "$RUN_DIR/env" "$BENCH_ADMIN_KEY" "$ROOT/target/lambda/package.json"
     ;;
   bench)
     # Release builds of the measured functions and of the bench itself (the deploy profile).
