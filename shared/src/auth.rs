@@ -141,6 +141,11 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     if let Some(key) = headers.get("x-api-key") {
+        // Two credentials are refused, not ranked: a request signed by two principals
+        // is nobody's (a replay stored under one would be the other's answer).
+        if headers.contains_key("authorization") {
+            return Err(ApiError::Unauthenticated("Send one credential: an API key in X-API-Key or an Authorization header, not both"));
+        }
         let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
         return api_key(app, key.trim(), also).await;
     }
@@ -358,21 +363,27 @@ pub async fn current_password_is(app: &App, username: &str, password: &str, hash
 
 /// Judges one password guess (API.md §5a). While a window of its username and
 /// address, or of its address, is full (`blocked`, as read beside the teammate), it
-/// is 429 whatever the password. A right password is then accepted (it counts nothing,
-/// so a teammate's own concurrent sign-ins never hold each other up); a wrong one is
-/// answered as wrong only once it has claimed its place in both windows, atomically,
-/// so however many guesses race, no more than the limit are judged: the rest are 429.
+/// is 429 whatever the password. Otherwise the guess first claims its place in both
+/// windows, atomically, and only then is the password verified: however many guesses
+/// race, right or wrong, no more than the limit are judged, the rest are 429 (without
+/// an argon2 verification). A right password gives its place back, so a teammate's
+/// own sign-ins count nothing.
 async fn judge_password(app: &App, counters: &LoginCounters, blocked: Option<i64>, password: &str, hash: &str, now: i64) -> Result<bool, ApiError> {
     if let Some(retry_after) = blocked {
         return Err(ApiError::RateLimited { retry_after });
     }
-    if verify_password(password, hash) {
-        return Ok(true);
+    if let Claimed::Blocked { retry_after } = app.store.claim_login_place(counters, now).await? {
+        return Err(ApiError::RateLimited { retry_after });
     }
-    match app.store.claim_login_failure(counters, now).await? {
-        Claimed::Counted => Ok(false),
-        Claimed::Blocked { retry_after } => Err(ApiError::RateLimited { retry_after }),
+    if !verify_password(password, hash) {
+        return Ok(false);
     }
+    // Not given back (the store failing): the window counts one wrong password too many,
+    // never one too few; the teammate is still signed in.
+    if let Err(e) = app.store.give_back_login_place(counters).await {
+        tracing::warn!(error = %e, "a right password's place in the guessing windows was not given back");
+    }
+    Ok(true)
 }
 
 /// A hash of a random password, verified against when the username is unknown

@@ -204,6 +204,12 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     let Some(Credential::Basic(username, password)) = auth::authorization(cx.headers())? else {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic"));
     };
+    // The idempotency layer authenticated this request; with an API key beside the Basic
+    // credentials it refused it (auth::authenticate_and), so the token below is issued to
+    // the principal its record is kept for.
+    if cx.headers().contains_key("x-api-key") {
+        return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic alone, without an API key"));
+    }
     let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password, &cx.source()).await?;
     let partner = who.partner.as_ref().ok_or(ApiError::Unauthenticated("Teammates belong to a partner"))?;
     let now = Utc::now();

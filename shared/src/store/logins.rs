@@ -13,14 +13,14 @@
 //! (anything a stranger sends) nor an address reaches a key as text, and unknown
 //! usernames are counted exactly like known ones.
 //!
-//! **Judged atomically.** A wrong password is only answered as wrong (401) once it
-//! has claimed its place in both windows ([`Store::claim_login_failure`]): one
-//! transaction that adds one to both counters, on condition that each is below its
-//! limit. However many wrong guesses race, at most the limit of them claim a place;
-//! the others are answered 429, which says nothing of the password. A right password
-//! claims nothing: it is accepted when both windows were open as authentication read
-//! them ([`Store::login_blocked_for`], read beside the teammate), so a teammate
-//! signing in many times at once is never held up by its own right passwords.
+//! **Judged atomically.** A password is only verified once its attempt has claimed a
+//! place in both windows ([`Store::claim_login_place`]): one transaction that adds one
+//! to both counters, on condition that each is below its limit. However many guesses
+//! race, right or wrong, at most the limit of them are verified; the others are
+//! answered 429, which says nothing of the password. A wrong password keeps its place;
+//! a right one gives it back ([`Store::give_back_login_place`]), so a teammate's own
+//! sign-ins count nothing. Both windows are read first, beside the teammate
+//! ([`Store::login_blocked_for`]), so that an attempt while they are full writes nothing.
 
 use serde::Deserialize;
 
@@ -109,12 +109,12 @@ impl Store {
         Ok(blocked_for(counters, &windows, now))
     }
 
-    /// Claims a place for one wrong password in both windows, or says how long they
-    /// are full. Only a counted wrong password may be answered as wrong.
+    /// Claims a place for one password guess in both windows, or says how long they
+    /// are full. Only a guess that holds a place may be verified.
     ///
     /// # Errors
     /// When the store fails, or (503) when the counters stay contended.
-    pub async fn claim_login_failure(&self, counters: &LoginCounters, now: i64) -> Result<Claimed, ApiError> {
+    pub async fn claim_login_place(&self, counters: &LoginCounters, now: i64) -> Result<Claimed, ApiError> {
         let t = self.table();
         for _ in 0..5 {
             let mut tx = Tx::new();
@@ -152,6 +152,31 @@ impl Store {
             }
         }
         Err(ApiError::Unavailable("the login failure counters stayed contended".into()))
+    }
+
+    /// Gives a right password's place back to both windows. A window that was started
+    /// again meanwhile (its count 0) is left alone, and then so is the other: a place
+    /// not given back counts one wrong password too many, never one too few.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn give_back_login_place(&self, counters: &LoginCounters) -> Result<(), ApiError> {
+        let mut tx = Tx::new();
+        for (pk, _, _) in counters.each() {
+            tx.update(
+                self.table(),
+                key(pk.to_owned(), "#"),
+                "ADD #count :minus".into(),
+                vec![("#count".into(), "count".into())],
+                vec![(":minus".into(), n(-1))],
+                Some(Cond::new("#count > :zero").value(":zero", n(0))),
+                Some(Guard::Quota),
+            );
+        }
+        match self.commit(tx).await {
+            Ok(()) | Err(Failed::Condition(_)) => Ok(()),
+            Err(Failed::Error(e)) => Err(e),
+        }
     }
 
     /// Starts an ended window again, empty. Of racing restarts one wins; the others'

@@ -109,11 +109,12 @@ impl Store {
 
     /// Writes a partner's new name and type, moving its name claim when the name
     /// changed, with its `partner.updated` event; all in one transaction, and only
-    /// if the partner still has the name it was read with.
+    /// if the partner still has the name and type it was read with (a rename racing a
+    /// change of type never writes the old type back).
     ///
     /// # Errors
     /// `name_taken` when another partner has the new name; `version_mismatch`
-    /// (to retry on a fresh read) when the partner was renamed meanwhile.
+    /// (to retry on a fresh read) when the partner was renamed or retyped meanwhile.
     pub async fn update_partner(&self, before: &Partner, after: &Partner, event: &Event) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
@@ -127,7 +128,11 @@ impl Store {
                 (":type".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(after.kind).map_err(ApiError::internal)?),
                 (":m".into(), s(after.modified.clone())),
             ],
-            Some(Cond::new("#name = :before").value(":before", s(before.name.as_str()))),
+            Some(
+                Cond::new("#name = :before AND #type = :beforeType")
+                    .value(":before", s(before.name.as_str()))
+                    .value(":beforeType", serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(before.kind).map_err(ApiError::internal)?),
+            ),
             Some(Guard::Version),
         );
         if before.name.key() != after.name.key() {
