@@ -185,23 +185,7 @@ struct Outcome {
 
 impl Deliverer {
     pub fn new(app: &'static App) -> Self {
-        use_aws_lc();
-        let http = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            // Never through a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY in the environment):
-            // a proxy would connect in our stead, to an address the checks below never see.
-            .no_proxy()
-            // Every name is resolved by this resolver, which drops private addresses: the
-            // address connected to is the address checked (no DNS rebinding in between).
-            .dns_resolver(std::sync::Arc::new(PublicOnly {
-                allow_private: app.config.allow_insecure_webhooks,
-                loopback_only: app.config.webhook_loopback_only,
-            }))
-            .user_agent("Clientele-Webhooks/1")
-            .build()
-            .expect("a TLS client builds");
+        let http = client(app.config.allow_insecure_webhooks, app.config.webhook_loopback_only, None);
         Self { app, http }
     }
 
@@ -605,6 +589,33 @@ fn failure(e: &reqwest::Error) -> String {
 /// What an attempt says when the receiver's address is not a public one.
 const REFUSED: &str = "refused: the host resolves to a private address";
 
+/// The HTTP client that delivers webhooks: no redirects, no proxy, and every name
+/// resolved by [`PublicOnly`] (through `lookup`, or the system's resolver when `None`).
+/// `allow_private` and `loopback_only` are `ALLOW_INSECURE_WEBHOOKS` and
+/// `WEBHOOK_LOOPBACK_ONLY`.
+#[must_use]
+pub fn client(allow_private: bool, loopback_only: bool, lookup: Option<Lookup>) -> reqwest::Client {
+    use_aws_lc();
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        // Never through a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY in the environment):
+        // a proxy would connect in our stead, to an address the checks below never see.
+        .no_proxy()
+        // Every name is resolved by this resolver, which drops private addresses: the
+        // address connected to is the address checked (no DNS rebinding in between).
+        .dns_resolver(std::sync::Arc::new(PublicOnly { allow_private, loopback_only, lookup }))
+        .user_agent("Clientele-Webhooks/1")
+        .build()
+        .expect("a TLS client builds")
+}
+
+/// A name's addresses, as a DNS resolver answers them (the port is ignored).
+pub type Lookup = std::sync::Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::SocketAddr>>> + Send + Sync,
+>;
+
 /// The webhook client's DNS resolver: resolves a name and keeps only its public
 /// addresses (all of them where `ALLOW_INSECURE_WEBHOOKS` allows loopback). reqwest
 /// connects only to what this returns, so a name that answers the check with a public
@@ -613,6 +624,8 @@ struct PublicOnly {
     allow_private: bool,
     /// Keep loopback addresses only (`WEBHOOK_LOOPBACK_ONLY`).
     loopback_only: bool,
+    /// The resolver asked (the system's when `None`).
+    lookup: Option<Lookup>,
 }
 
 /// The resolver found no public address for a receiver's name.
@@ -624,13 +637,20 @@ impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let (allow_private, loopback_only) = (self.allow_private, self.loopback_only);
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.clone();
         Box::pin(async move {
-            let found = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host((host.as_str(), 0)))
+            let answer = async {
+                match lookup {
+                    Some(lookup) => lookup(host).await,
+                    None => tokio::net::lookup_host((host.as_str(), 0)).await.map(Iterator::collect),
+                }
+            };
+            let found = tokio::time::timeout(Duration::from_secs(5), answer)
                 .await
                 .map_err(|_| Box::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "DNS lookup timed out")) as BoxError)?
                 .map_err(|e| Box::new(e) as BoxError)?;
             let kept: Vec<std::net::SocketAddr> =
-                found.filter(|a| (allow_private || is_public(a.ip())) && (!loopback_only || a.ip().is_loopback())).collect();
+                found.into_iter().filter(|a| (allow_private || is_public(a.ip())) && (!loopback_only || a.ip().is_loopback())).collect();
             if kept.is_empty() {
                 return Err(Box::new(PrivateAddress) as BoxError);
             }
@@ -680,7 +700,7 @@ pub async fn resolves_publicly(app: &App, raw: &str) -> bool {
         return is_public(ip);
     }
     let Some(host) = url.host_str() else { return false };
-    let resolver = PublicOnly { allow_private: false, loopback_only: false };
+    let resolver = PublicOnly { allow_private: false, loopback_only: false, lookup: None };
     let name: Result<reqwest::dns::Name, _> = host.parse();
     match name {
         Ok(name) => reqwest::dns::Resolve::resolve(&resolver, name).await.is_ok(),
@@ -698,7 +718,8 @@ fn literal_ip(url: &url::Url) -> Option<std::net::IpAddr> {
 }
 
 /// Whether a send failed because the resolver refused every address of the name.
-fn refused_address(err: &reqwest::Error) -> bool {
+#[must_use]
+pub fn refused_address(err: &reqwest::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(c) = cause {
         if c.downcast_ref::<PrivateAddress>().is_some() {

@@ -143,9 +143,54 @@ async fn an_idempotency_key_on_a_public_license_route_without_a_license_key_is_a
     let p = app.partner().await;
     for path in ["/v1/licenses/activate", "/v1/licenses/deactivate"] {
         let bare = app.raw(Method::POST, path, &[("x-api-key", &p.key), ("idempotency-key", &unique("idem"))], None).await;
-        assert!((400..500).contains(&bare.status), "{path} without a body: {} {}", bare.status, bare.body);
+        bare.problem(415, "unsupported_media_type");
         let no_key = app.call_with(Method::POST, path, &p.key, Some(json!({ "domain": "a.example.com" })), &[("idempotency-key", &unique("idem"))]).await;
         no_key.problem(400, "validation_failed");
         assert_eq!(no_key.error_fields(), ["licenseKey"], "{path}");
     }
+}
+
+/// API.md §5a: a request whose function died after claiming its key leaves an
+/// "in progress" marker; a repeat is 409 while the marker's lock holds, and once it has
+/// passed the repeat takes the key over and runs (then replays as usual). Here the
+/// marker is made from a finished request's record, as a function that died before
+/// storing its answer would have left it.
+#[tokio::test]
+async fn a_key_whose_function_died_is_taken_over_once_its_lock_has_passed() {
+    let app = app();
+    let p = app.partner().await;
+    let idem = unique("idem");
+    let body = json!({ "permissions": ["clients:view"] });
+    let first = app.post_idempotent(&p.key, "/v1/api-keys", Some(body.clone()), &idem).await;
+    let first_id = first.expect(201)["id"].as_str().unwrap().to_owned();
+
+    let record = app.idempotency_record(&idem).await.expect("the key's record");
+    let key: std::collections::HashMap<_, _> = [("pk", record["pk"].clone()), ("sk", record["sk"].clone())]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    let db = app.dynamodb().await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mark = |locked_until: i64| {
+        db.update_item()
+            .table_name("clientele")
+            .set_key(Some(key.clone()))
+            .update_expression("REMOVE #response SET lockedUntil = :until")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":until", AttributeValue::N(locked_until.to_string()))
+            .send()
+    };
+
+    // The function still holds its lock: the repeat must not run beside it.
+    mark(now + 600).await.expect("mark in progress");
+    let held = app.post_idempotent(&p.key, "/v1/api-keys", Some(body.clone()), &idem).await;
+    held.problem(409, "idempotency_conflict");
+
+    // Its lock has passed: the function is dead, and the repeat takes the key over.
+    mark(now - 1).await.expect("let the lock pass");
+    let taken = app.post_idempotent(&p.key, "/v1/api-keys", Some(body.clone()), &idem).await;
+    let taken_id = taken.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_ne!(taken_id, first_id, "the repeat ran again (the dead request's answer was never stored)");
+    let replay = app.post_idempotent(&p.key, "/v1/api-keys", Some(body), &idem).await;
+    assert_eq!(replay.expect(201)["id"], taken_id.as_str(), "and its answer is the key's from now on");
 }
