@@ -141,11 +141,6 @@ where
     Fut: Future<Output = Result<T, ApiError>>,
 {
     if let Some(key) = headers.get("x-api-key") {
-        // Two credentials are refused, not ranked: a request signed by two principals
-        // is nobody's (a replay stored under one would be the other's answer).
-        if headers.contains_key("authorization") {
-            return Err(ApiError::Unauthenticated("Send one credential: an API key in X-API-Key or an Authorization header, not both"));
-        }
         let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
         return api_key(app, key.trim(), also).await;
     }

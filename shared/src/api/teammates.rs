@@ -204,9 +204,10 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     let Some(Credential::Basic(username, password)) = auth::authorization(cx.headers())? else {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic"));
     };
-    // The idempotency layer authenticated this request; with an API key beside the Basic
-    // credentials it refused it (auth::authenticate_and), so the token below is issued to
-    // the principal its record is kept for.
+    // The idempotency layer keeps a request's answer for the principal it authenticated,
+    // and an API key comes first there: a token issued to these Basic credentials would
+    // be kept for the key, and replayed to whoever holds it. A token is issued only to a
+    // request that carries nothing but the teammate's credentials.
     if cx.headers().contains_key("x-api-key") {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic alone, without an API key"));
     }
