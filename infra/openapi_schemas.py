@@ -248,6 +248,15 @@ SCHEMAS = {
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"])}),
     "EventList": listing("Event"),
+    "EventType": obj(
+        {
+            "type": {"enum": EVENT_TYPES},
+            "description": S,
+            "schema": {"type": "object", "description": "The JSON Schema (2020-12) of the event's data.object"},
+        },
+        extra=False,
+    ),
+    "EventTypeList": listing("EventType"),
     "Product": obj(PRODUCT_FIELDS),
     "ProductList": listing("Product"),
     "NewProduct": obj({"name": WRITABLE["name"], "slug": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}}),
@@ -307,6 +316,7 @@ OPERATIONS = {
     "rotate-webhook-secret": (None, 200, "WebhookCreated"),
     "issue-token": (None, 200, "Token"),
     "list-events": (None, 200, "EventList"),
+    "list-event-types": (None, 200, "EventTypeList"),
     "create-product": ("NewProduct", 201, "Product"),
     "list-products": (None, 200, "ProductList"),
     "create-license": ("NewLicense", 201, "LicenseCreated"),
@@ -386,7 +396,7 @@ FILTERS = {
     "list-events": ["type"],
     "search-clients": ["term"],
 }
-PAGED = {"list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
+PAGED = {"list-event-types", "list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
 PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"}
 
 # Path parameters that are not ids (ids are `format: uuid`).

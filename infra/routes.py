@@ -10,6 +10,7 @@ Each route's function crate is one line of wiring; whatever no route takes (a me
 a path does not serve: 405, an unknown path: 404) goes to the one fallback,
 `route-not-found` (on AWS the HTTP API's `$default` route).
 """
+import json
 import os
 import re
 import sys
@@ -73,6 +74,13 @@ def first_rows(rows):
     return out
 
 
+def stateless(function):
+    """An HTTP function that may not touch the table (its infra/access.tsv row is all
+    `-`) is served without the idempotency layer, which would look a credential up
+    there: derived from its policy, so no function that keeps state loses the layer."""
+    return not any(access().get(function, [["?"]]))
+
+
 def crate_files(function, handler, summary, job=False):
     cargo = f"""[package]
 name = "{function}"
@@ -88,6 +96,8 @@ tokio.workspace = true
         runner = "clientele::webhooks::run_delivery()"
     elif job:
         runner = f"clientele::jobs::run(clientele::jobs::{handler})"
+    elif stateless(function):
+        runner = f"clientele::run_stateless(clientele::api::{handler})"
     else:
         runner = f"clientele::run(clientele::api::{handler})"
     main = f"""//! {summary}. Generated from infra/routes.tsv by infra/routes.py.
@@ -284,7 +294,7 @@ def function_block(function, summary, keys, extra_policy=(), timeout=None):
     logs = logical[: -len("Function")] + "Logs"
     out = [f"  {logical}:\n", "    Type: AWS::Serverless::Function\n"]
     out.append("    Properties:\n")
-    out.append(f"      Description: {summary}\n")
+    out.append(f"      Description: {json.dumps(summary)}\n")
     # The arm64 bootstrap `make package` built and `make rehearse` ran: `sam deploy`
     # zips and uploads this folder as it is (no `sam build`, no second compile).
     out.append(f"      CodeUri: ../target/lambda/{function}/\n      Handler: bootstrap\n")

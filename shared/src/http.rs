@@ -362,11 +362,40 @@ pub fn init_tracing() {
 }
 
 /// Runs one API operation as a Lambda function: builds [`App`] once, then
-/// serves every invocation with `handler`.
+/// serves every invocation with `handler`, through the idempotency layer ([`serve`]).
 ///
 /// # Errors
 /// When the configuration is invalid or the runtime fails.
 pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Ctx) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send,
+{
+    run_with(handler, Layer::Idempotent).await
+}
+
+/// [`run`] for a function that keeps no state and may not read the table (the
+/// catch-all route, the OpenAPI document, the console's files): no idempotency layer,
+/// which would look the caller's credential up in a table it may not read; a repeat
+/// of its answer is the same answer anyway.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_stateless<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Ctx) -> Fut + Copy + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send,
+{
+    run_with(handler, Layer::Stateless).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    Idempotent,
+    Stateless,
+}
+
+async fn run_with<F, Fut>(handler: F, layer: Layer) -> Result<(), lambda_http::Error>
 where
     F: Fn(Ctx) -> Fut + Copy + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, ApiError>> + Send,
@@ -389,7 +418,14 @@ where
         // the caller may retry (each DynamoDB call has its own timeouts too; this bounds
         // a request that makes several). A write in flight is one transaction: applied
         // whole or not at all.
-        let response = match tokio::time::timeout(REQUEST_DEADLINE, serve(app, req, &request_id, handler)).await {
+        let served = async {
+            match layer {
+                Layer::Idempotent => serve(app, req, &request_id, handler).await,
+                Layer::Stateless if body_of(&req).len() > MAX_BODY => respond(&request_id, Err(ApiError::PayloadTooLarge)),
+                Layer::Stateless => respond(&request_id, handler(Ctx { app, req, request_id: request_id.clone(), principal: None }).await),
+            }
+        };
+        let response = match tokio::time::timeout(REQUEST_DEADLINE, served).await {
             Ok(response) => response,
             Err(_) => respond(&request_id, Err(ApiError::Unavailable("the request outlasted its deadline".into()))),
         };

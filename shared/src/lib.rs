@@ -34,6 +34,6 @@ pub mod store;
 pub mod webhooks;
 
 pub use error::ApiError;
-pub use http::run;
+pub use http::{run, run_stateless};
 pub use lambda_http::Error;
 pub use lambda_runtime;

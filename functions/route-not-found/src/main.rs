@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), clientele::Error> {
-    clientele::run(clientele::api::route_not_found).await
+    clientele::run_stateless(clientele::api::route_not_found).await
 }

@@ -10,11 +10,16 @@ use crate::http::{Ctx, Reply};
 
 const DOCUMENT: &str = include_str!("../openapi.json");
 
+/// The document, parsed once.
+pub(crate) fn parsed() -> &'static Value {
+    static PARSED: OnceLock<Value> = OnceLock::new();
+    PARSED.get_or_init(|| serde_json::from_str(DOCUMENT).unwrap_or_default())
+}
+
 /// # Errors
 /// Never, once the document parses (a unit test makes sure it does).
 pub async fn document(_cx: Ctx) -> Result<Reply, ApiError> {
-    static PARSED: OnceLock<Value> = OnceLock::new();
-    Ok(Reply::ok(PARSED.get_or_init(|| serde_json::from_str(DOCUMENT).unwrap_or_default()).clone()))
+    Ok(Reply::ok(parsed().clone()))
 }
 
 #[cfg(test)]

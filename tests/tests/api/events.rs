@@ -1,7 +1,7 @@
 //! The event log: every change, with who made it, newest first, per tree.
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{app, unique_email};
 
@@ -16,7 +16,7 @@ async fn every_client_change_is_in_the_log_with_actor_request_and_previous_value
     let cid = c["id"].as_str().unwrap();
     app.update_client(&p.key, cid, json!({ "company": "Acme" })).await.expect(200);
     app.suspend_client(&p.key, cid, None).await.expect(200);
-    app.delete_client(&p.key, cid).await;
+    assert_eq!(app.delete_client(&p.key, cid).await.status, 204);
 
     let log = app.list_events(&p.key, "?limit=10").await;
     let log = log.expect(200);
@@ -52,4 +52,90 @@ async fn a_partner_sees_the_events_of_its_tree_only() {
     let partner_created = app.list_events(&root.key, "?type=partner.created").await;
     assert_eq!(partner_created.expect(200)["data"][0]["data"]["object"]["id"], child.id.as_str());
     assert_eq!(app.list_events(&child.key, "?type=partner.created").await.expect(200)["total"], 1);
+}
+
+/// API.md §5b: the event catalog lists every type of §5, each with a description and
+/// the JSON Schema of its `data.object`; and the objects of real events fit those
+/// schemas (every field they carry is declared, every required field is there).
+/// (`console_link.created` comes with console links, which are not served yet.)
+#[tokio::test]
+async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas() {
+    let app = app();
+    app.raw(Method::GET, "/v1/event-types", &[], None).await.problem(401, "unauthenticated");
+    let p = app.partner().await;
+    // Paged like every list: 10 by default, then by cursor; or 100 at once.
+    let first = app.call(Method::GET, "/v1/event-types", &p.key, None).await;
+    assert_eq!(first.expect(200)["data"].as_array().unwrap().len(), 10);
+    let mut paged: Vec<Value> = first.body["data"].as_array().unwrap().clone();
+    let mut cursor = first.body["nextCursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor.take() {
+        let next = app.call(Method::GET, &format!("/v1/event-types?cursor={c}"), &p.key, None).await;
+        paged.extend(next.expect(200)["data"].as_array().unwrap().iter().cloned());
+        cursor = next.body["nextCursor"].as_str().map(str::to_owned);
+    }
+    app.call(Method::GET, "/v1/event-types?limit=101", &p.key, None).await.problem(400, "validation_failed");
+    let catalog = app.call(Method::GET, "/v1/event-types?limit=100", &p.key, None).await;
+    let catalog = catalog.expect(200).clone();
+    assert_eq!(catalog["nextCursor"], Value::Null);
+    let entries = catalog["data"].as_array().unwrap();
+    assert_eq!(&paged, entries, "the pages are the whole catalog, in order");
+    let types: Vec<&str> = entries.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let expected = [
+        "client.created", "client.updated", "client.removed", "client.suspended", "client.unsuspended", "client.trial_started",
+        "client.trial_expired", "client.made_live", "license.created", "license.activated", "license.deactivated", "license.revoked",
+        "partner.created", "partner.updated", "partner.suspended", "partner.unsuspended", "key.created", "key.revoked",
+        "teammate.created", "teammate.updated", "teammate.removed", "webhook.secret_rotated",
+    ];
+    assert_eq!(types, expected);
+    assert_eq!(catalog["total"], expected.len());
+    for e in entries {
+        assert!(e["description"].as_str().is_some_and(|d| d.len() > 10), "{}: described", e["type"]);
+        assert_eq!(e["schema"]["type"], "object", "{}", e["type"]);
+    }
+
+    // Real events of most kinds, in this partner's tree.
+    let c = app.client(&p).await;
+    let cid = c["id"].as_str().unwrap();
+    app.update_client(&p.key, cid, json!({ "company": "Acme" })).await.expect(200);
+    app.suspend_client(&p.key, cid, None).await.expect(200);
+    let product = app.product().await;
+    let license = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid, "maxActivations": 2 })).await;
+    let license_key = license.expect(201)["licenseKey"].as_str().unwrap().to_owned();
+    app.activate(&license_key, "shop.example.com").await.expect(200);
+    app.deactivate(&license_key, "shop.example.com").await.expect(200);
+    let sub = app.sub_partner(&p).await;
+    app.call(Method::PATCH, &format!("/v1/partners/{}", sub.id), &p.key, Some(json!({ "type": "agency" }))).await.expect(200);
+    let key = app.create_api_key(&p.key, json!({ "permissions": ["clients:view"] })).await;
+    assert_eq!(app.revoke_api_key(&p.key, key.expect(201)["id"].as_str().unwrap()).await.status, 204);
+    let mate = app.call(Method::POST, "/v1/teammates", &p.key, Some(json!({ "username": crate::helpers::unique("cat"), "password": "a long enough password" }))).await;
+    let mate_id = mate.expect(201)["id"].as_str().unwrap().to_owned();
+    let changed = app.call(Method::PATCH, &format!("/v1/teammates/{mate_id}"), &p.key, Some(json!({ "password": "another long password" }))).await;
+    changed.expect(200);
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))).await;
+    let hid = hook.expect(201)["id"].as_str().unwrap().to_owned();
+    app.call(Method::POST, &format!("/v1/webhooks/{hid}/rotate-secret"), &p.key, None).await.expect(200);
+    assert_eq!(app.delete_client(&p.key, cid).await.status, 204);
+
+    let log = app.list_events(&p.key, "?limit=100").await;
+    let events = log.expect(200)["data"].as_array().unwrap().clone();
+    let mut seen = std::collections::BTreeSet::new();
+    for event in &events {
+        let kind = event["type"].as_str().unwrap();
+        let entry = entries.iter().find(|e| e["type"] == kind).unwrap_or_else(|| panic!("{kind} is in the catalog"));
+        let schema = &entry["schema"];
+        let object = event["data"]["object"].as_object().unwrap_or_else(|| panic!("{kind}: an object"));
+        let declared = schema["properties"].as_object().unwrap();
+        for field in object.keys() {
+            assert!(declared.contains_key(field), "{kind}: {field} is carried but not in the catalog's schema");
+        }
+        for field in schema["required"].as_array().unwrap() {
+            assert!(object.contains_key(field.as_str().unwrap()), "{kind}: required {field} is missing from a real event");
+        }
+        seen.insert(kind.to_owned());
+    }
+    for kind in ["client.created", "client.updated", "client.suspended", "client.removed", "license.created", "license.activated",
+        "license.deactivated", "partner.created", "partner.updated", "key.created", "key.revoked", "teammate.created", "teammate.updated",
+        "webhook.secret_rotated"] {
+        assert!(seen.contains(kind), "{kind} was checked against its schema: {seen:?}");
+    }
 }
