@@ -187,13 +187,18 @@ async fn licenses_created_while_their_client_is_deleted_end_up_revoked() {
     for _ in 0..3 {
         let c = app.client(&p).await;
         let cid = c["id"].as_str().unwrap().to_owned();
+        let mut before = Vec::new();
         for _ in 0..2 {
-            app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid })).await.expect(201);
+            let made = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid })).await;
+            before.push(made.expect(201)["id"].as_str().unwrap().to_owned());
         }
         // Licenses keep arriving while the delete runs.
         let creates = join_all((0..8).map(|_| app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid }))));
         let (created, deleted) = tokio::join!(creates, app.delete_client(&p.key, &cid));
         assert_eq!(deleted.status, 204);
+        for id in &before {
+            assert_eq!(app.get_license(&p.key, id).await.expect(200)["status"], "revoked", "a license made before the delete");
+        }
         for res in &created {
             match res.status {
                 201 => {

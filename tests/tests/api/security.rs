@@ -222,6 +222,7 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
     let p = app.partner().await;
     let product = app.product().await;
     let mut secrets: Vec<(String, String)> = Vec::new();
+    let mut mates: Vec<String> = Vec::new();
     for idem in [false, true] {
         // Each request its own Idempotency-Key (one key with two bodies would be a 422).
         let fresh = || idem.then(|| unique("idem"));
@@ -258,6 +259,7 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
         let (username, first_password) = (unique("mate"), format!("pw-{}", unique("secret")));
         let mate = post("/v1/teammates", json!({ "username": username, "password": first_password })).await;
         let mate_id = mate.expect(201)["id"].as_str().unwrap().to_owned();
+        mates.push(mate_id.clone());
         secrets.push((format!("teammate password {label}"), first_password));
         let password = format!("pw-{}", unique("changed"));
         let changed = app.call(Method::PATCH, &format!("/v1/teammates/{mate_id}"), &p.key, Some(json!({ "password": password }))).await;
@@ -274,6 +276,13 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
     }
 
     let places = [("the table", whole_table().await), ("the stream", whole_stream().await), ("the logs", logs())];
+    // The search is only as good as what it searched: each place holds this test's
+    // writes (the teammate's id is in the table, the stream, and the logs' request line of
+    // its PATCH).
+    let last_mate = mates.last().expect("a teammate was made");
+    for (place, text) in &places {
+        assert!(text.contains(last_mate.as_str()), "{place} was read whole: it holds teammate {last_mate}");
+    }
     for (what, secret) in &secrets {
         for (form, needle) in disguises(secret) {
             for (place, text) in &places {

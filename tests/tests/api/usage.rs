@@ -14,12 +14,23 @@ async fn usage_is_added_within_the_limit_and_refused_beyond_it() {
     let quotas = json!({ "apiCalls": { "limit": 10, "period": "month" }, "domains": { "limit": 3 } });
     assert_eq!(app.set_quotas(&p.key, cid, quotas.clone()).await.expect(200)["quotas"], quotas);
 
+    // A monthly period resets at the start of next month, UTC (as of the request, which
+    // the clock read just before or just after it dates).
+    let next_month = || {
+        use chrono::Datelike as _;
+        let now = chrono::Utc::now();
+        let (year, month) = if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+        format!("{year:04}-{month:02}-01T00:00:00.000Z")
+    };
+    let before = next_month();
     let res = app.record_usage(&p.key, cid, json!({ "resource": "apiCalls", "amount": 7 })).await;
+    let after = next_month();
     let usage = res.expect(200);
     assert_eq!(usage["apiCalls"]["used"], 7);
     assert_eq!(usage["apiCalls"]["limit"], 10);
     assert_eq!(usage["apiCalls"]["period"], "month");
-    assert!(usage["apiCalls"]["resetsAt"].as_str().unwrap().ends_with("-01T00:00:00.000Z"));
+    let resets = usage["apiCalls"]["resetsAt"].as_str().unwrap();
+    assert!(resets == before || resets == after, "resetsAt {resets}: the start of next month, {before}");
 
     let res = app.record_usage(&p.key, cid, json!({ "resource": "apiCalls", "amount": 4 })).await;
     res.problem(429, "quota_exceeded");

@@ -32,7 +32,7 @@ async fn every_change_arrives_once_per_endpoint_correctly_signed() {
     app.make_live(&p.key, cid).await.expect(200);
     app.suspend_client(&p.key, cid, None).await.expect(200);
     app.unsuspend_client(&p.key, cid).await.expect(200);
-    app.delete_client(&p.key, cid).await;
+    assert_eq!(app.delete_client(&p.key, cid).await.status, 204);
 
     let kinds = ["client.created", "client.updated", "client.trial_started", "client.made_live", "client.suspended", "client.unsuspended", "client.removed"];
     let got = receiver.wait_for(kinds.len(), 30, |_| true).await;
