@@ -248,7 +248,7 @@ SCHEMAS = {
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"])}),
     "EventList": listing("Event"),
-    "EventType": obj(
+    "EventCatalogEntry": obj(
         {
             "type": {"enum": EVENT_TYPES},
             "description": S,
@@ -256,7 +256,7 @@ SCHEMAS = {
         },
         extra=False,
     ),
-    "EventTypeList": listing("EventType"),
+    "EventCatalog": listing("EventCatalogEntry"),
     "Product": obj(PRODUCT_FIELDS),
     "ProductList": listing("Product"),
     "NewProduct": obj({"name": WRITABLE["name"], "slug": {"type": "string", "pattern": "^[a-z0-9-]{1,64}$"}}),
@@ -316,7 +316,7 @@ OPERATIONS = {
     "rotate-webhook-secret": (None, 200, "WebhookCreated"),
     "issue-token": (None, 200, "Token"),
     "list-events": (None, 200, "EventList"),
-    "list-event-types": (None, 200, "EventTypeList"),
+    "list-event-types": (None, 200, "EventCatalog"),
     "create-product": ("NewProduct", 201, "Product"),
     "list-products": (None, 200, "ProductList"),
     "create-license": ("NewLicense", 201, "LicenseCreated"),
