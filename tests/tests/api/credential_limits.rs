@@ -248,6 +248,25 @@ async fn a_right_password_sent_while_a_wrong_one_is_verified_does_not_take_its_p
 }
 
 #[tokio::test]
+async fn right_passwords_give_their_places_back() {
+    // Each sign-in takes a place in the guessing windows while its password is verified;
+    // a right one gives it back, so a teammate signing in often is never locked out, and
+    // its right passwords leave the wrong-password allowance whole.
+    let app = app();
+    let p = app.partner().await;
+    let (_, username, password) = app.teammate_with(&p, &["clients:view"]).await;
+    let address = unique_address();
+    for attempt in 0..8 {
+        let signed_in = app.token_from(&address, &username, &password).await;
+        assert_eq!(signed_in.status, 200, "right password {attempt}: {}", signed_in.body);
+    }
+    for guess in 0..5 {
+        app.token_from(&address, &username, &format!("{WRONG} {guess}")).await.problem(401, "unauthenticated");
+    }
+    app.token_from(&address, &username, &password).await.problem(429, "rate_limited");
+}
+
+#[tokio::test]
 async fn a_lockout_from_one_address_leaves_the_right_password_working_from_another() {
     let app = app();
     let p = app.partner().await;
