@@ -9,11 +9,14 @@ points the functions' `AWS_ENDPOINT_URL_DYNAMODB` here. Every call is passed on 
 DynamoDB Local unchanged, except those a rule of the current plan takes:
 
     PUT /__faults  [{"operation": "TransactWriteItems" | "GetItem" | ... | "*",
-                     "fault": "throttle" | "conflict" | "in_progress" | "applied_in_progress",
+                     "fault": "throttle" | "conflict" | "in_progress" | "applied_in_progress"
+                              | "hold",
+                     "contains": "text",   (optional: only calls whose body contains it)
                      "count": N}]     replaces the plan (each rule takes its next N calls)
-    GET /__faults  {"injected": {fault: n}, "plan": [...], "passed": n,
+    GET /__faults  {"injected": {fault: n}, "plan": [...], "passed": n, "held": n,
                     "in_flight": {operation: calls sent on and not yet answered}}
-    DELETE /__faults                clears the plan and the counts
+    POST /__faults/release          lets every held call go on
+    DELETE /__faults                clears the plan and the counts, and releases held calls
 
 - throttle: 400 `ThrottlingException`, nothing forwarded (the SDK retries it itself).
 - conflict: 400 `TransactionCanceledException`, one `TransactionConflict` reason per
@@ -23,6 +26,9 @@ DynamoDB Local unchanged, except those a rule of the current plan takes:
   caller told `TransactionInProgressException`, as when the SDK's resend of a call whose
   answer was lost finds the first still running. A caller that then repeats the call
   with a new ClientRequestToken applies it twice (or fails on its own conditions).
+- hold: the call waits here (counted in "held") until released, or HOLD_SECONDS at
+  most, then goes on unchanged: a request stopped at a known point of its work, for as
+  long as the test needs, without freezing any process.
 
 It serves loopback only and stops with its process group.
 """
@@ -36,21 +42,46 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "com.amazonaws.dynamodb.v20120810#"
 LOCK = threading.Lock()
-STATE = {"plan": [], "injected": {}, "passed": 0, "in_flight": {}}
+STATE = {"plan": [], "injected": {}, "passed": 0, "in_flight": {}, "held": 0}
+# Set when held calls may go on; replaced by a fresh one for the calls held after that.
+RELEASE = threading.Event()
+# Longer than any test holds a call, shorter than the client's 30 s timeout here.
+HOLD_SECONDS = 20
 UPSTREAM = None
 LOCAL = threading.local()
 
 
-def take(operation):
+def take(operation, body):
     """The fault the plan assigns to this call, if any (and counts it)."""
     with LOCK:
         for rule in STATE["plan"]:
+            if rule.get("contains") and rule["contains"].encode() not in body:
+                continue
             if rule["count"] > 0 and rule["operation"] in ("*", operation):
                 rule["count"] -= 1
                 STATE["injected"][rule["fault"]] = STATE["injected"].get(rule["fault"], 0) + 1
                 return rule["fault"]
         STATE["passed"] += 1
         return None
+
+
+def hold():
+    """Waits until the held calls are released (or HOLD_SECONDS pass)."""
+    with LOCK:
+        STATE["held"] += 1
+        release = RELEASE
+    try:
+        release.wait(HOLD_SECONDS)
+    finally:
+        with LOCK:
+            STATE["held"] -= 1
+
+
+def release_held():
+    global RELEASE
+    with LOCK:
+        RELEASE.set()
+        RELEASE = threading.Event()
 
 
 def error_body(kind, message, **extra):
@@ -108,6 +139,10 @@ class Handler(BaseHTTPRequestHandler):
             self.body()
             with LOCK:
                 STATE.update(plan=[], injected={}, passed=0)
+            release_held()
+        elif self.command == "POST" and self.path.rstrip("/").endswith("/release"):
+            self.body()
+            release_held()
         with LOCK:
             answer = json.dumps(STATE).encode()
         self.reply(200, answer, "application/json")
@@ -127,7 +162,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body()
         target = self.headers.get("x-amz-target", "")
         operation = target.rsplit(".", 1)[-1]
-        fault = take(operation)
+        fault = take(operation, body)
+        if fault == "hold":
+            hold()
         if fault == "throttle":
             return self.reply(400, error_body("ThrottlingException", "Rate of requests exceeds the allowed throughput."))
         if fault == "conflict":

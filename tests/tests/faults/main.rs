@@ -284,13 +284,33 @@ async fn a_store_paused_in_the_middle_of_writes_leaves_each_whole_or_absent() {
     let mut caught_mid_write = 0;
     for i in 0..12u64 {
         let body = new_client_body();
+        let email = body["email"].as_str().unwrap().to_owned();
+        // Every third round, the fault proxy holds the create's transaction until the
+        // test lets it go: once into a store already paused (so this round's pause is
+        // certain to catch a write inside the store), once just before the pause.
+        let held = i % 3 == 2;
+        if held {
+            store_faults::hold("TransactWriteItems", &email).await;
+        }
         let (key, sent) = (p.key.clone(), body.clone());
         let request = tokio::spawn(async move { send(Method::POST, "/v1/clients", &key, Some(sent)).await });
-        // Pause at a different moment of each create: before, during and after its writes.
-        tokio::time::sleep(Duration::from_millis(i * 15)).await;
+        if held {
+            store_faults::until_held("the create's transaction").await;
+        } else {
+            // Pause at a different moment of each create: before, during and after its writes.
+            tokio::time::sleep(Duration::from_millis(i * 15)).await;
+        }
+        let into_paused_store = held && i % 2 == 0;
+        if held && !into_paused_store {
+            store_faults::release().await;
+        }
         let answer = {
             let _paused = Store::pause();
             figures.faults += 1;
+            if into_paused_store {
+                store_faults::release().await;
+                store_faults::until_in_flight("TransactWriteItems").await;
+            }
             // The fault proxy in front of the store knows which calls it holds: one that
             // is in flight now is inside the paused store.
             if store_faults::in_flight("TransactWriteItems").await > 0 {
@@ -307,7 +327,8 @@ async fn a_store_paused_in_the_middle_of_writes_leaves_each_whole_or_absent() {
         assert!(answer.took < DEADLINE, "answered in {:?}", answer.took);
         outcomes.push((body, answer.status));
     }
-    assert!(caught_mid_write >= 1, "at least one pause landed inside a write (0 of 12 did: the scenario tested nothing)");
+    eprintln!("{caught_mid_write} of 12 pauses caught a create's transaction inside the store");
+    assert!(caught_mid_write >= 2, "the two rounds that send a create's transaction into the paused store caught it there");
     // A transaction DynamoDB Local had already taken in may finish once it runs again.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut present = 0;

@@ -35,11 +35,46 @@ impl Faults {
     }
 }
 
+/// Holds, at the proxy, the next call of `operation` whose body contains `contains`,
+/// until `release` (or 20 s): its request stops there, at a known point of its work.
+pub(super) async fn hold(operation: &str, contains: &str) {
+    Faults::plan(json!([{ "operation": operation, "fault": "hold", "contains": contains, "count": 1 }])).await;
+}
+
+/// How many calls the proxy holds now.
+pub(super) async fn held() -> u64 {
+    let state: Value = reqwest::get(Faults::url()).await.expect("the fault proxy answers").json().await.unwrap();
+    state["held"].as_u64().unwrap_or(0)
+}
+
+/// Waits (20 s at most) until the proxy holds a call.
+pub(super) async fn until_held(what: &str) {
+    let start = std::time::Instant::now();
+    while held().await == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "the proxy never held {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Lets every held call go on and clears the plan.
+pub(super) async fn release() {
+    Faults::clear().await;
+}
+
 /// How many calls of `operation` the proxy has passed on to the store and not yet had
 /// answered: with the store paused, the calls it holds mid-way.
 pub(super) async fn in_flight(operation: &str) -> u64 {
     let state: Value = reqwest::get(Faults::url()).await.expect("the fault proxy answers").json().await.unwrap();
     state["in_flight"][operation].as_u64().unwrap_or(0)
+}
+
+/// Waits (5 s at most) until a call of `operation` is in flight past the proxy.
+pub(super) async fn until_in_flight(operation: &str) {
+    let start = std::time::Instant::now();
+    while in_flight(operation).await == 0 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "no {operation} went on to the store");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// Every line of the stack's API log that names `request_id`.
