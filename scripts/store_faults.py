@@ -13,6 +13,7 @@ DynamoDB Local unchanged, except those a rule of the current plan takes:
                               | "hold",
                      "contains": "text",   (optional: only calls whose body contains it)
                      "count": N}]     replaces the plan (each rule takes its next N calls)
+                                      and releases the calls an earlier plan held
     GET /__faults  {"injected": {fault: n}, "plan": [...], "passed": n, "held": n,
                     "in_flight": {operation: calls sent on and not yet answered}}
     POST /__faults/release          lets every held call go on
@@ -45,14 +46,16 @@ LOCK = threading.Lock()
 STATE = {"plan": [], "injected": {}, "passed": 0, "in_flight": {}, "held": 0}
 # Set when held calls may go on; replaced by a fresh one for the calls held after that.
 RELEASE = threading.Event()
-# Longer than any test holds a call, shorter than the client's 30 s timeout here.
+# Longer than any test holds a call. (The functions' store client gives up on an attempt
+# after 2 s and retries: a call held longer has lost its caller, whose retry is not held.)
 HOLD_SECONDS = 20
 UPSTREAM = None
 LOCAL = threading.local()
 
 
 def take(operation, body):
-    """The fault the plan assigns to this call, if any (and counts it)."""
+    """The fault the plan assigns to this call, if any (and counts it), and for a held
+    call the event that releases it (taken with the count, so no release falls between)."""
     with LOCK:
         for rule in STATE["plan"]:
             if rule.get("contains") and rule["contains"].encode() not in body:
@@ -60,16 +63,16 @@ def take(operation, body):
             if rule["count"] > 0 and rule["operation"] in ("*", operation):
                 rule["count"] -= 1
                 STATE["injected"][rule["fault"]] = STATE["injected"].get(rule["fault"], 0) + 1
-                return rule["fault"]
+                if rule["fault"] == "hold":
+                    STATE["held"] += 1
+                    return rule["fault"], RELEASE
+                return rule["fault"], None
         STATE["passed"] += 1
-        return None
+        return None, None
 
 
-def hold():
+def hold(release):
     """Waits until the held calls are released (or HOLD_SECONDS pass)."""
-    with LOCK:
-        STATE["held"] += 1
-        release = RELEASE
     try:
         release.wait(HOLD_SECONDS)
     finally:
@@ -133,6 +136,9 @@ class Handler(BaseHTTPRequestHandler):
     def control(self):
         if self.command == "PUT":
             plan = json.loads(self.body() or b"[]")
+            # A new plan first lets go of what an earlier one held (a test that failed
+            # before releasing must not hand its held call to the next).
+            release_held()
             with LOCK:
                 STATE["plan"] = [dict(r, count=int(r.get("count", 1))) for r in plan]
         elif self.command == "DELETE":
@@ -162,9 +168,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body()
         target = self.headers.get("x-amz-target", "")
         operation = target.rsplit(".", 1)[-1]
-        fault = take(operation, body)
+        fault, release = take(operation, body)
         if fault == "hold":
-            hold()
+            hold(release)
         if fault == "throttle":
             return self.reply(400, error_body("ThrottlingException", "Rate of requests exceeds the allowed throughput."))
         if fault == "conflict":

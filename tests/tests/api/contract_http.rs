@@ -4,11 +4,10 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ALL_PERMISSIONS, app, unique};
+use crate::helpers::{ALL_PERMISSIONS, app, basic_auth, unique};
 
 /// Every route of infra/routes.tsv: (function, method, path).
 fn route_table() -> Vec<(String, String, String)> {
@@ -166,10 +165,10 @@ async fn every_id_is_a_uuid_v7_and_every_timestamp_is_utc_with_milliseconds() {
     keep("licenses", &app.client_licenses(&p.key, cid).await.expect(200).clone());
     let (username, password) = (unique("mate"), "a long enough password");
     keep("teammate", &app.create_teammate(&p.key, json!({ "username": username, "password": password })).await.expect(201).clone());
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")));
+    let basic = basic_auth(&username, password);
     keep("token", &app.raw(Method::POST, "/v1/auth/token", &[("authorization", &basic)], None).await.expect(200).clone());
     keep("events", &app.list_events(&p.key, "?limit=100").await.expect(200).clone());
-    receiver.wait_for(2, 60, |_| true).await;
+    assert!(receiver.wait_for(2, 60, |_| true).await.len() >= 2, "the endpoint received two deliveries within 60 s");
     let deliveries = app.call(Method::GET, &format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap()), &p.key, None).await;
     keep("deliveries", &deliveries.expect(200).clone());
     keep("delivered event", &receiver.received()[0].json());

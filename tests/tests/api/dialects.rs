@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{Partner, Resp, app, unique, unique_email};
+use crate::helpers::{Partner, Resp, app, basic_auth, unique, unique_email};
 use crate::receiver::Receiver;
 
 async fn call(key: &str, method: Method, path: &str, body: Option<Value>) -> Resp {
@@ -427,7 +427,6 @@ async fn basic(auth: &str, method: Method, path: &str, body: Option<Value>) -> R
 
 #[tokio::test]
 async fn the_partner_api_creates_lists_gets_moves_and_deletes_with_basic_and_integer_ids() {
-    use base64::Engine as _;
     let app = app();
     let root = app.partner().await;
     let (a, b) = (app.sub_partner(&root).await, app.sub_partner(&root).await);
@@ -435,7 +434,7 @@ async fn the_partner_api_creates_lists_gets_moves_and_deletes_with_basic_and_int
     let username = unique("ops").to_lowercase();
     let teammate = json!({ "username": username, "password": "a long enough passphrase" });
     app.call(Method::POST, "/v1/teammates", &root.key, Some(teammate)).await.expect(201);
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:a long enough passphrase")));
+    let auth = basic_auth(&username, "a long enough passphrase");
 
     // Create: the id is an integer; the seed's body, directPartner by id and name.
     let body = json!({
@@ -622,13 +621,12 @@ async fn the_dialects_keep_idempotency_keys_and_uniqueness_under_races() {
 
 #[tokio::test]
 async fn the_portal_takes_a_resellers_bearer_token_and_refuses_a_plain_partners() {
-    use base64::Engine as _;
     let app = app();
     let token_of = |p: Partner| async move {
         let username = unique("mate").to_lowercase();
         let mate = json!({ "username": username, "password": "a long enough passphrase" });
         app.call(Method::POST, "/v1/teammates", &p.key, Some(mate)).await.expect(201);
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:a long enough passphrase")));
+        let basic = basic_auth(&username, "a long enough passphrase");
         let issued = app.raw(Method::POST, "/v1/auth/token", &[("authorization", &basic)], None).await;
         format!("Bearer {}", issued.expect(200)["token"].as_str().unwrap())
     };

@@ -294,22 +294,28 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
 
 /// The forms a secret could be kept in by mistake: as given and without its prefix
 /// (`ck_live_`, `whsec_`, ...), each plain, base64 (standard and URL-safe, padded or
-/// not), hex in either case, and as raw bytes (a `Blob` in the table's text).
+/// not), hex in either case, and as raw bytes (a `Blob` in the table's text). A secret
+/// whose body is base64 (a `whsec_` signing key) is also searched for as the key bytes it
+/// decodes to, in each of those forms.
 fn disguises(secret: &str) -> Vec<(String, String)> {
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
-    let mut bodies = vec![("whole", secret.to_owned())];
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let mut bodies = vec![("whole".to_owned(), secret.as_bytes().to_vec())];
     if let Some((_, rest)) = secret.rsplit_once('_')
         && rest.len() >= 24
     {
-        bodies.push(("without its prefix", rest.to_owned()));
+        bodies.push(("without its prefix".to_owned(), rest.as_bytes().to_vec()));
+        let unpadded = rest.trim_end_matches('=');
+        if let Ok(key) = STANDARD_NO_PAD.decode(unpadded).or_else(|_| URL_SAFE_NO_PAD.decode(unpadded)) {
+            bodies.push(("its decoded key".to_owned(), key));
+        }
     }
     let mut forms = Vec::new();
-    for (which, body) in bodies {
-        let bytes = body.as_bytes();
+    for (which, bytes) in bodies {
+        let bytes = bytes.as_slice();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let raw = bytes.iter().map(u8::to_string).collect::<Vec<_>>().join(", ");
         for (form, needle) in [
-            ("plaintext", body.clone()),
+            ("plaintext", String::from_utf8_lossy(bytes).into_owned()),
             ("base64", STANDARD.encode(bytes)),
             ("URL-safe base64", URL_SAFE.encode(bytes)),
             ("URL-safe base64 without padding", URL_SAFE_NO_PAD.encode(bytes)),
@@ -328,9 +334,15 @@ fn the_secret_scan_sees_each_disguise() {
     // The scan is only as good as its forms.
     let secret = "ck_live_0123456789abcdefghijklmnopqrstuv";
     let forms: Vec<String> = disguises(secret).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(forms.len(), 14, "7 forms of the whole secret and 7 without its prefix: {forms:?}");
+    assert_eq!(forms.len(), 21, "7 forms of the whole secret, 7 without its prefix and 7 of the bytes it decodes to: {forms:?}");
     assert!(disguises(secret).iter().any(|(_, n)| n == "0123456789abcdefghijklmnopqrstuv"));
     assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("99, 107, 95")), "raw bytes of 'ck_'");
     assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("636b5f6c6976655f")), "hex");
     assert!(disguises(secret).iter().any(|(_, n)| n.starts_with("Y2tfbGl2ZV8")), "base64 of 'ck_live_'");
+    // A webhook signing key: its 32 bytes, base64 after the prefix.
+    let key: Vec<u8> = (0..32).collect();
+    let whsec = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(&key));
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(disguises(&whsec).iter().any(|(f, n)| f == "its decoded key, hex" && *n == hex), "the key bytes as hex");
+    assert!(disguises(&whsec).iter().any(|(f, n)| f == "its decoded key, raw bytes" && n.starts_with("0, 1, 2, 3")), "the key bytes raw");
 }

@@ -285,9 +285,11 @@ async fn a_store_paused_in_the_middle_of_writes_leaves_each_whole_or_absent() {
     for i in 0..12u64 {
         let body = new_client_body();
         let email = body["email"].as_str().unwrap().to_owned();
-        // Every third round, the fault proxy holds the create's transaction until the
-        // test lets it go: once into a store already paused (so this round's pause is
-        // certain to catch a write inside the store), once just before the pause.
+        // Every third round the fault proxy holds the create's transaction until the test
+        // lets it go: rounds 2 and 8 into the store already paused (the transaction waits,
+        // unread, in the stopped store; the create must answer within 10 s all the same, and
+        // whatever the store does with it on resume must be whole), rounds 5 and 11 just
+        // before the pause (the store may stop half-way through it).
         let held = i % 3 == 2;
         if held {
             store_faults::hold("TransactWriteItems", &email).await;
@@ -328,6 +330,7 @@ async fn a_store_paused_in_the_middle_of_writes_leaves_each_whole_or_absent() {
         outcomes.push((body, answer.status));
     }
     eprintln!("{caught_mid_write} of 12 pauses caught a create's transaction inside the store");
+    // (Rounds 2 and 8 count by construction: until_in_flight fails the test otherwise.)
     assert!(caught_mid_write >= 2, "the two rounds that send a create's transaction into the paused store caught it there");
     // A transaction DynamoDB Local had already taken in may finish once it runs again.
     tokio::time::sleep(Duration::from_secs(2)).await;
