@@ -246,7 +246,9 @@ SCHEMAS = {
     "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}}, required=[]),
     "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),
-    "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"])}),
+    "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"]),
+                  "test": {"const": True, "description": "Present on a test event (POST /v1/webhooks/{webhookId}/test): a sample, changing nothing"}},
+                 required=["id", "type", "createdAt", "partnerId", "actor", "requestId", "data"]),
     "EventList": listing("Event"),
     "EventCatalogEntry": obj(
         {
@@ -273,9 +275,13 @@ SCHEMAS = {
     "WebhookList": listing("Webhook"),
     "NewWebhook": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "description": text(500, null=False), "partnerId": ID}, required=["url", "events"]),
     "WebhookPatch": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "enabled": BOOL, "description": text(500)}, required=[]),
-    "Attempt": obj({"id": ID, "eventId": ID, "eventType": S, "attempt": INT, "at": TIME, "statusCode": {"type": ["integer", "null"]}, "latencyMs": INT, "error": NS, "success": BOOL}),
+    "Attempt": obj({"id": ID, "eventId": ID, "eventType": S, "attempt": INT, "at": TIME, "statusCode": {"type": ["integer", "null"]}, "latencyMs": INT, "error": NS, "success": BOOL,
+                    "test": {"const": True, "description": "Present on an attempt of a test event (which cannot be redelivered)"}},
+                   required=["id", "eventId", "eventType", "attempt", "at", "statusCode", "latencyMs", "error", "success"]),
     "AttemptList": listing("Attempt"),
     "Redelivered": obj({"eventId": ID, "webhooks": {"type": "array", "items": ID}}),
+    "TestEvent": obj({"type": {"enum": EVENT_TYPES, "description": "The type of the sample event (default client.updated)"}}, required=[]),
+    "TestEventSent": obj({"eventId": ID}),
     "OpenApi": {"type": "object"},
 }
 
@@ -332,6 +338,7 @@ OPERATIONS = {
     "delete-webhook": (None, 204, None),
     "list-webhook-deliveries": (None, 200, "AttemptList"),
     "redeliver-event": (None, 202, "Redelivered"),
+    "send-test-event": ("TestEvent", 202, "TestEventSent"),
     "get-openapi": (None, 200, "OpenApi"),
 }
 

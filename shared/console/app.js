@@ -523,11 +523,20 @@ async function webhookPage(id) {
   const rows = deliveries.data.map((d) => [
     when(d.at), d.eventType, d.eventId, String(d.attempt), d.success ? `${d.statusCode} ok` : text(d.statusCode),
     `${d.latencyMs} ms`, text(d.error),
-    button('Redeliver', alert, async () => {
+    d.test ? 'test event' : button('Redeliver', alert, async () => {
       await api('POST', `/events/${d.eventId}/redeliver`);
       flash = notice(`Event ${d.eventId} queued for delivery again.`);
       render();
     })]);
+  const test = form({
+    submit: 'Send test event', cls: 'form filters',
+    fields: [{ name: 'type', label: 'Event type', type: 'select', value: 'client.updated', options: EVENT_TYPES.map((t) => [t, t]) }],
+    action: async (v) => {
+      const { data } = await api('POST', `/webhooks/${id}/test`, { body: { type: v.type } });
+      flash = notice(`Test event ${data.eventId} (${v.type}) sent to this endpoint; reload the deliveries to see its attempt.`);
+      render();
+    },
+  });
   return [
     h('p', {}, h('a', { href: '#/webhooks' }, '← Webhooks')),
     h('h1', {}, hook.url),
@@ -540,6 +549,9 @@ async function webhookPage(id) {
         render();
       }),
       button('Reload deliveries', alert, async () => render())),
+    h('h2', {}, 'Test event'),
+    h('p', {}, 'A signed sample of the chosen type, marked "test": true, to this endpoint only. It changes nothing.'),
+    test,
     table('Delivery attempts', ['Time', 'Event type', 'Event', 'Attempt', 'Status', 'Latency', 'Error', ''], rows),
   ];
 }

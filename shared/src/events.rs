@@ -142,6 +142,10 @@ pub struct Event {
     /// Ids from the root partner down to `partner_id`: whose trees see the event.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A test event (`POST /v1/webhooks/{id}/test`): a sample, sent to one endpoint
+    /// only, never listed and never fanned out (API.md §5b).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl Event {
@@ -156,12 +160,13 @@ impl Event {
             request_id: request_id.to_owned(),
             data: EventData { object, previous },
             scopes: path.to_vec(),
+            test: false,
         }
     }
 
     /// The event as the API shows and delivers it.
     pub fn view(&self) -> Value {
-        json!({
+        let mut view = json!({
             "id": self.id,
             "type": self.kind,
             "createdAt": self.created_at,
@@ -169,7 +174,11 @@ impl Event {
             "actor": self.actor,
             "requestId": self.request_id,
             "data": self.data,
-        })
+        });
+        if self.test {
+            view["test"] = json!(true);
+        }
+        view
     }
 }
 

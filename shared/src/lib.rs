@@ -29,6 +29,7 @@ pub mod http;
 pub mod jobs;
 pub mod live_secrets;
 pub mod routes;
+pub mod samples;
 pub mod secrets;
 pub mod store;
 pub mod webhooks;

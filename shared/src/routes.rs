@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/webhooks/{webhookId}", &["DELETE", "GET", "PATCH"]),
     ("/v1/webhooks/{webhookId}/deliveries", &["GET"]),
     ("/v1/webhooks/{webhookId}/rotate-secret", &["POST"]),
+    ("/v1/webhooks/{webhookId}/test", &["POST"]),
     ("/v2/clients/bulk/delete", &["POST"]),
     ("/v2/clients/create", &["POST"]),
     ("/v2/clients/list", &["GET"]),

@@ -267,7 +267,8 @@ impl Deliverer {
                 return (Vec::new(), Some(held.map_or(first, |h| h.min(first))));
             }
         };
-        let wanted = taken.iter().flat_map(|(i, event)| {
+        // A test event was given its one delivery when it was written: it fans out to no one.
+        let wanted = taken.iter().filter(|(_, event)| !event.test).flat_map(|(i, event)| {
             endpoints
                 .iter()
                 .filter(|w| (w.scope == ALL || event.scopes.contains(&w.scope)) && w.wants(event.kind) && w.created <= event.created_at)
@@ -469,6 +470,7 @@ impl Deliverer {
             latency_ms: u64::try_from(outcome.latency.as_millis()).unwrap_or(u64::MAX),
             error: outcome.error.clone(),
             success,
+            test: event.test,
         };
         self.app.store.log_attempt(&w.id, &attempt).await?;
         let mut next = d.clone();

@@ -75,11 +75,17 @@ async function partner(name, extra = {}) {
   return { ...p, key: k.key };
 }
 
-// Webhook deliveries land here: event ids in the order they came.
+// Webhook deliveries land here: event ids in the order they came, and each event's body.
 const received = [];
+const bodies = new Map();
 const receiver = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => { received.push(req.headers['webhook-id']); res.writeHead(204).end(); });
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    received.push(req.headers['webhook-id']);
+    try { bodies.set(req.headers['webhook-id'], JSON.parse(Buffer.concat(chunks).toString())); } catch { /* the step asserts the body */ }
+    res.writeHead(204).end();
+  });
 });
 
 let browser;
@@ -456,6 +462,27 @@ test('the console, step by step, through the API', async (t) => {
     const until = Date.now() + 30_000;
     while (received.filter((id) => id === eventId).length === before && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
     assert.ok(received.filter((id) => id === eventId).length > before, 'the event was delivered again');
+  });
+
+  await step('sends the endpoint a test event of a chosen type', async () => {
+    await page.getByLabel('Event type', { exact: true }).selectOption('license.revoked');
+    await page.getByRole('button', { name: 'Send test event' }).click();
+    const note = await expectText(page.locator('.notice'), /Test event \S+ \(license\.revoked\) sent/, 'the test event notice');
+    const eventId = note.match(/Test event (\S+)/)[1];
+    const until = Date.now() + 30_000;
+    while (!bodies.has(eventId) && Date.now() < until) await new Promise((r) => setTimeout(r, 250));
+    const body = bodies.get(eventId);
+    assert.ok(body, 'the receiver got the test event');
+    assert.equal(body.type, 'license.revoked');
+    assert.equal(body.test, true, 'marked as a test');
+    const row = page.locator('tbody tr', { hasText: eventId });
+    while ((await row.count()) === 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 500));
+      await page.getByRole('button', { name: 'Reload deliveries' }).click();
+    }
+    await expectText(row, /license\.revoked.*test event/, 'its attempt, marked as a test');
+    assert.equal(await row.getByRole('button', { name: 'Redeliver' }).count(), 0, 'a test event has no Redeliver');
+    await screenshot(page, 'webhook-test-event');
   });
 
   await step('lists the audit log by type with actor and request id', async () => {

@@ -60,7 +60,7 @@ pub async fn event_types(cx: Ctx) -> Result<Reply, ApiError> {
 /// The catalog, made once from the OpenAPI document's schemas: the schemas the API's
 /// own answers are checked against (`make test` fuzzes every route with them), so an
 /// event's object and the record a route returns are described by one definition.
-fn catalog() -> &'static Vec<Value> {
+pub(crate) fn catalog() -> &'static Vec<Value> {
     static CATALOG: OnceLock<Vec<Value>> = OnceLock::new();
     CATALOG.get_or_init(|| {
         let schemas = &super::openapi::parsed()["components"]["schemas"];

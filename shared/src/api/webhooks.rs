@@ -1,5 +1,5 @@
 //! `/v1/webhooks` and `/v1/events/{id}/redeliver`: the endpoints a partner's
-//! tree's events go to, their delivery log, and sending an event again.
+//! tree's events go to, their delivery log, test events, and sending an event again.
 
 use chrono::Utc;
 use serde_json::json;
@@ -9,6 +9,7 @@ use crate::domain::scopes::Scope;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookPatch};
 use crate::domain::{new_id, now, timestamp};
 use crate::error::ApiError;
+use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 use crate::store::ALL;
 use crate::store::webhooks::Delivery;
@@ -156,8 +157,8 @@ pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
         next.nonce = crate::secrets::generate("");
         next.version = current.version + 1;
         next.modified = now();
-        let event = crate::events::Event::new(
-            crate::events::EventType::WebhookSecretRotated,
+        let event = Event::new(
+            EventType::WebhookSecretRotated,
             &path,
             &who.actor,
             &cx.request_id,
@@ -206,6 +207,55 @@ pub async fn deliveries(cx: Ctx) -> Result<Reply, ApiError> {
     Ok(list(total, data, cx.cursor(&fingerprint, after)))
 }
 
+/// A delivery of `event` to `w` from its first attempt, due now (the retry job sends it).
+fn due_now(w: &Webhook, event: &Event) -> Delivery {
+    Delivery {
+        webhook_id: w.id.clone(),
+        event_id: event.id.clone(),
+        attempts: 0,
+        state: "pending".into(),
+        next_attempt_at: Some(timestamp(Utc::now())),
+    }
+}
+
+/// `POST /v1/webhooks/{webhookId}/test` `{ "type"? }`: a signed sample event of the
+/// chosen type (default `client.updated`), marked `"test": true`, to this endpoint only,
+/// logged in its deliveries (API.md §5b). It changes nothing: the event is never listed,
+/// never fanned out to other endpoints and never redelivered. 202: the retry job sends
+/// it right away, and retries it on the endpoint's schedule like any delivery.
+///
+/// # Errors
+/// 400 for an unknown type or another field, 404 outside the tree, 409 for a disabled
+/// endpoint (it would get nothing).
+pub async fn send_test(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_EDIT)?;
+    let mut f = crate::domain::fields::Fields::from_body(cx.optional_json()?)?;
+    let kind = match f.optional::<serde_json::Value>("type") {
+        None => Some(EventType::ClientUpdated),
+        Some(t) => {
+            let kind = t.as_str().and_then(EventType::parse);
+            if kind.is_none() {
+                f.error("type", "must be an event type of GET /v1/event-types");
+            }
+            kind
+        }
+    };
+    f.finish()?;
+    let kind = kind.unwrap_or(EventType::ClientUpdated);
+    let w = visible(&cx, &who).await?;
+    if !w.enabled {
+        return Err(ApiError::Conflict(format!("Webhook {} is disabled; enable it to send it a test event", w.id)));
+    }
+    let partner = if w.scope == ALL { None } else { cx.app.store.partner(&w.scope).await? };
+    let path = partner.as_ref().map(|p| p.path.clone()).unwrap_or_default();
+    let object = crate::samples::object(kind, partner.as_ref(), &w)?;
+    let mut event = Event::new(kind, &path, &who.actor, &cx.request_id, object, None);
+    event.test = true;
+    cx.app.store.send_test_event(&event, &due_now(&w, &event)).await?;
+    Ok(Reply::accepted(json!({ "eventId": event.id })))
+}
+
 /// `POST /v1/events/{eventId}/redeliver`: sends the event again to every endpoint
 /// of the caller's view that wants it (202: the retry job sends it right away).
 ///
@@ -217,7 +267,9 @@ pub async fn redeliver(cx: Ctx) -> Result<Reply, ApiError> {
     let id = cx.id_param("eventId", "Event")?;
     let missing = || ApiError::NotFound(format!("Event {id}"));
     let event = cx.app.store.event(&id).await?.ok_or_else(missing)?;
-    if !who.sees(&event.scopes) {
+    // A test event is no event of the tree's: it went to its one endpoint (send it again
+    // with another test).
+    if event.test || !who.sees(&event.scopes) {
         return Err(missing());
     }
     let mut scopes = vec![ALL.to_owned()];
@@ -227,14 +279,7 @@ pub async fn redeliver(cx: Ctx) -> Result<Reply, ApiError> {
         if !w.wants(event.kind) || !sees(&cx, &who, &w).await? {
             continue;
         }
-        let d = Delivery {
-            webhook_id: w.id.clone(),
-            event_id: event.id.clone(),
-            attempts: 0,
-            state: "pending".into(),
-            next_attempt_at: Some(timestamp(Utc::now())),
-        };
-        cx.app.store.restart_delivery(&d).await?;
+        cx.app.store.restart_delivery(&due_now(&w, &event)).await?;
         queued.push(w.id);
     }
     Ok(Reply::accepted(json!({ "eventId": event.id, "webhooks": queued })))

@@ -34,6 +34,9 @@ fn webhook_pk(id: &str) -> String {
     format!("WEBHOOK#{id}")
 }
 
+/// How long a test event is kept (its deliveries' attempts are logged with the endpoint's).
+pub const TEST_EVENT_DAYS: i64 = 7;
+
 /// The most endpoints one partner (or the platform admin) may register (API.md §5a).
 pub const MAX_ENDPOINTS: usize = 20;
 
@@ -94,6 +97,9 @@ pub struct Attempt {
     pub latency_ms: u64,
     pub error: Option<String>,
     pub success: bool,
+    /// Present (true) on an attempt of a test event, which cannot be redelivered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 fn item_pk(item: &Item) -> String {
@@ -211,6 +217,23 @@ impl Store {
             Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
             Err(e) => Err(sdk_error("PutItem", e)),
         }
+    }
+
+    /// Writes a test event and its one delivery, due now (API.md §5b): the event alone,
+    /// with none of the list entries or counters a real one has, so it is never listed;
+    /// delivery leaves it to this delivery (it fans out no test event). It expires with
+    /// DynamoDB's TTL after [`TEST_EVENT_DAYS`] days, past the longest retry schedule.
+    pub async fn send_test_event(&self, event: &Event, d: &Delivery) -> Result<(), ApiError> {
+        let t = self.table();
+        let mut item = to_item(event_pk(&event.id), "#", event)?;
+        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp() + TEST_EVENT_DAYS * 24 * 3600));
+        let mut tx = Tx::new();
+        tx.put(t, item, Some(Cond::new("attribute_not_exists(pk)")), Some(Guard::Record));
+        tx.put(t, delivery_item(d)?, None, None);
+        self.commit(tx).await.map_err(|f| match f {
+            Failed::Error(e) => e,
+            Failed::Condition(g) => ApiError::internal(format!("test event guard {g:?} failed")),
+        })
     }
 
     /// Starts a delivery again from its first attempt (redelivery), whatever its state.

@@ -371,3 +371,89 @@ async fn the_local_stack_delivers_webhooks_to_this_machine_only() {
     moved.problem(400, "validation_failed");
     endpoint(&p.key, "http://localhost:9/hook", json!(["*"])).await;
 }
+
+#[tokio::test]
+async fn a_test_event_goes_signed_to_its_one_endpoint_is_logged_and_changes_nothing() {
+    let app = app();
+    let p = app.partner().await;
+    let (receiver, bystander) = (Receiver::start().await, Receiver::start().await);
+    // The endpoint wants another type: a test event is sent whatever it subscribed to.
+    let hook = endpoint(&p.key, &receiver.url, json!(["client.created"])).await;
+    endpoint(&p.key, &bystander.url, json!(["*"])).await;
+    let (hook_id, secret) = (hook["id"].as_str().unwrap(), hook["secret"].as_str().unwrap());
+    let test = format!("/v1/webhooks/{hook_id}/test");
+
+    // No body: a client.updated sample.
+    let first = app.call(Method::POST, &test, &p.key, None).await.expect(202)["eventId"].as_str().unwrap().to_owned();
+    let chosen = app.call(Method::POST, &test, &p.key, Some(json!({ "type": "license.activated" }))).await;
+    let second = chosen.expect(202)["eventId"].as_str().unwrap().to_owned();
+    let got = receiver.wait_for(2, 30, |_| true).await;
+    assert_eq!(got.len(), 2, "both test events arrived");
+    let by_id = |id: &str| got.iter().find(|r| r.headers["webhook-id"] == id).unwrap_or_else(|| panic!("event {id} arrived"));
+    let (updated, activated) = (by_id(&first), by_id(&second));
+    for r in [updated, activated] {
+        assert!(r.signed_with(secret), "signed with the endpoint's secret: {}", r.body);
+        assert_eq!(r.json()["test"], true, "marked as a test: {}", r.body);
+        assert_eq!(r.json()["partnerId"], p.id.as_str());
+        assert_eq!(r.json()["id"], r.headers["webhook-id"].as_str());
+    }
+    assert_eq!(updated.json()["type"], "client.updated");
+    assert_eq!(updated.json()["data"]["object"]["directPartner"]["id"], p.id.as_str(), "a sample client of the endpoint's partner");
+    assert_eq!(activated.json()["type"], "license.activated");
+    assert!(activated.json()["data"]["object"]["domain"].is_string(), "an activation names its domain: {}", activated.body);
+
+    // Logged in the endpoint's deliveries.
+    let log = attempt_times(&p.key, hook_id, 2).await;
+    let mut logged: Vec<(String, String)> =
+        log.iter().map(|(a, _)| (a["eventId"].as_str().unwrap().to_owned(), a["eventType"].as_str().unwrap().to_owned())).collect();
+    logged.sort();
+    let mut want = vec![(first.clone(), "client.updated".to_owned()), (second.clone(), "license.activated".to_owned())];
+    want.sort();
+    assert_eq!(logged, want);
+    assert!(log.iter().all(|(a, _)| a["success"] == true));
+
+    // To that endpoint only: a real change reaches the bystander, which wants everything,
+    // and it is all the bystander ever got.
+    app.client(&p).await;
+    assert_eq!(bystander.wait_for(1, 60, of_type("client.created")).await.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let heard: Vec<Value> = bystander.received().iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(heard, vec![json!("client.created")], "the bystander heard of no test event");
+    // Nothing is written that a tenant sees: the events are not listed, nor redelivered.
+    let events = app.list_events(&p.key, "?limit=100").await;
+    let listed = events.expect(200)["data"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert!(!listed.contains(&json!(first)) && !listed.contains(&json!(second)), "test events are not listed: {listed:?}");
+    for kind in ["client.updated", "license.activated"] {
+        let of_kind = app.list_events(&p.key, &format!("?type={kind}")).await;
+        assert_eq!(of_kind.expect(200)["total"], 0, "no {kind} is counted in the tree's events");
+    }
+    app.call(Method::POST, &format!("/v1/events/{first}/redeliver"), &p.key, None).await.problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn a_test_event_is_refused_for_an_unknown_type_another_tree_a_narrow_key_or_a_disabled_endpoint() {
+    let app = app();
+    let (p, other) = (app.partner().await, app.partner().await);
+    let receiver = Receiver::start().await;
+    // A type none of the test's own changes (a key's create) is of.
+    let hook = endpoint(&p.key, &receiver.url, json!(["partner.suspended"])).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let test = format!("/v1/webhooks/{hook_id}/test");
+    let bad = app.call(Method::POST, &test, &p.key, Some(json!({ "type": "client.exploded" }))).await;
+    bad.problem(400, "validation_failed");
+    assert_eq!(bad.error_fields(), vec!["type"]);
+    let extra = app.call(Method::POST, &test, &p.key, Some(json!({ "kind": "client.updated" }))).await;
+    extra.problem(400, "validation_failed");
+    assert_eq!(extra.error_fields(), vec!["kind"]);
+    app.call(Method::POST, &test, &other.key, None).await.problem(404, "not_found");
+    let narrow = app.create_api_key(&p.key, json!({ "permissions": ["webhooks:view"] })).await;
+    let narrow = narrow.expect(201)["key"].as_str().unwrap().to_owned();
+    app.call(Method::POST, &test, &narrow, None).await.problem(403, "forbidden");
+    app.call(Method::PATCH, &format!("/v1/webhooks/{hook_id}"), &p.key, Some(json!({ "enabled": false }))).await.expect(200);
+    app.call(Method::POST, &test, &p.key, None).await.problem(409, "conflict");
+    // None of these sent anything.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(receiver.received().is_empty(), "nothing was sent: {:?}", receiver.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>());
+    let log = app.call(Method::GET, &format!("/v1/webhooks/{hook_id}/deliveries"), &p.key, None).await;
+    assert_eq!(log.expect(200)["total"], 0);
+}
