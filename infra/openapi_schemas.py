@@ -110,6 +110,13 @@ SHARED = {
     "Usage": {"type": "object", "additionalProperties": ref("UsageOfResource")},
 }
 
+# The pages allowed to frame a partner's console (API.md §5b): https:// origins, nothing after the host and port.
+CONSOLE_ORIGINS = {
+    "type": "array", "maxItems": 10,
+    "items": {"type": "string", "maxLength": 300, "pattern": "^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"},
+    "description": "Origins (https://host[:port]) whose pages may frame this partner's console and its tree's",
+}
+
 EVENT_TYPES = [
     "client.created", "client.updated", "client.removed", "client.suspended", "client.unsuspended",
     "client.trial_started", "client.trial_expired", "client.made_live", "license.created",
@@ -159,7 +166,7 @@ SCHEMAS = {
         },
         required=["type", "title", "status", "detail", "errorCode", "requestId"],
     ),
-    "Partner": obj({"id": ID, "number": NUMBER, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "created": TIME, "modified": TIME}),
+    "Partner": obj({"id": ID, "number": NUMBER, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "consoleOrigins": CONSOLE_ORIGINS, "created": TIME, "modified": TIME}),
     "PartnerList": listing("Partner"),
     "NewPartner": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": ID}, required=["name"]),
     "ApiKey": obj(API_KEY_FIELDS),
@@ -243,7 +250,7 @@ SCHEMAS = {
         "permissions": {"type": "array", "items": PERMISSION},
         "currentPassword": {"type": "string", "maxLength": 256, "description": "Required when a teammate changes its own password, refused otherwise"},
     }, required=[]),
-    "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}}, required=[]),
+    "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}, "consoleOrigins": CONSOLE_ORIGINS}, required=[]),
     "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"]),

@@ -489,7 +489,22 @@ async function partnersPage() {
     ],
     action: async (v) => { await api('POST', '/partners', { body: v }); flash = notice(`${v.name} created.`); render(); },
   });
-  return [h('h1', {}, 'Partners'), alert, h('ul', { class: 'tree' }, roots.map(node)), h('h2', {}, 'New sub-partner'), create];
+  const origins = form({
+    submit: 'Save console origins',
+    fields: [
+      { name: 'partnerId', label: 'Partner', type: 'select', options: list.map((p) => [p.id, p.name]) },
+      { name: 'consoleOrigins', label: 'Origins (one per line)', type: 'textarea',
+        hint: 'The https:// pages that may embed this console for the partner and its tree, such as https://dashboard.example.com. Empty: none.' },
+    ],
+    action: async (v) => {
+      const consoleOrigins = v.consoleOrigins.split('\n').map((o) => o.trim()).filter(Boolean);
+      const { data } = await api('PATCH', `/partners/${v.partnerId}`, { body: { consoleOrigins } });
+      flash = notice(data.consoleOrigins.length ? `${data.name} may be embedded by ${data.consoleOrigins.join(', ')}.` : `${data.name} may be embedded by no page.`);
+      render();
+    },
+  });
+  return [h('h1', {}, 'Partners'), alert, h('ul', { class: 'tree' }, roots.map(node)), h('h2', {}, 'New sub-partner'), create,
+    h('h2', {}, 'Embedding the console'), origins];
 }
 
 // ---- webhooks ----

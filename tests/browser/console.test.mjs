@@ -485,6 +485,35 @@ test('the console, step by step, through the API', async (t) => {
     await screenshot(page, 'webhook-test-event');
   });
 
+  await step("is framed by a page of its partner's console origins", async () => {
+    const embed = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Dashboard</title>'
+        + `<iframe src="${BASE}/console?partner=${a.id}" title="Clientele console" width="1100" height="800"></iframe>`);
+    });
+    await new Promise((r) => embed.listen(0, '127.0.0.1', r));
+    try {
+      // Local runs take an http:// loopback origin (AWS takes https:// ones only).
+      const origin = `http://127.0.0.1:${embed.address().port}`;
+      await page.goto(`${BASE}/console#/partners`);
+      const form = page.locator('form', { has: page.getByRole('button', { name: 'Save console origins' }) });
+      await form.getByLabel('Partner', { exact: true }).selectOption({ label: a.name });
+      await form.getByLabel('Origins (one per line)', { exact: true }).fill('not an origin');
+      await form.getByRole('button', { name: 'Save console origins' }).click();
+      await expectText(form.locator('[data-field="consoleOrigins"] .field-error'), /origin/, 'the field error');
+      await form.getByLabel('Origins (one per line)', { exact: true }).fill(`${origin}/\n`);
+      await form.getByRole('button', { name: 'Save console origins' }).click();
+      await expectText(page.locator('.notice'), new RegExp(`may be embedded by ${origin.replace(/\./g, '\\.')}\\.`), 'the saved origins');
+      assert.deepEqual((await call('GET', `/partners/${a.id}`, a.key)).body.consoleOrigins, [origin]);
+      const host = await newTab();
+      await host.goto(`${origin}/`);
+      await expectText(host.frameLocator('iframe').locator('h1'), /^(Sign in|Clients)$/, 'the console inside the dashboard');
+      await screenshot(host, 'console-framed');
+      await host.close();
+    } finally {
+      embed.close();
+    }
+  });
+
   await step('lists the audit log by type with actor and request id', async () => {
     await page.goto(`${BASE}/console#/audit`);
     await page.getByLabel('Type', { exact: true }).selectOption('client.suspended');

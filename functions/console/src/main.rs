@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), clientele::Error> {
-    clientele::run_stateless(clientele::api::console::asset).await
+    clientele::run(clientele::api::console::asset).await
 }

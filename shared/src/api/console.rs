@@ -17,20 +17,41 @@ const ASSETS: [(&str, &str, &str); 3] = [
 
 /// Only the console's own files run or style the page, and it talks only to its
 /// own origin: an injected `<script>` or inline handler does nothing, and no data
-/// leaves for another host.
+/// leaves for another host. Which pages may frame it ends the policy ([`framed_by`]).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors";
+
+/// Which pages may frame the console page (CSP `frame-ancestors`, API.md §5b). The page
+/// at `/console?partner=<id>` may be framed by the `consoleOrigins` of that partner and
+/// of every partner above it (a platform names its dashboard once, on its root partner,
+/// for its whole tree), unless one of them is suspended; any other page, by none.
+async fn framed_by(cx: &Ctx) -> Result<String, ApiError> {
+    const NONE: &str = "'none'";
+    let Some(id) = cx.query("partner").filter(|id| crate::domain::is_id(id)) else { return Ok(NONE.into()) };
+    let Some(partner) = cx.app.store.partner(&id).await? else { return Ok(NONE.into()) };
+    let chain = cx.app.store.partners(&partner.path).await?;
+    if chain.len() != partner.path.len() || chain.iter().any(|p| p.suspended) {
+        return Ok(NONE.into());
+    }
+    let mut origins: Vec<&str> = chain.iter().flat_map(|p| p.console_origins.iter().map(String::as_str)).collect();
+    origins.sort_unstable();
+    origins.dedup();
+    Ok(if origins.is_empty() { NONE.into() } else { origins.join(" ") })
+}
 
 /// Serves the console file the path names.
 ///
 /// # Errors
-/// `not_found` for a path that names no file.
+/// `not_found` for a path that names no file; 503 when the store cannot say who may
+/// frame the page.
 pub async fn asset(cx: Ctx) -> Result<Reply, ApiError> {
     let path = cx.req.uri().path();
     let (_, content_type, text) =
         ASSETS.iter().find(|(p, ..)| *p == path).ok_or_else(|| ApiError::NotFound(format!("Route {path}")))?;
+    // Only the page can be framed; its script and styles are never documents.
+    let ancestors = if path == "/console" { framed_by(&cx).await? } else { "'none'".to_owned() };
     Ok(Reply::file(content_type, text)
-        .header("content-security-policy", CONTENT_SECURITY_POLICY)
+        .header("content-security-policy", format!("{CONTENT_SECURITY_POLICY} {ancestors}"))
         .header("x-content-type-options", "nosniff")
         .header("referrer-policy", "no-referrer")
         // Small files: always revalidated, so a deploy shows at once.

@@ -42,6 +42,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         parent_id: parent.map(|p| p.id),
         path,
         suspended: false,
+        console_origins: Vec::new(),
         created: now.clone(),
         modified: now,
     };
@@ -136,7 +137,7 @@ async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
 pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::PARTNERS_EDIT)?;
-    let patch = PartnerPatch::from_body(cx.json()?)?;
+    let patch = PartnerPatch::from_body(cx.json()?, cx.app.config.allow_insecure_webhooks)?;
     // A concurrent rename makes the write's condition fail: read again and re-apply.
     for _ in 0..5 {
         let current = visible(&cx, &who).await?;
@@ -148,7 +149,7 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
             return Err(ApiError::Forbidden("A partner's type is changed by its parent or the platform admin, not by the partner itself".into()));
         }
         let mut next = patch.apply(&current);
-        if next.name.as_str() == current.name.as_str() && next.kind == current.kind {
+        if next.name.as_str() == current.name.as_str() && next.kind == current.kind && next.console_origins == current.console_origins {
             return Ok(Reply::ok(current.view()));
         }
         next.modified = now();

@@ -43,8 +43,52 @@ pub struct Partner {
     /// Ids from the root down to this partner, itself included.
     pub path: Vec<String>,
     pub suspended: bool,
+    /// The origins whose pages may frame this partner's console, and its tree's
+    /// (API.md §5b; up to [`MAX_CONSOLE_ORIGINS`]).
+    #[serde(default)]
+    pub console_origins: Vec<String>,
     pub created: String,
     pub modified: String,
+}
+
+/// The most console origins one partner may name (API.md §5b).
+pub const MAX_CONSOLE_ORIGINS: usize = 10;
+
+/// A page origin that may frame the console: `https://host[:port]` and nothing more
+/// (no path, query, fragment or credentials), as browsers serialize origins; with
+/// `insecure` (local runs), also `http://` for a loopback host.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn console_origin(raw: &str, insecure: bool) -> Result<String, String> {
+    const WHAT: &str = "must be an origin such as https://dashboard.example.com (a scheme, a host and an optional port, nothing after it)";
+    if raw.len() > 300 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(WHAT.into());
+    }
+    let url = url::Url::parse(raw).map_err(|_| WHAT.to_owned())?;
+    let bare = url.username().is_empty() && url.password().is_none() && url.query().is_none() && url.fragment().is_none() && url.path() == "/";
+    let Some(host) = url.host() else { return Err(WHAT.into()) };
+    if !bare {
+        return Err(WHAT.into());
+    }
+    // A host name of letters, digits, dots and hyphens (IDNs come as punycode): a CSP
+    // source never gains a wildcard or another token from one.
+    if let url::Host::Domain(d) = host
+        && !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(WHAT.into());
+    }
+    let loopback = match host {
+        url::Host::Domain(d) => d == "localhost",
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if insecure && loopback => {}
+        _ => return Err("must be an https:// origin".into()),
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 impl Partner {
@@ -58,6 +102,7 @@ impl Partner {
             "parentId": self.parent_id,
             "rootId": self.root_id,
             "suspended": self.suspended,
+            "consoleOrigins": self.console_origins,
             "created": self.created,
             "modified": self.modified,
         })
@@ -88,26 +133,36 @@ impl NewPartner {
     }
 }
 
-/// The body of `PATCH /v1/partners/{partnerId}`: a new name, a new type, or both.
+/// The body of `PATCH /v1/partners/{partnerId}`: a new name, a new type, the console's
+/// origins, or any of them.
 #[derive(Debug)]
 pub struct PartnerPatch {
     pub name: Option<Name>,
     pub kind: Option<PartnerType>,
+    pub console_origins: Option<Vec<String>>,
 }
 
 impl PartnerPatch {
     /// # Errors
     /// `validation_failed` listing every bad or unknown field; the tree's shape
     /// (`parentId`, `rootId`) and `suspended` (its own routes) are read-only.
-    pub fn from_body(body: Value) -> Result<Self, ApiError> {
+    /// `insecure` (local runs) also takes `http://` loopback console origins.
+    pub fn from_body(body: Value, insecure: bool) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
         let name = f.optional::<Name>("name");
         let kind = f.optional::<PartnerType>("type");
+        let console_origins = f.optional::<Value>("consoleOrigins").and_then(|v| match origins(&v, insecure) {
+            Ok(list) => Some(list),
+            Err(why) => {
+                f.error("consoleOrigins", why);
+                None
+            }
+        });
         for field in ["id", "parentId", "rootId", "suspended", "created", "modified"] {
             f.read_only(field);
         }
         f.finish()?;
-        Ok(Self { name, kind })
+        Ok(Self { name, kind, console_origins })
     }
 
     /// The partner with the patch applied.
@@ -119,6 +174,67 @@ impl PartnerPatch {
         if let Some(kind) = self.kind {
             next.kind = kind;
         }
+        if let Some(origins) = &self.console_origins {
+            next.console_origins.clone_from(origins);
+        }
         next
+    }
+}
+
+/// The `consoleOrigins` of a patch: a list of up to [`MAX_CONSOLE_ORIGINS`] origins,
+/// each as [`console_origin`] serializes it, once each, in the order given.
+fn origins(value: &Value, insecure: bool) -> Result<Vec<String>, String> {
+    let Value::Array(items) = value else { return Err("must be a list of origins".into()) };
+    if items.len() > MAX_CONSOLE_ORIGINS {
+        return Err(format!("may name at most {MAX_CONSOLE_ORIGINS} origins"));
+    }
+    let mut list: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let origin = item.as_str().ok_or_else(|| format!("item {i} must be a string")).and_then(|raw| console_origin(raw, insecure).map_err(|e| format!("item {i} {e}")))?;
+        if !list.contains(&origin) {
+            list.push(origin);
+        }
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_console_origin_is_a_scheme_a_host_and_a_port_and_nothing_else() {
+        assert_eq!(console_origin("https://Dash.Example.com", false).unwrap(), "https://dash.example.com");
+        assert_eq!(console_origin("https://dash.example.com/", false).unwrap(), "https://dash.example.com");
+        assert_eq!(console_origin("https://dash.example.com:8443", false).unwrap(), "https://dash.example.com:8443");
+        assert_eq!(console_origin("https://dash.example.com:443", false).unwrap(), "https://dash.example.com");
+        for bad in [
+            "http://dash.example.com",
+            "https://dash.example.com/app",
+            "https://dash.example.com?x=1",
+            "https://dash.example.com#top",
+            "https://user@dash.example.com",
+            "https://*.example.com",
+            "dash.example.com",
+            "https://dash.example.com 'unsafe-inline'",
+            "https://dash.example.com;script-src *",
+            "javascript:alert(1)",
+            "",
+        ] {
+            assert!(console_origin(bad, false).is_err(), "{bad} is refused");
+        }
+        assert!(console_origin("http://127.0.0.1:5173", false).is_err());
+        assert_eq!(console_origin("http://127.0.0.1:5173", true).unwrap(), "http://127.0.0.1:5173");
+        assert!(console_origin("http://dash.example.com", true).is_err(), "only a loopback host over http, locally");
+    }
+
+    #[test]
+    fn a_patch_takes_up_to_ten_origins_once_each() {
+        let p = PartnerPatch::from_body(serde_json::json!({ "consoleOrigins": ["https://a.example", "https://A.example/"] }), false).unwrap();
+        assert_eq!(p.console_origins.unwrap(), vec!["https://a.example"]);
+        let eleven: Vec<String> = (0..11).map(|i| format!("https://d{i}.example")).collect();
+        assert!(PartnerPatch::from_body(serde_json::json!({ "consoleOrigins": eleven }), false).is_err());
+        assert!(PartnerPatch::from_body(serde_json::json!({ "consoleOrigins": "https://a.example" }), false).is_err());
+        assert_eq!(PartnerPatch::from_body(serde_json::json!({ "consoleOrigins": [] }), false).unwrap().console_origins.unwrap(), Vec::<String>::new());
     }
 }

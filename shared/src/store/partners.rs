@@ -121,17 +121,20 @@ impl Store {
         tx.update(
             t,
             key(partner_pk(&after.id), "#"),
-            "SET #name = :name, #type = :type, modified = :m".into(),
+            "SET #name = :name, #type = :type, consoleOrigins = :origins, modified = :m".into(),
             vec![("#name".into(), "name".into()), ("#type".into(), "type".into())],
             vec![
                 (":name".into(), s(after.name.as_str())),
                 (":type".into(), serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(after.kind).map_err(ApiError::internal)?),
+                (":origins".into(), AttributeValue::L(after.console_origins.iter().map(|o| s(o.clone())).collect())),
                 (":m".into(), s(after.modified.clone())),
             ],
+            // As it was read: every change of a partner's record writes `modified`.
             Some(
-                Cond::new("#name = :before AND #type = :beforeType")
+                Cond::new("#name = :before AND #type = :beforeType AND modified = :beforeModified")
                     .value(":before", s(before.name.as_str()))
-                    .value(":beforeType", serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(before.kind).map_err(ApiError::internal)?),
+                    .value(":beforeType", serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(before.kind).map_err(ApiError::internal)?)
+                    .value(":beforeModified", s(before.modified.clone())),
             ),
             Some(Guard::Version),
         );

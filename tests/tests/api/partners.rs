@@ -130,3 +130,61 @@ async fn a_partner_cannot_suspend_itself_or_partners_outside_its_tree() {
     app.suspend_partner(&a.key, &a.id).await.problem(403, "forbidden");
     app.suspend_partner(&a.key, &b.id).await.problem(404, "not_found");
 }
+
+/// The `frame-ancestors` of the console page at `query`.
+async fn console_framed_by(query: &str) -> String {
+    let res = app().raw(reqwest::Method::GET, &format!("/console{query}"), &[], None).await;
+    assert_eq!(res.status, 200);
+    let policy = res.header("content-security-policy").expect("a policy").to_owned();
+    let ancestors = policy.split(';').map(str::trim).find_map(|d| d.strip_prefix("frame-ancestors ")).expect("frame-ancestors");
+    assert!(policy.trim_end().ends_with(ancestors), "frame-ancestors ends the policy: {policy}");
+    ancestors.to_owned()
+}
+
+#[tokio::test]
+async fn a_partners_console_origins_and_only_they_may_frame_its_trees_console() {
+    let app = app();
+    let root = app.partner().await;
+    let sub = app.sub_partner(&root).await;
+    let path = |p: &crate::helpers::Partner| format!("/v1/partners/{}", p.id);
+    assert_eq!(app.get_partner(&root.key, &root.id).await.expect(200)["consoleOrigins"], json!([]));
+    assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "'none'", "no origins: no page frames it");
+
+    let set = app
+        .call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": ["https://Dash.Example.com/", "https://admin.example.com:8443"] })))
+        .await;
+    assert_eq!(set.expect(200)["consoleOrigins"], json!(["https://dash.example.com", "https://admin.example.com:8443"]));
+    app.call(reqwest::Method::PATCH, &path(&sub), &sub.key, Some(json!({ "consoleOrigins": ["https://agency.example.net"] }))).await.expect(200);
+    assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "https://admin.example.com:8443 https://dash.example.com");
+    assert_eq!(
+        console_framed_by(&format!("?partner={}", sub.id)).await,
+        "https://admin.example.com:8443 https://agency.example.net https://dash.example.com",
+        "a sub-partner's console: its own origins and those above it"
+    );
+    for query in ["", "?partner=not-an-id", "?partner=00000000-0000-7000-8000-000000000000"] {
+        assert_eq!(console_framed_by(query).await, "'none'", "the console at {query:?}");
+    }
+    let script = app.raw(reqwest::Method::GET, &format!("/console/app.js?partner={}", root.id), &[], None).await;
+    assert!(script.header("content-security-policy").unwrap().ends_with("frame-ancestors 'none'"), "only the page may be framed");
+
+    // Bad lists change nothing, each refused naming the field.
+    let eleven: Vec<String> = (0..11).map(|i| format!("https://d{i}.example.com")).collect();
+    for bad in [json!(["http://dash.example.com"]), json!(["https://dash.example.com/app"]), json!(["https://*.example.com"]), json!("https://dash.example.com"), json!(eleven)] {
+        let res = app.call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": bad }))).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), vec!["consoleOrigins"], "{bad}");
+    }
+    assert_eq!(app.get_partner(&root.key, &root.id).await.expect(200)["consoleOrigins"].as_array().unwrap().len(), 2);
+    // Another tree cannot name them; a sub-partner cannot change those above it.
+    let other = app.partner().await;
+    app.call(reqwest::Method::PATCH, &path(&root), &other.key, Some(json!({ "consoleOrigins": ["https://evil.example"] }))).await.problem(404, "not_found");
+    app.call(reqwest::Method::PATCH, &path(&root), &sub.key, Some(json!({ "consoleOrigins": ["https://evil.example"] }))).await.problem(404, "not_found");
+
+    // A suspended partner's console, and its tree's, may be framed by no page.
+    app.suspend_partner(&root.key, &sub.id).await.expect(200);
+    assert_eq!(console_framed_by(&format!("?partner={}", sub.id)).await, "'none'");
+    assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "https://admin.example.com:8443 https://dash.example.com");
+    // Cleared with an empty list.
+    app.call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": [] }))).await.expect(200);
+    assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "'none'");
+}
