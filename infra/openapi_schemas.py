@@ -292,6 +292,9 @@ SCHEMAS = {
     "OpenApi": {"type": "object"},
 }
 
+# Operations whose body may be left out (`{}` then).
+OPTIONAL_BODY = {"send-test-event"}
+
 # function -> (request schema or None, success status, response schema or None)
 OPERATIONS = {
     "create-partner": ("NewPartner", 201, "Partner"),

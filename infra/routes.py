@@ -532,7 +532,7 @@ def openapi(rows):
         if params:
             op["parameters"] = params
         if request:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": o.ref(request)}}}
+            op["requestBody"] = {"required": fn not in o.OPTIONAL_BODY, "content": {"application/json": {"schema": o.ref(request)}}}
         ok = {"description": "Success"}
         if response:
             ok["content"] = {"application/json": {"schema": o.ref(response)}}

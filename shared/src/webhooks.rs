@@ -302,6 +302,7 @@ impl Deliverer {
             attempts: 0,
             state: "pending".into(),
             next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
+            test: false,
         };
         Ok(self.app.store.start_delivery(&d).await?.then(|| (d, w.clone(), event.clone())))
     }
@@ -434,9 +435,7 @@ impl Deliverer {
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let hook_ids: Vec<String> = claimed.iter().map(|d| d.webhook_id.clone()).collect();
-        let event_ids: Vec<String> = claimed.iter().map(|d| d.event_id.clone()).collect();
-        let (hooks, events) = store.endpoints_and_events(&hook_ids, &event_ids).await?;
+        let (hooks, events) = store.endpoints_and_events(&claimed).await?;
         let mut ready = Vec::with_capacity(claimed.len());
         for d in claimed {
             match (hooks.get(&d.webhook_id), events.get(&d.event_id)) {

@@ -215,14 +215,23 @@ fn due_now(w: &Webhook, event: &Event) -> Delivery {
         attempts: 0,
         state: "pending".into(),
         next_attempt_at: Some(timestamp(Utc::now())),
+        test: event.test,
     }
+}
+
+/// How long a test event is kept: longer than its delivery can last, each wait of the
+/// retry schedule as long as a receiver's `Retry-After` may make it, and a day more.
+fn test_event_lifetime(schedule: &[std::time::Duration]) -> std::time::Duration {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    schedule.iter().map(|step| (*step).max(crate::webhooks::MAX_RETRY_AFTER)).fold(day, |sum, step| sum.saturating_add(step))
 }
 
 /// `POST /v1/webhooks/{webhookId}/test` `{ "type"? }`: a signed sample event of the
 /// chosen type (default `client.updated`), marked `"test": true`, to this endpoint only,
 /// logged in its deliveries (API.md §5b). It changes nothing: the event is never listed,
 /// never fanned out to other endpoints and never redelivered. 202: the retry job sends
-/// it right away, and retries it on the endpoint's schedule like any delivery.
+/// it on its next run (within the minute on AWS, at once locally), and retries it on the
+/// endpoint's schedule like any delivery.
 ///
 /// # Errors
 /// 400 for an unknown type or another field, 404 outside the tree, 409 for a disabled
@@ -230,7 +239,12 @@ fn due_now(w: &Webhook, event: &Event) -> Delivery {
 pub async fn send_test(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_EDIT)?;
-    let mut f = crate::domain::fields::Fields::from_body(cx.optional_json()?)?;
+    let body = cx.optional_json()?;
+    let null_type = body.get("type").is_some_and(serde_json::Value::is_null);
+    let mut f = crate::domain::fields::Fields::from_body(body)?;
+    if null_type {
+        f.error("type", "must be an event type of GET /v1/event-types (leave it out for client.updated)");
+    }
     let kind = match f.optional::<serde_json::Value>("type") {
         None => Some(EventType::ClientUpdated),
         Some(t) => {
@@ -252,7 +266,8 @@ pub async fn send_test(cx: Ctx) -> Result<Reply, ApiError> {
     let object = crate::samples::object(kind, partner.as_ref(), &w)?;
     let mut event = Event::new(kind, &path, &who.actor, &cx.request_id, object, None);
     event.test = true;
-    cx.app.store.send_test_event(&event, &due_now(&w, &event)).await?;
+    let keep = test_event_lifetime(&cx.app.config.webhook_retry_schedule);
+    cx.app.store.send_test_event(&event, &due_now(&w, &event), keep).await?;
     Ok(Reply::accepted(json!({ "eventId": event.id })))
 }
 
@@ -283,4 +298,21 @@ pub async fn redeliver(cx: Ctx) -> Result<Reply, ApiError> {
         queued.push(w.id);
     }
     Ok(Reply::accepted(json!({ "eventId": event.id, "webhooks": queued })))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::test_event_lifetime;
+
+    #[test]
+    fn a_test_event_outlives_every_wait_its_delivery_can_have() {
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        // The default schedule's seven waits, each as long as a day's Retry-After, and a day.
+        let default = [Duration::from_secs(5), Duration::from_secs(300), hours(1) / 2, hours(2), hours(5), hours(10), hours(10)];
+        assert_eq!(test_event_lifetime(&default), hours(24 * 8));
+        assert_eq!(test_event_lifetime(&[hours(72), hours(1)]), hours(24 + 72 + 24));
+        assert_eq!(test_event_lifetime(&[]), hours(24));
+    }
 }

@@ -34,9 +34,6 @@ fn webhook_pk(id: &str) -> String {
     format!("WEBHOOK#{id}")
 }
 
-/// How long a test event is kept (its deliveries' attempts are logged with the endpoint's).
-pub const TEST_EVENT_DAYS: i64 = 7;
-
 /// The most endpoints one partner (or the platform admin) may register (API.md §5a).
 pub const MAX_ENDPOINTS: usize = 20;
 
@@ -82,6 +79,21 @@ pub struct Delivery {
     pub state: String,
     /// When the next attempt is due (while pending).
     pub next_attempt_at: Option<String>,
+    /// A test event's delivery: its event is kept under [`test_event_pk`], which the
+    /// stream never hands to delivery and redelivery never finds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
+}
+
+/// Where a test event is kept (API.md §5b): not `EVENT#`, so no version of delivery,
+/// old or new, ever fans it out from the stream, and no redelivery finds it.
+pub(crate) fn test_event_pk(id: &str) -> String {
+    format!("TESTEVENT#{id}")
+}
+
+/// The key of the event a delivery sends.
+fn event_key(d: &Delivery) -> String {
+    if d.test { test_event_pk(&d.event_id) } else { event_pk(&d.event_id) }
 }
 
 /// One delivery attempt, as `GET /v1/webhooks/{id}/deliveries` lists it.
@@ -220,13 +232,14 @@ impl Store {
     }
 
     /// Writes a test event and its one delivery, due now (API.md §5b): the event alone,
-    /// with none of the list entries or counters a real one has, so it is never listed;
-    /// delivery leaves it to this delivery (it fans out no test event). It expires with
-    /// DynamoDB's TTL after [`TEST_EVENT_DAYS`] days, past the longest retry schedule.
-    pub async fn send_test_event(&self, event: &Event, d: &Delivery) -> Result<(), ApiError> {
+    /// under [`test_event_pk`], with none of the list entries or counters a real one has,
+    /// so it is never listed, fanned out or redelivered. DynamoDB's TTL removes it after
+    /// `keep` (longer than its delivery can take).
+    pub async fn send_test_event(&self, event: &Event, d: &Delivery, keep: std::time::Duration) -> Result<(), ApiError> {
         let t = self.table();
-        let mut item = to_item(event_pk(&event.id), "#", event)?;
-        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp() + TEST_EVENT_DAYS * 24 * 3600));
+        let mut item = to_item(test_event_pk(&event.id), "#", event)?;
+        let keep = i64::try_from(keep.as_secs()).unwrap_or(i64::MAX);
+        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp().saturating_add(keep)));
         let mut tx = Tx::new();
         tx.put(t, item, Some(Cond::new("attribute_not_exists(pk)")), Some(Guard::Record));
         tx.put(t, delivery_item(d)?, None, None);
@@ -319,11 +332,10 @@ impl Store {
     /// is gone is absent; an event item that does not parse is there as `Err`.
     pub async fn endpoints_and_events(
         &self,
-        webhook_ids: &[String],
-        event_ids: &[String],
+        deliveries: &[Delivery],
     ) -> Result<(HashMap<String, Webhook>, HashMap<String, Result<Event, Unreadable>>), ApiError> {
-        let mut pks: Vec<String> = webhook_ids.iter().map(|id| webhook_pk(id)).collect();
-        pks.extend(event_ids.iter().map(|id| event_pk(id)));
+        let mut pks: Vec<String> = deliveries.iter().map(|d| webhook_pk(&d.webhook_id)).collect();
+        pks.extend(deliveries.iter().map(event_key));
         pks.sort();
         pks.dedup();
         let (mut hooks, mut events) = (HashMap::new(), HashMap::new());
@@ -332,7 +344,7 @@ impl Store {
             if let Some(id) = pk.strip_prefix("WEBHOOK#") {
                 // Endpoints are written only through the API, from a parsed value.
                 hooks.insert(id.to_owned(), super::from_item(item)?);
-            } else if let Some(id) = pk.strip_prefix("EVENT#") {
+            } else if let Some(id) = pk.strip_prefix("EVENT#").or_else(|| pk.strip_prefix("TESTEVENT#")) {
                 events.insert(id.to_owned(), parse_item(item));
             }
         }

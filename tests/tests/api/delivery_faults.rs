@@ -91,6 +91,7 @@ async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_end
         attempts,
         state: "pending".into(),
         next_attempt_at: Some(timestamp(at)),
+        test: false,
     };
     let written: Vec<_> = futures::stream::iter(&backlog)
         .map(|event| {

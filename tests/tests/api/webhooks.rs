@@ -410,7 +410,7 @@ async fn a_test_event_goes_signed_to_its_one_endpoint_is_logged_and_changes_noth
     let mut want = vec![(first.clone(), "client.updated".to_owned()), (second.clone(), "license.activated".to_owned())];
     want.sort();
     assert_eq!(logged, want);
-    assert!(log.iter().all(|(a, _)| a["success"] == true));
+    assert!(log.iter().all(|(a, _)| a["success"] == true && a["test"] == true), "each attempt marked as a test: {log:?}");
 
     // To that endpoint only: a real change reaches the bystander, which wants everything,
     // and it is all the bystander ever got.
@@ -442,6 +442,9 @@ async fn a_test_event_is_refused_for_an_unknown_type_another_tree_a_narrow_key_o
     let bad = app.call(Method::POST, &test, &p.key, Some(json!({ "type": "client.exploded" }))).await;
     bad.problem(400, "validation_failed");
     assert_eq!(bad.error_fields(), vec!["type"]);
+    let null = app.call(Method::POST, &test, &p.key, Some(json!({ "type": null }))).await;
+    null.problem(400, "validation_failed");
+    assert_eq!(null.error_fields(), vec!["type"]);
     let extra = app.call(Method::POST, &test, &p.key, Some(json!({ "kind": "client.updated" }))).await;
     extra.problem(400, "validation_failed");
     assert_eq!(extra.error_fields(), vec!["kind"]);
