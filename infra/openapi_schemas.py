@@ -254,7 +254,7 @@ SCHEMAS = {
     "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"]),
-                  "test": {"const": True, "description": "Present on a test event (POST /v1/webhooks/{webhookId}/test): a sample, changing nothing"}},
+                  "test": {"type": "boolean", "description": "Present, and true, on a test event (POST /v1/webhooks/{webhookId}/test): a sample, changing nothing"}},
                  required=["id", "type", "createdAt", "partnerId", "actor", "requestId", "data"]),
     "EventList": listing("Event"),
     "EventCatalogEntry": obj(
@@ -283,7 +283,7 @@ SCHEMAS = {
     "NewWebhook": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "description": text(500, null=False), "partnerId": ID}, required=["url", "events"]),
     "WebhookPatch": obj({"url": {"type": "string", "format": "uri", "maxLength": 2048, "pattern": "^https?://[^\\s/?#@]+(/[^\\s]*)?$"}, "events": {"type": "array", "items": {"enum": EVENT_TYPES + ["*"]}, "minItems": 1}, "enabled": BOOL, "description": text(500)}, required=[]),
     "Attempt": obj({"id": ID, "eventId": ID, "eventType": S, "attempt": INT, "at": TIME, "statusCode": {"type": ["integer", "null"]}, "latencyMs": INT, "error": NS, "success": BOOL,
-                    "test": {"const": True, "description": "Present on an attempt of a test event (which cannot be redelivered)"}},
+                    "test": {"type": "boolean", "description": "Present, and true, on an attempt of a test event (which cannot be redelivered)"}},
                    required=["id", "eventId", "eventType", "attempt", "at", "statusCode", "latencyMs", "error", "success"]),
     "AttemptList": listing("Attempt"),
     "Redelivered": obj({"eventId": ID, "webhooks": {"type": "array", "items": ID}}),
