@@ -113,8 +113,9 @@ SHARED = {
 # The pages allowed to frame a partner's console (API.md §5b): https:// origins, nothing after the host and port.
 CONSOLE_ORIGINS = {
     "type": "array", "maxItems": 10,
-    "items": {"type": "string", "maxLength": 300, "pattern": "^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"},
-    "description": "Origins (https://host[:port]) whose pages may frame this partner's console and its tree's",
+    "items": {"type": "string", "maxLength": 300, "pattern": "^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"},
+    "description": "Origins (https://host[:port]; http:// for a loopback host on a local stack only) whose pages may frame "
+                   "this partner's console and its tree's. Set by its parent or the platform admin.",
 }
 
 EVENT_TYPES = [
@@ -166,7 +167,8 @@ SCHEMAS = {
         },
         required=["type", "title", "status", "detail", "errorCode", "requestId"],
     ),
-    "Partner": obj({"id": ID, "number": NUMBER, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "consoleOrigins": CONSOLE_ORIGINS, "created": TIME, "modified": TIME}),
+    "Partner": obj({"id": ID, "number": NUMBER, "name": S, "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": NS, "rootId": ID, "suspended": BOOL, "consoleOrigins": CONSOLE_ORIGINS, "created": TIME, "modified": TIME},
+                   required=["id", "number", "name", "type", "parentId", "rootId", "suspended", "created", "modified"]),
     "PartnerList": listing("Partner"),
     "NewPartner": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}, "parentId": ID}, required=["name"]),
     "ApiKey": obj(API_KEY_FIELDS),

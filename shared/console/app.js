@@ -494,7 +494,7 @@ async function partnersPage() {
     fields: [
       { name: 'partnerId', label: 'Partner', type: 'select', options: list.map((p) => [p.id, p.name]) },
       { name: 'consoleOrigins', label: 'Origins (one per line)', type: 'textarea',
-        hint: 'The https:// pages that may embed this console for the partner and its tree, such as https://dashboard.example.com. Empty: none.' },
+        hint: 'The https:// pages that may embed this console for the partner and its tree, such as https://dashboard.example.com. Empty: none. Set by the partner\'s parent or the platform admin.' },
     ],
     action: async (v) => {
       const consoleOrigins = v.consoleOrigins.split('\n').map((o) => o.trim()).filter(Boolean);

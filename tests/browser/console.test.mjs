@@ -486,10 +486,10 @@ test('the console, step by step, through the API', async (t) => {
     await screenshot(page, 'webhook-test-event');
   });
 
-  await step("is framed by a page of its partner's console origins", async () => {
+  await step("is framed by a page of the console origins its parent set", async () => {
     const embed = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Dashboard</title>'
-        + `<iframe src="${BASE}/console?partner=${a.id}" title="Clientele console" width="1100" height="800"></iframe>`);
+        + `<iframe src="${BASE}/console?partner=${agency.id}" title="Clientele console" width="1100" height="800"></iframe>`);
     });
     await new Promise((r) => embed.listen(0, '127.0.0.1', r));
     try {
@@ -497,14 +497,20 @@ test('the console, step by step, through the API', async (t) => {
       const origin = `http://127.0.0.1:${embed.address().port}`;
       await page.goto(`${BASE}/console#/partners`);
       const form = page.locator('form', { has: page.getByRole('button', { name: 'Save console origins' }) });
+      // Its own are its parent's to set (403); the agency's are the reseller's.
       await form.getByLabel('Partner', { exact: true }).selectOption({ label: a.name });
+      await form.getByLabel('Origins (one per line)', { exact: true }).fill('https://dash.example.com');
+      await form.getByRole('button', { name: 'Save console origins' }).click();
+      await expectText(form.locator('.problem:not([hidden])'), /parent or the platform admin/, 'the 403 on its own');
+      await form.getByLabel('Partner', { exact: true }).selectOption({ label: agency.name });
       await form.getByLabel('Origins (one per line)', { exact: true }).fill('not an origin');
       await form.getByRole('button', { name: 'Save console origins' }).click();
       await expectText(form.locator('[data-field="consoleOrigins"] .field-error'), /origin/, 'the field error');
       await form.getByLabel('Origins (one per line)', { exact: true }).fill(`${origin}/\n`);
       await form.getByRole('button', { name: 'Save console origins' }).click();
       await expectText(page.locator('.notice'), new RegExp(`may be embedded by ${origin.replace(/\./g, '\\.')}\\.`), 'the saved origins');
-      assert.deepEqual((await call('GET', `/partners/${a.id}`, a.key)).body.consoleOrigins, [origin]);
+      assert.deepEqual((await call('GET', `/partners/${agency.id}`, a.key)).body.consoleOrigins, [origin]);
+      assert.deepEqual((await call('GET', `/partners/${a.id}`, a.key)).body.consoleOrigins, [], 'the 403 changed nothing');
       const host = await newTab();
       await host.goto(`${origin}/`);
       await expectText(host.frameLocator('iframe').locator('h1'), /^(Sign in|Clients)$/, 'the console inside the dashboard');

@@ -148,6 +148,14 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         if own && patch.kind.is_some_and(|kind| kind != current.kind) {
             return Err(ApiError::Forbidden("A partner's type is changed by its parent or the platform admin, not by the partner itself".into()));
         }
+        // Likewise the pages that may frame its console (API.md §5b): a partner cannot
+        // let a page of its own choosing frame the console that its parent's people, who
+        // also see its tree, may sign in to.
+        if own && patch.console_origins.as_ref().is_some_and(|o| *o != current.console_origins) {
+            return Err(ApiError::Forbidden(
+                "A partner's consoleOrigins are set by its parent or the platform admin, not by the partner itself".into(),
+            ));
+        }
         let mut next = patch.apply(&current);
         if next.name.as_str() == current.name.as_str() && next.kind == current.kind && next.console_origins == current.console_origins {
             return Ok(Reply::ok(current.view()));

@@ -72,16 +72,20 @@ pub fn console_origin(raw: &str, insecure: bool) -> Result<String, String> {
         return Err(WHAT.into());
     }
     // A host name of letters, digits, dots and hyphens (IDNs come as punycode): a CSP
-    // source never gains a wildcard or another token from one.
+    // source never gains a wildcard or another token from one. DNS's own lengths, and no
+    // empty label, which browsers would drop from the policy.
     if let url::Host::Domain(d) = host
-        && !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && (!d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            || d.len() > 253
+            || d.split('.').any(|label| label.is_empty() || label.len() > 63))
     {
         return Err(WHAT.into());
     }
     let loopback = match host {
         url::Host::Domain(d) => d == "localhost",
         url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
+        // CSP has no syntax for an IPv6 address.
+        url::Host::Ipv6(_) => return Err("must name a host or an IPv4 address (CSP cannot name an IPv6 address)".into()),
     };
     match url.scheme() {
         "https" => {}
@@ -218,11 +222,16 @@ mod tests {
             "dash.example.com",
             "https://dash.example.com 'unsafe-inline'",
             "https://dash.example.com;script-src *",
+            "https://[2001:db8::1]",
+            "https://dash.example.com.",
+            "https://dash..example.com",
             "javascript:alert(1)",
             "",
         ] {
             assert!(console_origin(bad, false).is_err(), "{bad} is refused");
         }
+        assert!(console_origin(&format!("https://{}.example.com", "a".repeat(64)), false).is_err(), "a label over 63");
+        assert!(console_origin(&format!("https://{}.example.com", "a".repeat(63)), false).is_ok());
         assert!(console_origin("http://127.0.0.1:5173", false).is_err());
         assert_eq!(console_origin("http://127.0.0.1:5173", true).unwrap(), "http://127.0.0.1:5173");
         assert!(console_origin("http://dash.example.com", true).is_err(), "only a loopback host over http, locally");

@@ -147,14 +147,22 @@ async fn a_partners_console_origins_and_only_they_may_frame_its_trees_console() 
     let root = app.partner().await;
     let sub = app.sub_partner(&root).await;
     let path = |p: &crate::helpers::Partner| format!("/v1/partners/{}", p.id);
+    let patch = |key: &str, p: &crate::helpers::Partner, origins: serde_json::Value| {
+        let (key, path) = (key.to_owned(), path(p));
+        async move { app.call(reqwest::Method::PATCH, &path, &key, Some(json!({ "consoleOrigins": origins }))).await }
+    };
     assert_eq!(app.get_partner(&root.key, &root.id).await.expect(200)["consoleOrigins"], json!([]));
     assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "'none'", "no origins: no page frames it");
 
-    let set = app
-        .call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": ["https://Dash.Example.com/", "https://admin.example.com:8443"] })))
-        .await;
+    // Set by the partner's parent or the platform admin, never by the partner itself.
+    let own = patch(&root.key, &root, json!(["https://evil.example"])).await;
+    own.problem(403, "forbidden");
+    let set = patch(&app.admin, &root, json!(["https://Dash.Example.com/", "https://admin.example.com:8443"])).await;
     assert_eq!(set.expect(200)["consoleOrigins"], json!(["https://dash.example.com", "https://admin.example.com:8443"]));
-    app.call(reqwest::Method::PATCH, &path(&sub), &sub.key, Some(json!({ "consoleOrigins": ["https://agency.example.net"] }))).await.expect(200);
+    patch(&sub.key, &sub, json!(["https://evil.example"])).await.problem(403, "forbidden");
+    patch(&root.key, &sub, json!(["https://agency.example.net"])).await.expect(200);
+    // Its own, unchanged, is no change.
+    patch(&root.key, &root, json!(["https://dash.example.com", "https://admin.example.com:8443"])).await.expect(200);
     assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "https://admin.example.com:8443 https://dash.example.com");
     assert_eq!(
         console_framed_by(&format!("?partner={}", sub.id)).await,
@@ -169,22 +177,32 @@ async fn a_partners_console_origins_and_only_they_may_frame_its_trees_console() 
 
     // Bad lists change nothing, each refused naming the field.
     let eleven: Vec<String> = (0..11).map(|i| format!("https://d{i}.example.com")).collect();
-    for bad in [json!(["http://dash.example.com"]), json!(["https://dash.example.com/app"]), json!(["https://*.example.com"]), json!("https://dash.example.com"), json!(eleven)] {
-        let res = app.call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": bad }))).await;
+    for bad in [
+        json!(["http://dash.example.com"]),
+        json!(["https://dash.example.com/app"]),
+        json!(["https://*.example.com"]),
+        json!(["https://[2001:db8::1]"]),
+        json!("https://dash.example.com"),
+        json!(eleven),
+    ] {
+        let res = patch(&root.key, &sub, bad.clone()).await;
         res.problem(400, "validation_failed");
         assert_eq!(res.error_fields(), vec!["consoleOrigins"], "{bad}");
     }
-    assert_eq!(app.get_partner(&root.key, &root.id).await.expect(200)["consoleOrigins"].as_array().unwrap().len(), 2);
-    // Another tree cannot name them; a sub-partner cannot change those above it.
+    assert_eq!(app.get_partner(&root.key, &sub.id).await.expect(200)["consoleOrigins"], json!(["https://agency.example.net"]));
+    // Another tree cannot name them.
     let other = app.partner().await;
-    app.call(reqwest::Method::PATCH, &path(&root), &other.key, Some(json!({ "consoleOrigins": ["https://evil.example"] }))).await.problem(404, "not_found");
-    app.call(reqwest::Method::PATCH, &path(&root), &sub.key, Some(json!({ "consoleOrigins": ["https://evil.example"] }))).await.problem(404, "not_found");
+    patch(&other.key, &sub, json!(["https://evil.example"])).await.problem(404, "not_found");
 
     // A suspended partner's console, and its tree's, may be framed by no page.
     app.suspend_partner(&root.key, &sub.id).await.expect(200);
     assert_eq!(console_framed_by(&format!("?partner={}", sub.id)).await, "'none'");
     assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "https://admin.example.com:8443 https://dash.example.com");
+    app.unsuspend_partner(&root.key, &sub.id).await.expect(200);
+    app.suspend_partner(&app.admin, &root.id).await.expect(200);
+    assert_eq!(console_framed_by(&format!("?partner={}", sub.id)).await, "'none'", "a partner above it is suspended");
+    app.unsuspend_partner(&app.admin, &root.id).await.expect(200);
     // Cleared with an empty list.
-    app.call(reqwest::Method::PATCH, &path(&root), &root.key, Some(json!({ "consoleOrigins": [] }))).await.expect(200);
+    patch(&app.admin, &root, json!([])).await.expect(200);
     assert_eq!(console_framed_by(&format!("?partner={}", root.id)).await, "'none'");
 }
