@@ -124,6 +124,7 @@ EVENT_TYPES = [
     "license.activated", "license.deactivated", "license.revoked", "partner.created",
     "partner.updated", "partner.suspended", "partner.unsuspended", "key.created", "key.revoked",
     "teammate.created", "teammate.updated", "teammate.removed", "webhook.secret_rotated",
+    "console_link.created",
 ]
 
 CLIENT_FIELDS = {
@@ -264,6 +265,7 @@ SCHEMAS = {
             "type": {"enum": EVENT_TYPES},
             "description": S,
             "schema": {"type": "object", "description": "The JSON Schema (2020-12) of the event's data.object"},
+            "example": {"type": "object", "description": "A whole event of this type as a webhook receives it, made from sample records"},
         },
         extra=False,
     ),
@@ -291,6 +293,17 @@ SCHEMAS = {
     "Redelivered": obj({"eventId": ID, "webhooks": {"type": "array", "items": ID}}),
     "TestEvent": obj({"type": {"enum": EVENT_TYPES, "description": "The type of the sample event (default client.updated)"}}, required=[]),
     "TestEventSent": obj({"eventId": ID}),
+    "NewConsoleLink": obj({
+        "partnerId": {**ID, "description": "A partner of the caller's tree (default: the caller's own; required for the admin)"},
+        "permissions": {**PERMISSIONS, "description": "No wider than the caller's (default: the caller's)"},
+        "expiresIn": {"type": "integer", "minimum": 30, "maximum": 3600, "description": "Seconds the link may wait to be used (default 300)"},
+    }, required=[]),
+    "ConsoleLinkCreated": obj({"id": ID, "url": {"type": "string", "format": "uri", "description": "The console, for an iframe; the link's token is in its fragment, shown once"}, "expiresAt": TIME}),
+    "ConsoleLinkExchange": obj({"token": {"type": "string", "minLength": 1, "maxLength": 200}}),
+    "ConsoleSession": obj({"token": {**S, "description": "A bearer token for the session"}, "expiresAt": TIME, "partnerId": ID, "partnerName": S,
+                           "permissions": {"type": "array", "items": PERMISSION}}),
+    "ConsoleLink": obj({"id": ID, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "expiresAt": TIME, "created": TIME})
+    | {"description": "A console link as its event tells it: never its token."},
     "OpenApi": {"type": "object"},
 }
 
@@ -351,6 +364,8 @@ OPERATIONS = {
     "list-webhook-deliveries": (None, 200, "AttemptList"),
     "redeliver-event": (None, 202, "Redelivered"),
     "send-test-event": ("TestEvent", 202, "TestEventSent"),
+    "create-console-link": ("NewConsoleLink", 201, "ConsoleLinkCreated"),
+    "exchange-console-link": ("ConsoleLinkExchange", 200, "ConsoleSession"),
     "get-openapi": (None, 200, "OpenApi"),
 }
 
@@ -416,7 +431,7 @@ FILTERS = {
     "search-clients": ["term"],
 }
 PAGED = {"list-event-types", "list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
-PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token"}
+PUBLIC = {"activate-license", "deactivate-license", "get-openapi", "issue-token", "exchange-console-link"}
 
 # Path parameters that are not ids (ids are `format: uuid`).
 PATH_PARAMS = {
@@ -426,7 +441,7 @@ PATH_PARAMS = {
     "searchTerm": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "^[!-~]+$", "description": "An exact username or email"},
 }
 # Routes without a path parameter that still answer 404 (a named partner or client outside the tree).
-NOT_FOUND = {"create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
+NOT_FOUND = {"create-console-link", "create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
              "create-license", "create-webhook", "list-webhooks", "create-partner", "lookup-client", "search-clients"}
 # Non-POST routes that can answer 409 (a name, email or username in use, a move's name taken).
 CONFLICTS = {"update-client", "replace-client", "update-partner"}

@@ -420,6 +420,8 @@ def errors(r, fn, has_body, o):
     codes = ["400", "503"]
     if fn not in o.PUBLIC or fn == "issue-token":
         codes += ["401", "429"]
+    elif fn == "exchange-console-link":
+        codes.append("401")
     if fn not in o.PUBLIC:
         codes.append("403")
     if "{" in r["path"] or fn in o.NOT_FOUND or fn in ("activate-license", "deactivate-license"):

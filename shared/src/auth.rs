@@ -12,6 +12,7 @@ use lambda_http::request::RequestContext;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::domain::console_link::Minter;
 use crate::domain::partner::Partner;
 use crate::domain::scopes::{Scope, Scopes};
 use crate::error::ApiError;
@@ -30,6 +31,9 @@ pub enum ActorKind {
     System,
     /// The holder of a license key (activation routes).
     LicenseKey,
+    /// A console session a console link opened (API.md §5b); its id is the link's, whose
+    /// `console_link.created` event names the credential that minted it.
+    ConsoleLink,
 }
 
 /// The credential behind a request.
@@ -203,6 +207,9 @@ pub struct Claims {
     /// The teammate's password generation the token was issued under.
     #[serde(default)]
     pub pwg: u64,
+    /// A console session's minting credential (its `sub` is then the link's id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<Minter>,
 }
 
 /// Signs an HS256 token for a teammate.
@@ -240,6 +247,9 @@ where
     if !crate::domain::is_id(&claims.sub) || !crate::domain::is_id(&claims.partner_id) {
         return Err(ApiError::Unauthenticated("The bearer token is not valid or has expired"));
     }
+    if let Some(minter) = &claims.link {
+        return console_session(app, &claims, minter, Scopes::of(&scopes), also).await;
+    }
     // The teammate and its partner at once: a token outlives neither its teammate's
     // removal nor a password change, and never carries more than the teammate now holds.
     // A token's signature is checked, so the request's own read may start beside them.
@@ -260,6 +270,66 @@ where
         scopes: Scopes::of(&scopes).intersect(teammate.permissions),
     };
     Ok((who, found))
+}
+
+/// A console session (API.md §5b): the partner's chain must be active and the minting
+/// credential still live (a key not revoked, a teammate not removed and with the same
+/// password, the same admin key), and the session holds no more than that credential now
+/// holds. Both are read beside the request's own read.
+async fn console_session<T, F, Fut>(app: &App, claims: &Claims, minter: &Minter, scopes: Scopes, also: F) -> Result<(Principal, Result<T, ApiError>), ApiError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let check = async {
+        let (held, chain) = tokio::try_join!(minter_scopes(app, minter), partner_chain(app, &claims.partner_id))?;
+        Ok::<_, ApiError>((held, chain))
+    };
+    let (checked, found) = tokio::join!(check, also(claims.partner_id.clone()));
+    let (held, chain) = checked?;
+    let who = Principal {
+        actor: Actor { kind: ActorKind::ConsoleLink, id: claims.sub.clone() },
+        partner: chain.last().cloned(),
+        chain,
+        scopes: scopes.intersect(held),
+    };
+    Ok((who, found))
+}
+
+/// What the credential that minted a console link holds now.
+///
+/// # Errors
+/// `unauthenticated` when it no longer works: a revoked key, a removed teammate or one
+/// whose password changed, an admin key since replaced.
+pub async fn minter_scopes(app: &App, minter: &Minter) -> Result<Scopes, ApiError> {
+    const GONE: &str = "The credential that opened this console session was revoked";
+    match minter.kind {
+        ActorKind::ApiKey => Ok(app.store.api_key(&minter.id).await?.ok_or(ApiError::Unauthenticated(GONE))?.permissions),
+        ActorKind::Teammate => Ok(app
+            .store
+            .teammate_by_id(&minter.id)
+            .await?
+            .filter(|t| t.password_generation == minter.pwg)
+            .ok_or(ApiError::Unauthenticated(GONE))?
+            .permissions),
+        ActorKind::Admin if minter.admin.as_deref() == Some(admin_digest(app).as_str()) => Ok(Scopes::ALL),
+        _ => Err(ApiError::Unauthenticated(GONE)),
+    }
+}
+
+/// A digest of the admin key in force: what a console link the admin mints records, so
+/// that replacing the admin key ends its sessions. It tells nothing of the key.
+pub fn admin_digest(app: &App) -> String {
+    secrets::sha256_hex(&format!("console session of {}", &*app.config.admin_key_sha256))[..32].to_owned()
+}
+
+/// A partner and its ancestors, root first, provided it exists and none is suspended.
+///
+/// # Errors
+/// `unauthenticated` when it does not exist or its tree is suspended.
+pub async fn partner_chain(app: &App, partner_id: &str) -> Result<Vec<Partner>, ApiError> {
+    let partner = app.store.partner(partner_id).await?.ok_or(ApiError::Unauthenticated("This credential's partner does not exist"))?;
+    active_chain(app, &partner.path).await
 }
 
 /// Where a request came from: the source address API Gateway saw (its
@@ -453,7 +523,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0, pwg: 0 }
+        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0, pwg: 0, link: None }
     }
 
     #[test]

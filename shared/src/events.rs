@@ -57,10 +57,12 @@ pub enum EventType {
     TeammateRemoved,
     #[serde(rename = "webhook.secret_rotated")]
     WebhookSecretRotated,
+    #[serde(rename = "console_link.created")]
+    ConsoleLinkCreated,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 23] = [
         Self::ClientCreated,
         Self::ClientUpdated,
         Self::ClientRemoved,
@@ -83,6 +85,7 @@ impl EventType {
         Self::TeammateUpdated,
         Self::TeammateRemoved,
         Self::WebhookSecretRotated,
+        Self::ConsoleLinkCreated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -109,6 +112,7 @@ impl EventType {
             Self::TeammateUpdated => "teammate.updated",
             Self::TeammateRemoved => "teammate.removed",
             Self::WebhookSecretRotated => "webhook.secret_rotated",
+            Self::ConsoleLinkCreated => "console_link.created",
         }
     }
 

@@ -56,6 +56,11 @@ impl Reply {
         Self { status: StatusCode::CREATED, body: Some(Content::Json(body)), headers: vec![("location", location)] }
     }
 
+    /// A 201 for something created that has no URL of its own (a console link).
+    pub fn created_here(body: Value) -> Self {
+        Self { status: StatusCode::CREATED, body: Some(Content::Json(body)), headers: Vec::new() }
+    }
+
     pub fn accepted(body: Value) -> Self {
         Self { status: StatusCode::ACCEPTED, body: Some(Content::Json(body)), headers: Vec::new() }
     }

@@ -34,6 +34,8 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/clients/{clientId}/suspend", &["POST"]),
     ("/v1/clients/{clientId}/unsuspend", &["POST"]),
     ("/v1/clients/{clientId}/usage", &["GET", "POST"]),
+    ("/v1/console-links", &["POST"]),
+    ("/v1/console-links/exchange", &["POST"]),
     ("/v1/event-types", &["GET"]),
     ("/v1/events", &["GET"]),
     ("/v1/events/{eventId}/redeliver", &["POST"]),

@@ -19,6 +19,10 @@ const PRODUCT: &str = "00000000-0000-7000-8000-000000000003";
 const KEY: &str = "00000000-0000-7000-8000-000000000004";
 const TEAMMATE: &str = "00000000-0000-7000-8000-000000000005";
 const PARTNER: &str = "00000000-0000-7000-8000-000000000006";
+const LINK: &str = "00000000-0000-7000-8000-000000000008";
+const ENDPOINT: &str = "00000000-0000-7000-8000-000000000007";
+const EVENT: &str = "00000000-0000-7000-8000-000000000009";
+const REQUEST: &str = "00000000-0000-7000-8000-00000000000a";
 const SAMPLE_TIME: &str = "2026-01-01T00:00:00.000Z";
 
 /// A sample object of `kind` for a test event to `endpoint`, whose partner is `partner`
@@ -69,7 +73,34 @@ pub fn object(kind: EventType, partner: Option<&Partner>, endpoint: &Webhook) ->
         }
         // The endpoint's own view: what a rotation of its secret would carry.
         EventType::WebhookSecretRotated => endpoint.view(),
+        EventType::ConsoleLinkCreated => read::<crate::domain::console_link::ConsoleLink>(json!({
+            "id": LINK, "partnerId": partner.id, "permissions": ["clients:view", "clients:edit", "webhooks:view"],
+            "expiresAt": 1_767_225_900, "created": SAMPLE_TIME, "minter": { "kind": "apiKey", "id": KEY },
+        }))?
+        .view(),
     })
+}
+
+/// A whole sample event of `kind`, as a webhook receives it (the catalog's example): a
+/// sample partner's, made by a sample API key.
+///
+/// # Errors
+/// As [`object`].
+pub fn example(kind: EventType) -> Result<Value, ApiError> {
+    let partner = sample_partner()?;
+    let object = object(kind, Some(&partner), &sample_endpoint()?)?;
+    let actor = crate::auth::Actor { kind: crate::auth::ActorKind::ApiKey, id: KEY.into() };
+    let mut event = crate::events::Event::new(kind, &partner.path, &actor, REQUEST, object, None);
+    event.id = EVENT.into();
+    event.created_at = SAMPLE_TIME.into();
+    Ok(event.view())
+}
+
+fn sample_endpoint() -> Result<Webhook, ApiError> {
+    read(json!({
+        "id": ENDPOINT, "scope": PARTNER, "url": "https://example.com/hook", "events": ["*"],
+        "description": null, "enabled": true, "nonce": "n", "created": SAMPLE_TIME, "modified": SAMPLE_TIME, "version": 0,
+    }))
 }
 
 fn read<T: serde::de::DeserializeOwned>(stored: Value) -> Result<T, ApiError> {
@@ -125,11 +156,7 @@ mod tests {
     use super::*;
 
     fn endpoint() -> Webhook {
-        read(json!({
-            "id": "00000000-0000-7000-8000-000000000007", "scope": PARTNER, "url": "https://example.com/hook", "events": ["*"],
-            "description": null, "enabled": true, "nonce": "n", "created": SAMPLE_TIME, "modified": SAMPLE_TIME, "version": 0,
-        }))
-        .unwrap()
+        sample_endpoint().unwrap()
     }
 
     /// Each sample has every field its type's catalog schema requires and none it does
@@ -141,6 +168,10 @@ mod tests {
         for kind in EventType::ALL {
             let object = object(kind, None, &w).unwrap();
             let entry = crate::api::events::catalog().iter().find(|e| e["type"] == kind.as_str()).unwrap();
+            // The catalog's example is a whole event of the type, carrying such a sample.
+            let example = &entry["example"];
+            assert_eq!((example["type"].as_str(), example["data"]["object"]["id"].as_str()), (Some(kind.as_str()), object["id"].as_str()), "{kind:?}");
+            assert!(example["actor"]["kind"].is_string() && example["id"].is_string() && example.get("test").is_none(), "{example}");
             let schema = &entry["schema"];
             let props = schema["properties"].as_object().unwrap();
             let fields = object.as_object().unwrap();

@@ -78,7 +78,9 @@ pub(crate) fn catalog() -> &'static Vec<Value> {
                     EventType::TeammateUpdated => with_password_changed(&mut schema),
                     _ => {}
                 }
-                json!({ "type": kind.as_str(), "description": description, "schema": schema })
+                // (A sample record that no longer reads as its type is a unit test's failure.)
+                let example = crate::samples::example(kind).unwrap_or_else(|_| json!({}));
+                json!({ "type": kind.as_str(), "description": description, "schema": schema, "example": example })
             })
             .collect()
     })
@@ -109,6 +111,7 @@ fn about(kind: EventType) -> (&'static str, &'static str) {
         EventType::TeammateUpdated => ("Teammate", "A teammate's permissions or password changed (never the password itself)."),
         EventType::TeammateRemoved => ("Teammate", "A teammate was removed."),
         EventType::WebhookSecretRotated => ("Webhook", "A webhook endpoint's signing secret was rotated (never the secret itself)."),
+        EventType::ConsoleLinkCreated => ("ConsoleLink", "A console link was minted for a partner (its id, permissions and expiry; never its token). Changes made in the session it opens carry the actor `consoleLink` with this id."),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod clients;
 pub mod console;
+pub mod console_links;
 pub mod events;
 pub mod licenses;
 pub mod lifecycle;

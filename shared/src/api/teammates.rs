@@ -222,6 +222,7 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
         exp: expires.timestamp(),
         iat: now.timestamp(),
         pwg: password_generation,
+        link: None,
     };
     let token = auth::issue_token(&cx.app.config.jwt_secret, &claims)?;
     Ok(Reply::ok(json!({ "token": token, "expiresAt": timestamp(expires) })).no_store())

@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod client;
+pub mod console_link;
 pub mod fields;
 pub mod license;
 pub mod partner;

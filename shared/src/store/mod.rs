@@ -52,6 +52,7 @@ mod api_keys;
 mod lists;
 pub mod logins;
 mod clients;
+mod console_links;
 pub mod cursor;
 mod events;
 pub mod idempotency;

@@ -13,6 +13,7 @@ mod clients;
 mod clients_concurrency;
 mod clients_input;
 mod clients_lists;
+mod console_links;
 mod credential_limits;
 mod credentials;
 mod dialects;
