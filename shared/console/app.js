@@ -9,7 +9,13 @@ const CREDENTIAL = 'clientele.credential';
 const PERMISSIONS = ['clients', 'licenses', 'webhooks', 'partners', 'keys']
   .flatMap((r) => ['view', 'edit', 'create', 'remove'].map((a) => `${r}:${a}`));
 
+// Inside another page's frame (a platform's dashboard, API.md §5b) the console takes only
+// the session a console link opens: no form here asks for a key or a password, so no
+// page that frames it can catch one.
+const FRAMED = window.top !== window.self;
+
 let credential = JSON.parse(sessionStorage.getItem(CREDENTIAL) || 'null');
+if (FRAMED && !credential?.session) credential = null;
 // What the next render shows once above its page (a secret shown once, a notice).
 let flash = null;
 
@@ -54,13 +60,13 @@ const query = (params) => {
   return q.toString() ? `?${q}` : '';
 };
 
-// Every page of a list, up to `pages` of 100.
-async function all(path, pages = 10) {
+// Every page of a list, up to `pages` of `size`.
+async function all(path, pages = 10, size = 100) {
   const out = [];
   let cursor = null;
   for (let i = 0; i < pages; i += 1) {
     const sep = path.includes('?') ? '&' : '?';
-    const page = await get(`${path}${sep}limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    const page = await get(`${path}${sep}limit=${size}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
     out.push(...page.data);
     cursor = page.nextCursor;
     if (!cursor) break;
@@ -106,7 +112,9 @@ function alertBox() {
 function showProblem(alert, err, scope = alert.parentElement) {
   if (!(err instanceof Problem)) err = new Problem(0, { title: 'Something went wrong', detail: String(err?.message || err) });
   if (err.status === 401 && credential) {
-    signOut('Your sign-in is no longer valid (expired, revoked or suspended). Sign in again.');
+    signOut(credential.session
+      ? 'Your console session has ended (expired, or its access was withdrawn). Open the console from your dashboard again.'
+      : 'Your sign-in is no longer valid (expired, revoked or suspended). Sign in again.');
     return;
   }
   const body = err.body;
@@ -218,9 +226,31 @@ function notice(message) {
 
 // ---- signing in and out ----
 
+// A console session's timers: a warning five minutes before its end, then signing out.
+let sessionTimers = [];
+const WARN_BEFORE_MS = 5 * 60 * 1000;
+
+function watchSession() {
+  for (const t of sessionTimers) clearTimeout(t);
+  sessionTimers = [];
+  const warning = document.getElementById('session-warning');
+  warning.hidden = true;
+  const ends = credential?.session && Date.parse(credential.session.expiresAt);
+  if (!ends) return;
+  const left = ends - Date.now();
+  const warn = () => {
+    warning.textContent = `Your session ends at ${new Date(ends).toLocaleTimeString()}. Save your work; then open the console from your dashboard again.`;
+    warning.hidden = false;
+  };
+  if (left <= WARN_BEFORE_MS) warn();
+  else sessionTimers.push(setTimeout(warn, left - WARN_BEFORE_MS));
+  sessionTimers.push(setTimeout(() => signOut('Your console session has ended. Open the console from your dashboard again.'), Math.max(0, left)));
+}
+
 function signOut(message) {
   credential = null;
   sessionStorage.removeItem(CREDENTIAL);
+  watchSession();
   flash = message ? notice(message) : null;
   if (location.hash && location.hash !== '#/') location.hash = '#/';
   else render();
@@ -229,12 +259,51 @@ function signOut(message) {
 function signedIn(value) {
   credential = value;
   sessionStorage.setItem(CREDENTIAL, JSON.stringify(credential));
+  watchSession();
   flash = null;
   if (location.hash === '#/clients') render();
   else location.hash = '#/clients';
 }
 
+// Enters with a console link's token (from the URL's fragment, already removed from it):
+// the first exchange wins, so a link works once.
+async function enterWithLink(token) {
+  try {
+    const { data } = await api('POST', '/console-links/exchange', { body: { token }, auth: null });
+    signedIn({ kind: 'token', value: data.token, who: data.partnerName, session: {
+      partnerId: data.partnerId, partnerName: data.partnerName, permissions: data.permissions, expiresAt: data.expiresAt } });
+  } catch (err) {
+    credential = null;
+    sessionStorage.removeItem(CREDENTIAL);
+    const alert = alertBox();
+    main.replaceChildren(h('h1', {}, 'This console link cannot be used'), alert,
+      h('p', {}, 'A console link works once and for a few minutes only. Open the console from your dashboard again.'));
+    showProblem(alert, err, main);
+  }
+}
+
+// Whose console a session is, what it may do, when it ends.
+function sessionBanner() {
+  const s = credential?.session;
+  if (!s) return null;
+  const grouped = {};
+  for (const p of s.permissions) {
+    const [resource, action] = p.split(':');
+    (grouped[resource] ||= []).push(action);
+  }
+  const may = Object.entries(grouped).map(([r, actions]) => `${RESOURCE_LABELS[r] || r}: ${actions.join(', ')}`).join('; ');
+  return h('section', { class: 'session', 'aria-label': 'Your session' },
+    h('p', {}, 'Console of ', h('strong', {}, s.partnerName), `, until ${new Date(s.expiresAt).toLocaleTimeString()}.`),
+    h('p', {}, may ? `Permissions: ${may}.` : 'No permissions.'));
+}
+
+const RESOURCE_LABELS = { clients: 'clients', licenses: 'licenses', webhooks: 'webhooks and events', partners: 'partners', keys: 'keys and teammates' };
+
 function signInPage() {
+  if (FRAMED) {
+    return [h('h1', {}, 'Sign in'),
+      h('p', {}, 'This console is embedded in another site, where it opens only with a link from that site. Open it from your dashboard again.')];
+  }
   const withKey = form({
     submit: 'Sign in with the key',
     fields: [{ name: 'key', label: 'API key', type: 'password', hint: 'ck_live_…' }],
@@ -333,15 +402,26 @@ async function newClientPage() {
 
 const EDITABLE = ['name', 'email', 'username', 'company', 'mid', 'billingId', 'location'];
 const CONTACT = ['firstName', 'lastName', 'email', 'phone'];
+// What people read for the API's field names (the name itself is in the hover title).
+const LABELS = {
+  id: 'Id', number: 'Number', name: 'Name', email: 'Email', username: 'Username', company: 'Company',
+  mid: 'Merchant id', billingId: 'Billing id', location: 'Location', contact: 'Contact', metadata: 'Metadata',
+  status: 'Status', isActive: 'Active', suspended: 'Suspended', suspendedReason: 'Reason suspended',
+  trialEndsAt: 'Trial ends', directPartner: 'Partner', partner: 'Top-level partner', permissions: 'Permissions',
+  quotas: 'Quotas', licenseCount: 'Licenses', domainCount: 'Domains', apiKeyPrefix: 'API key starts with',
+  created: 'Created', modified: 'Last changed', version: 'Version',
+  firstName: 'First name', lastName: 'Last name', phone: 'Phone',
+};
+const label = (k) => LABELS[k] || k;
 
 function editForm(c, etag) {
   const metadata = Object.entries(c.metadata || {}).map(([k, v]) => `${k}=${v}`).join('\n');
   return form({
     submit: 'Save changes',
     fields: [
-      ...EDITABLE.map((k) => ({ name: k, label: k, value: c[k] ?? '' })),
-      ...CONTACT.map((k) => ({ name: `contact.${k}`, label: `contact ${k}`, value: c.contact?.[k] ?? '' })),
-      { name: 'metadata', label: 'metadata', type: 'textarea', value: metadata, hint: 'One key=value a line.' },
+      ...EDITABLE.map((k) => ({ name: k, label: label(k), value: c[k] ?? '' })),
+      ...CONTACT.map((k) => ({ name: `contact.${k}`, label: `Contact: ${label(k).toLowerCase()}`, value: c.contact?.[k] ?? '' })),
+      { name: 'metadata', label: 'Metadata', type: 'textarea', value: metadata, hint: 'One key=value a line.' },
     ],
     action: async (v) => {
       const body = {};
@@ -364,9 +444,115 @@ function details(c) {
   const show = (k, v) => {
     if (k === 'directPartner' || k === 'partner') return v ? `${v.name} (${v.id})` : '—';
     if (['created', 'modified', 'trialEndsAt'].includes(k)) return v ? `${when(v)} (${v})` : '—';
+    if (typeof v === 'boolean') return v ? 'yes' : 'no';
+    if (k === 'contact' && v) return CONTACT.filter((f) => v[f]).map((f) => `${label(f)}: ${v[f]}`).join(' · ') || '—';
+    if (k === 'metadata' && v) return Object.entries(v).map(([mk, mv]) => `${mk} = ${mv}`).join(' · ') || '—';
+    if (k === 'permissions' && v) return Object.entries(v).map(([f, actions]) => `${f}: ${actions.join(', ') || 'nothing'}`).join(' · ') || 'none';
+    if (k === 'quotas' && v) return Object.entries(v).map(([r, q]) => `${r}: ${q.limit}${q.period ? ` a ${q.period}` : ''}`).join(' · ') || 'none';
     return text(v);
   };
-  return h('dl', { class: 'details' }, Object.entries(c).flatMap(([k, v]) => [h('dt', {}, k), h('dd', { 'data-key': k }, show(k, v))]));
+  return h('dl', { class: 'details' }, Object.entries(c).flatMap(([k, v]) => [h('dt', { title: k }, label(k)), h('dd', { 'data-key': k }, show(k, v))]));
+}
+
+// An editor of named rows (a client's permissions, its quotas): each row is checked as
+// the API checks it before anything is sent, each problem shown beside its row; a row
+// left without a name is dropped. `cells(value, n)` makes a row's controls,
+// `collect(row)` reads them back (a string is that row's problem).
+function rowsEditor({ caption, nameLabel, namePattern, nameRule, rows, cells, collect, submit, action }) {
+  const alert = alertBox();
+  const body = h('tbody');
+  const headers = [nameLabel, ...cells(undefined, 0).map((c) => c.dataset.column)];
+  const addRow = (name = '', value = undefined) => {
+    const n = body.children.length + 1;
+    const input = h('input', { type: 'text', 'aria-label': `${nameLabel}, row ${n}`, autocomplete: 'off' });
+    input.value = name;
+    const error = h('small', { class: 'field-error', id: `${caption.replace(/\W/g, '')}-e${n}` });
+    input.setAttribute('aria-describedby', error.id);
+    body.append(h('tr', {}, h('td', {}, input, error), cells(value, n).map((c) => h('td', {}, c))));
+  };
+  for (const [name, value] of rows) addRow(name, value);
+  addRow();
+  const el = h('form', { class: 'form rows', novalidate: true }, alert,
+    h('div', { class: 'scroll', role: 'region', tabindex: 0, 'aria-label': caption },
+      h('table', {}, h('caption', {}, caption), h('thead', {}, h('tr', {}, headers.map((x) => h('th', { scope: 'col' }, x)))), body)),
+    h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => { addRow(); body.lastElementChild.querySelector('input').focus(); } }, 'Add a row'),
+      h('button', { type: 'submit' }, submit)));
+  el.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearProblem(alert, el);
+    const out = {};
+    let bad = null;
+    for (const tr of body.children) {
+      const input = tr.querySelector('input');
+      const name = input.value.trim();
+      if (!name) continue;
+      const value = collect(tr);
+      const problem = !namePattern.test(name) ? nameRule : Object.hasOwn(out, name) ? `${name} is named twice` : typeof value === 'string' ? value : null;
+      if (problem) {
+        tr.querySelector('.field-error').textContent = problem;
+        input.setAttribute('aria-invalid', 'true');
+        bad ||= input;
+      } else {
+        out[name] = value;
+      }
+    }
+    if (bad) { bad.focus(); return; }
+    const button = el.querySelector('button[type=submit]');
+    button.disabled = true;
+    try { await action(out); } catch (err) { showProblem(alert, err, el); } finally { button.disabled = false; }
+  });
+  return el;
+}
+
+const ACTIONS = ['view', 'edit', 'create', 'remove'];
+
+function permissionsEditor(c) {
+  return rowsEditor({
+    caption: 'Permissions by feature', nameLabel: 'Feature', submit: 'Save permissions',
+    namePattern: /^[a-z0-9_.-]{1,64}$/, nameRule: 'A feature is 1 to 64 of a-z, 0-9, _ . -',
+    rows: Object.entries(c.permissions || {}),
+    cells: (actions, n) => ACTIONS.map((a) => {
+      const box = h('input', { type: 'checkbox', value: a, checked: (actions || []).includes(a), 'aria-label': `${a}, row ${n}` });
+      const cell = h('span', { class: 'check' }, box);
+      cell.dataset.column = a;
+      return cell;
+    }),
+    collect: (tr) => [...tr.querySelectorAll('input[type=checkbox]:checked')].map((b) => b.value),
+    action: async (permissions) => {
+      await api('PUT', `/clients/${c.id}/permissions`, { body: permissions });
+      flash = notice('Permissions saved.');
+      render();
+    },
+  });
+}
+
+function quotasEditor(c) {
+  return rowsEditor({
+    caption: 'Quotas by resource', nameLabel: 'Resource', submit: 'Save quotas',
+    namePattern: /^[A-Za-z0-9_.-]{1,64}$/, nameRule: 'A resource is 1 to 64 of A-Z, a-z, 0-9, _ . -',
+    rows: Object.entries(c.quotas || {}),
+    cells: (q, n) => {
+      const limit = h('input', { type: 'number', min: 0, max: 1000000000000, step: 1, 'aria-label': `Limit, row ${n}` });
+      limit.value = q?.limit ?? '';
+      const period = h('select', { 'aria-label': `Resets, row ${n}` },
+        [['', 'never'], ['day', 'daily'], ['month', 'monthly']].map(([v, l]) => h('option', { value: v, selected: (q?.period || '') === v }, l)));
+      limit.dataset.column = 'Limit';
+      period.dataset.column = 'Resets';
+      return [limit, period];
+    },
+    collect: (tr) => {
+      const raw = tr.querySelector('input[type=number]').value.trim();
+      const limit = Number(raw);
+      if (raw === '' || !Number.isInteger(limit) || limit < 0 || limit > 1e12) return 'The limit is a whole number from 0 to 1 000 000 000 000';
+      const period = tr.querySelector('select').value;
+      return period ? { limit, period } : { limit };
+    },
+    action: async (quotas) => {
+      await api('PUT', `/clients/${c.id}/quotas`, { body: quotas });
+      flash = notice('Quotas saved.');
+      render();
+    },
+  });
 }
 
 function usageBars(usage) {
@@ -384,9 +570,35 @@ function licensesTable(licenses) {
     (l.activations || []).map((a) => a.domain || text(a)).join(', ') || '—']));
 }
 
-function eventsTable(caption, events) {
+// Who made a change, as a person reads it: a key's name, a teammate's username (the
+// kind and id in the hover title). `names` maps the ids the caller may list to names.
+function actor(a, names) {
+  if (!a) return '—';
+  const known = names?.get(a.id);
+  const shown = {
+    admin: 'Platform admin',
+    apiKey: known ? `Key “${known}”` : 'An API key',
+    teammate: known ? `Teammate ${known}` : 'A teammate',
+    consoleLink: 'A console session',
+    system: 'Clientele (scheduled)',
+    licenseKey: 'A license key holder',
+  }[a.kind] || a.kind;
+  return h('span', { class: 'actor', title: `${a.kind} ${a.id}` }, shown);
+}
+
+// The names of the caller's partner's keys and teammates, where it may list them.
+async function actorNames() {
+  const quietly = (p) => p.catch(() => null);
+  const [keys, mates] = await Promise.all([quietly(all('/api-keys', 1)), quietly(all('/teammates', 1))]);
+  const names = new Map();
+  for (const k of keys || []) names.set(k.id, k.name || `${k.prefix}…`);
+  for (const t of mates || []) names.set(t.id, t.username);
+  return names;
+}
+
+function eventsTable(caption, events, names) {
   return table(caption, ['Time', 'Type', 'Actor', 'Request id', 'Object'], events.map((e) => [
-    when(e.createdAt), e.type, `${e.actor?.kind || ''} ${e.actor?.id || ''}`.trim(), text(e.requestId),
+    when(e.createdAt), e.type, actor(e.actor, names), text(e.requestId),
     text(e.data?.object?.name ?? e.data?.object?.username ?? e.data?.object?.id)]));
 }
 
@@ -404,8 +616,8 @@ async function clientEvents(id) {
 
 async function clientPage(id) {
   const { data: c, etag } = await api('GET', `/clients/${id}`);
-  const [licenses, usage, events, list] = await Promise.all([
-    optional(get(`/clients/${id}/licenses?limit=100`)), optional(get(`/clients/${id}/usage`)), clientEvents(id), partners()]);
+  const [licenses, usage, events, list, names] = await Promise.all([
+    optional(get(`/clients/${id}/licenses?limit=100`)), optional(get(`/clients/${id}/usage`)), clientEvents(id), partners(), actorNames()]);
   const alert = alertBox();
   const actions = h('div', { class: 'client-actions' }, alert);
   const reload = (message) => { flash = message; render(); };
@@ -459,9 +671,12 @@ async function clientPage(id) {
     h('div', { class: 'columns' },
       h('section', { 'aria-labelledby': 'details-h' }, h('h2', { id: 'details-h' }, 'Details'), details(c)),
       h('section', { 'aria-labelledby': 'edit-h' }, h('h2', { id: 'edit-h' }, 'Edit'), editForm(c, etag))),
+    h('div', { class: 'columns' },
+      h('section', { 'aria-labelledby': 'permissions-h' }, h('h2', { id: 'permissions-h' }, 'Permissions'), permissionsEditor(c)),
+      h('section', { 'aria-labelledby': 'quotas-h' }, h('h2', { id: 'quotas-h' }, 'Quotas'), quotasEditor(c))),
     h('section', { 'aria-labelledby': 'usage-h' }, h('h2', { id: 'usage-h' }, 'Usage against quotas'), usage ? usageBars(usage) : h('p', {}, 'Not permitted.')),
     h('section', { 'aria-labelledby': 'licenses-h' }, h('h2', { id: 'licenses-h' }, 'Licenses and activations'), licenses ? licensesTable(licenses.data) : h('p', {}, 'Not permitted.')),
-    h('section', { 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), events ? eventsTable('Events of this client', events) : h('p', {}, 'Not permitted (needs webhooks:view).')),
+    h('section', { 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), events ? eventsTable('Events of this client', events, names) : h('p', {}, 'Not permitted (needs webhooks:view).')),
   ];
 }
 
@@ -577,11 +792,29 @@ const EVENT_TYPES = ['client.created', 'client.updated', 'client.removed', 'clie
   'client.trial_started', 'client.trial_expired', 'client.made_live', 'license.created', 'license.activated',
   'license.deactivated', 'license.revoked', 'partner.created', 'partner.updated', 'partner.suspended',
   'partner.unsuspended', 'key.created', 'key.revoked', 'teammate.created', 'teammate.updated', 'teammate.removed',
-  'webhook.secret_rotated'];
+  'webhook.secret_rotated', 'console_link.created'];
+
+// ---- event types ----
+
+async function eventTypesPage() {
+  // In pages of 4: each type carries its schema and an example, so a page of them all is
+  // large, and a small answer is the surer one through any proxy (and the local emulator).
+  const types = await all('/event-types', 10, 4);
+  const fields = (schema) => table('Fields of data.object', ['Field', 'Type', 'Always there'],
+    Object.entries(schema.properties || {}).map(([name, d]) => [
+      name, [d.type].flat().filter(Boolean).join(' or ') || (d.$ref ? 'object' : 'any'), (schema.required || []).includes(name) ? 'yes' : 'no']));
+  return [h('h1', {}, 'Event types'),
+    h('p', {}, 'Every change is an event. Endpoints receive each as a signed POST of the JSON below, with the headers webhook-id, webhook-timestamp and webhook-signature.'),
+    types.map((t) => h('section', { class: 'event-type', 'aria-label': t.type },
+      h('h2', {}, t.type),
+      h('p', {}, t.description),
+      h('details', {}, h('summary', {}, `Example: ${t.type}`), h('pre', { tabindex: 0, 'aria-label': `Example ${t.type} event` }, JSON.stringify(t.example, null, 2))),
+      h('details', {}, h('summary', {}, `Fields of ${t.type}`), fields(t.schema))))];
+}
 
 async function auditPage(params) {
   const type = params.get('type') || '';
-  const page = await get(`/events${query({ type, limit: 50, cursor: params.get('cursor') })}`);
+  const [page, names] = await Promise.all([get(`/events${query({ type, limit: 50, cursor: params.get('cursor') })}`), actorNames()]);
   const filter = form({
     submit: 'Filter', cls: 'form filters',
     fields: [{ name: 'type', label: 'Type', type: 'select', value: type, options: [['', 'Every type'], ...EVENT_TYPES.map((t) => [t, t])] }],
@@ -589,7 +822,7 @@ async function auditPage(params) {
   });
   return [h('h1', {}, 'Audit log'), filter,
     h('p', { class: 'total', role: 'status' }, `${page.total} events`),
-    eventsTable('Events', page.data),
+    eventsTable('Events', page.data, names),
     h('nav', { class: 'pager', 'aria-label': 'Pages' },
       params.get('cursor') && h('a', { class: 'button', href: `#/audit${query({ type })}` }, 'First page'),
       page.nextCursor && h('a', { class: 'button', href: `#/audit${query({ type, cursor: page.nextCursor })}` }, 'Next page'))];
@@ -658,6 +891,7 @@ const ROUTES = [
   [/^\/webhooks$/, webhooksPage],
   [/^\/audit$/, auditPage],
   [/^\/access$/, accessPage],
+  [/^\/event-types$/, eventTypesPage],
 ];
 
 let rendering = 0;
@@ -666,7 +900,12 @@ async function render() {
   const signed = Boolean(credential);
   document.getElementById('nav').hidden = !signed;
   document.getElementById('sign-out').hidden = !signed;
-  document.getElementById('who').textContent = signed ? `Signed in: ${credential.who}` : '';
+  document.getElementById('who').textContent = !signed ? ''
+    : credential.session ? `${credential.session.partnerName} · until ${new Date(credential.session.expiresAt).toLocaleTimeString()}` : `Signed in: ${credential.who}`;
+  // A session shows the sections its permissions open (any other credential, all of them).
+  for (const a of document.querySelectorAll('#nav a[data-needs]')) {
+    a.hidden = Boolean(credential?.session) && !credential.session.permissions.includes(a.dataset.needs);
+  }
   const shown = flash;
   flash = null;
   let nodes;
@@ -692,11 +931,21 @@ async function render() {
     main.removeAttribute('aria-busy');
   }
   if (token !== rendering) return;
-  main.replaceChildren(...[shown, ...nodes].filter(Boolean));
+  main.replaceChildren(...[shown, signed && sessionBanner(), ...nodes].filter(Boolean));
   (main.querySelector('.secret, .problem:not([hidden]), .notice') || main.querySelector('h1'))?.setAttribute('tabindex', '-1');
   (main.querySelector('.secret, .notice') || main.querySelector('h1'))?.focus();
 }
 
-document.getElementById('sign-out').addEventListener('click', () => signOut('Signed out.'));
+document.getElementById('sign-out').addEventListener('click', () => signOut(credential?.session
+  ? 'Signed out. Open the console from your dashboard to come back.' : 'Signed out.'));
 window.addEventListener('hashchange', () => render());
-render();
+// A console link: its token is in the fragment (`#link=cl_…`), taken out of the address
+// at once (so that neither history nor a reload holds it), then exchanged.
+if (location.hash.startsWith('#link=')) {
+  const token = decodeURIComponent(location.hash.slice('#link='.length));
+  history.replaceState(null, '', `${location.pathname}${location.search}#/clients`);
+  enterWithLink(token);
+} else {
+  watchSession();
+  render();
+}

@@ -291,7 +291,7 @@ where
         actor: Actor { kind: ActorKind::ConsoleLink, id: claims.sub.clone() },
         partner: chain.last().cloned(),
         chain,
-        scopes: scopes.intersect(held),
+        scopes: crate::domain::console_link::session_scopes(scopes, held),
     };
     Ok((who, found))
 }

@@ -497,7 +497,10 @@ where
     if body_of(&req).len() > MAX_BODY {
         return respond(request_id, Err(ApiError::PayloadTooLarge));
     }
+    // A console link's exchange keeps no record: its token is its credential and works once
+    // (API.md §5b), so a repeat is 401, whatever other credential the request carries.
     let key = match idempotency_key(&req) {
+        Ok(Some(_)) if req.uri().path() == CONSOLE_LINK_EXCHANGE => return respond(request_id, handler(ctx(req, None)).await),
         Ok(Some(key)) => key,
         Ok(None) => return respond(request_id, handler(ctx(req, None)).await),
         Err(e) => return respond(request_id, Err(e)),
@@ -567,6 +570,7 @@ where
 }
 
 /// The routes whose credential is the license key in the body.
+const CONSOLE_LINK_EXCHANGE: &str = "/v1/console-links/exchange";
 const PUBLIC_LICENSE_ROUTES: [&str; 2] = ["/v1/licenses/activate", "/v1/licenses/deactivate"];
 
 /// One idempotent request's record key, fingerprint and sealing key.

@@ -52,7 +52,7 @@ async function emulator500(res) {
 async function call(method, path, key, body, retried = false) {
   const res = await fetch(`${BASE}/v1${path}`, {
     method,
-    headers: { 'X-API-Key': key, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    headers: { ...(key ? { 'X-API-Key': key } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -367,8 +367,8 @@ test('the console, step by step, through the API', async (t) => {
   });
 
   await step('edits it', async () => {
-    await page.getByLabel('company', { exact: true }).fill('Bakery Ltd');
-    await page.getByLabel('metadata', { exact: true }).fill('tier=gold');
+    await page.getByLabel('Company', { exact: true }).fill('Bakery Ltd');
+    await page.getByLabel('Metadata', { exact: true }).fill('tier=gold');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.locator('.notice'), /Saved/, 'the saved notice');
     await expectText(details(page, 'company'), /^Bakery Ltd$/, 'the new company');
@@ -382,10 +382,10 @@ test('the console, step by step, through the API', async (t) => {
     second = await newTab();
     await signInAsTeammate(second, mate.username, mate.password);
     await second.goto(`${BASE}/console#/clients/${clientId}`);
-    await second.getByLabel('company', { exact: true }).fill('Changed in tab two');
+    await second.getByLabel('Company', { exact: true }).fill('Changed in tab two');
     await second.getByRole('button', { name: 'Save changes' }).click();
     await expectText(second.locator('.notice'), /Saved/, 'the second tab saves');
-    await page.getByLabel('company', { exact: true }).fill('Changed in tab one');
+    await page.getByLabel('Company', { exact: true }).fill('Changed in tab one');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await expectText(page.locator('.problem:not([hidden])'), /Changed by someone else, reload/, 'the 412 in the first tab');
     await screenshot(page, 'client-412');
@@ -401,7 +401,7 @@ test('the console, step by step, through the API', async (t) => {
     await expectText(page.locator('h1'), /suspended/, 'the suspended badge');
     assert.equal((await call('GET', `/clients/${clientId}`, a.key)).body.suspended, true);
     await page.getByRole('button', { name: 'Unsuspend' }).click();
-    await expectText(details(page, 'suspended'), /^false$/, 'unsuspended');
+    await expectText(details(page, 'suspended'), /^no$/, 'unsuspended');
   });
 
   await step('offers a trial, then makes it live', async () => {
@@ -434,6 +434,36 @@ test('the console, step by step, through the API', async (t) => {
     const row = page.locator('tbody tr', { hasText: `Site Builder ${run}` });
     await expectText(row, new RegExp(`pro.*active.*shop-${run}\\.example\\.com`), 'the license and its activation');
     await screenshot(page, 'client-page');
+  });
+
+  await step('edits its permissions and quotas in forms that check them as the API does', async () => {
+    const perms = page.locator('form', { has: page.getByRole('button', { name: 'Save permissions' }) });
+    const last = await perms.locator('tbody tr').count();
+    await perms.getByLabel(`Feature, row ${last}`, { exact: true }).fill('Reports!');
+    await perms.getByLabel(`view, row ${last}`, { exact: true }).check();
+    await perms.getByRole('button', { name: 'Save permissions' }).click();
+    await expectText(perms.locator('tbody tr').nth(last - 1).locator('.field-error'), /1 to 64 of a-z/, 'a bad feature name, beside its row');
+    await perms.getByLabel(`Feature, row ${last}`, { exact: true }).fill('reports');
+    await perms.getByLabel(`edit, row ${last}`, { exact: true }).check();
+    await perms.getByRole('button', { name: 'Save permissions' }).click();
+    await expectText(page.locator('.notice'), /Permissions saved/, 'the permissions saved');
+    assert.deepEqual((await call('GET', `/clients/${clientId}`, a.key)).body.permissions.reports, ['view', 'edit']);
+    await expectText(details(page, 'permissions'), /reports: view, edit/, 'the permissions, as words');
+
+    const quotas = page.locator('form', { has: page.getByRole('button', { name: 'Save quotas' }) });
+    const rows = await quotas.locator('tbody tr').count();
+    assert.equal(rows, 3, 'a row for each quota, and an empty one');
+    await quotas.getByLabel(`Resource, row ${rows}`, { exact: true }).fill('seats');
+    await quotas.getByLabel(`Limit, row ${rows}`, { exact: true }).fill('-1');
+    await quotas.getByRole('button', { name: 'Save quotas' }).click();
+    await expectText(quotas.locator('tbody tr').nth(rows - 1).locator('.field-error'), /whole number/, 'a bad limit, beside its row');
+    await quotas.getByLabel(`Limit, row ${rows}`, { exact: true }).fill('25');
+    await quotas.getByLabel(`Resets, row ${rows}`, { exact: true }).selectOption('day');
+    await quotas.getByRole('button', { name: 'Save quotas' }).click();
+    await expectText(page.locator('.notice'), /Quotas saved/, 'the quotas saved');
+    const saved = (await call('GET', `/clients/${clientId}`, a.key)).body.quotas;
+    assert.deepEqual(saved, { apiCalls: { limit: 1000, period: 'month' }, domains: { limit: 3 }, seats: { limit: 25, period: 'day' } });
+    await screenshot(page, 'client-editors');
   });
 
   await step("rotates its API key, showing the new one once", async () => {
@@ -513,11 +543,111 @@ test('the console, step by step, through the API', async (t) => {
       assert.deepEqual((await call('GET', `/partners/${a.id}`, a.key)).body.consoleOrigins, [], 'the 403 changed nothing');
       const host = await newTab();
       await host.goto(`${origin}/`);
-      await expectText(host.frameLocator('iframe').locator('h1'), /^(Sign in|Clients)$/, 'the console inside the dashboard');
-      await screenshot(host, 'console-framed');
+      // Framed, the console offers no sign-in form: only a link's session works there.
+      await expectText(host.frameLocator('iframe').locator('h1'), /^Sign in$/, 'the console inside the dashboard');
+      assert.equal(await host.frameLocator('iframe').locator('input').count(), 0, 'no key or password field in a frame');
       await host.close();
     } finally {
       embed.close();
+    }
+  });
+
+  await step("enters the dashboard's frame by a minted link, once, and works there", async () => {
+    // The platform's back end mints a link per visit; its dashboard frames the link's URL.
+    const permissions = ['clients:view', 'clients:edit', 'clients:create', 'webhooks:view', 'webhooks:edit', 'webhooks:create'];
+    const mint = async () => {
+      const res = await call('POST', '/console-links', a.key, { partnerId: agency.id, permissions, expiresIn: 600 });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.url;
+    };
+    let framed = await mint();
+    const dashboard = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><meta name="viewport" content="width=device-width">'
+        + '<title>Dashboard</title><h1>Acme dashboard</h1>'
+        + `<iframe src="${framed}" title="Clients" style="width:100%;height:760px;border:0"></iframe>`);
+    });
+    await new Promise((r) => dashboard.listen(0, '127.0.0.1', r));
+    const stranger = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Elsewhere</title>'
+        + `<iframe src="${framed}" title="Clients" width="900" height="600"></iframe>`);
+    });
+    await new Promise((r) => stranger.listen(0, '127.0.0.1', r));
+    try {
+      // The saved origin is this dashboard's (the step above saved the origin of its own port):
+      // save this one's beside it.
+      const origin = `http://127.0.0.1:${dashboard.address().port}`;
+      const saved = (await call('GET', `/partners/${agency.id}`, a.key)).body.consoleOrigins;
+      assert.equal((await call('PATCH', `/partners/${agency.id}`, a.key, { consoleOrigins: [...saved, origin] })).status, 200);
+      const host = await newTab();
+      await host.goto(`${origin}/`);
+      const frame = host.frameLocator('iframe');
+      await expectText(frame.locator('h1'), /^Clients$/, 'the console, entered by the link');
+      await expectText(frame.locator('.session'), new RegExp(`Console of ${agency.name}, until`), 'whose console, and until when');
+      await expectText(frame.locator('.session'), /clients: view, edit, create; webhooks and events: view, edit, create/, 'what it may do');
+      assert.equal(await frame.locator('#nav a', { hasText: 'Partners' }).isVisible(), false, 'no section the session may not open');
+      await screenshot(host, 'console-embedded');
+
+      // The partner's staff create a client, then an endpoint, and send it a test event.
+      await frame.getByRole('link', { name: 'New client' }).click();
+      await frame.getByLabel('Name', { exact: true }).fill(`Framed ${run}`);
+      await frame.getByLabel('Email', { exact: true }).fill(`framed-${run}@example.com`);
+      await frame.getByRole('button', { name: 'Create client' }).click();
+      await expectText(frame.locator('h1'), new RegExp(`^Framed ${run}`), 'the client made in the frame');
+      const made = (await call('GET', `/clients?q=${encodeURIComponent(`Framed ${run}`)}`, a.key)).body.data;
+      assert.equal(made.length, 1);
+      assert.equal((await call('GET', `/clients/${made[0].id}`, a.key)).body.directPartner.id, agency.id, "the agency's client");
+      await frame.getByRole('link', { name: 'Webhooks' }).click();
+      await frame.getByLabel('URL', { exact: true }).fill(`http://127.0.0.1:${receiver.address().port}/framed`);
+      await frame.getByRole('button', { name: 'Create endpoint' }).click();
+      await expectText(frame.locator('.secret-value'), /^whsec_/, "the endpoint's secret");
+      await frame.getByLabel('Event type', { exact: true }).selectOption('client.made_live');
+      await frame.getByRole('button', { name: 'Send test event' }).click();
+      await expectText(frame.locator('.notice'), /Test event \S+ \(client\.made_live\) sent/, 'the test event sent');
+      const row = frame.locator('tbody tr', { hasText: 'client.made_live' });
+      const listed = Date.now() + 30_000;
+      while ((await row.count()) === 0 && Date.now() < listed) {
+        await new Promise((r) => setTimeout(r, 500));
+        await frame.getByRole('button', { name: 'Reload deliveries' }).click();
+      }
+      await expectText(row, /client\.made_live.*204 ok.*test event/, 'its attempt, delivered and marked as a test');
+      const testId = (await row.first().locator('td').nth(2).textContent()).trim();
+      assert.equal(bodies.get(testId)?.test, true, 'the receiver got it, marked "test": true');
+      assert.equal(bodies.get(testId)?.type, 'client.made_live');
+      await screenshot(host, 'console-embedded-test-event');
+
+      // At 375 px the framed console fits, keeps AA contrast, and is worked by keyboard.
+      await host.setViewportSize({ width: 375, height: 800 });
+      assert.equal((await call('GET', '/event-types?limit=1', a.key)).status, 200, 'the catalog is served');
+      const inner = host.frames().find((f) => f !== host.mainFrame());
+      await inner.goto(`${BASE}/console?partner=${agency.id}#/event-types`);
+      await expectText(frame.locator('h1'), /^Event types$/, 'the event types, framed');
+      const overflow = await inner.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `the framed console fits 375 px (overflows by ${overflow} px)`);
+      assert.deepEqual(await inner.evaluate(lowContrast), [], 'framed: text below WCAG AA contrast');
+      await host.setViewportSize({ width: 1200, height: 900 });
+
+      // The same link again, anywhere: refused.
+      const again = await newTab();
+      await again.goto(framed);
+      await expectText(again.locator('h1'), /^This console link cannot be used$/, 'a second use of the link');
+      await expectText(again.locator('.problem:not([hidden])'), /used already|expired/, 'why');
+      await again.close();
+      await host.close();
+
+      // A page at an origin the partner did not name cannot frame it; the link stays unused.
+      framed = await mint();
+      const elsewhere = await (await browser.newContext()).newPage();
+      await elsewhere.goto(`http://127.0.0.1:${stranger.address().port}/`);
+      await new Promise((r) => setTimeout(r, 2000));
+      const child = elsewhere.frames().find((f) => f !== elsewhere.mainFrame());
+      assert.ok(!child.url().startsWith(BASE), `the frame was refused (it shows ${child.url()})`);
+      await elsewhere.context().close();
+      const token = framed.split('#link=')[1];
+      const unused = await call('POST', '/console-links/exchange', null, { token });
+      assert.equal(unused.status, 200, 'the refused frame never ran the console, so the link was still unused');
+    } finally {
+      dashboard.close();
+      stranger.close();
     }
   });
 
@@ -526,7 +656,9 @@ test('the console, step by step, through the API', async (t) => {
     await page.getByLabel('Type', { exact: true }).selectOption('client.suspended');
     await page.getByRole('button', { name: 'Filter' }).click();
     await expectText(page.locator('.total'), /^1 events$/, 'one suspension');
-    await expectText(page.locator('tbody tr'), /api_?key/i, 'the actor');
+    // The actor by its name ("console test" is the key this test signed in with), its kind and id on hover.
+    await expectText(page.locator('tbody tr .actor'), /^Key “console test”$/, 'the actor, by name');
+    assert.match(await page.locator('tbody tr .actor').first().getAttribute('title'), /^apiKey [0-9a-f-]{36}$/, 'its kind and id');
     await screenshot(page, 'audit');
   });
 
@@ -611,7 +743,8 @@ test('the console, step by step, through the API', async (t) => {
     await page.keyboard.press('Enter');
     await expectText(page.locator('h1'), new RegExp(`A other ${run}`), 'the client page, by keyboard');
     const views = [['#/clients', /^Clients$/], [`#/webhooks/${hookId}`, /127\.0\.0\.1/], ['#/access', /^Keys and teammates$/],
-      ['#/partners', /^Partners$/], ['#/audit', /^Audit log$/], [`#/clients/${aOther.id}`, new RegExp(`A other ${run}`)]];
+      ['#/partners', /^Partners$/], ['#/audit', /^Audit log$/], [`#/clients/${aOther.id}`, new RegExp(`A other ${run}`)],
+      ['#/event-types', /^Event types$/]];
     for (const [view, heading] of views) {
       await page.goto(`${BASE}/console${view}`);
       await expectText(page.locator('h1'), heading, `${view} at phone width`);

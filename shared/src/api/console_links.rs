@@ -80,12 +80,14 @@ fn public_base(cx: &Ctx) -> Result<String, ApiError> {
     if !name_ok || port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err(ApiError::invalid("Host", "the request's Host header must name the API's host, where the console is served"));
     }
-    let loopback = matches!(name, "localhost" | "[::1]") || name.starts_with("127.");
+    let loopback = matches!(name, "localhost" | "[::1]") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback());
     Ok(format!("{}://{}", if loopback { "http" } else { "https" }, host.to_ascii_lowercase()))
 }
 
 /// `POST /v1/console-links/exchange` `{ token }`: 200 `{ token, expiresAt, partnerId,
-/// partnerName, permissions }`, a session for the link's partner of at most an hour.
+/// partnerName, permissions }`, a session for the link's partner of at most an hour,
+/// holding the link's permissions that its minter still holds but `keys:create`
+/// ([`console_link::session_scopes`]).
 /// The first exchange takes the link; any later one, or one after it expired, is 401.
 ///
 /// # Errors
@@ -94,14 +96,20 @@ fn public_base(cx: &Ctx) -> Result<String, ApiError> {
 pub async fn exchange(cx: Ctx) -> Result<Reply, ApiError> {
     const BAD: &str = "This console link is unknown, was used already or has expired";
     let token = console_link::exchanged_token(cx.json()?)?.ok_or(ApiError::Unauthenticated(BAD))?;
-    let link = cx.app.store.take_console_link(&secrets::sha256_hex(&token)).await?.ok_or(ApiError::Unauthenticated(BAD))?;
+    let hash = secrets::sha256_hex(&token);
+    let link = cx.app.store.console_link(&hash).await?.ok_or(ApiError::Unauthenticated(BAD))?;
     let now = Utc::now().timestamp();
     if link.expires_at <= now {
         return Err(ApiError::Unauthenticated(BAD));
     }
     let (held, chain) = tokio::try_join!(auth::minter_scopes(cx.app, &link.minter), auth::partner_chain(cx.app, &link.partner_id))?;
     let partner = chain.last().ok_or(ApiError::Unauthenticated(BAD))?;
-    let permissions = link.permissions.intersect(held);
+    let permissions = console_link::session_scopes(link.permissions, held);
+    // Taken last, once every check has passed: a store that fails before this leaves the
+    // link usable (503, try again); of racing exchanges, the one whose take succeeds wins.
+    if !cx.app.store.take_console_link(&hash).await? {
+        return Err(ApiError::Unauthenticated(BAD));
+    }
     let expires = now + SESSION_LIFETIME;
     let claims = Claims {
         sub: link.id,

@@ -19,6 +19,14 @@ pub const DEFAULT_LINK_LIFETIME: u64 = 300;
 /// How long the session a link opens lasts at most, in seconds.
 pub const SESSION_LIFETIME: i64 = 3600;
 
+/// What a console session holds: the link's permissions that its minter still holds,
+/// never `keys:create`. Every use of that permission makes a credential that would outlive
+/// the session's hour and its minter's revocation (a key, a teammate's password, another
+/// link), or takes over the teammate that minted it; a session is for its hour only.
+pub fn session_scopes(link: Scopes, minter_holds: Scopes) -> Scopes {
+    link.intersect(minter_holds).without(super::scopes::Scope::KEYS_CREATE)
+}
+
 /// The credential that minted a link: its session lasts only as long as that
 /// credential works, and never holds more than it now holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +142,15 @@ mod tests {
         }
         assert!(NewConsoleLink::from_body(json!({ "partnerId": "p1" })).is_err());
         assert!(NewConsoleLink::from_body(json!({ "url": "x" })).is_err());
+    }
+
+    #[test]
+    fn a_session_holds_what_both_its_link_and_its_minter_hold_but_keys_create() {
+        use crate::domain::scopes::Scope;
+        let of = |names: &[&str]| Scopes::of(&names.iter().map(|n| Scope::parse(n).unwrap()).collect::<Vec<_>>());
+        let link = of(&["clients:view", "clients:edit", "keys:create", "keys:view"]);
+        let minter = of(&["clients:view", "keys:create", "keys:view", "webhooks:view"]);
+        assert_eq!(session_scopes(link, minter).names(), vec!["clients:view", "keys:view"]);
     }
 
     #[test]

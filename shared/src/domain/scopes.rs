@@ -69,6 +69,11 @@ impl Scopes {
         Scopes(self.0 & other.0)
     }
 
+    /// These permissions but `scope`.
+    pub fn without(self, scope: Scope) -> Scopes {
+        Scopes(self.0 & !(1 << scope.0))
+    }
+
     /// Names of the permissions in `other` that `self` lacks.
     pub fn missing(self, other: Scopes) -> Vec<String> {
         Scopes(other.0 & !self.0).names()

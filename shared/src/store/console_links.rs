@@ -2,11 +2,10 @@
 //! until it is exchanged (deleted) or its time to live sweeps it.
 
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::events::add_event;
 use super::tx::Failed;
-use super::{Guard, Store, Tx, from_item, key, sdk_error, to_item};
+use super::{Guard, Store, Tx, key, sdk_error, to_item};
 use crate::domain::console_link::ConsoleLink;
 use crate::error::ApiError;
 use crate::events::Event;
@@ -28,22 +27,26 @@ impl Store {
         })
     }
 
-    /// Takes the link whose token hashes to `hash`: deletes it and returns it as it was.
-    /// Of any number of concurrent takes, one gets it; the others (and every later one)
-    /// get `None`. It is returned whether or not it has expired: the caller judges that.
-    pub async fn take_console_link(&self, hash: &str) -> Result<Option<ConsoleLink>, ApiError> {
+    /// The link whose token hashes to `hash`, if it is still unused (expired or not: the
+    /// caller judges that).
+    pub async fn console_link(&self, hash: &str) -> Result<Option<ConsoleLink>, ApiError> {
+        self.get(link_pk(hash), "#").await
+    }
+
+    /// Takes the link whose token hashes to `hash` (deletes it): true for the one take,
+    /// of any number racing, that found it; false for the others and every later one.
+    pub async fn take_console_link(&self, hash: &str) -> Result<bool, ApiError> {
         let taken = self
             .db
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(link_pk(hash), "#")))
             .condition_expression("attribute_exists(pk)")
-            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match taken {
-            Ok(out) => out.attributes.map(from_item).transpose(),
-            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => Ok(None),
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => Ok(false),
             Err(e) => Err(sdk_error("DeleteItem", e)),
         }
     }

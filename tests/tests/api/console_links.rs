@@ -104,6 +104,25 @@ async fn a_console_link_opens_one_session_of_its_partner_holding_no_more_than_it
     session_call(&everything, Method::GET, &format!("/v1/partners/{}", root.id), None).await.problem(404, "not_found");
     let again = session_call(&everything, Method::POST, "/v1/console-links", Some(json!({}))).await;
     again.problem(403, "forbidden");
+    // Nor make any other credential that would outlive its hour or its minter: a session
+    // never holds keys:create, though its minter does.
+    let mate = app.create_teammate(&sub.key, json!({ "username": unique("held"), "password": "correct horse battery staple" })).await;
+    let mate_id = mate.expect(201)["id"].as_str().unwrap().to_owned();
+    for (method, path, body) in [
+        (Method::POST, "/v1/api-keys".to_owned(), json!({ "permissions": ["clients:view"] })),
+        (Method::POST, "/v1/teammates".to_owned(), json!({ "username": unique("made"), "password": "correct horse battery staple" })),
+        (Method::PATCH, format!("/v1/teammates/{mate_id}"), json!({ "password": "a password the session chose" })),
+    ] {
+        let res = session_call(&everything, method, &path, Some(body)).await;
+        assert!(res.problem(403, "forbidden")["detail"].as_str().unwrap().contains("keys:create"), "{path}");
+    }
+    session_call(&everything, Method::GET, "/v1/api-keys", None).await.expect(200);
+    // The session's token itself says an hour at most.
+    use base64::Engine as _;
+    let claims = everything.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 3600, "{claims}");
+    assert!(!claims["permissions"].as_array().unwrap().contains(&json!("keys:create")), "{claims}");
 
     // Never wider than the minter: a narrow key cannot grant what it lacks, nor mint without keys:create.
     let narrow = app.create_api_key(&root.key, json!({ "permissions": ["clients:view", "keys:create"] })).await;
@@ -112,7 +131,7 @@ async fn a_console_link_opens_one_session_of_its_partner_holding_no_more_than_it
     assert!(wider.problem(403, "forbidden")["detail"].as_str().unwrap().contains("clients:remove"));
     let by_default = mint(&narrow, json!({ "partnerId": sub.id })).await;
     let narrow_session = exchange(&link_token(by_default.expect(201))).await;
-    assert_eq!(narrow_session.expect(200)["permissions"], json!(["clients:view", "keys:create"]));
+    assert_eq!(narrow_session.expect(200)["permissions"], json!(["clients:view"]), "never keys:create (below)");
     let viewer = app.create_api_key(&root.key, json!({ "permissions": ["clients:view"] })).await;
     let viewer = viewer.expect(201)["key"].as_str().unwrap().to_owned();
     mint(&viewer, json!({})).await.problem(403, "forbidden");
@@ -133,6 +152,17 @@ async fn a_console_link_opens_one_session_of_its_partner_holding_no_more_than_it
         assert_eq!(res.error_fields(), vec![field], "{body}");
     }
     exchange("cl_madeUpTokenThatNoLinkHas0000000").await.problem(401, "unauthenticated");
+    // An exchange keeps no idempotency record, whatever credential rides along: a repeat is 401.
+    let token = link_token(mint(&root.key, json!({})).await.expect(201));
+    let headers = [("x-api-key", root.key.as_str()), ("idempotency-key", "exchange-once"), ("content-type", "application/json")];
+    let body = serde_json::to_vec(&json!({ "token": token })).unwrap();
+    app.raw(Method::POST, "/v1/console-links/exchange", &headers, Some(body.clone())).await.expect(200);
+    app.raw(Method::POST, "/v1/console-links/exchange", &headers, Some(body)).await.problem(401, "unauthenticated");
+    // The admin names the partner, and its link works like any.
+    let by_admin = mint(&app.admin, json!({ "partnerId": sub.id, "permissions": ["clients:view"] })).await;
+    let admin_session = exchange(&link_token(by_admin.expect(201))).await;
+    let admin_session = admin_session.expect(200)["token"].as_str().unwrap().to_owned();
+    session_call(&admin_session, Method::GET, "/v1/clients", None).await.expect(200);
     exchange("ck_live_notALinkAtAll").await.problem(401, "unauthenticated");
     let empty = app.raw(Method::POST, "/v1/console-links/exchange", &[("content-type", "application/json")], Some(b"{}".to_vec())).await;
     empty.problem(400, "validation_failed");
@@ -167,6 +197,11 @@ async fn a_session_ends_with_its_partners_suspension_or_its_minters_revocation_a
     session_call(&live, Method::GET, "/v1/clients", None).await.problem(401, "unauthenticated");
     exchange(&unused).await.problem(401, "unauthenticated");
     app.unsuspend_partner(&app.admin, &root.id).await.expect(200);
+    // The partner itself suspended, likewise.
+    let live = session(&root.key, &sub).await;
+    app.suspend_partner(&root.key, &sub.id).await.expect(200);
+    session_call(&live, Method::GET, "/v1/clients", None).await.problem(401, "unauthenticated");
+    app.unsuspend_partner(&root.key, &sub.id).await.expect(200);
 
     // A teammate's link: its session ends when the teammate's password changes.
     let username = unique("console.minter");

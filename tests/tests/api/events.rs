@@ -57,7 +57,6 @@ async fn a_partner_sees_the_events_of_its_tree_only() {
 /// API.md §5b: the event catalog lists every type of §5, each with a description and
 /// the JSON Schema of its `data.object`; and the objects of real events fit those
 /// schemas (every field they carry is declared, every required field is there).
-/// (`console_link.created` comes with console links, which are not served yet.)
 #[tokio::test]
 async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas() {
     let app = app();
@@ -84,13 +83,14 @@ async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas(
         "client.created", "client.updated", "client.removed", "client.suspended", "client.unsuspended", "client.trial_started",
         "client.trial_expired", "client.made_live", "license.created", "license.activated", "license.deactivated", "license.revoked",
         "partner.created", "partner.updated", "partner.suspended", "partner.unsuspended", "key.created", "key.revoked",
-        "teammate.created", "teammate.updated", "teammate.removed", "webhook.secret_rotated",
+        "teammate.created", "teammate.updated", "teammate.removed", "webhook.secret_rotated", "console_link.created",
     ];
     assert_eq!(types, expected);
     assert_eq!(catalog["total"], expected.len());
     for e in entries {
         assert!(e["description"].as_str().is_some_and(|d| d.len() > 10), "{}: described", e["type"]);
         assert_eq!(e["schema"]["type"], "object", "{}", e["type"]);
+        assert_eq!(e["example"]["type"], e["type"], "each type's example is an event of that type");
     }
 
     // Real events of most kinds, in this partner's tree.
@@ -114,6 +114,7 @@ async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas(
     let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))).await;
     let hid = hook.expect(201)["id"].as_str().unwrap().to_owned();
     app.call(Method::POST, &format!("/v1/webhooks/{hid}/rotate-secret"), &p.key, None).await.expect(200);
+    app.call(Method::POST, "/v1/console-links", &p.key, Some(json!({ "partnerId": sub.id }))).await.expect(201);
     assert_eq!(app.delete_client(&p.key, cid).await.status, 204);
 
     let log = app.list_events(&p.key, "?limit=100").await;
@@ -135,7 +136,7 @@ async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas(
     }
     for kind in ["client.created", "client.updated", "client.suspended", "client.removed", "license.created", "license.activated",
         "license.deactivated", "partner.created", "partner.updated", "key.created", "key.revoked", "teammate.created", "teammate.updated",
-        "webhook.secret_rotated"] {
+        "webhook.secret_rotated", "console_link.created"] {
         assert!(seen.contains(kind), "{kind} was checked against its schema: {seen:?}");
     }
 }

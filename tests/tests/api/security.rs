@@ -273,6 +273,19 @@ async fn no_secret_the_api_hands_out_is_stored_streamed_or_logged_in_plaintext()
         let token_headers: Vec<(&str, &str)> = token_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let token = app.raw(Method::POST, "/v1/auth/token", &token_headers, None).await;
         secrets.push((format!("token {label}"), token.expect(200)["token"].as_str().unwrap().to_owned()));
+
+        let link = post("/v1/console-links", json!({})).await;
+        let url = link.expect(201)["url"].as_str().unwrap().to_owned();
+        let link_token = url.split_once("#link=").unwrap().1.to_owned();
+        secrets.push((format!("console link token {label}"), link_token.clone()));
+        let mut exchange_headers = vec![("content-type", "application/json".to_owned())];
+        if let Some(k) = fresh() {
+            exchange_headers.push(("idempotency-key", k));
+        }
+        let exchange_headers: Vec<(&str, &str)> = exchange_headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let body = serde_json::to_vec(&json!({ "token": link_token })).unwrap();
+        let session = app.raw(Method::POST, "/v1/console-links/exchange", &exchange_headers, Some(body)).await;
+        secrets.push((format!("console session {label}"), session.expect(200)["token"].as_str().unwrap().to_owned()));
     }
 
     let places = [("the table", whole_table().await), ("the stream", whole_stream().await), ("the logs", logs())];
