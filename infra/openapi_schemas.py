@@ -290,6 +290,12 @@ SCHEMAS = {
                     "test": {"type": "boolean", "description": "Present, and true, on an attempt of a test event (which cannot be redelivered)"}},
                    required=["id", "eventId", "eventType", "attempt", "at", "statusCode", "latencyMs", "error", "success"]),
     "AttemptList": listing("Attempt"),
+    "AttemptDetail": obj({"id": ID, "eventId": ID, "eventType": S, "attempt": INT, "at": TIME, "statusCode": {"type": ["integer", "null"]}, "latencyMs": INT, "error": NS, "success": BOOL,
+                          "test": BOOL,
+                          "request": {"type": ["object", "null"], "description": "What the attempt sent (null when it was refused before sending)",
+                                      "properties": {"url": S, "headers": {"type": "object", "additionalProperties": S}, "body": {**NS, "description": "The body, byte for byte (null once a test event is gone)"}},
+                                      "required": ["url", "headers", "body"], "additionalProperties": False}},
+                         required=["id", "eventId", "eventType", "attempt", "at", "statusCode", "latencyMs", "error", "success", "request"]),
     "Redelivered": obj({"eventId": ID, "webhooks": {"type": "array", "items": ID}}),
     "TestEvent": obj({"type": {"enum": EVENT_TYPES, "description": "The type of the sample event (default client.updated)"}}, required=[]),
     "TestEventSent": obj({"eventId": ID}),
@@ -362,6 +368,7 @@ OPERATIONS = {
     "update-webhook": ("WebhookPatch", 200, "Webhook"),
     "delete-webhook": (None, 204, None),
     "list-webhook-deliveries": (None, 200, "AttemptList"),
+    "get-webhook-delivery": (None, 200, "AttemptDetail"),
     "redeliver-event": (None, 202, "Redelivered"),
     "send-test-event": ("TestEvent", 202, "TestEventSent"),
     "create-console-link": ("NewConsoleLink", 201, "ConsoleLinkCreated"),
@@ -427,7 +434,7 @@ FILTERS = {
     "list-api-keys": ["partnerId"],
     "list-teammates": ["partnerId"],
     "list-webhooks": ["partnerId"],
-    "list-events": ["type"],
+    "list-events": ["type", "clientId"],
     "search-clients": ["term"],
 }
 PAGED = {"list-event-types", "list-partners", "list-api-keys", "list-teammates", "list-clients", "list-events", "list-products", "list-client-licenses", "list-webhooks", "list-webhook-deliveries"}
@@ -441,7 +448,7 @@ PATH_PARAMS = {
     "searchTerm": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": "^[!-~]+$", "description": "An exact username or email"},
 }
 # Routes without a path parameter that still answer 404 (a named partner or client outside the tree).
-NOT_FOUND = {"create-console-link", "create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
+NOT_FOUND = {"create-console-link", "list-events", "create-client", "list-clients", "create-api-key", "list-api-keys", "create-teammate", "list-teammates",
              "create-license", "create-webhook", "list-webhooks", "create-partner", "lookup-client", "search-clients"}
 # Non-POST routes that can answer 409 (a name, email or username in use, a move's name taken).
 CONFLICTS = {"update-client", "replace-client", "update-partner"}
@@ -456,6 +463,7 @@ FILTER_SCHEMAS = {
     # An id, a number or a name: no control or format characters (the API refuses them, 400).
     "partner": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NAME_PATTERN, "description": "A partner's id or name: its whole subtree"},
     "partnerId": ID,
+    "clientId": {**ID, "description": "The events about this client (its own and its licenses'); not with type"},
     "type": {"type": "string", "enum": EVENT_TYPES},
     "term": {"type": "string", "minLength": 1, "maxLength": 254, "pattern": f"[^{_WS}]", "description": "An exact username or email"},
 }

@@ -607,11 +607,30 @@ async function optional(promise) {
   try { return await promise; } catch (err) { if (err instanceof Problem && err.status === 403) return null; throw err; }
 }
 
-// The contract lists events by type only, so a client's own are picked from the
-// newest 500 of the tree.
-async function clientEvents(id) {
-  const events = await optional(all('/events', 5));
-  return events && events.filter((e) => e.data?.object?.id === id || e.data?.object?.clientId === id);
+// A client's events (its own and its licenses'), a page at a time, newest first.
+const clientEvents = (id, cursor) => optional(get(`/events${query({ clientId: id, limit: 20, cursor })}`));
+
+// The events section of a client's page: a page, and a button for the older ones.
+function clientHistory(id, first, names) {
+  const section = h('div', { class: 'history' });
+  const shown = [...first.data];
+  let cursor = first.nextCursor;
+  const alert = alertBox();
+  const draw = () => {
+    section.replaceChildren(
+      h('p', { class: 'total', role: 'status' }, `${shown.length} of ${first.total} events`),
+      eventsTable('Events of this client', shown, names),
+      alert,
+      cursor && button('Older events', alert, async () => {
+        const next = await clientEvents(id, cursor);
+        shown.push(...next.data);
+        cursor = next.nextCursor;
+        draw();
+        (section.querySelector('button') || section.querySelector('.total')).focus();
+      }));
+  };
+  draw();
+  return section;
 }
 
 async function clientPage(id) {
@@ -676,7 +695,7 @@ async function clientPage(id) {
       h('section', { 'aria-labelledby': 'quotas-h' }, h('h2', { id: 'quotas-h' }, 'Quotas'), quotasEditor(c))),
     h('section', { 'aria-labelledby': 'usage-h' }, h('h2', { id: 'usage-h' }, 'Usage against quotas'), usage ? usageBars(usage) : h('p', {}, 'Not permitted.')),
     h('section', { 'aria-labelledby': 'licenses-h' }, h('h2', { id: 'licenses-h' }, 'Licenses and activations'), licenses ? licensesTable(licenses.data) : h('p', {}, 'Not permitted.')),
-    h('section', { 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), events ? eventsTable('Events of this client', events, names) : h('p', {}, 'Not permitted (needs webhooks:view).')),
+    h('section', { 'aria-labelledby': 'events-h' }, h('h2', { id: 'events-h' }, 'Events'), events ? clientHistory(id, events, names) : h('p', {}, 'Not permitted (needs webhooks:view).')),
   ];
 }
 
@@ -751,7 +770,7 @@ async function webhookPage(id) {
   const [hook, deliveries] = await Promise.all([get(`/webhooks/${id}`), get(`/webhooks/${id}/deliveries?limit=100`)]);
   const alert = alertBox();
   const rows = deliveries.data.map((d) => [
-    when(d.at), d.eventType, d.eventId, String(d.attempt), d.success ? `${d.statusCode} ok` : text(d.statusCode),
+    h('a', { href: `#/webhooks/${id}/deliveries/${d.id}`, title: 'What this attempt sent and got' }, when(d.at)), d.eventType, d.eventId, String(d.attempt), d.success ? `${d.statusCode} ok` : text(d.statusCode),
     `${d.latencyMs} ms`, text(d.error),
     d.test ? 'test event' : button('Redeliver', alert, async () => {
       await api('POST', `/events/${d.eventId}/redeliver`);
@@ -783,6 +802,31 @@ async function webhookPage(id) {
     h('p', {}, 'A signed sample of the chosen type, marked "test": true, to this endpoint only. It changes nothing.'),
     test,
     table('Delivery attempts', ['Time', 'Event type', 'Event', 'Attempt', 'Status', 'Latency', 'Error', ''], rows),
+  ];
+}
+
+// One attempt: what it sent (URL, headers with the signature, the body byte for byte)
+// and what came back.
+async function deliveryPage(hookId, attemptId) {
+  const d = await get(`/webhooks/${hookId}/deliveries/${attemptId}`);
+  const sent = d.request;
+  return [
+    h('p', {}, h('a', { href: `#/webhooks/${hookId}` }, '← Endpoint')),
+    h('h1', {}, `Attempt ${d.attempt} of ${d.eventType}`, d.test && h('span', { class: 'badge' }, 'test event')),
+    h('h2', {}, 'Response'),
+    h('dl', { class: 'details' },
+      h('dt', {}, 'Sent at'), h('dd', {}, `${when(d.at)} (${d.at})`),
+      h('dt', {}, 'Status'), h('dd', { 'data-key': 'statusCode' }, d.statusCode === null ? 'no answer' : String(d.statusCode)),
+      h('dt', {}, 'Time taken'), h('dd', {}, `${d.latencyMs} ms`),
+      h('dt', {}, 'Outcome'), h('dd', {}, d.success ? 'delivered' : text(d.error))),
+    h('h2', {}, 'Request'),
+    sent ? [
+      h('p', {}, 'POST ', h('code', {}, sent.url)),
+      table('Request headers', ['Header', 'Value'], Object.entries(sent.headers).map(([k, v]) => [k, h('code', { class: 'wrap' }, v)])),
+      h('h3', {}, 'Body'),
+      sent.body === null ? h('p', {}, 'No longer kept (a test event is kept for its deliveries only).')
+        : h('pre', { class: 'body', tabindex: 0, 'aria-label': 'Request body' }, sent.body),
+    ] : h('p', {}, 'Nothing was sent: the address was refused before sending.'),
   ];
 }
 
@@ -887,6 +931,7 @@ const ROUTES = [
   [/^\/clients\/([^/]+)$/, clientPage],
   [/^\/clients$/, clientsPage],
   [/^\/partners$/, partnersPage],
+  [/^\/webhooks\/([^/]+)\/deliveries\/([^/]+)$/, deliveryPage],
   [/^\/webhooks\/([^/]+)$/, webhookPage],
   [/^\/webhooks$/, webhooksPage],
   [/^\/audit$/, auditPage],
@@ -931,7 +976,7 @@ async function render() {
     main.removeAttribute('aria-busy');
   }
   if (token !== rendering) return;
-  main.replaceChildren(...[shown, signed && sessionBanner(), ...nodes].filter(Boolean));
+  main.replaceChildren(...[shown, signed && sessionBanner(), ...nodes].flat(Infinity).filter(Boolean));
   (main.querySelector('.secret, .problem:not([hidden]), .notice') || main.querySelector('h1'))?.setAttribute('tabindex', '-1');
   (main.querySelector('.secret, .notice') || main.querySelector('h1'))?.focus();
 }

@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &[&str])] = &[
     ("/v1/webhooks", &["GET", "POST"]),
     ("/v1/webhooks/{webhookId}", &["DELETE", "GET", "PATCH"]),
     ("/v1/webhooks/{webhookId}/deliveries", &["GET"]),
+    ("/v1/webhooks/{webhookId}/deliveries/{attemptId}", &["GET"]),
     ("/v1/webhooks/{webhookId}/rotate-secret", &["POST"]),
     ("/v1/webhooks/{webhookId}/test", &["POST"]),
     ("/v2/clients/bulk/delete", &["POST"]),

@@ -21,7 +21,7 @@ use crate::domain::{new_id, now, timestamp};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::secrets;
-use crate::store::webhooks::{Attempt, Delivery, DueEntry, PARKED};
+use crate::store::webhooks::{Attempt, Delivery, DueEntry, PARKED, Sent};
 use crate::store::{ALL, Item, LIST_SHARDS};
 
 /// How long an attempt may take before the receiver counts as failed.
@@ -181,6 +181,8 @@ struct Outcome {
     error: Option<String>,
     retry_after: Option<Duration>,
     latency: Duration,
+    /// What was sent, when a request went out.
+    sent: Option<Sent>,
 }
 
 impl Deliverer {
@@ -470,6 +472,7 @@ impl Deliverer {
             error: outcome.error.clone(),
             success,
             test: event.test,
+            sent: outcome.sent.clone(),
         };
         self.app.store.log_attempt(&w.id, &attempt).await?;
         let mut next = d.clone();
@@ -508,17 +511,18 @@ impl Deliverer {
 
     async fn send(&self, w: &Webhook, event: &Event) -> Outcome {
         let started = Instant::now();
-        let failed = |error: String| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed() };
+        let failed = |error: String, sent: Option<Sent>| Outcome { status: None, error: Some(error), retry_after: None, latency: started.elapsed(), sent };
         // Names go through the resolver (PublicOnly); an address written in the URL itself
         // never does, so it is checked here.
         if let Some(ip) = url::Url::parse(&w.url).ok().and_then(|u| literal_ip(&u))
             && ((!self.app.config.allow_insecure_webhooks && !is_public(ip)) || (self.app.config.webhook_loopback_only && !ip.is_loopback()))
         {
-            return failed(REFUSED.to_owned());
+            return failed(REFUSED.to_owned(), None);
         }
         let body = event.view().to_string();
         let ts = Utc::now().timestamp();
         let signed = signatures(&self.app.config.webhook_key, w, &now(), &event.id, ts, &body);
+        let what = Sent { url: w.url.clone(), timestamp: ts, signature: signed.clone() };
         let sent = self
             .http
             .post(&w.url)
@@ -544,9 +548,9 @@ impl Deliverer {
                 } else {
                     Some(format!("receiver answered {status}"))
                 };
-                Outcome { status: Some(status), error, retry_after, latency: started.elapsed() }
+                Outcome { status: Some(status), error, retry_after, latency: started.elapsed(), sent: Some(what) }
             }
-            Err(e) => failed(failure(&e)),
+            Err(e) => failed(failure(&e), Some(what)),
         }
     }
 }

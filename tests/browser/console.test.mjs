@@ -271,6 +271,8 @@ function lowContrast() {
 const details = (page, key) => page.locator(`dd[data-key="${key}"]`);
 
 before(async () => {
+  // This run's screenshots only: an earlier run's (a failed step's) would mislead.
+  rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   const profile = mkdtempSync(join(tmpdir(), 'console-chromium-'));
@@ -316,6 +318,7 @@ test('the console, step by step, through the API', async (t) => {
   let clientId;
   let hookId;
   let firstKey;
+  let attemptView;
 
   await step('signs in with an API key', async () => {
     page = await newTab();
@@ -433,6 +436,7 @@ test('the console, step by step, through the API', async (t) => {
     assert.equal(await page.getByRole('progressbar', { name: /domains/ }).getAttribute('max'), '3', 'a bar per resource');
     const row = page.locator('tbody tr', { hasText: `Site Builder ${run}` });
     await expectText(row, new RegExp(`pro.*active.*shop-${run}\\.example\\.com`), 'the license and its activation');
+    await expectText(page.locator('.history .total'), /^\d+ of \d+ events$/, "the client's history, from the client filter");
     await screenshot(page, 'client-page');
   });
 
@@ -514,6 +518,17 @@ test('the console, step by step, through the API', async (t) => {
     await expectText(row, /license\.revoked.*test event/, 'its attempt, marked as a test');
     assert.equal(await row.getByRole('button', { name: 'Redeliver' }).count(), 0, 'a test event has no Redeliver');
     await screenshot(page, 'webhook-test-event');
+    // The attempt opens to what it sent: headers (the signature too) and the body as the receiver got it.
+    await row.first().getByRole('link').click();
+    await expectText(page.locator('h1'), /^Attempt 1 of license\.revoked/, "the attempt's page");
+    attemptView = new URL(page.url()).hash;
+    const signature = page.locator('tr', { hasText: 'webhook-signature' });
+    await expectText(signature, /webhook-signature\s*v1,/, 'its signature header');
+    const sentId = (await page.locator('tr', { hasText: 'webhook-id' }).locator('td').nth(1).textContent()).trim();
+    const sentBody = (await page.getByLabel('Request body').textContent());
+    assert.deepEqual(JSON.parse(sentBody), bodies.get(sentId), 'the body the receiver got');
+    await expectText(page.locator('dd[data-key="statusCode"]'), /^204$/, 'the status it got');
+    await screenshot(page, 'webhook-attempt');
   });
 
   await step("is framed by a page of the console origins its parent set", async () => {
@@ -621,6 +636,11 @@ test('the console, step by step, through the API', async (t) => {
       const inner = host.frames().find((f) => f !== host.mainFrame());
       await inner.goto(`${BASE}/console?partner=${agency.id}#/event-types`);
       await expectText(frame.locator('h1'), /^Event types$/, 'the event types, framed');
+      const summary = frame.locator('summary', { hasText: 'Example: client.created' });
+      await summary.focus();
+      await host.keyboard.press('Enter');
+      await expectText(frame.getByLabel('Example client.created event', { exact: true }), /"type": "client\.created"/, 'an example, opened by keyboard');
+      await screenshot(host, 'event-types-framed-phone');
       const overflow = await inner.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `the framed console fits 375 px (overflows by ${overflow} px)`);
       assert.deepEqual(await inner.evaluate(lowContrast), [], 'framed: text below WCAG AA contrast');
@@ -744,7 +764,7 @@ test('the console, step by step, through the API', async (t) => {
     await expectText(page.locator('h1'), new RegExp(`A other ${run}`), 'the client page, by keyboard');
     const views = [['#/clients', /^Clients$/], [`#/webhooks/${hookId}`, /127\.0\.0\.1/], ['#/access', /^Keys and teammates$/],
       ['#/partners', /^Partners$/], ['#/audit', /^Audit log$/], [`#/clients/${aOther.id}`, new RegExp(`A other ${run}`)],
-      ['#/event-types', /^Event types$/]];
+      ['#/event-types', /^Event types$/], [attemptView, /^Attempt 1 of/]];
     for (const [view, heading] of views) {
       await page.goto(`${BASE}/console${view}`);
       await expectText(page.locator('h1'), heading, `${view} at phone width`);

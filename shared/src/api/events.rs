@@ -10,19 +10,29 @@ use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 
-/// `GET /v1/events[?type=]`: newest first.
+/// `GET /v1/events[?type=|?clientId=]`: newest first; with `clientId`, every event about
+/// that client (its own and its licenses'), which must be in the caller's tree.
 ///
 /// # Errors
-/// 400 for an unknown type or bad paging parameters.
+/// 400 for an unknown type, both filters at once, or bad paging parameters; 404 for a
+/// client that is not in the caller's tree.
 pub async fn list_events(cx: Ctx) -> Result<Reply, ApiError> {
     let kind = match cx.query("type") {
         None => Ok(None),
         Some(t) => EventType::parse(&t).map(Some).ok_or_else(|| ApiError::invalid("type", "is not an event type")),
     };
+    let client = cx.query("clientId");
+    let kind = match (kind, &client) {
+        (Ok(Some(_)), Some(_)) => Err(ApiError::invalid("type", "cannot be combined with clientId")),
+        (kind, _) => kind,
+    };
     let cx = &cx;
     // The page is read beside the caller's partner chain ([`Ctx::principal_and`]).
     let read = |scope: String| async move {
         let kind = kind?;
+        if let Some(client) = client {
+            return client_events(cx, &scope, &client).await;
+        }
         let fingerprint = format!("events|{scope}|{kind:?}");
         let page = cx.page(&fingerprint)?;
         let (events, after, total) = cx.app.store.list_events(&scope, kind, &page).await?;
@@ -32,6 +42,20 @@ pub async fn list_events(cx: Ctx) -> Result<Reply, ApiError> {
     who.require(Scope::WEBHOOKS_VIEW)?;
     let (events, cursor, total) = found?;
     Ok(list(total, events.iter().map(Event::view).collect(), cursor))
+}
+
+/// A page of the events about one client of the caller's tree (`scope`).
+async fn client_events(cx: &Ctx, scope: &str, client: &str) -> Result<(Vec<Event>, Option<String>, u64), ApiError> {
+    let not_found = || ApiError::NotFound(format!("Client {client}"));
+    if !crate::domain::is_id(client) {
+        return Err(not_found());
+    }
+    let fingerprint = format!("events|{scope}|client|{client}");
+    let page = cx.page(&fingerprint)?;
+    let (found, listed) = tokio::join!(cx.app.store.client(client), cx.app.store.list_client_events(client, scope, &page));
+    found?.filter(|c| scope == crate::store::ALL || c.ancestors.iter().any(|a| a == scope)).ok_or_else(not_found)?;
+    let (events, after, total) = listed?;
+    Ok((events, cx.cursor(&fingerprint, after), total))
 }
 
 /// `GET /v1/event-types`: every event type with a one-line description and the JSON

@@ -2,7 +2,7 @@
 //! tree's events go to, their delivery log, test events, and sending an event again.
 
 use chrono::Utc;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::domain::scopes::Scope;
@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 use crate::store::ALL;
-use crate::store::webhooks::Delivery;
+use crate::store::webhooks::{Attempt, Delivery};
 use crate::webhooks::secret;
 
 /// Whether the caller sees an endpoint: the admin sees all; a partner those of
@@ -203,8 +203,43 @@ pub async fn deliveries(cx: Ctx) -> Result<Reply, ApiError> {
     let fingerprint = format!("deliveries|{}", w.id);
     let page = cx.page(&fingerprint)?;
     let (attempts, after, total) = cx.app.store.attempts(&w.id, &page).await?;
-    let data = attempts.into_iter().map(|a| serde_json::to_value(a).unwrap_or_default()).collect::<Vec<_>>();
+    let data = attempts.iter().map(Attempt::view).collect::<Vec<_>>();
     Ok(list(total, data, cx.cursor(&fingerprint, after)))
+}
+
+/// `GET /v1/webhooks/{webhookId}/deliveries/{attemptId}`: one attempt with what it sent:
+/// the URL, the request headers (signature included) and the body, byte for byte, so a
+/// receiver's developer can check its signature code against it; `request` is null for
+/// an attempt refused before sending, and its `body` null once a test event is gone.
+///
+/// # Errors
+/// 404 for an endpoint outside the caller's tree or an attempt not of it.
+pub async fn delivery(cx: Ctx) -> Result<Reply, ApiError> {
+    let who = cx.principal().await?;
+    who.require(Scope::WEBHOOKS_VIEW)?;
+    let attempt_id = cx.id_param("attemptId", "Delivery attempt")?;
+    let w = visible(&cx, &who).await?;
+    let (attempt, event) = cx
+        .app
+        .store
+        .attempt_and_event(&w.id, &attempt_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Delivery attempt {attempt_id}")))?;
+    let mut body = attempt.view();
+    body["request"] = match &attempt.sent {
+        None => Value::Null,
+        Some(sent) => json!({
+            "url": sent.url,
+            "headers": {
+                "content-type": "application/json",
+                "webhook-id": attempt.event_id,
+                "webhook-timestamp": sent.timestamp.to_string(),
+                "webhook-signature": sent.signature,
+            },
+            "body": event.map(|e| e.view().to_string()),
+        }),
+    };
+    Ok(Reply::ok(body))
 }
 
 /// A delivery of `event` to `w` from its first attempt, due now (the retry job sends it).

@@ -8,6 +8,23 @@ use crate::events::{Event, EventType};
 
 const LIST: &str = "EVENTS";
 
+/// One client's events: an entry per event that is about the client (its `client.*`
+/// events, and its licenses' `license.*`), so that its history pages by itself.
+fn client_events_pk(client_id: &str) -> String {
+    format!("CLIENTEVENTS#{client_id}")
+}
+
+/// The client an event is about, if any.
+fn client_of(e: &Event) -> Option<&str> {
+    let object = &e.data.object;
+    let field = match e.kind.as_str().split_once('.') {
+        Some(("client", _)) => "id",
+        Some(("license", _)) => "clientId",
+        _ => return None,
+    };
+    object.get(field).and_then(serde_json::Value::as_str)
+}
+
 pub(crate) fn event_pk(id: &str) -> String {
     format!("EVENT#{id}")
 }
@@ -26,6 +43,11 @@ pub(crate) fn add_event(tx: &mut Tx<Guard>, table: &str, e: &Event) -> Result<()
         entry.insert("gsi1sk".into(), s(e.id.clone()));
         tx.put(table, entry, None, None);
         add_counters(tx, table, LIST, &scope, &[("total".into(), 1), (format!("type_{kind}"), 1)]);
+    }
+    if let Some(client) = client_of(e) {
+        let mut entry = key(client_events_pk(client), &e.id);
+        entry.insert("id".into(), s(e.id.clone()));
+        tx.put(table, entry, None, None);
     }
     Ok(())
 }
@@ -58,6 +80,20 @@ impl Store {
         let ids = entries.strings("id");
         let pks: Vec<String> = ids.iter().map(|id| event_pk(id)).collect();
         let mut events: Vec<Event> = self.batch_get(&pks).await?;
+        events.sort_by(|a, b| b.id.cmp(&a.id));
+        Ok((events, entries.next_after, total))
+    }
+
+    /// One page of the events about client `client_id`, newest first, and their number
+    /// (counted: it costs in proportion to them). Only those seen by `scope` (`ALL`, or
+    /// a partner of their tree) are returned: a client moved across the tree keeps its
+    /// earlier events where they were.
+    pub async fn list_client_events(&self, client_id: &str, scope: &str, page: &Page) -> Result<(Vec<Event>, Option<String>, u64), ApiError> {
+        let part = Partition::table(client_events_pk(client_id));
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count_partition(&part.pk))?;
+        let pks: Vec<String> = entries.strings("id").iter().map(|id| event_pk(id)).collect();
+        let mut events: Vec<Event> = self.batch_get(&pks).await?;
+        events.retain(|e| scope == super::ALL || e.scopes.iter().any(|s| s == scope));
         events.sort_by(|a, b| b.id.cmp(&a.id));
         Ok((events, entries.next_after, total))
     }

@@ -179,26 +179,7 @@ impl Store {
     /// How many licenses a client has had (revoked ones included, as its list shows them).
     /// A `Select=COUNT` Query: it reads the client's own entries only.
     pub async fn count_client_licenses(&self, client_id: &str) -> Result<u64, ApiError> {
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(format!("CLIENTLICENSES#{client_id}")))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| super::sdk_error("Query", e))?;
-            total += out.count.max(0) as u64;
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(total);
-            }
-        }
+        self.count_partition(&format!("CLIENTLICENSES#{client_id}")).await
     }
 
     /// Every license of a client (for revoking them all when it is deleted).

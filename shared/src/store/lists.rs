@@ -197,6 +197,33 @@ impl Store {
         }
     }
 
+    /// How many items partition `pk` of the base table holds: a `Query` that counts, so
+    /// it costs in proportion to them (for lists without a counter, such as one client's
+    /// events).
+    pub(crate) async fn count_partition(&self, pk: &str) -> Result<u64, ApiError> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .db
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :p")
+                .expression_attribute_values(":p", s(pk))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Up to `limit` entries of a time-keyed queue (an index partition whose sort
     /// keys start with a timestamp), oldest first, whose sort key is below `before`.
     pub(crate) async fn oldest_before(&self, part: &Partition, before: &str, limit: i32) -> Result<Vec<Item>, ApiError> {

@@ -112,6 +112,31 @@ pub struct Attempt {
     /// Present (true) on an attempt of a test event, which cannot be redelivered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// What the attempt sent (none when it was refused before sending); its body is the
+    /// event's view, so it is not kept twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<Sent>,
+}
+
+/// What one attempt sent besides its body: where, and its timestamp and signature
+/// headers (a signature is no secret: it proves the body, it cannot make another).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sent {
+    pub url: String,
+    pub timestamp: i64,
+    pub signature: String,
+}
+
+impl Attempt {
+    /// The attempt as a list shows it: without what it sent (its detail route shows that).
+    pub fn view(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let serde_json::Value::Object(o) = &mut v {
+            o.remove("sent");
+        }
+        v
+    }
 }
 
 fn item_pk(item: &Item) -> String {
@@ -408,6 +433,14 @@ impl Store {
         let (entries, total) = tokio::try_join!(self.page(&part, page), self.count("ATTEMPTS", webhook_id, "total"))?;
         let attempts = entries.entries.into_iter().map(super::from_item).collect::<Result<Vec<Attempt>, _>>()?;
         Ok((attempts, entries.next_after, total))
+    }
+
+    /// One attempt of an endpoint, and the event it sent (gone when a test event's time ran out).
+    pub async fn attempt_and_event(&self, webhook_id: &str, attempt_id: &str) -> Result<Option<(Attempt, Option<Event>)>, ApiError> {
+        let Some(a) = self.get::<Attempt>(format!("ATTEMPTS#{webhook_id}"), attempt_id).await? else { return Ok(None) };
+        let pk = if a.test { test_event_pk(&a.event_id) } else { event_pk(&a.event_id) };
+        let event = self.get_item(pk, "#").await?.map(parse_item).and_then(Result::ok);
+        Ok(Some((a, event)))
     }
 
     /// Turns an endpoint off (it answered 410 Gone).

@@ -54,6 +54,58 @@ async fn a_partner_sees_the_events_of_its_tree_only() {
     assert_eq!(app.list_events(&child.key, "?type=partner.created").await.expect(200)["total"], 1);
 }
 
+/// `GET /v1/events?clientId=` (issue 19: a client's whole history in the console): every
+/// event about the client, its own and its licenses', paged newest first to the last one,
+/// and nothing else; for a client of the caller's tree only.
+#[tokio::test]
+async fn a_clients_events_page_through_its_whole_history_and_only_its_own() {
+    let app = app();
+    let root = app.partner().await;
+    let sub = app.sub_partner(&root).await;
+    let c = app.client(&sub).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let other = app.client(&sub).await;
+    let oid = other["id"].as_str().unwrap();
+    for i in 0..6 {
+        app.update_client(&sub.key, &cid, json!({ "company": format!("Acme {i}") })).await.expect(200);
+        app.update_client(&sub.key, oid, json!({ "company": format!("Other {i}") })).await.expect(200);
+    }
+    let product = app.product().await;
+    let license = app.create_license(&sub.key, json!({ "productId": product["id"], "tier": "t", "clientId": cid })).await;
+    license.expect(201);
+
+    // Pages of 3, followed to the end: the client's 8 events (created, 6 updates, a license), newest first.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut path = format!("?clientId={cid}&limit=3");
+    loop {
+        let page = app.list_events(&root.key, &path).await;
+        let page = page.expect(200).clone();
+        assert_eq!(page["total"], 8);
+        seen.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(next) => path = format!("?clientId={cid}&limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    let types: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let mut expected = vec!["license.created"];
+    expected.extend(["client.updated"; 6]);
+    expected.push("client.created");
+    assert_eq!(types, expected);
+    assert!(seen.iter().all(|e| e["data"]["object"]["id"] == json!(cid) || e["data"]["object"]["clientId"] == json!(cid)));
+    let ids: Vec<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first, each once");
+
+    // Its own partner sees the same; another tree, or a bad id, finds no such client; not with type.
+    assert_eq!(app.list_events(&sub.key, &format!("?clientId={cid}")).await.expect(200)["total"], 8);
+    let stranger = app.partner().await;
+    app.list_events(&stranger.key, &format!("?clientId={cid}")).await.problem(404, "not_found");
+    app.list_events(&root.key, "?clientId=not-a-client").await.problem(404, "not_found");
+    let both = app.list_events(&root.key, &format!("?clientId={cid}&type=client.updated")).await;
+    both.problem(400, "validation_failed");
+    assert_eq!(both.error_fields(), vec!["type"]);
+}
+
 /// API.md §5b: the event catalog lists every type of §5, each with a description and
 /// the JSON Schema of its `data.object`; and the objects of real events fit those
 /// schemas (every field they carry is declared, every required field is there).

@@ -412,6 +412,26 @@ async fn a_test_event_goes_signed_to_its_one_endpoint_is_logged_and_changes_noth
     assert_eq!(logged, want);
     assert!(log.iter().all(|(a, _)| a["success"] == true && a["test"] == true), "each attempt marked as a test: {log:?}");
 
+    // Each attempt opens to what it sent: the URL, the headers (signature included) and
+    // the body, exactly as the receiver got them; not from another tree.
+    for (a, _) in &log {
+        assert!(a.get("request").is_none() && a.get("sent").is_none(), "the list stays small: {a}");
+        let path = format!("/v1/webhooks/{hook_id}/deliveries/{}", a["id"].as_str().unwrap());
+        let detail = app.call(Method::GET, &path, &p.key, None).await;
+        let detail = detail.expect(200).clone();
+        let heard = by_id(a["eventId"].as_str().unwrap());
+        assert_eq!(detail["request"]["url"], json!(receiver.url));
+        assert_eq!(detail["request"]["body"], json!(heard.body), "the body, byte for byte");
+        for header in ["webhook-id", "webhook-timestamp", "webhook-signature", "content-type"] {
+            assert_eq!(detail["request"]["headers"][header], json!(heard.headers[header]), "{header}");
+        }
+        assert_eq!((detail["statusCode"].as_u64(), detail["success"].as_bool()), (Some(200), Some(true)), "{detail}");
+        let other = app.partner().await;
+        app.call(Method::GET, &path, &other.key, None).await.problem(404, "not_found");
+    }
+    let missing = format!("/v1/webhooks/{hook_id}/deliveries/{}", uuid::Uuid::now_v7());
+    app.call(Method::GET, &missing, &p.key, None).await.problem(404, "not_found");
+
     // To that endpoint only: a real change reaches the bystander, which wants everything,
     // and it is all the bystander ever got.
     app.client(&p).await;
