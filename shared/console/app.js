@@ -275,6 +275,10 @@ async function enterWithLink(token) {
   } catch (err) {
     credential = null;
     sessionStorage.removeItem(CREDENTIAL);
+    watchSession();
+    document.getElementById('nav').hidden = true;
+    document.getElementById('sign-out').hidden = true;
+    document.getElementById('who').textContent = '';
     const alert = alertBox();
     main.replaceChildren(h('h1', {}, 'This console link cannot be used'), alert,
       h('p', {}, 'A console link works once and for a few minutes only. Open the console from your dashboard again.'));
@@ -480,7 +484,7 @@ function rowsEditor({ caption, nameLabel, namePattern, nameRule, rows, cells, co
   el.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearProblem(alert, el);
-    const out = {};
+    const out = Object.create(null);
     let bad = null;
     for (const tr of body.children) {
       const input = tr.querySelector('input');
@@ -617,17 +621,17 @@ function clientHistory(id, first, names) {
   let cursor = first.nextCursor;
   const alert = alertBox();
   const draw = () => {
-    section.replaceChildren(
-      h('p', { class: 'total', role: 'status' }, `${shown.length} of ${first.total} events`),
+    section.replaceChildren(...[
+      h('p', { class: 'total', role: 'status', tabindex: -1 }, `${shown.length} of ${first.total} events`),
       eventsTable('Events of this client', shown, names),
       alert,
       cursor && button('Older events', alert, async () => {
-        const next = await clientEvents(id, cursor);
+        const next = await get(`/events${query({ clientId: id, limit: 20, cursor })}`);
         shown.push(...next.data);
         cursor = next.nextCursor;
         draw();
         (section.querySelector('button') || section.querySelector('.total')).focus();
-      }));
+      })].filter(Boolean));
   };
   draw();
   return section;
@@ -824,9 +828,9 @@ async function deliveryPage(hookId, attemptId) {
       h('p', {}, 'POST ', h('code', {}, sent.url)),
       table('Request headers', ['Header', 'Value'], Object.entries(sent.headers).map(([k, v]) => [k, h('code', { class: 'wrap' }, v)])),
       h('h3', {}, 'Body'),
-      sent.body === null ? h('p', {}, 'No longer kept (a test event is kept for its deliveries only).')
+      sent.body === null ? h('p', {}, 'Not shown: a test event is kept for its deliveries only, and a body is shown only while it is byte for byte the one sent.')
         : h('pre', { class: 'body', tabindex: 0, 'aria-label': 'Request body' }, sent.body),
-    ] : h('p', {}, 'Nothing was sent: the address was refused before sending.'),
+    ] : h('p', {}, 'Not recorded: the address was refused before anything was sent, or the attempt was made before requests were kept.'),
   ];
 }
 
@@ -919,9 +923,11 @@ async function accessPage(params) {
     table('Teammates', ['Username', 'Permissions', 'Created', ''], teammates.map((t) => [
       t.username, t.permissions.join(' '), when(t.created),
       button(`Remove ${t.username}`, alert, async () => { await api('DELETE', `/teammates/${t.id}`); render(); }, 'danger')])),
-    h('div', { class: 'columns' },
-      h('section', {}, h('h2', {}, 'New API key'), newKey),
-      h('section', {}, h('h2', {}, 'New teammate'), newTeammate))];
+    // A console session never holds keys:create (no credential outlives it): no forms for it.
+    credential?.session ? h('p', {}, 'A console session cannot create keys or teammates.')
+      : h('div', { class: 'columns' },
+        h('section', {}, h('h2', {}, 'New API key'), newKey),
+        h('section', {}, h('h2', {}, 'New teammate'), newTeammate))];
 }
 
 // ---- routing ----
@@ -983,14 +989,19 @@ async function render() {
 
 document.getElementById('sign-out').addEventListener('click', () => signOut(credential?.session
   ? 'Signed out. Open the console from your dashboard to come back.' : 'Signed out.'));
-window.addEventListener('hashchange', () => render());
 // A console link: its token is in the fragment (`#link=cl_…`), taken out of the address
-// at once (so that neither history nor a reload holds it), then exchanged.
-if (location.hash.startsWith('#link=')) {
-  const token = decodeURIComponent(location.hash.slice('#link='.length));
+// at once (so that neither history nor a reload holds it), then exchanged; on loading, or
+// when a dashboard points its frame at a new link.
+function takeLink() {
+  if (!location.hash.startsWith('#link=')) return false;
+  let token = location.hash.slice('#link='.length);
+  try { token = decodeURIComponent(token); } catch { /* not escaped: the exchange judges it */ }
   history.replaceState(null, '', `${location.pathname}${location.search}#/clients`);
   enterWithLink(token);
-} else {
+  return true;
+}
+window.addEventListener('hashchange', () => { if (!takeLink()) render(); });
+if (!takeLink()) {
   watchSession();
   render();
 }

@@ -522,7 +522,7 @@ impl Deliverer {
         let body = event.view().to_string();
         let ts = Utc::now().timestamp();
         let signed = signatures(&self.app.config.webhook_key, w, &now(), &event.id, ts, &body);
-        let what = Sent { url: w.url.clone(), timestamp: ts, signature: signed.clone() };
+        let what = Sent { url: w.url.clone(), timestamp: ts, signature: signed.clone(), body_sha256: crate::secrets::sha256_hex(&body) };
         let sent = self
             .http
             .post(&w.url)
@@ -550,7 +550,8 @@ impl Deliverer {
                 };
                 Outcome { status: Some(status), error, retry_after, latency: started.elapsed(), sent: Some(what) }
             }
-            Err(e) => failed(failure(&e), Some(what)),
+            // A name that resolved to a private address was refused before anything was sent.
+            Err(e) => failed(failure(&e), (!refused_address(&e)).then_some(what)),
         }
     }
 }

@@ -210,13 +210,18 @@ pub async fn deliveries(cx: Ctx) -> Result<Reply, ApiError> {
 /// `GET /v1/webhooks/{webhookId}/deliveries/{attemptId}`: one attempt with what it sent:
 /// the URL, the request headers (signature included) and the body, byte for byte, so a
 /// receiver's developer can check its signature code against it; `request` is null for
-/// an attempt refused before sending, and its `body` null once a test event is gone.
+/// an attempt refused before sending (or made before requests were kept), and its `body`
+/// null once a test event is gone. Needs `webhooks:edit`, as a redelivery does: a signed
+/// request could be sent to the receiver again within its tolerance window.
 ///
 /// # Errors
-/// 404 for an endpoint outside the caller's tree or an attempt not of it.
+/// 403 without `webhooks:edit`; 404 for an endpoint outside the caller's tree or an
+/// attempt not of it.
 pub async fn delivery(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
-    who.require(Scope::WEBHOOKS_VIEW)?;
+    // A signed request could be sent again to the receiver within its tolerance window:
+    // as much as a redelivery does, so it needs what a redelivery needs.
+    who.require(Scope::WEBHOOKS_EDIT)?;
     let attempt_id = cx.id_param("attemptId", "Delivery attempt")?;
     let w = visible(&cx, &who).await?;
     let (attempt, event) = cx
@@ -236,7 +241,7 @@ pub async fn delivery(cx: Ctx) -> Result<Reply, ApiError> {
                 "webhook-timestamp": sent.timestamp.to_string(),
                 "webhook-signature": sent.signature,
             },
-            "body": event.map(|e| e.view().to_string()),
+            "body": event.map(|e| e.view().to_string()).filter(|b| crate::secrets::sha256_hex(b) == sent.body_sha256),
         }),
     };
     Ok(Reply::ok(body))

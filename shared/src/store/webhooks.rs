@@ -126,6 +126,9 @@ pub struct Sent {
     pub url: String,
     pub timestamp: i64,
     pub signature: String,
+    /// The body's SHA-256: the body shown is rebuilt from the event, and shown only if it
+    /// is still byte for byte the one sent.
+    pub body_sha256: String,
 }
 
 impl Attempt {

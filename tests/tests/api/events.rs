@@ -100,6 +100,10 @@ async fn a_clients_events_page_through_its_whole_history_and_only_its_own() {
     assert_eq!(app.list_events(&sub.key, &format!("?clientId={cid}")).await.expect(200)["total"], 8);
     let stranger = app.partner().await;
     app.list_events(&stranger.key, &format!("?clientId={cid}")).await.problem(404, "not_found");
+    // Without webhooks:view, 403 before anything is looked up.
+    let narrow = app.create_api_key(&stranger.key, json!({ "permissions": ["clients:view"] })).await;
+    let narrow = narrow.expect(201)["key"].as_str().unwrap().to_owned();
+    app.list_events(&narrow, &format!("?clientId={cid}")).await.problem(403, "forbidden");
     app.list_events(&root.key, "?clientId=not-a-client").await.problem(404, "not_found");
     let both = app.list_events(&root.key, &format!("?clientId={cid}&type=client.updated")).await;
     both.problem(400, "validation_failed");

@@ -448,6 +448,13 @@ async fn a_test_event_goes_signed_to_its_one_endpoint_is_logged_and_changes_noth
         assert_eq!(of_kind.expect(200)["total"], 0, "no {kind} is counted in the tree's events");
     }
     app.call(Method::POST, &format!("/v1/events/{first}/redeliver"), &p.key, None).await.problem(404, "not_found");
+
+    // Last, as the key it makes is a change the bystander hears of: a signed request could be
+    // sent again, so it needs what a redelivery needs.
+    let viewer = app.create_api_key(&p.key, json!({ "permissions": ["webhooks:view"] })).await;
+    let viewer = viewer.expect(201)["key"].as_str().unwrap().to_owned();
+    let one = format!("/v1/webhooks/{hook_id}/deliveries/{}", log[0].0["id"].as_str().unwrap());
+    app.call(Method::GET, &one, &viewer, None).await.problem(403, "forbidden");
 }
 
 #[tokio::test]
