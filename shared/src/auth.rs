@@ -474,33 +474,67 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
+/// Whose an API key is: the platform admin's, or a partner key's grant.
+enum KeyHolder {
+    Admin,
+    Key(crate::store::KeyGrant),
+}
+
+async fn key_holder(app: &App, key: &str) -> Result<KeyHolder, ApiError> {
+    const BAD: &str = "The API key is not valid or has been revoked";
+    let hash = secrets::sha256_hex(key);
+    if secrets::equal(hash.as_bytes(), app.config.admin_key_sha256.as_bytes()) {
+        return Ok(KeyHolder::Admin);
+    }
+    let grant = app.store.key_grant(&hash).await?.ok_or(ApiError::Unauthenticated(BAD))?;
+    if grant.partner_path.is_empty() {
+        return Err(ApiError::Unauthenticated("This credential has no partner"));
+    }
+    Ok(KeyHolder::Key(grant))
+}
+
+fn admin() -> Principal {
+    Principal { actor: Actor { kind: ActorKind::Admin, id: "admin".into() }, partner: None, chain: Vec::new(), scopes: Scopes::ALL }
+}
+
+fn key_principal(grant: crate::store::KeyGrant, chain: Vec<Partner>) -> Principal {
+    Principal { actor: Actor { kind: ActorKind::ApiKey, id: grant.key_id }, partner: chain.last().cloned(), chain, scopes: grant.permissions }
+}
+
 async fn api_key<T, F, Fut>(app: &App, key: &str, also: F) -> Result<(Principal, Result<T, ApiError>), ApiError>
 where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    const BAD: &str = "The API key is not valid or has been revoked";
-    let hash = secrets::sha256_hex(key);
-    if secrets::equal(hash.as_bytes(), app.config.admin_key_sha256.as_bytes()) {
-        let who = Principal {
-            actor: Actor { kind: ActorKind::Admin, id: "admin".into() },
-            partner: None,
-            chain: Vec::new(),
-            scopes: Scopes::ALL,
-        };
-        return Ok((who, also(ALL.to_owned()).await));
-    }
-    let grant = app.store.key_grant(&hash).await?.ok_or(ApiError::Unauthenticated(BAD))?;
-    let own = grant.partner_path.last().cloned().ok_or(ApiError::Unauthenticated("This credential has no partner"))?;
-    let (chain, found) = tokio::join!(active_chain(app, &grant.partner_path), also(own));
-    let chain = chain?;
-    let who = Principal {
-        actor: Actor { kind: ActorKind::ApiKey, id: grant.key_id },
-        partner: chain.last().cloned(),
-        chain,
-        scopes: grant.permissions,
+    let grant = match key_holder(app, key).await? {
+        KeyHolder::Admin => return Ok((admin(), also(ALL.to_owned()).await)),
+        KeyHolder::Key(grant) => grant,
     };
-    Ok((who, found))
+    let own = grant.partner_path.last().cloned().unwrap_or_default();
+    let (chain, found) = tokio::join!(active_chain(app, &grant.partner_path), also(own));
+    Ok((key_principal(grant, chain?), found))
+}
+
+/// [`authenticate`], with the raw items of `extra` (keys with sort key `#`: the record a
+/// request reads by id). For an API key they are read in the same `BatchGetItem` as its
+/// partner chain, so a retrieve makes two calls, the grant and that one (issue 22); any
+/// other credential reads them beside its last round trip ([`authenticate_and`]).
+///
+/// # Errors
+/// As [`authenticate`]; a store failure of the shared read fails both.
+pub async fn authenticate_with_items(app: &App, headers: &HeaderMap, source: &Source, extra: Vec<String>) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>), ApiError> {
+    let Some(key) = headers.get("x-api-key") else {
+        return authenticate_and(app, headers, source, |_| async move { app.store.batch_get_items(&extra).await }).await;
+    };
+    let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
+    match key_holder(app, key.trim()).await? {
+        KeyHolder::Admin => Ok((admin(), app.store.batch_get_items(&extra).await)),
+        KeyHolder::Key(grant) => {
+            let (chain, items) = app.store.partners_and_items(&grant.partner_path, &extra).await?;
+            let chain = active(&grant.partner_path, chain)?;
+            Ok((key_principal(grant, chain), Ok(items)))
+        }
+    }
 }
 
 /// The partners of `path` (a credential's partner and its ancestors), provided none
@@ -509,7 +543,14 @@ async fn active_chain(app: &App, path: &[String]) -> Result<Vec<Partner>, ApiErr
     if path.is_empty() {
         return Err(ApiError::Unauthenticated("This credential has no partner"));
     }
-    let chain = app.store.partners(path).await?;
+    active(path, app.store.partners(path).await?)
+}
+
+/// The chain of `path` as read, provided it is whole and none of it is suspended.
+fn active(path: &[String], chain: Vec<Partner>) -> Result<Vec<Partner>, ApiError> {
+    if path.is_empty() {
+        return Err(ApiError::Unauthenticated("This credential has no partner"));
+    }
     if chain.len() != path.len() || chain.iter().any(|p| p.suspended) {
         return Err(ApiError::Unauthenticated("This credential's partner is suspended"));
     }

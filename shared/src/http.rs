@@ -258,6 +258,18 @@ impl Ctx {
         }
     }
 
+    /// The caller and the raw items of `extra` (keys with sort key `#`), read with its
+    /// partner chain in one call where the credential allows ([`auth::authenticate_with_items`]).
+    ///
+    /// # Errors
+    /// As [`Ctx::principal`]; the items' read comes back as it came.
+    pub async fn principal_with_items(&self, extra: Vec<String>) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>), ApiError> {
+        match &self.principal {
+            Some(p) => Ok((p.clone(), self.app.store.batch_get_items(&extra).await)),
+            None => auth::authenticate_with_items(self.app, self.headers(), &self.source(), extra).await,
+        }
+    }
+
     /// The caller, if `allowed` (its permission), the id its path names (`id`, as parsed), and the
     /// record of that id, which `read` reads beside the caller's partner chain
     /// ([`Ctx::principal_and`]). Errors come in the order of a request's checks: the

@@ -61,12 +61,16 @@ fn client_id_in_path(cx: &Ctx) -> Result<String, ApiError> {
 /// # Errors
 /// 401, 403, the path's 404 (told as addressed), or the store's error.
 pub(crate) async fn caller_and_client(cx: &Ctx, scope: Scope) -> Result<(Principal, String, Option<Client>), ApiError> {
-    let store = &cx.app.store;
-    let allowed = |who: &Principal| {
-        who.require(scope)?;
-        cx.dialect().admits(who)
-    };
-    cx.caller_and_record(allowed, client_id_param(cx), |id| async move { store.client(&id).await }).await
+    let id = client_id_param(cx);
+    // The client is read with the caller's partner chain, in one call for an API key.
+    let pks = id.as_ref().map(|id| vec![crate::store::client_pk(id)]).unwrap_or_default();
+    let (who, found) = cx.principal_with_items(pks).await?;
+    // Errors in a request's order: the credential, the permission, then the path.
+    who.require(scope)?;
+    cx.dialect().admits(&who)?;
+    let id = id?;
+    let client = found?.into_iter().next().map(crate::store::from_item::<Client>).transpose()?;
+    Ok((who, id, client))
 }
 
 /// A client the caller can see, with its partners' current names.

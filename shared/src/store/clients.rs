@@ -18,7 +18,7 @@ use crate::error::{ApiError, Taken};
 
 const LIST: &str = "CLIENTS";
 
-fn client_pk(id: &str) -> String {
+pub(crate) fn client_pk(id: &str) -> String {
     format!("CLIENT#{id}")
 }
 

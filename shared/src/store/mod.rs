@@ -76,6 +76,7 @@ use crate::error::ApiError;
 
 pub use api_keys::KeyGrant;
 pub use clients::{ClientList, ClientQuery};
+pub(crate) use clients::client_pk;
 pub use lists::{ALL, LIST_SHARDS};
 pub use cursor::Page;
 pub use tx::{Failed, Tx};

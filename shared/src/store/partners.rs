@@ -39,6 +39,25 @@ impl Store {
         Ok(found)
     }
 
+    /// The partners of `path` (in its order, missing ones skipped) and the raw items of
+    /// `extra` (keys with sort key `#`), in one `BatchGetItem`: an API key's partner chain
+    /// and the record its request reads, in one call (issue 22).
+    pub async fn partners_and_items(&self, path: &[String], extra: &[String]) -> Result<(Vec<Partner>, Vec<super::Item>), ApiError> {
+        let chain: std::collections::HashSet<String> = path.iter().map(|id| partner_pk(id)).collect();
+        let mut pks: Vec<String> = path.iter().map(|id| partner_pk(id)).collect();
+        pks.extend(extra.iter().filter(|pk| !chain.contains(*pk)).cloned());
+        let (mut partners, mut others) = (Vec::new(), Vec::new());
+        for item in self.batch_get_items(&pks).await? {
+            if super::string_attr(&item, "pk").is_some_and(|pk| chain.contains(&pk)) {
+                partners.push(super::from_item::<Partner>(item)?);
+            } else {
+                others.push(item);
+            }
+        }
+        partners.sort_by_key(|p| path.iter().position(|id| *id == p.id));
+        Ok((partners, others))
+    }
+
     /// The partner holding this `number`.
     pub async fn partner_by_number(&self, number: u64) -> Result<Option<Partner>, ApiError> {
         self.partner(&Numbered::Partner.id(number)).await
