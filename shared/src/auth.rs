@@ -287,6 +287,7 @@ where
     };
     let (checked, found) = tokio::join!(check, also(claims.partner_id.clone()));
     let (held, chain) = checked?;
+    ended_by_suspension(&chain, &crate::domain::console_link::unix_time(claims.iat))?;
     let who = Principal {
         actor: Actor { kind: ActorKind::ConsoleLink, id: claims.sub.clone() },
         partner: chain.last().cloned(),
@@ -294,6 +295,19 @@ where
         scopes: crate::domain::console_link::session_scopes(scopes, held),
     };
     Ok((who, found))
+}
+
+/// Refuses a console session or link (issued or minted at `since`) when its partner, or
+/// one above it, has been suspended since: the session ended then, and stays ended after
+/// the partner is reactivated (API.md §5b).
+///
+/// # Errors
+/// `unauthenticated` when so.
+pub fn ended_by_suspension(chain: &[Partner], since: &str) -> Result<(), ApiError> {
+    if chain.iter().any(|p| p.suspended_at.as_deref().is_some_and(|at| at >= since)) {
+        return Err(ApiError::Unauthenticated("This console session ended when its partner was suspended"));
+    }
+    Ok(())
 }
 
 /// What the credential that minted a console link holds now.

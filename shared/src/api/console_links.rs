@@ -103,6 +103,7 @@ pub async fn exchange(cx: Ctx) -> Result<Reply, ApiError> {
         return Err(ApiError::Unauthenticated(BAD));
     }
     let (held, chain) = tokio::try_join!(auth::minter_scopes(cx.app, &link.minter), auth::partner_chain(cx.app, &link.partner_id))?;
+    auth::ended_by_suspension(&chain, &link.created)?;
     let partner = chain.last().ok_or(ApiError::Unauthenticated(BAD))?;
     let permissions = console_link::session_scopes(link.permissions, held);
     // Taken last, once every check has passed: a store that fails before this leaves the

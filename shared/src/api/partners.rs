@@ -45,6 +45,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         console_origins: Vec::new(),
         created: now.clone(),
         modified: now,
+        suspended_at: None,
     };
     let (cx, who) = (&cx, &who);
     let partner = super::with_number(Numbered::Partner, |number, id| {

@@ -49,6 +49,10 @@ pub struct Partner {
     pub console_origins: Vec<String>,
     pub created: String,
     pub modified: String,
+    /// When it was last suspended, kept after it is reactivated: a console session or link
+    /// (API.md §5b) from before then ended with the suspension, for good. Never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
 }
 
 /// The most console origins one partner may name (API.md §5b).

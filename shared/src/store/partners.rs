@@ -109,7 +109,7 @@ impl Store {
         tx.update(
             t,
             key(partner_pk(&p.id), "#"),
-            "SET suspended = :s, modified = :m".into(),
+            if suspended { "SET suspended = :s, modified = :m, suspendedAt = :m" } else { "SET suspended = :s, modified = :m" }.into(),
             Vec::new(),
             vec![(":s".into(), AttributeValue::Bool(suspended)), (":m".into(), s(now))],
             Some(Cond::new("attribute_exists(pk)")),
@@ -123,6 +123,9 @@ impl Store {
         let mut next = p.clone();
         next.suspended = suspended;
         next.modified = now.to_owned();
+        if suspended {
+            next.suspended_at = Some(now.to_owned());
+        }
         Ok(next)
     }
 

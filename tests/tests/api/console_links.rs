@@ -197,11 +197,18 @@ async fn a_session_ends_with_its_partners_suspension_or_its_minters_revocation_a
     session_call(&live, Method::GET, "/v1/clients", None).await.problem(401, "unauthenticated");
     exchange(&unused).await.problem(401, "unauthenticated");
     app.unsuspend_partner(&app.admin, &root.id).await.expect(200);
-    // The partner itself suspended, likewise.
+    // The partner itself suspended, likewise; and they stay ended once it is reactivated.
     let live = session(&root.key, &sub).await;
+    let unused = link_token(mint(&root.key, json!({ "partnerId": sub.id })).await.expect(201));
     app.suspend_partner(&root.key, &sub.id).await.expect(200);
     session_call(&live, Method::GET, "/v1/clients", None).await.problem(401, "unauthenticated");
     app.unsuspend_partner(&root.key, &sub.id).await.expect(200);
+    session_call(&live, Method::GET, "/v1/clients", None).await.problem(401, "unauthenticated");
+    exchange(&unused).await.problem(401, "unauthenticated");
+    // A link minted after the reactivation works (a second later: times are to the second).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = session(&root.key, &sub).await;
+    session_call(&after, Method::GET, "/v1/clients", None).await.expect(200);
 
     // A teammate's link: its session ends when the teammate's password changes.
     let username = unique("console.minter");
