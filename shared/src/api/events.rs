@@ -11,7 +11,8 @@ use crate::events::{Event, EventType};
 use crate::http::{Ctx, Reply, list};
 
 /// `GET /v1/events[?type=|?clientId=]`: newest first; with `clientId`, every event about
-/// that client (its own and its licenses'), which must be in the caller's tree.
+/// that client (its own and its licenses'), which must be in the caller's tree (or have
+/// been, when it was deleted).
 ///
 /// # Errors
 /// 400 for an unknown type, both filters at once, or bad paging parameters; 404 for a
@@ -58,8 +59,12 @@ async fn client_events(cx: &Ctx, scope: &str, client: &str) -> Result<(Vec<Event
     }
     let fingerprint = format!("events|{scope}|client|{client}");
     let page = cx.page(&fingerprint)?;
-    let found = cx.app.store.client(client).await?;
-    found.filter(|c| scope == crate::store::ALL || c.ancestors.iter().any(|a| a == scope)).ok_or_else(not_found)?;
+    // A deleted client's history stays readable by the tree it was in last.
+    let tree = match cx.app.store.client(client).await? {
+        Some(c) => Some(c.ancestors),
+        None => cx.app.store.deleted_client_tree(client).await?,
+    };
+    tree.filter(|t| scope == crate::store::ALL || t.iter().any(|a| a == scope)).ok_or_else(not_found)?;
     let (events, after, total) = cx.app.store.list_client_events(client, scope, &page).await?;
     Ok((events, cx.cursor(&fingerprint, after), total))
 }

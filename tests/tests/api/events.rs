@@ -108,6 +108,13 @@ async fn a_clients_events_page_through_its_whole_history_and_only_its_own() {
     let both = app.list_events(&root.key, &format!("?clientId={cid}&type=client.updated")).await;
     both.problem(400, "validation_failed");
     assert_eq!(both.error_fields(), vec!["type"]);
+
+    // Deleted, its history stays readable by the tree it was in, ending with its removal.
+    assert_eq!(app.delete_client(&sub.key, &cid).await.status, 204);
+    let gone = app.list_events(&sub.key, &format!("?clientId={cid}&limit=2")).await;
+    let gone = gone.expect(200).clone();
+    assert_eq!((gone["total"].as_u64(), gone["data"][0]["type"].as_str()), (Some(10), Some("client.removed")), "{gone}");
+    app.list_events(&stranger.key, &format!("?clientId={cid}")).await.problem(404, "not_found");
 }
 
 /// API.md §5b: the event catalog lists every type of §5, each with a description and
