@@ -210,6 +210,11 @@ pub struct Claims {
     /// A console session's minting credential (its `sub` is then the link's id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<Minter>,
+    /// A console session's link's minting time, to the millisecond: a suspension since
+    /// then ended it (`iat` is in whole seconds, too coarse to tell a suspension in the
+    /// same second before the session from one after).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted: Option<String>,
 }
 
 /// Signs an HS256 token for a teammate.
@@ -287,7 +292,8 @@ where
     };
     let (checked, found) = tokio::join!(check, also(claims.partner_id.clone()));
     let (held, chain) = checked?;
-    ended_by_suspension(&chain, &crate::domain::console_link::unix_time(claims.iat))?;
+    let since = claims.minted.clone().unwrap_or_else(|| crate::domain::console_link::unix_time(claims.iat));
+    ended_by_suspension(&chain, &since)?;
     let who = Principal {
         actor: Actor { kind: ActorKind::ConsoleLink, id: claims.sub.clone() },
         partner: chain.last().cloned(),
@@ -578,7 +584,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0, pwg: 0, link: None }
+        Claims { sub: "t".into(), partner_id: "p".into(), permissions: vec!["clients:view".into()], exp, iat: 0, pwg: 0, link: None, minted: None }
     }
 
     #[test]

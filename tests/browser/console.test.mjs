@@ -636,8 +636,13 @@ test('the console, step by step, through the API', async (t) => {
       const inner = host.frames().find((f) => f !== host.mainFrame());
       await inner.goto(`${BASE}/console?partner=${agency.id}#/event-types`);
       await expectText(frame.locator('h1'), /^Event types$/, 'the event types, framed');
-      const summary = frame.locator('summary', { hasText: 'Example: client.created' });
-      await summary.focus();
+      // By keyboard: Tab from the heading (where each page puts the focus) to the first example, Enter.
+      let reached = false;
+      for (let i = 0; i < 20 && !reached; i += 1) {
+        await host.keyboard.press('Tab');
+        reached = await inner.evaluate(() => document.activeElement?.tagName === 'SUMMARY' && document.activeElement.textContent === 'Example: client.created');
+      }
+      assert.ok(reached, 'Tab reaches the first example');
       await host.keyboard.press('Enter');
       await expectText(frame.getByLabel('Example client.created event', { exact: true }), /"type": "client\.created"/, 'an example, opened by keyboard');
       await screenshot(host, 'event-types-framed-phone');
@@ -652,14 +657,35 @@ test('the console, step by step, through the API', async (t) => {
       await expectText(again.locator('h1'), /^This console link cannot be used$/, 'a second use of the link');
       await expectText(again.locator('.problem:not([hidden])'), /used already|expired/, 'why');
       await again.close();
+
+      // The session gone (its partner suspended): the next call signs the console out, saying why.
+      assert.equal((await call('POST', `/partners/${agency.id}/suspend`, a.key)).status, 200);
+      await frame.getByRole('link', { name: 'Clients' }).click();
+      await expectText(frame.locator('.notice'), /console session has ended/, 'signed out when the session is gone');
+      await expectText(frame.locator('h1'), /^Sign in$/, 'and back at the (formless) framed sign-in');
+      assert.equal((await call('POST', `/partners/${agency.id}/unsuspend`, a.key)).status, 200);
       await host.close();
+
+      // A warning five minutes before the end, then signing out at the end (the page's clock run forward).
+      const timed = await newTab();
+      await timed.clock.install();
+      await timed.goto(await mint());
+      await expectText(timed.locator('h1'), /^Clients$/, 'a session opened by a link');
+      assert.equal(await timed.locator('#session-warning').isVisible(), false, 'no warning yet');
+      await timed.clock.fastForward('56:00');
+      await expectText(timed.locator('#session-warning'), /Your session ends at/, 'the warning, five minutes before the end');
+      await timed.clock.fastForward('05:00');
+      await expectText(timed.locator('.notice'), /console session has ended/, 'signed out at the end');
+      await timed.close();
 
       // A page at an origin the partner did not name cannot frame it; the link stays unused.
       framed = await mint();
       const elsewhere = await (await browser.newContext()).newPage();
       await elsewhere.goto(`http://127.0.0.1:${stranger.address().port}/`);
-      await new Promise((r) => setTimeout(r, 2000));
+      // Chromium shows its own error page in a frame it refused: wait for that, not a while.
       const child = elsewhere.frames().find((f) => f !== elsewhere.mainFrame());
+      const refusedBy = Date.now() + WAIT;
+      while (!child.url().startsWith('chrome-error:') && Date.now() < refusedBy) await new Promise((r) => setTimeout(r, 100));
       assert.ok(!child.url().startsWith(BASE), `the frame was refused (it shows ${child.url()})`);
       await elsewhere.context().close();
       const token = framed.split('#link=')[1];

@@ -120,6 +120,7 @@ pub async fn exchange(cx: Ctx) -> Result<Reply, ApiError> {
         iat: now,
         pwg: 0,
         link: Some(link.minter),
+        minted: Some(link.created),
     };
     let session = auth::issue_token(&cx.app.config.jwt_secret, &claims)?;
     Ok(Reply::ok(json!({

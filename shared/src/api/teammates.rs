@@ -223,6 +223,7 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
         iat: now.timestamp(),
         pwg: password_generation,
         link: None,
+        minted: None,
     };
     let token = auth::issue_token(&cx.app.config.jwt_secret, &claims)?;
     Ok(Reply::ok(json!({ "token": token, "expiresAt": timestamp(expires) })).no_store())
