@@ -165,13 +165,14 @@ const SERVED = {
 };
 
 // Loads the console's document (`navigate` goes to it or reloads it) and waits until
-// app.js has run: the page's main region shows a heading. The only failure forgiven, once,
+// app.js has run: the main region of `root` (the page, or the frame that holds the console
+// in a dashboard's page) shows a heading. The only failure forgiven, once,
 // is the local gateway emulator's own 500 for a console file, exactly (isEmulator500: it
 // loses a function's answer over about 8 KB, docs/EMULATOR.md); a GET changes nothing, so
 // the page is loaded once more, as a person would. Any other bad file (our own 500, other
 // bytes than shared/console/ holds, a dropped request) fails at once, and so does a second
 // emulator 500. The page errors that forgiven load logged are printed, not kept.
-async function load(page, navigate) {
+async function load(page, navigate, root = page) {
   for (let attempt = 1; ; attempt += 1) {
     const broken = [];
     const checks = [];
@@ -207,7 +208,7 @@ async function load(page, navigate) {
     const deadline = Date.now() + WAIT;
     let started = false;
     while (!started && Date.now() < deadline) {
-      started = (await page.locator('#main h1').count()) > 0;
+      started = (await root.locator('#main h1').count()) > 0;
       await Promise.all(checks);
       if (started || broken.length) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -557,7 +558,7 @@ test('the console, step by step, through the API', async (t) => {
       assert.deepEqual((await call('GET', `/partners/${agency.id}`, a.key)).body.consoleOrigins, [origin]);
       assert.deepEqual((await call('GET', `/partners/${a.id}`, a.key)).body.consoleOrigins, [], 'the 403 changed nothing');
       const host = await newTab();
-      await host.goto(`${origin}/`);
+      await load(host, () => host.goto(`${origin}/`), host.frameLocator('iframe'));
       // Framed, the console offers no sign-in form: only a link's session works there.
       await expectText(host.frameLocator('iframe').locator('h1'), /^Sign in$/, 'the console inside the dashboard');
       assert.equal(await host.frameLocator('iframe').locator('input').count(), 0, 'no key or password field in a frame');
@@ -594,8 +595,8 @@ test('the console, step by step, through the API', async (t) => {
       const saved = (await call('GET', `/partners/${agency.id}`, a.key)).body.consoleOrigins;
       assert.equal((await call('PATCH', `/partners/${agency.id}`, a.key, { consoleOrigins: [...saved, origin] })).status, 200);
       const host = await newTab();
-      await host.goto(`${origin}/`);
       const frame = host.frameLocator('iframe');
+      await load(host, () => host.goto(`${origin}/`), frame);
       await expectText(frame.locator('h1'), /^Clients$/, 'the console, entered by the link');
       await expectText(frame.locator('.session'), new RegExp(`Console of ${agency.name}, until`), 'whose console, and until when');
       await expectText(frame.locator('.session'), /clients: view, edit, create; webhooks and events: view, edit, create/, 'what it may do');
@@ -634,7 +635,7 @@ test('the console, step by step, through the API', async (t) => {
       await host.setViewportSize({ width: 375, height: 800 });
       assert.equal((await call('GET', '/event-types?limit=1', a.key)).status, 200, 'the catalog is served');
       const inner = host.frames().find((f) => f !== host.mainFrame());
-      await inner.goto(`${BASE}/console?partner=${agency.id}#/event-types`);
+      await load(host, () => inner.goto(`${BASE}/console?partner=${agency.id}#/event-types`), frame);
       await expectText(frame.locator('h1'), /^Event types$/, 'the event types, framed');
       // By keyboard: Tab from the heading (where each page puts the focus) to the first example, Enter.
       let reached = false;
@@ -653,7 +654,7 @@ test('the console, step by step, through the API', async (t) => {
 
       // The same link again, anywhere: refused.
       const again = await newTab();
-      await again.goto(framed);
+      await load(again, () => again.goto(framed));
       await expectText(again.locator('h1'), /^This console link cannot be used$/, 'a second use of the link');
       await expectText(again.locator('.problem:not([hidden])'), /used already|expired/, 'why');
       await again.close();
@@ -669,7 +670,8 @@ test('the console, step by step, through the API', async (t) => {
       // A warning five minutes before the end, then signing out at the end (the page's clock run forward).
       const timed = await newTab();
       await timed.clock.install();
-      await timed.goto(await mint());
+      const timedLink = await mint();
+      await load(timed, () => timed.goto(timedLink));
       await expectText(timed.locator('h1'), /^Clients$/, 'a session opened by a link');
       assert.equal(await timed.locator('#session-warning').isVisible(), false, 'no warning yet');
       await timed.clock.fastForward('56:00');
