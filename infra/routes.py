@@ -100,9 +100,11 @@ tokio.workspace = true
         runner = f"clientele::run_stateless(clientele::api::{handler})"
     else:
         runner = f"clientele::run(clientele::api::{handler})"
+    # One request at a time per Lambda instance: a runtime on the function's own thread,
+    # with no worker threads to wake and hand work between (BENCHMARKS.md, CPU).
     main = f"""//! {summary}. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {{
     {runner}.await
 }}

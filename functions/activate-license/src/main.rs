@@ -1,6 +1,6 @@
 //! Activate a license on a domain. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::licenses::activate).await
 }

@@ -1,6 +1,6 @@
 //! Create a license for a client. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::licenses::create).await
 }

@@ -1,6 +1,6 @@
 //! Exchange a console link for a console session. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::console_links::exchange).await
 }

@@ -1,6 +1,6 @@
 //! Retrieve a client. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::clients::get).await
 }

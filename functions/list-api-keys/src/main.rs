@@ -1,6 +1,6 @@
 //! List API keys. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::api_keys::list_keys).await
 }

@@ -1,6 +1,6 @@
 //! Offer a client a trial. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::lifecycle::offer_trial).await
 }

@@ -1,6 +1,6 @@
 //! Rotate a webhook endpoint's signing secret. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::webhooks::rotate_secret).await
 }

@@ -1,6 +1,6 @@
 //! Set a client's permissions. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::lifecycle::set_permissions).await
 }

@@ -1,6 +1,6 @@
 //! Suspend a partner and its tree. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::partners::suspend).await
 }

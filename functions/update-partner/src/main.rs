@@ -1,6 +1,6 @@
 //! Rename a partner or change its type. Generated from infra/routes.tsv by infra/routes.py.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), clientele::Error> {
     clientele::run(clientele::api::partners::update).await
 }

@@ -11,7 +11,7 @@
 //! | partner                      | `PARTNER#<id>`                       | `#`           | |
 //! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
 //! | client                       | `CLIENT#<id>`                        | `#`           | gsi2 while in trial: `TRIALS` / `<trialEndsAt>#<id>` |
-//! | client list entry            | `CLIENTS#<scope>#<shard>`            | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`), each `...#<shard>`; names its client's partners (`dp`, `rp`) |
+//! | client list entry            | `CLIENTS#<scope>#<shard>`            | `<clientId>`  | gsi1 by status, gsi2 by suspended and gsi3 by status and suspended (a suspended client's entry only), gsi4 by name (for `q`), each `...#<shard>`; names its client's partners (`dp`, `rp`) |
 //! | list counter                 | `COUNT#CLIENTS#<scope>` / `COUNT#PARTNERS#<scope>` | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | `number` claim (kept after a delete: never reused) | `NUMBER#<CLIENT\|PARTNER\|PRODUCT\|LICENSE>#<n>` | `#` | |
@@ -277,7 +277,10 @@ pub fn sdk_config() -> aws_config::SdkConfig {
                 .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
-        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3));
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        // The attempt and operation timeouts above already bound every call, body included;
+        // the SDK's own stalled-stream watch would only add work to each one.
+        .stalled_stream_protection(aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled());
     if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         sdk = sdk.endpoint_url(url);
     }
