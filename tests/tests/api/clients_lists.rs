@@ -124,6 +124,13 @@ async fn filters_combine_and_total_counts_what_they_match() {
     check(format!("?partner={}&status=demo", child.name), vec![&d]).await;
     check(format!("?email={}", c["email"].as_str().unwrap().to_uppercase()), vec![&c]).await;
 
+    // Unsuspended, it leaves the suspended lists and joins the others again.
+    app.update_client(&root.key, b["id"].as_str().unwrap(), json!({ "isActive": true })).await.expect(200);
+    check("?suspended=true".into(), vec![]).await;
+    check("?status=live&suspended=true".into(), vec![]).await;
+    check("?suspended=false".into(), vec![&d, &c, &b, &a]).await;
+    check("?status=live&suspended=false".into(), vec![&c, &b]).await;
+
     let other = app.partner().await;
     app.list_clients(&root.key, &format!("?partner={}", other.id)).await.problem(404, "not_found");
     // The child sees only its own part of the tree.
