@@ -444,6 +444,130 @@ async fn stored_per_create(st: &State, s: &Setup, n: usize) -> (f64, f64) {
     ((bytes + items * crate::scale::ITEM_OVERHEAD_BYTES) / n as f64, items / n as f64)
 }
 
+/// How many of each write the item-by-item table is measured over.
+const WRITES_SAMPLE: usize = 20;
+
+/// Every item each kind of write stores, measured (docs/SCALE.md, "Write units item by
+/// item"): `n` creates, updates, deletes and usage records, one kind at a time, through
+/// the real handlers, for clients at depth 2 (under a sub-partner of a large partner).
+/// Each write request the store sent is charged item by item as DynamoDB would
+/// ([`access::charges`]), and the items are grouped by the shape of their key.
+async fn writes_by_item(st: &State, s: &Setup, n: usize) -> Value {
+    let p = st.partners.iter().find(|p| p.scopes.len() > 1).unwrap_or_else(|| fail("no partner with a sub-partner"));
+    let (root, sub) = (p.scopes[0].clone(), p.scopes[1].clone());
+    let seeded = p.seeded.first().cloned().unwrap_or_else(|| fail("no seeded client"));
+    let mut made: Vec<String> = Vec::new();
+    let mut kinds = Vec::new();
+    for kind in ["create", "update", "delete", "record usage"] {
+        s.rec.start(true);
+        for i in 0..n {
+            let (handler, ev) = match kind {
+                "create" => (Handler::Create, post("/v1/clients", "/v1/clients", &[], &p.key, &create_body(&sub, &root))),
+                "update" => {
+                    let (id, body) = (&made[i], json!({ "company": unique("co") }));
+                    (Handler::Update, event("PATCH", "/v1/clients/{clientId}", &format!("/v1/clients/{id}"), &[("clientId", id)], "", &p.key, Some(&body)))
+                }
+                "delete" => {
+                    let id = &made[i];
+                    (Handler::Delete, event("DELETE", "/v1/clients/{clientId}", &format!("/v1/clients/{id}"), &[("clientId", id)], "", &p.key, None))
+                }
+                _ => {
+                    let body = json!({ "resource": "apiCalls", "amount": 1 });
+                    (Handler::RecordUsage, post("/v1/clients/{clientId}/usage", &format!("/v1/clients/{seeded}/usage"), &[("clientId", &seeded)], &p.key, &body))
+                }
+            };
+            let (status, body) = call(st.app, handler, &ev).await;
+            if !(200..300).contains(&status) {
+                fail(format!("writes item by item, {kind}: {status} {body}"));
+            }
+            if kind == "create" {
+                made.push(body["id"].as_str().unwrap_or_else(|| fail("a create without id")).to_owned());
+            }
+        }
+        let calls = s.rec.stop();
+        let (items, total) = item_rows(&calls, n);
+        kinds.push(json!({ "kind": kind, "requests": n, "items": items, "write_units": total }));
+    }
+    Value::Array(kinds)
+}
+
+/// The write requests among `calls`, charged item by item and grouped by key shape:
+/// per request, how many writes of that shape, their mean size and their units.
+fn item_rows(calls: &[crate::trace::Call], n: usize) -> (Vec<Value>, f64) {
+    const WRITES: [&str; 5] = ["TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"];
+    let mut rows: Vec<(String, bool, u64, usize, f64)> = Vec::new();
+    for c in calls.iter().filter(|c| WRITES.contains(&c.op.as_str())) {
+        let charged = access::charges(&c.op, &c.body, None).unwrap_or_else(|why| fail(format!("writes item by item: {why}")));
+        let transaction = c.op == "TransactWriteItems";
+        for ch in charged.iter().filter(|ch| ch.write) {
+            let shape = key_shape(&ch.partition);
+            match rows.iter_mut().find(|r| r.0 == shape && r.1 == transaction) {
+                Some(r) => {
+                    r.2 += 1;
+                    r.3 += ch.bytes;
+                    r.4 += ch.units;
+                }
+                None => rows.push((shape, transaction, 1, ch.bytes, ch.units)),
+            }
+        }
+    }
+    let n = n as f64;
+    let total = rows.iter().map(|r| r.4).sum::<f64>() / n;
+    let rows = rows
+        .into_iter()
+        .map(|(key, transaction, writes, bytes, units)| {
+            json!({ "key": key, "transaction": transaction, "writes": writes as f64 / n, "bytes": bytes as f64 / writes as f64, "write_units": units / n })
+        })
+        .collect();
+    (rows, total)
+}
+
+/// A partition key with what varies left out: ids, hashes, numbers, unique values,
+/// periods and shards (`CLIENTS#<id>#<shard>`); an index's partition keeps its name.
+fn key_shape(partition: &str) -> String {
+    let (index, key) = match partition.split_once(':') {
+        Some((i, k)) if i.starts_with("gsi") => (Some(i), k),
+        _ => (None, partition),
+    };
+    let parts: Vec<&str> = key.split('#').collect();
+    let sharded = matches!(parts[0], "CLIENTS" | "EVENTS" | "COUNT");
+    let last = parts.len() - 1;
+    let shaped: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let uuid = part.len() == 36 && part.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+            let hash = part.len() == 64 && part.chars().all(|c| c.is_ascii_hexdigit());
+            let digits = !part.is_empty() && part.chars().all(|c| c.is_ascii_digit());
+            let period = part.len() >= 7 && part.as_bytes()[4] == b'-' && part[..4].chars().all(|c| c.is_ascii_digit());
+            if uuid {
+                "<id>".into()
+            } else if hash {
+                "<sha256>".into()
+            } else if digits && sharded && i == last {
+                "<shard>".into()
+            } else if digits {
+                "<n>".into()
+            } else if period {
+                "<period>".into()
+            } else if parts[0] == "UNIQUE" && i >= 2 {
+                "<value>".into()
+            } else {
+                (*part).to_owned()
+            }
+        })
+        .collect();
+    let mut shape = shaped.join("#");
+    // A unique value may hold `#` itself: one `<value>` for all of it.
+    while shape.contains("<value>#<value>") {
+        shape = shape.replace("<value>#<value>", "<value>");
+    }
+    match index {
+        Some(i) => format!("{i}:{shape}"),
+        None => shape,
+    }
+}
+
 /// The whole run: set-up, each operation alone, the mix, creates into one partner.
 /// Returns the figures (what `docs/scale/latest.json` holds).
 pub async fn run(s: &Setup, p: &Params) -> Value {
@@ -486,6 +610,8 @@ pub async fn run(s: &Setup, p: &Params) -> Value {
     let n = created.requests() as f64;
     let (create_keys, create_all) = keys(&log, n, crate::scale::TARGET_CREATES, &names);
     let (bytes, items) = stored_per_create(&st, s, 20).await;
+    eprintln!("load: each kind of write, item by item, {WRITES_SAMPLE} of each...");
+    let writes = writes_by_item(&st, s, WRITES_SAMPLE).await;
 
     let root = std::env::var("BENCH_ROOT").unwrap_or_else(|_| ".".into());
     json!({
@@ -503,6 +629,7 @@ pub async fn run(s: &Setup, p: &Params) -> Value {
             "read_units": create_all.read_units / n, "write_units": create_all.write_units / n, "keys": create_keys,
             "bytes_per_client": bytes, "items_per_client": items,
         },
+        "writes": writes,
     })
 }
 
@@ -527,4 +654,23 @@ pub fn report(root: &str) {
     let md = crate::scale::render(&now, read("before.json").as_ref());
     std::fs::write(Path::new(root).join("docs/SCALE.md"), &md).unwrap_or_else(|e| fail(format!("docs/SCALE.md: {e}")));
     println!("{md}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_shape;
+
+    #[test]
+    fn a_key_shape_leaves_out_only_what_varies() {
+        let id = "01a24d16-ff7b-75c5-a241-490147147e86";
+        assert_eq!(key_shape(&format!("CLIENTS#{id}#3")), "CLIENTS#<id>#<shard>");
+        assert_eq!(key_shape("CLIENTS#ALL#0"), "CLIENTS#ALL#<shard>");
+        assert_eq!(key_shape(&format!("gsi1:CLIENTS#{id}#st#demo#7")), "gsi1:CLIENTS#<id>#st#demo#<shard>");
+        assert_eq!(key_shape(&format!("COUNT#EVENTS#{id}#5")), "COUNT#EVENTS#<id>#<shard>");
+        assert_eq!(key_shape("NUMBER#CLIENT#123456"), "NUMBER#CLIENT#<n>");
+        assert_eq!(key_shape(&format!("CLIENTKEY#{}", "a1".repeat(32))), "CLIENTKEY#<sha256>");
+        assert_eq!(key_shape("UNIQUE#EMAIL#x@example.com"), "UNIQUE#EMAIL#<value>");
+        assert_eq!(key_shape(&format!("UNIQUE#CLIENTNAME#{id}#acme#co")), "UNIQUE#CLIENTNAME#<id>#<value>");
+        assert_eq!(key_shape(&format!("USAGE#{id}#apiCalls#2026-12")), "USAGE#<id>#apiCalls#<period>");
+    }
 }

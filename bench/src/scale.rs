@@ -248,6 +248,86 @@ fn cost_rows(c: &Cost) -> [(&'static str, f64); 7] {
 }
 
 /// The report: the current figures and, when given, the before figures beside them.
+/// The goal for a client create at depth 2, in write units (the performance issue).
+pub const CREATE_WRITE_UNITS: f64 = 24.0;
+
+/// Why an item of this key shape is written: the guarantee of API.md (or the feature)
+/// that needs it.
+fn reason(shape: &str) -> &'static str {
+    let (index, key) = shape.split_once(':').map_or((None, shape), |(i, k)| (Some(i), k));
+    let head = key.split('#').next().unwrap_or_default();
+    match (index, head) {
+        (None, "CLIENT") => "the client record",
+        (None, "NUMBER") => "claim on the client's `number` (the integer-id dialects' id), kept after a delete so a number never names another client",
+        (None, "UNIQUE") if key.starts_with("UNIQUE#EMAIL") => "claim: one client per email, race-proof (409 `email_taken`), reusable once deleted",
+        (None, "UNIQUE") if key.starts_with("UNIQUE#CLIENTNAME") => "claim: a name once per partner, race-proof (409 `name_taken`)",
+        (None, "UNIQUE") if key.starts_with("UNIQUE#USERNAME") => "claim: one client per username, race-proof (409 `username_taken`)",
+        (None, "UNIQUE") => "claim on a unique value",
+        (None, "CLIENTKEY") => "the client's own API key by its hash (found by the key alone; only the hash is stored)",
+        (None, "CLIENTS") if key.starts_with("CLIENTS#ALL") => "list entry for the platform admin's view: a page at any size is one Query per shard",
+        (None, "CLIENTS") => "list entry under each partner of the client's path: any subtree's page costs the same at any size",
+        (Some("gsi1"), "CLIENTS") => "the list by status: `status=` pages at any size",
+        (Some("gsi2" | "gsi3"), "CLIENTS") => "the suspended lists (a suspended client's entry only): `suspended=true` pages",
+        (Some("gsi4"), "CLIENTS") => "the name index: `q=` costs in proportion to its matches",
+        (None, "COUNT") if key.starts_with("COUNT#CLIENTS") => "the list's counters (`total` without counting; 8 shards a scope against hot keys)",
+        (None, "COUNT") if key.starts_with("COUNT#EVENTS") => "the event list's counters (`total`, per type)",
+        (None, "COUNT") => "a list's counters",
+        (None, "EVENT") => "the event, in the write's own transaction: every change has its event, and the stream takes it to webhook delivery",
+        (None, "EVENTS") => "event list entry per scope: `GET /v1/events` of each partner of the path and the admin",
+        (Some("gsi1"), "EVENTS") => "events by type: the `type` filter",
+        (None, "CLIENTEVENTS") => "the client's history entry: `GET /v1/events?clientId=`",
+        (None, "CLIENTGONE") => "tombstone: the tree a deleted client was in, which alone may still read its history and revoked licenses",
+        (None, "USAGE") => "the period's usage counter: quotas hold under races; the period in the key makes resets free",
+        (None, "LICENSE" | "CLIENTLICENSES" | "LICENSEKEY" | "CLIENTDOMAIN") => "the client's licenses, revoked with it",
+        (None, "IDEM") => "idempotency record",
+        _ => "",
+    }
+}
+
+/// The table of every item each kind of write stores (from `writes` of the figures).
+fn writes_section(now: &Value) -> String {
+    let Some(kinds) = now["writes"].as_array() else {
+        return "\n## Write units item by item\n\nNot measured in this run (its figures have no `writes`).\n".into();
+    };
+    let mut md = String::from(
+        "\n## Write units item by item\n\nEach kind of write alone, through the real handlers, for clients at depth 2 (under a sub-partner of a large partner: three scopes, `ALL`, the partner and the sub-partner): every item its requests wrote, charged as DynamoDB would (a write is 1 unit a KB of the item, rounded up, twice in a transaction; a put that carries an index's keys also writes that index, once, at the size of what it projects), grouped by the shape of the key. Per request: how many writes of that shape, their mean size, their units. What the model leaves out is under Method (an update or delete is charged by its key and values, not by the stored item's size, and an index entry it removes is not counted).\n\n",
+    );
+    for k in kinds {
+        md.push_str(&format!(
+            "### {} ({} requests): {:.1} write units a request\n\n| key | in a transaction | writes / request | bytes (mean) | write units / request | why it is written |\n|---|---|---|---|---|---|\n",
+            text(k, "kind"),
+            k["requests"],
+            num(k, "write_units")
+        ));
+        for i in k["items"].as_array().into_iter().flatten() {
+            let key = text(i, "key");
+            md.push_str(&format!(
+                "| `{key}` | {} | {:.2} | {:.0} | {:.2} | {} |\n",
+                if i["transaction"].as_bool() == Some(true) { "yes" } else { "no" },
+                num(i, "writes"),
+                num(i, "bytes"),
+                num(i, "write_units"),
+                reason(key)
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+/// The verdict on a create's write units, from the item-by-item table.
+fn create_units_verdict(now: &Value) -> String {
+    let create = now["writes"].as_array().into_iter().flatten().find(|k| text(k, "kind") == "create");
+    match create {
+        Some(k) => {
+            let units = num(k, "write_units");
+            let met = if units <= CREATE_WRITE_UNITS { "**met**" } else { "**not met**" };
+            format!("- A client create at depth 2 for at most {CREATE_WRITE_UNITS:.0} write units: {met}; it writes {units:.1} (Write units item by item).")
+        }
+        None => format!("- A client create at depth 2 for at most {CREATE_WRITE_UNITS:.0} write units: not measured in this run."),
+    }
+}
+
 pub fn render(now: &Value, before: Option<&Value>) -> String {
     let mix = &now["mix"];
     let creates = &now["creates"];
@@ -267,6 +347,8 @@ pub fn render(now: &Value, before: Option<&Value>) -> String {
     md.push_str(&summary(now, "mix", TARGET_RPS, &format!("No partition over its limit with the mix at {TARGET_RPS:.0} requests a second")));
     md.push('\n');
     md.push_str(&summary(now, "creates", TARGET_CREATES, &format!("No partition over its limit at {TARGET_CREATES:.0} creates a second into one partner")));
+    md.push('\n');
+    md.push_str(&create_units_verdict(now));
     md.push_str("\n\n## Units per operation\n\nEach operation alone, its requests one after another on a large partner; units of every partition it touched, over the requests. Duration: the handler's, in process, mean.\n\n| operation | route | requests | read units / request | write units / request | mean handler ms |\n|---|---|---|---|---|---|\n");
     for o in now["ops"].as_array().into_iter().flatten() {
         md.push_str(&format!(
@@ -285,6 +367,7 @@ pub fn render(now: &Value, before: Option<&Value>) -> String {
         num(mix, "read_units"),
         num(mix, "write_units")
     ));
+    md.push_str(&writes_section(now));
     md.push_str(&format!(
         "\n## Hottest partition keys, the mix at {TARGET_RPS:.0} requests a second\n\nPer request of the mix (all operations, all partners), each key's accesses and units; scaled to {TARGET_RPS:.0} requests a second of the same mix, its units a second and their share of one partition's limits ({WRITE_LIMIT:.0} write units, {READ_LIMIT:.0} read units a second). Verdict: met at 100 % or less of both.\n\n"
     ));

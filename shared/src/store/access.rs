@@ -234,6 +234,9 @@ pub struct Charge {
     pub write: bool,
     /// Write units (1 KB each) or read units (4 KB each, strongly consistent).
     pub units: f64,
+    /// The size DynamoDB charges by: the item (or index entry) written, the key and
+    /// values of an update or delete, the item read.
+    pub bytes: usize,
 }
 
 /// The global secondary indexes and the attributes each projects besides the
@@ -321,15 +324,16 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
     let pk = |item: &Value| -> Result<String, String> {
         item.pointer("/pk/S").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| format!("{operation}: no string pk"))
     };
-    let charge = |partition: String, write: bool, units: f64| Charge { partition, write, units };
+    let write = |partition: String, factor: f64, bytes: usize| Charge { partition, write: true, units: factor * write_units(bytes), bytes };
+    let read = |partition: String, factor: f64, bytes: usize| Charge { partition, write: false, units: factor * read_units(bytes), bytes };
     let put = |item: &Value, factor: f64| -> Result<Vec<Charge>, String> {
-        let mut out = vec![charge(pk(item)?, true, factor * write_units(item_size(item)))];
-        out.extend(index_entries(item).into_iter().map(|(partition, size)| charge(partition, true, write_units(size))));
+        let mut out = vec![write(pk(item)?, factor, item_size(item))];
+        out.extend(index_entries(item).into_iter().map(|(partition, size)| write(partition, 1.0, size)));
         Ok(out)
     };
     let keyed = |op: &Value, factor: f64| -> Result<Charge, String> {
         let values: usize = op["ExpressionAttributeValues"].as_object().map_or(0, |v| v.values().map(value_size).sum());
-        Ok(charge(pk(&op["Key"])?, true, factor * write_units(item_size(&op["Key"]) + values)))
+        Ok(write(pk(&op["Key"])?, factor, item_size(&op["Key"]) + values))
     };
     let consistency = |body: &Value| if body["ConsistentRead"].as_bool() == Some(true) && body["IndexName"].is_null() { 1.0 } else { 0.5 };
     let same_key = |a: &Value, b: &Value| a["pk"] == b["pk"] && a["sk"] == b["sk"];
@@ -343,7 +347,7 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
                 match t.as_object().and_then(|o| o.iter().next()) {
                     Some((kind, op)) if kind == "Put" => out.extend(put(&op["Item"], 2.0)?),
                     Some((kind, op)) if kind == "Update" || kind == "Delete" => out.push(keyed(op, 2.0)?),
-                    Some((kind, op)) if kind == "ConditionCheck" => out.push(charge(pk(&op["Key"])?, true, 2.0)),
+                    Some((kind, op)) if kind == "ConditionCheck" => out.push(write(pk(&op["Key"])?, 2.0, item_size(&op["Key"]))),
                     _ => return Err("TransactWriteItems: an item of no known kind".to_owned()),
                 }
             }
@@ -351,7 +355,7 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
         }
         "GetItem" => {
             let size = answer.map_or(0, |a| item_size(&a["Item"]));
-            Ok(vec![charge(pk(&request["Key"])?, false, consistency(request) * read_units(size))])
+            Ok(vec![read(pk(&request["Key"])?, consistency(request), size)])
         }
         "BatchGetItem" => {
             let tables = request["RequestItems"].as_object().ok_or("BatchGetItem: no RequestItems")?;
@@ -372,7 +376,7 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
                         continue;
                     }
                     let size = found.iter().find(|item| same_key(item, k)).map_or(0, |item| item_size(item));
-                    out.push(charge(pk(k)?, false, consistency(table) * read_units(size)));
+                    out.push(read(pk(k)?, consistency(table), size));
                 }
             }
             Ok(out)
@@ -383,7 +387,7 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
             let mut out = Vec::new();
             for (i, t) in items.iter().enumerate() {
                 let size = answers.and_then(|r| r.get(i)).map_or(0, |r| item_size(&r["Item"]));
-                out.push(charge(pk(&t["Get"]["Key"])?, false, 2.0 * read_units(size)));
+                out.push(read(pk(&t["Get"]["Key"])?, 2.0, size));
             }
             Ok(out)
         }
@@ -394,8 +398,8 @@ pub fn charges(operation: &str, request: &Value, answer: Option<&Value>) -> Resu
             let count = answer.and_then(|a| a["Count"].as_u64()).unwrap_or(0);
             let scanned = answer.and_then(|a| a["ScannedCount"].as_u64()).unwrap_or(count);
             // A filter's dropped items were read and are charged too: take them as the size of those kept.
-            let read = if count > 0 { returned * scanned as usize / count as usize } else { 0 };
-            Ok(vec![charge(partition, false, consistency(request) * read_units(read))])
+            let bytes = if count > 0 { returned * scanned as usize / count as usize } else { 0 };
+            Ok(vec![read(partition, consistency(request), bytes)])
         }
         other => Err(format!("{other}: no capacity rule")),
     }
