@@ -21,7 +21,7 @@ use rand::Rng;
 
 use super::cursor::Page;
 use super::tx::Tx;
-use super::{Item, Store, key, n, s, sdk_error, string_attr};
+use super::{Item, Store, key, s, sdk_error, string_attr};
 use crate::error::ApiError;
 
 /// How many items one scope's counters are spread over.
@@ -46,29 +46,29 @@ pub fn scopes(path: &[String]) -> Vec<String> {
     std::iter::once(ALL.to_owned()).chain(path.iter().cloned()).collect()
 }
 
-/// Adds `deltas` to counters of `list` (e.g. `CLIENTS`) in `scope`, in the transaction.
+/// Where the counters of `list` live: the counter items' list and the prefix of their
+/// attributes. A client's list counts in its scope's event counters (`c.<field>`): every
+/// client change writes an event to the same scopes in the same transaction, so the two
+/// cost one counter write a scope instead of two.
+fn counter_home(list: &str) -> (&str, &'static str) {
+    if list == CLIENTS_LIST { ("EVENTS", "c.") } else { (list, "") }
+}
+
+/// The list whose counters live in the event counters' items.
+const CLIENTS_LIST: &str = "CLIENTS";
+
+/// Adds `deltas` to counters of `list` (e.g. `CLIENTS`) in `scope`, in the transaction:
+/// one of the scope's [`COUNTER_SHARDS`] items, drawn at random (or the one this
+/// transaction already adds to).
 pub fn add_counters<L: Copy>(tx: &mut Tx<L>, table: &str, list: &str, scope: &str, deltas: &[(String, i64)]) {
     if deltas.is_empty() {
         return;
     }
-    let shard = rand::thread_rng().gen_range(0..COUNTER_SHARDS);
-    let mut names = Vec::new();
-    let mut values = Vec::new();
-    let mut parts = Vec::new();
-    for (i, (field, delta)) in deltas.iter().enumerate() {
-        names.push((format!("#c{i}"), field.clone()));
-        values.push((format!(":c{i}"), n(*delta)));
-        parts.push(format!("#c{i} :c{i}"));
-    }
-    tx.update(
-        table,
-        key(format!("COUNT#{list}#{scope}#{shard}"), "#"),
-        format!("ADD {}", parts.join(", ")),
-        names,
-        values,
-        None,
-        None,
-    );
+    let (home, prefix) = counter_home(list);
+    let group = format!("COUNT#{home}#{scope}");
+    let fields: Vec<(String, i64)> = deltas.iter().map(|(field, d)| (format!("{prefix}{field}"), *d)).collect();
+    let item = || key(format!("{group}#{}", rand::thread_rng().gen_range(0..COUNTER_SHARDS)), "#");
+    tx.add(table, group.clone(), item, &fields);
 }
 
 /// A partition to page through, newest first: the base table or one index; or a
@@ -139,9 +139,11 @@ impl EntryPage {
 impl Store {
     /// The sum of counter `field` over the shards of `list` in `scope`.
     pub(crate) async fn count(&self, list: &str, scope: &str, field: &str) -> Result<u64, ApiError> {
-        let pks: Vec<String> = (0..COUNTER_SHARDS).map(|i| format!("COUNT#{list}#{scope}#{i}")).collect();
+        let (home, prefix) = counter_home(list);
+        let pks: Vec<String> = (0..COUNTER_SHARDS).map(|i| format!("COUNT#{home}#{scope}#{i}")).collect();
         let shards: Vec<HashMap<String, serde_json::Value>> = self.batch_get(&pks).await?;
-        let total: i64 = shards.iter().filter_map(|m| m.get(field)).filter_map(serde_json::Value::as_i64).sum();
+        let field = format!("{prefix}{field}");
+        let total: i64 = shards.iter().filter_map(|m| m.get(&field)).filter_map(serde_json::Value::as_i64).sum();
         Ok(total.max(0) as u64)
     }
 

@@ -47,11 +47,22 @@ impl<L> From<ApiError> for Failed<L> {
 /// The writes of one transaction, each with an optional label for its condition.
 pub struct Tx<L> {
     items: Vec<(TransactWriteItem, Option<L>)>,
+    /// Counter additions, merged by item (see [`Tx::add`]).
+    counters: Vec<Counter>,
+}
+
+/// The additions to one counter item: its table, the group that names it whatever its
+/// shard, its key, and each attribute's delta.
+struct Counter {
+    table: String,
+    group: String,
+    key: Item,
+    deltas: Vec<(String, i64)>,
 }
 
 impl<L: Copy> Default for Tx<L> {
     fn default() -> Self {
-        Self { items: Vec::new() }
+        Self { items: Vec::new(), counters: Vec::new() }
     }
 }
 
@@ -78,11 +89,52 @@ impl<L: Copy> Tx<L> {
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items.len() + self.counters.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
+    }
+
+    /// Adds `deltas` to the counter item of `group` (an `ADD` update, unconditional).
+    /// Additions to one group in one transaction go to one item, in one update: the
+    /// first names the item (`key`, its shard drawn then), the later ones join it. So
+    /// lists that count in the same item (a client's list and its event's, per scope)
+    /// cost one write, and a transaction never names an item twice.
+    pub fn add(&mut self, table: &str, group: String, key: impl FnOnce() -> Item, deltas: &[(String, i64)]) {
+        let at = match self.counters.iter().position(|c| c.table == table && c.group == group) {
+            Some(at) => at,
+            None => {
+                self.counters.push(Counter { table: table.to_owned(), group, key: key(), deltas: Vec::new() });
+                self.counters.len() - 1
+            }
+        };
+        let sums = &mut self.counters[at].deltas;
+        for (field, delta) in deltas {
+            match sums.iter_mut().find(|(f, _)| f == field) {
+                Some(sum) => sum.1 += delta,
+                None => sums.push((field.clone(), *delta)),
+            }
+        }
+    }
+
+    /// The counters' updates, each item once, its zero sums left out.
+    fn counter_updates(&mut self) {
+        for c in std::mem::take(&mut self.counters) {
+            let deltas: Vec<(String, i64)> = c.deltas.into_iter().filter(|(_, d)| *d != 0).collect();
+            if deltas.is_empty() {
+                continue;
+            }
+            let mut names = Vec::new();
+            let mut values = Vec::new();
+            let mut parts = Vec::new();
+            for (i, (field, delta)) in deltas.into_iter().enumerate() {
+                names.push((format!("#c{i}"), field));
+                values.push((format!(":c{i}"), super::n(delta)));
+                parts.push(format!("#c{i} :c{i}"));
+            }
+            self.update(&c.table, c.key, format!("ADD {}", parts.join(", ")), names, values, None, None);
+        }
     }
 
     /// A put that must not overwrite anything (`attribute_not_exists(pk)`).
@@ -154,7 +206,8 @@ impl<L: Copy> Tx<L> {
         self.items.push((TransactWriteItem::builder().condition_check(b.build().expect("complete")).build(), Some(label)));
     }
 
-    pub(crate) async fn commit(self, db: &Dynamo) -> Result<(), Failed<L>> {
+    pub(crate) async fn commit(mut self, db: &Dynamo) -> Result<(), Failed<L>> {
+        self.counter_updates();
         if self.items.len() > MAX_ITEMS {
             return Err(Failed::Error(ApiError::internal(format!(
                 "transaction of {} items exceeds DynamoDB's {MAX_ITEMS}",
@@ -210,5 +263,40 @@ impl<L: Copy> Tx<L> {
             let wait = rand::thread_rng().gen_range(cap / 2..=cap);
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn key(pk: &str) -> Item {
+        Item::from([("pk".to_owned(), super::super::s(pk)), ("sk".to_owned(), super::super::s("#"))])
+    }
+
+    #[test]
+    fn counters_of_one_group_are_one_update_and_zero_sums_are_left_out() {
+        let mut tx: Tx<()> = Tx::new();
+        tx.add("t", "COUNT#EVENTS#ALL".into(), || key("COUNT#EVENTS#ALL#3"), &[("total".into(), 1), ("type_client.created".into(), 1)]);
+        // The second list of the same group joins the first one's item, whatever key it would draw.
+        tx.add("t", "COUNT#EVENTS#ALL".into(), || key("COUNT#EVENTS#ALL#5"), &[("c.total".into(), 1), ("total".into(), 1)]);
+        tx.add("t", "COUNT#EVENTS#p1".into(), || key("COUNT#EVENTS#p1#0"), &[("c.su_true".into(), 1), ("c.su_false".into(), -1)]);
+        tx.add("t", "COUNT#EVENTS#p1".into(), || key("COUNT#EVENTS#p1#1"), &[("c.su_true".into(), -1), ("c.su_false".into(), 1)]);
+        assert_eq!(tx.len(), 2);
+        tx.counter_updates();
+        assert_eq!(tx.items.len(), 1, "the group whose sums are all zero writes nothing");
+        let update = tx.items[0].0.update().expect("an update");
+        assert_eq!(update.key()["pk"], super::super::s("COUNT#EVENTS#ALL#3"));
+        assert_eq!(update.update_expression(), "ADD #c0 :c0, #c1 :c1, #c2 :c2");
+        let names = update.expression_attribute_names().expect("names");
+        let values = update.expression_attribute_values().expect("values");
+        let by_name: Vec<(&str, &AttributeValue)> =
+            (0..3).map(|i| (names[&format!("#c{i}")].as_str(), &values[&format!(":c{i}")])).collect();
+        assert_eq!(by_name, vec![
+            ("total", &AttributeValue::N("2".into())),
+            ("type_client.created", &AttributeValue::N("1".into())),
+            ("c.total", &AttributeValue::N("1".into())),
+        ]);
     }
 }
