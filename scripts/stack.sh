@@ -509,6 +509,12 @@ except urllib.error.HTTPError as e:
     # BENCH_PROFILE=dev runs a debug bench (for working on the bench: its figures mean nothing).
     (cd "$ROOT" && cargo build --release -p get-client -p create-client -p list-clients -p deliver-webhooks)
     bench_binary "${BENCH_PROFILE:-release}"
+    # The bench again with symbols and line tables (the release profile otherwise), for
+    # callgrind's table of where a retrieve's instructions go (bench/src/callgrind.rs).
+    if [[ "${BENCH_PROFILE:-release}" != dev ]]; then
+      (cd "$ROOT" && cargo build --profile profiling -p clientele-bench)
+      export BENCH_PROFILING_BIN="$ROOT/target/profiling/clientele-bench"
+    fi
     in_process_stack
     # The report is written only when the whole run succeeded (a failed request fails it).
     "$BENCH_BIN"

@@ -14,6 +14,12 @@ pub const INIT_MS: f64 = 10.0;
 pub const FIRST_RESPONSE_MS: f64 = 20.0;
 /// The first response at least this many times faster than the Python/boto3 peer's.
 pub const PEER_SPEEDUP: f64 = 20.0;
+/// get-client's first response over HTTPS (through the bench's TLS proxy, with a
+/// trust store as big as the system's), ms: what the first request pays on AWS.
+pub const TLS_FIRST_RESPONSE_MS: f64 = 25.0;
+/// A warm get-client invocation spends at least this many times less CPU (the function
+/// process's own, per warm invocation) than the Python peer's.
+pub const WARM_CPU_VS_PEER: f64 = 5.0;
 /// Peak resident memory of a function process, MB.
 pub const PEAK_RSS_MB: f64 = 16.0;
 /// Release binary size, MB.
@@ -83,14 +89,56 @@ impl Verdicts {
     }
 }
 
-/// AWS Lambda prices the cost table assumes (arm64, us-east-1 list price).
+/// AWS Lambda prices (arm64, us-east-1 list price); DynamoDB's and API Gateway's are
+/// in `scale.rs`, beside the load run's monthly cost that uses them too.
 pub const PRICE_GB_SECOND: f64 = 0.000_013_333_4;
 pub const PRICE_PER_MILLION_REQUESTS: f64 = 0.20;
-/// The memory size the cost table bills at, MB (the smallest Lambda offers).
+/// The memory size the load run's monthly cost (`scale.rs`) bills at, MB.
 pub const LAMBDA_MEMORY_MB: f64 = 128.0;
 
-/// Cost of a million requests of `duration_ms` each, billed rounded up to 1 ms, at `memory_mb`.
-pub fn cost_per_million(duration_ms: f64, memory_mb: f64) -> f64 {
-    let billed_s = duration_ms.ceil() / 1000.0;
-    1_000_000.0 * billed_s * (memory_mb / 1024.0) * PRICE_GB_SECOND + PRICE_PER_MILLION_REQUESTS
+/// Below this memory size Lambda gives a function the fraction M / 1769 of one vCPU.
+pub const FULL_VCPU_MB: f64 = 1769.0;
+/// The `MemorySize` values the memory choice weighs, MB.
+pub const MEMORY_SIZES_MB: [f64; 5] = [128.0, 256.0, 512.0, 1024.0, FULL_VCPU_MB];
+/// The latency goals for the memory choice: each function's modelled warm duration
+/// (ms) at the `MemorySize` chosen for it is at most this; the cheapest size that
+/// meets it is chosen.
+pub const MEMORY_LATENCY_GOALS_MS: [(&str, f64); 3] = [("get-client", 10.0), ("create-client", 30.0), ("list-clients", 30.0)];
+
+pub fn memory_latency_goal(function: &str) -> Option<f64> {
+    MEMORY_LATENCY_GOALS_MS.iter().find(|(f, _)| function.starts_with(f)).map(|g| g.1)
+}
+
+/// A duration modelled at `memory_mb`: the waiting as measured, the CPU time stretched
+/// by 1769 / M below 1769 MB (the share of a vCPU Lambda gives), ms.
+pub fn modelled_ms(waiting_ms: f64, cpu_ms: f64, memory_mb: f64) -> f64 {
+    waiting_ms + cpu_ms * (FULL_VCPU_MB / memory_mb).max(1.0)
+}
+
+/// What Lambda bills for a duration: rounded up to the millisecond, at least 1 ms.
+pub fn billed_ms(duration_ms: f64) -> f64 {
+    duration_ms.ceil().max(1.0)
+}
+
+/// Lambda's compute charge of a million invocations billed `billed_ms` each at `memory_mb`, $.
+pub fn lambda_compute_per_million(billed_ms: f64, memory_mb: f64) -> f64 {
+    1_000_000.0 * billed_ms / 1000.0 * (memory_mb / 1024.0) * PRICE_GB_SECOND
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_stretched_below_a_full_vcpu_and_billing_rounds_up() {
+        // 1 ms waiting, 0.5 ms of CPU: at 128 MB the CPU takes 1769 / 128 times longer.
+        let at_128 = modelled_ms(1.0, 0.5, 128.0);
+        assert!((at_128 - (1.0 + 0.5 * 1769.0 / 128.0)).abs() < 1e-9);
+        assert!((modelled_ms(1.0, 0.5, 1769.0) - 1.5).abs() < 1e-9);
+        assert_eq!(billed_ms(7.01), 8.0);
+        assert_eq!(billed_ms(0.2), 1.0);
+        // 1 ms at 1 GB is 0.001 GB-s an invocation.
+        assert!((lambda_compute_per_million(1.0, 1024.0) - 1000.0 * PRICE_GB_SECOND).abs() < 1e-12);
+        assert_eq!(memory_latency_goal("get-client (Python peer)"), Some(10.0));
+    }
 }
