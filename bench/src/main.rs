@@ -806,6 +806,8 @@ async fn full() {
     let calls_of = |op: Op| measured.iter().find(|m| m.op == op).map_or(0, |m| m.calls.len());
     let (dialect, twin) = (calls_of(Op::Dialect), calls_of(Op::Retrieve));
     verdicts.add("dialect retrieve: calls ≤ its /v1 twin's", format!("{dialect} vs {twin}"), at_most(dialect as f64, twin as f64));
+    verdicts.add(format!("retrieve: DynamoDB calls ≤ {}", goals::RETRIEVE_CALLS), twin.to_string(), at_most(twin as f64, goals::RETRIEVE_CALLS));
+    verdicts.add(create_units_goal_line(), create_units_measured(), create_units_verdict());
     let mut floors_md = String::new();
     for (op, n, why) in goals::FLOORS {
         let left: Vec<String> = measured.iter().filter(|m| m.op.name() == *op).flat_map(|m| m.floor.left_out.clone()).collect();
@@ -887,6 +889,11 @@ async fn full() {
                 at_most(c[0].total(), goals::RETRIEVE_CPU_US),
             );
             release_retrieve_ins = ins[0];
+            verdicts.add(
+                format!("retrieve: handler instructions ≤ {} M per request", goals::RETRIEVE_MILLION_INSTRUCTIONS),
+                ins[0].map_or_else(|| "not measured".to_owned(), |i| format!("{:.2} M", i / 1e6)),
+                ins[0].map_or_else(|| "not measured".to_owned(), |i| at_most(i / 1e6, goals::RETRIEVE_MILLION_INSTRUCTIONS)),
+            );
         }
     }
     // The retrieve handler's top functions, from the profiling build (symbols and line tables).
@@ -1586,6 +1593,12 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
         let floor = goals::floor("list page");
         let depth = shape[0].1.max(shape[1].1);
         verdicts.add(format!("list {name}: sequential round trips ≤ {floor}"), depth.to_string(), at_most(depth as f64, floor as f64));
+        let most = shape[0].0.max(shape[1].0);
+        verdicts.add(
+            format!("list {name}: DynamoDB calls ≤ {} at 100 and at {}", goals::LIST_PAGE_CALLS, p.big),
+            format!("{} / {}", shape[0].0, shape[1].0),
+            at_most(most as f64, goals::LIST_PAGE_CALLS),
+        );
         let t = interleaved_events(app, p.samples, small_ev, big_ev).await;
         let (r50, r99) = (t.1.p50 / t.0.p50, t.1.p99 / t.0.p99);
         md.push_str(&format!(
@@ -1613,4 +1626,26 @@ async fn interleaved_events(app: &'static App, n: usize, a: &str, b: &str) -> (T
         }
     }
     (summarize(sa), summarize(sb))
+}
+
+/// The create's write units at depth 2 as `make load` measured them (docs/scale/latest.json,
+/// "Write units item by item" in docs/SCALE.md), with that run's commit.
+fn create_units_at_depth_2() -> Option<(f64, String)> {
+    let root = std::env::var("BENCH_ROOT").unwrap_or_else(|_| ".".into());
+    let text = std::fs::read_to_string(Path::new(&root).join("docs/scale/latest.json")).ok()?;
+    let figures: Value = serde_json::from_str(&text).ok()?;
+    let create = figures["writes"].as_array()?.iter().find(|k| k["kind"] == "create")?;
+    Some((create["write_units"].as_f64()?, figures["commit"].as_str().unwrap_or("?").to_owned()))
+}
+
+fn create_units_goal_line() -> String {
+    format!("create at depth 2: write units ≤ {} (`make load`, docs/SCALE.md)", goals::CREATE_WRITE_UNITS)
+}
+
+fn create_units_measured() -> String {
+    create_units_at_depth_2().map_or_else(|| "not measured (no `writes` in docs/scale/latest.json)".to_owned(), |(u, commit)| format!("{u:.1} (at `{commit}`)"))
+}
+
+fn create_units_verdict() -> String {
+    create_units_at_depth_2().map_or_else(|| "not measured".to_owned(), |(u, _)| at_most(u, goals::CREATE_WRITE_UNITS))
 }
