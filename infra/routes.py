@@ -257,14 +257,30 @@ def secrets_value(secrets):
     return ",".join(secrets) or "none"
 
 
-# Each function's memory. Lambda gives CPU in proportion (1769 MB is one vCPU), and
-# bills GB-seconds: for a function that waits on DynamoDB more than it computes, more
-# memory costs a little more and answers sooner. Measured (BENCHMARKS.md, full core):
-# 1.4-5.6 ms of CPU per request for retrieve, create and a list page; an argon2id
-# hash or verification (19 MiB, 2 passes) ~60 ms in a debug build. The README's
-# "Deploy to AWS" gives the reasons in full.
-MEMORY_DEFAULT = 512  # API functions: 1.4-5.6 ms of CPU -> ~5-19 ms; a Basic sign-in's argon2 ~0.1-0.2 s
+# Each function's memory. Lambda gives CPU in proportion (1769 MB is one vCPU) and bills
+# GB-seconds, so a request's billed time is its waiting plus its CPU x 1769/M. `make bench`
+# measures get-client, create-client and list-clients as processes (their wall and CPU per
+# warm invocation) and writes the cheapest size meeting each one's latency goal under that
+# model to bench/memory.json (BENCHMARKS.md, "MemorySize"): those three take their size
+# from it, and the other API functions (the same kind of work: a credential, a partner
+# chain, a few reads or a transaction) the largest of the three. What the bench does not
+# measure keeps a size by reason: argon2id (19 MiB, 2 passes) on every call of the
+# sign-in and teammate functions, static answers, webhook deliveries in flight.
+MEASURED_MEMORY = os.path.join(ROOT, "bench", "memory.json")
+
+
+def measured_memory():
+    """bench/memory.json's sizes ({} when it is not there)."""
+    if not os.path.exists(MEASURED_MEMORY):
+        return {}
+    with open(MEASURED_MEMORY) as f:
+        return {k: int(v) for k, v in json.load(f).items()}
+
+
+MEMORY_MEASURED = measured_memory()
+MEMORY_DEFAULT = max(MEMORY_MEASURED.values(), default=512)  # API functions
 MEMORY = {
+    **MEMORY_MEASURED,
     "issue-token": 1024,  # argon2id on every call
     "create-teammate": 1024,  # argon2id hash
     "update-teammate": 1024,  # argon2id hash on a password change, verification for Basic

@@ -1347,13 +1347,25 @@ async fn full() {
 }
 
 /// The short id of the checkout's HEAD.
+/// The commit measured, and whether the tree held changes beside it (the report files a
+/// run writes itself aside: BENCHMARKS.md, docs/SCALE.md, docs/scale/, bench/memory.json).
 fn commit(root: &str) -> String {
-    std::process::Command::new("git")
-        .args(["-C", root, "rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_default()
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let hash = git(&["rev-parse", "--short", "HEAD"]);
+    let reports = ["BENCHMARKS.md", "docs/SCALE.md", "docs/scale/", "bench/memory.json"];
+    let changed = git(&["status", "--porcelain"])
+        .lines()
+        .any(|l| !reports.iter().any(|r| l.get(3..).is_some_and(|path| path.starts_with(r))));
+    if changed { format!("{hash}, with uncommitted changes") } else { format!("{hash}, clean tree") }
 }
 
 fn which(cmd: &str) -> Option<String> {
