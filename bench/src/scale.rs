@@ -267,7 +267,7 @@ fn reason(shape: &str) -> &'static str {
         (None, "CLIENTS") if key.starts_with("CLIENTS#ALL") => "list entry for the platform admin's view: a page at any size is one Query per shard",
         (None, "CLIENTS") => "list entry under each partner of the client's path: any subtree's page costs the same at any size",
         (Some("gsi1"), "CLIENTS") => "the list by status: `status=` pages at any size",
-        (Some("gsi2" | "gsi3"), "CLIENTS") => "the suspended lists (a suspended client's entry only): `suspended=true` pages",
+        (Some("gsi2" | "gsi3"), "CLIENTS") => "the lists by suspension, and by status and suspension: `suspended=` pages at any size",
         (Some("gsi4"), "CLIENTS") => "the name index: `q=` costs in proportion to its matches",
         (None, "COUNT") if key.starts_with("COUNT#EVENTS") => "the scope's counters (`total` without counting; 8 shards a scope against hot keys): its events' (total, per type) and, in the same item and update, its clients' (`c.*`: total, per status and suspension)",
         (None, "COUNT") => "a list's counters",

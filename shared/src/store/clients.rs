@@ -133,16 +133,10 @@ fn entry(c: &Client, scope: &str) -> Item {
     let sharded = |list: String| s(shard_pk(&list, &c.id));
     e.insert("gsi1pk".into(), sharded(format!("{base}#st#{st}")));
     e.insert("gsi1sk".into(), s(c.id.clone()));
-    // The suspended lists are sparse: only a suspended client's entry is in gsi2 and gsi3,
-    // so the many that are not cost no index writes there. A page of the clients that are
-    // not suspended reads the list (or the status index) and passes over the suspended
-    // ones (ClientQuery in list_clients).
-    if su {
-        e.insert("gsi2pk".into(), sharded(format!("{base}#su#true")));
-        e.insert("gsi2sk".into(), s(c.id.clone()));
-        e.insert("gsi3pk".into(), sharded(format!("{base}#st#{st}#su#true")));
-        e.insert("gsi3sk".into(), s(c.id.clone()));
-    }
+    e.insert("gsi2pk".into(), sharded(format!("{base}#su#{su}")));
+    e.insert("gsi2sk".into(), s(c.id.clone()));
+    e.insert("gsi3pk".into(), sharded(format!("{base}#st#{st}#su#{su}")));
+    e.insert("gsi3sk".into(), s(c.id.clone()));
     e.insert("gsi4pk".into(), sharded(format!("{base}#name")));
     e.insert("gsi4sk".into(), s(format!("{}#{}", c.name.key(), c.id)));
     e
@@ -355,22 +349,16 @@ impl Store {
             return self.list_by_name_prefix(q, &prefix.to_lowercase(), page).await;
         }
         let base = format!("{LIST}#{}", q.scope);
-        let not_suspended = || ("suspended", AttributeValue::Bool(false));
         let (part, field) = match (q.status, q.suspended) {
             (None, None) => (Partition::table(base).sharded(), "total".to_owned()),
             (Some(st), None) => (
                 Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())).sharded(),
                 format!("st_{}", st.as_str()),
             ),
-            (None, Some(true)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#true")).sharded(), "su_true".to_owned()),
-            (None, Some(false)) => (Partition::table(base).sharded().only(not_suspended()), "su_false".to_owned()),
-            (Some(st), Some(true)) => (
-                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#true", st.as_str())).sharded(),
-                format!("st_{}_su_true", st.as_str()),
-            ),
-            (Some(st), Some(false)) => (
-                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())).sharded().only(not_suspended()),
-                format!("st_{}_su_false", st.as_str()),
+            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")).sharded(), format!("su_{su}")),
+            (Some(st), Some(su)) => (
+                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())).sharded(),
+                format!("st_{}_su_{su}", st.as_str()),
             ),
         };
         // The page's clients are read as soon as the page is in, while the total

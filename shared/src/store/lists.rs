@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use super::cursor::Page;
@@ -79,20 +78,17 @@ pub struct Partition {
     pub sk_name: &'static str,
     pub pk: String,
     pub sharded: bool,
-    /// Only the entries whose attribute has this value (a filter: the entries passed
-    /// over are read too, so it suits values most entries have).
-    pub only: Option<(&'static str, AttributeValue)>,
 }
 
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
-        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: false, only: None }
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: false }
     }
 
     /// A partition of `gsiN`.
     pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
-        Self { index: Some(index), pk_name, sk_name, pk, sharded: false, only: None }
+        Self { index: Some(index), pk_name, sk_name, pk, sharded: false }
     }
 
     /// The same list spread over [`LIST_SHARDS`] partitions (its entries written under
@@ -100,12 +96,6 @@ impl Partition {
     #[must_use]
     pub fn sharded(self) -> Self {
         Self { sharded: true, ..self }
-    }
-
-    /// Only the entries whose attribute `name` is `value`.
-    #[must_use]
-    pub fn only(self, (name, value): (&'static str, AttributeValue)) -> Self {
-        Self { only: Some((name, value)), ..self }
     }
 
     /// The partition keys to read.
@@ -196,9 +186,6 @@ impl Store {
             }
             if keys_only {
                 q = q.projection_expression("#s");
-            }
-            if let Some((name, value)) = &part.only {
-                q = q.filter_expression("#f = :f").expression_attribute_names("#f", *name).expression_attribute_values(":f", value.clone());
             }
             if part.index.is_none() {
                 q = q.consistent_read(true);

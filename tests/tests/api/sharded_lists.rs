@@ -116,8 +116,6 @@ async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would(
         (&root, "status=demo".into(), expect(&|m| !m.live)),
         (&root, "suspended=true".into(), expect(&|m| m.suspended)),
         (&root, "status=live&suspended=false".into(), expect(&|m| m.live && !m.suspended)),
-        // Only a suspended client's entry is in the suspended indexes; the others are
-        // found by passing over the suspended ones.
         (&root, "suspended=false".into(), expect(&|m| !m.suspended)),
         (&root, "status=demo&suspended=true".into(), expect(&|m| !m.live && m.suspended)),
         (&root, format!("partner={}", sub.id), expect(&|m| m.in_sub)),
