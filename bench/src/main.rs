@@ -670,9 +670,19 @@ async fn warm_store() {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// The functions run a current-thread runtime (infra/routes.py's `main`), so the handlers
+/// are measured in one too; only the load run's many concurrent callers get worker threads.
+fn main() {
     let args: Vec<String> = std::env::args().collect();
+    let runtime = if args.get(1).map(String::as_str) == Some("--load") {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    };
+    runtime.unwrap_or_else(|e| fail(format!("the Tokio runtime: {e}"))).block_on(run(args));
+}
+
+async fn run(args: Vec<String>) {
     match args.get(1).map(String::as_str) {
         Some("--only") if args.len() == 5 => return only(&args[2], args[3].parse().unwrap_or(1), &args[4]).await,
         Some("--warm-store") => return warm_store().await,

@@ -38,3 +38,9 @@ pub use error::ApiError;
 pub use http::{run, run_stateless};
 pub use lambda_http::Error;
 pub use lambda_runtime;
+
+/// Every function's allocator (declared once here, so every binary that links the
+/// library gets it): mimalloc spends about half the instructions of glibc's malloc per
+/// request (BENCHMARKS.md, "Where a retrieve's instructions go").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
