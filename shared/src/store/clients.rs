@@ -6,7 +6,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::lists::{Partition, add_counters, scopes, shard_pk};
+use super::lists::{self, Partition, add_counters, scopes, shard_pk};
 use super::events::add_event;
 use super::tx::{Cond, Failed};
 use crate::events::Event;
@@ -361,39 +361,42 @@ impl Store {
                 format!("st_{}_su_{su}", st.as_str()),
             ),
         };
-        // The page's clients are read as soon as the page is in, while the total
-        // is still being counted; with them, in the same batch, the partners their
-        // entries name that the caller does not know already (`known`).
-        let page_of_clients = async {
-            let entries = self.page(&part, page).await?;
-            let mut partners: Vec<String> =
-                entries.strings("dp").into_iter().chain(entries.strings("rp")).filter(|id| !known(id)).collect();
-            partners.sort();
-            partners.dedup();
-            let (clients, partners) = self.clients_and_partners(&entries.strings("id"), &partners).await?;
-            Ok::<_, ApiError>((clients, partners, entries.next_after))
-        };
-        let ((clients, partners, next_after), total) = tokio::try_join!(page_of_clients, self.count(LIST, &q.scope, &field))?;
-        Ok(ClientList { clients, next_after, total, partners })
+        // The page's clients are read as soon as the page is in; with them, in the
+        // same batch, the partners their entries name that the caller does not know
+        // already (`known`), and the scope's counters (the total): one call for all three.
+        let entries = self.page(&part, page).await?;
+        let mut partners: Vec<String> = entries.strings("dp").into_iter().chain(entries.strings("rp")).filter(|id| !known(id)).collect();
+        partners.sort();
+        partners.dedup();
+        let (clients, partners, counters) = self.clients_partners_and_counters(&entries.strings("id"), &partners, &lists::counter_pks(LIST, &q.scope)).await?;
+        let total = lists::sum_counter(&counters, LIST, &field);
+        Ok(ClientList { clients, next_after: entries.next_after, total, partners })
     }
 
-    /// Clients by id, in the order given (ones deleted meanwhile left out), and
-    /// partners by id, in one batch read.
-    async fn clients_and_partners(&self, ids: &[String], partners: &[String]) -> Result<(Vec<Client>, Vec<Partner>), ApiError> {
-        if partners.is_empty() {
-            return Ok((self.clients_in_order(ids).await?, Vec::new()));
-        }
-        let pks: Vec<String> = ids.iter().map(|id| client_pk(id)).chain(partners.iter().map(|id| super::partners::partner_pk(id))).collect();
-        let (mut clients, mut found) = (Vec::new(), Vec::new());
+    /// Clients by id, in the order given (ones deleted meanwhile left out), partners by
+    /// id, and the counter items `counters` (raw), in one batch read.
+    async fn clients_partners_and_counters(
+        &self,
+        ids: &[String],
+        partners: &[String],
+        counters: &[String],
+    ) -> Result<(Vec<Client>, Vec<Partner>, Vec<Item>), ApiError> {
+        let pks: Vec<String> = ids
+            .iter()
+            .map(|id| client_pk(id))
+            .chain(partners.iter().map(|id| super::partners::partner_pk(id)))
+            .chain(counters.iter().cloned())
+            .collect();
+        let (mut clients, mut found, mut counted) = (Vec::new(), Vec::new(), Vec::new());
         for item in self.batch_get_items(&pks).await? {
-            if string_attr(&item, "pk").is_some_and(|pk| pk.starts_with("CLIENT#")) {
-                clients.push(super::from_item::<Client>(item)?);
-            } else {
-                found.push(super::from_item::<Partner>(item)?);
+            match string_attr(&item, "pk") {
+                Some(pk) if pk.starts_with("CLIENT#") => clients.push(super::from_item::<Client>(item)?),
+                Some(pk) if lists::is_counter_pk(&pk) => counted.push(item),
+                _ => found.push(super::from_item::<Partner>(item)?),
             }
         }
         clients.sort_by_key(|c: &Client| ids.iter().position(|id| *id == c.id));
-        Ok((clients, found))
+        Ok((clients, found, counted))
     }
 
     /// Clients by id, in the order given; ones deleted meanwhile are left out.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Partner, app, unique, unique_email};
 
 /// How many partitions a sharded list has (`LIST_SHARDS`).
-const SHARDS: usize = 8;
+const SHARDS: usize = 4;
 
 /// A client as the model knows it.
 #[derive(Clone)]
@@ -32,7 +32,7 @@ fn ids(page: &Value) -> Vec<String> {
     page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
 }
 
-/// How many of `list`'s shards (`<list>#0..7` of the base table) hold an entry.
+/// How many of `list`'s shards (`<list>#0..3` of the base table) hold an entry.
 async fn shards_used(list: &str) -> usize {
     let db = app().dynamodb().await;
     let mut used = 0;
