@@ -185,11 +185,18 @@ pub fn table(t: &Top, release: Option<f64>, (n1, n2): (usize, usize)) -> String 
         ));
     }
     if !t.left_out.is_empty() {
-        let mut names: Vec<String> = t.left_out.iter().map(|f| format!("`{}`", cell(f))).collect();
-        names.dedup();
+        // Each name once, in the table's order (one function can fill several rows: one per
+        // file its lines come from).
+        let mut names: Vec<String> = Vec::new();
+        for name in t.left_out.iter().map(|f| format!("`{}`", cell(f))) {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         md.push_str(&format!(
-            "\nLeft out of this table above its last row, {} frames that hold a whole request or a whole thread's work rather than a part of it (the bench's own request loop, `clientele_bench::…`; the process's and its threads' entry points; the runtime's loops; `FnOnce` shims; `bench/src/callgrind.rs` lists them): {}.\n",
+            "\nLeft out of this table above its last row, {} rows ({} functions) that hold a whole request or a whole thread's work rather than a part of it (the bench's own request loop, `clientele_bench::…`; the process's and its threads' entry points; the runtime's loops; `FnOnce` shims; `bench/src/callgrind.rs` lists them): {}.\n",
             t.left_out.len(),
+            names.len(),
             names.join(", ")
         ));
     }
