@@ -167,11 +167,68 @@ pub fn memory_json(choices: &[Choice]) -> Value {
     Value::Object(o)
 }
 
+/// The `MemorySize` of the function that serves an operation of `make load`'s mix: a
+/// measured function's own choice, and for every other API function the largest of
+/// theirs (what infra/routes.py gives it).
+pub fn memory_for_load_op(op: &str, ours: &[Choice]) -> Option<f64> {
+    let of = |f: &str| ours.iter().find(|c| c.function == f).map(|c| c.chosen.memory_mb);
+    match op {
+        "retrieve" => of("get-client"),
+        "create" | "create, into the partner itself" => of("create-client"),
+        o if o.starts_with("list page") => of("list-clients"),
+        _ => ours.iter().map(|c| c.chosen.memory_mb).reduce(f64::max),
+    }
+}
+
+/// Lambda's charge for a load run's mix, modelled operation by operation.
+#[derive(Debug, Clone)]
+pub struct MixLambda {
+    /// Compute $ per million requests of the mix.
+    pub compute: f64,
+    /// Billed ms per request, the mix's mean.
+    pub billed_ms: f64,
+    /// The smallest and largest MemorySize its operations' functions get, MB.
+    pub memory: (f64, f64),
+}
+
+/// Lambda for the mix of a `make load` run (`figures`, as docs/scale/latest.json holds
+/// it): each operation's in-process figures when run alone (wall and CPU per request:
+/// waiting = wall − CPU) modelled at its function's MemorySize like a measured function,
+/// billed, priced, and weighted by the operation's share of the mix's requests. Err says
+/// why it cannot be (figures from a run that did not record CPU, a size not chosen).
+pub fn mix_lambda(figures: &Value, ours: &[Choice]) -> Result<MixLambda, String> {
+    let ops = figures["ops"].as_array().ok_or("the run has no operations alone")?;
+    let by_op = figures["mix"]["by_op"].as_array().ok_or("the run has no mix")?;
+    let total: f64 = by_op.iter().filter_map(|o| o["requests"].as_f64()).sum();
+    if total <= 0.0 {
+        return Err("the mix made no requests".into());
+    }
+    let (mut compute, mut billed, mut memory) = (0.0, 0.0, (f64::MAX, 0.0_f64));
+    for o in by_op {
+        let name = o["op"].as_str().ok_or("an operation without a name")?;
+        let share = o["requests"].as_f64().unwrap_or(0.0) / total;
+        if share == 0.0 {
+            continue;
+        }
+        let alone = ops.iter().find(|a| a["op"].as_str() == Some(name)).ok_or(format!("{name} was not run alone"))?;
+        let wall = alone["mean_ms"].as_f64().ok_or(format!("{name}: no wall time"))?;
+        let cpu = alone["cpu_ms"].as_f64().ok_or(format!("{name}: no CPU figure (a run from before `make load` recorded CPU)"))?;
+        let m = memory_for_load_op(name, ours).ok_or("no MemorySize was chosen in this run")?;
+        let b = goals::billed_ms(goals::modelled_ms((wall - cpu).max(0.0), cpu, m));
+        compute += share * goals::lambda_compute_per_million(b, m);
+        billed += share * b;
+        memory = (memory.0.min(m), memory.1.max(m));
+    }
+    Ok(MixLambda { compute, billed_ms: billed, memory })
+}
+
 /// One row of the cost table.
 pub struct Row {
     pub operation: String,
     /// The function process that serves it, and its choice (None: not run as a process).
     pub lambda: Option<Choice>,
+    /// A mix's Lambda, modelled from a load run (when `lambda` is None).
+    pub mix: Option<MixLambda>,
     /// Why there is no Lambda figure, when there is none.
     pub no_lambda: String,
     /// DynamoDB read and write units per request, and where they come from.
@@ -197,7 +254,16 @@ pub fn cost_table(rows: &[Row]) -> String {
                 Some(c.chosen.compute),
                 Some(goals::PRICE_PER_MILLION_REQUESTS),
             ),
-            None => (r.no_lambda.clone(), "-".into(), "-".into(), None, None),
+            None => match &r.mix {
+                Some(m) => (
+                    "each operation's own function, modelled from the load run's figures of each operation alone (in process: wall and CPU per request), weighted by its share of the mix".to_owned(),
+                    if m.memory.0 == m.memory.1 { format!("{:.0}", m.memory.0) } else { format!("{:.0}–{:.0}", m.memory.0, m.memory.1) },
+                    format!("{:.1} (mean)", m.billed_ms),
+                    Some(m.compute),
+                    Some(goals::PRICE_PER_MILLION_REQUESTS),
+                ),
+                None => (r.no_lambda.clone(), "-".into(), "-".into(), None, None),
+            },
         };
         let money = |v: Option<f64>| v.map_or("not measured".to_owned(), |v| format!("{v:.4}"));
         let (ru, wu, db) = match r.units {
@@ -225,6 +291,33 @@ pub fn cost_table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mix_is_priced_operation_by_operation_at_each_functions_size() {
+        let ours = vec![
+            choose("get-client", 10.0, 25.0, Model { wall_ms: 2.5, cpu_ms: 0.5, rss_mb: 9.0, cold_first_ms: 12.0 }),
+            choose("list-clients", 10.0, 25.0, Model { wall_ms: 3.0, cpu_ms: 1.0, rss_mb: 9.0, cold_first_ms: 12.0 }),
+        ];
+        assert_eq!(memory_for_load_op("retrieve", &ours), Some(128.0));
+        assert_eq!(memory_for_load_op("list page, admin (platform-wide)", &ours), Some(256.0));
+        assert_eq!(memory_for_load_op("record usage", &ours), Some(256.0), "the largest of the measured ones");
+        let figures = json!({
+            "ops": [
+                { "op": "retrieve", "mean_ms": 2.5, "cpu_ms": 0.5 },
+                { "op": "record usage", "mean_ms": 4.0, "cpu_ms": 1.0 },
+            ],
+            "mix": { "by_op": [ { "op": "retrieve", "requests": 300 }, { "op": "record usage", "requests": 100 } ] },
+        });
+        let m = mix_lambda(&figures, &ours).expect("priced");
+        // retrieve: 2 + 0.5 × 1769/128 = 8.9 → 9 ms at 128 MB; usage: 3 + 1 × 1769/256 = 9.9 → 10 ms at 256 MB.
+        let expect = 0.75 * goals::lambda_compute_per_million(9.0, 128.0) + 0.25 * goals::lambda_compute_per_million(10.0, 256.0);
+        assert!((m.compute - expect).abs() < 1e-12, "{} vs {expect}", m.compute);
+        assert!((m.billed_ms - 9.25).abs() < 1e-9);
+        assert_eq!(m.memory, (128.0, 256.0));
+        // A run from before CPU was recorded cannot be priced, and says so.
+        let old = json!({ "ops": [ { "op": "retrieve", "mean_ms": 2.5 } ], "mix": { "by_op": [ { "op": "retrieve", "requests": 1 } ] } });
+        assert!(mix_lambda(&old, &ours).unwrap_err().contains("CPU"));
+    }
 
     #[test]
     fn the_cheapest_size_that_meets_the_goal_is_chosen() {

@@ -580,17 +580,22 @@ pub async fn run(s: &Setup, p: &Params) -> Value {
     for (op, _) in MIX {
         s.heat.start();
         let started = Instant::now();
+        let cpu_before = crate::cpu_us();
         for _ in 0..p.op_requests {
             if let Err(why) = perform(&st, op, 0).await {
                 fail(format!("{} alone: {why}", op.name()));
             }
         }
+        let cpu_after = crate::cpu_us();
         let ms = started.elapsed().as_secs_f64() * 1000.0 / p.op_requests as f64;
+        // This process's CPU (user and system) per request: the handler's, and the caller's
+        // own small share (DynamoDB Local is another process).
+        let cpu_ms = (cpu_after.0 + cpu_after.1 - cpu_before.0 - cpu_before.1) / 1000.0 / p.op_requests as f64;
         let log = s.heat.stop();
         refuse_failures(op.name(), &Tally::default(), &log);
         let all = sum(&log.totals());
         let n = p.op_requests as f64;
-        ops.push(json!({ "op": op.name(), "route": op.route(), "requests": p.op_requests, "read_units": all.read_units / n, "write_units": all.write_units / n, "mean_ms": ms }));
+        ops.push(json!({ "op": op.name(), "route": op.route(), "requests": p.op_requests, "read_units": all.read_units / n, "write_units": all.write_units / n, "mean_ms": ms, "cpu_ms": cpu_ms }));
     }
 
     eprintln!("load: the mix, {} callers for {} s...", p.tasks, p.seconds);

@@ -565,7 +565,7 @@ async fn interleaved(app: &'static App, n: usize, sides: &[Side<'_>]) -> Vec<Tim
 }
 
 /// User and system CPU time of this process so far, µs.
-fn cpu_us() -> (f64, f64) {
+pub(crate) fn cpu_us() -> (f64, f64) {
     // SAFETY: getrusage writes into the zeroed struct we own.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
@@ -671,14 +671,11 @@ async fn warm_store() {
 }
 
 /// The functions run a current-thread runtime (infra/routes.py's `main`), so the handlers
-/// are measured in one too; only the load run's many concurrent callers get worker threads.
+/// are measured in one too (the load run's concurrent callers as well: they wait on
+/// DynamoDB Local, not on this process's CPU).
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let runtime = if args.get(1).map(String::as_str) == Some("--load") {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
-    } else {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
-    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
     runtime.unwrap_or_else(|e| fail(format!("the Tokio runtime: {e}"))).block_on(run(args));
 }
 
@@ -1257,11 +1254,12 @@ async fn full() {
             Op::Dialect => "get-client (its process was run with /v1 events only)".to_owned(),
             _ => "its function's process is not run by the bench".to_owned(),
         };
-        rows.push(cost::Row { operation: op.name().to_owned(), lambda: function.and_then(choice_of), no_lambda: no_lambda.clone(), units: units_of(op), units_from: measured_here.clone() });
+        rows.push(cost::Row { operation: op.name().to_owned(), lambda: function.and_then(choice_of), mix: None, no_lambda: no_lambda.clone(), units: units_of(op), units_from: measured_here.clone() });
         if let Some(function) = function {
             rows.push(cost::Row {
                 operation: format!("{} (Python peer)", op.name()),
                 lambda: choice_of(&format!("{function} (Python peer)")),
+                mix: None,
                 no_lambda,
                 units: units_of(op),
                 units_from: "assumed: the handler's (the peer's own requests, which differ, were not counted)".to_owned(),
@@ -1269,29 +1267,38 @@ async fn full() {
         }
     }
     let mix_units = |f: &Value| -> Option<(f64, f64)> { Some((f["mix"]["read_units"].as_f64()?, f["mix"]["write_units"].as_f64()?)) };
-    rows.push(cost::Row {
-        operation: "the load mix".to_owned(),
+    // A mix's Lambda is modelled from its load run's in-process figures; the Python peer
+    // serves only retrieve, create and a list page, so its mix is not priced.
+    let mix_row = |operation: String, f: &Value, units_from: String| {
+        let mix = cost::mix_lambda(f, &ours);
+        let no_lambda = mix.as_ref().err().map_or_else(String::new, |why| format!("not modelled: {why}"));
+        cost::Row { operation, lambda: None, mix: mix.ok(), no_lambda, units: mix_units(f), units_from }
+    };
+    let peer_mix_row = |operation: String| cost::Row {
+        operation,
         lambda: None,
-        no_lambda: "not all of its operations' functions are run as processes".to_owned(),
-        units: mix_units(&figures),
-        units_from: format!("this run's short load run ({} requests of the mix)", figures["mix"]["requests"]),
-    });
+        mix: None,
+        no_lambda: "not measured: the Python peer serves only retrieve, create and a list page of the mix's nine operations".to_owned(),
+        units: None,
+        units_from: "-".to_owned(),
+    };
+    rows.push(mix_row("the load mix".to_owned(), &figures, format!("this run's short load run ({} requests of the mix)", figures["mix"]["requests"])));
+    rows.push(peer_mix_row("the load mix (Python peer)".to_owned()));
     let latest_path = Path::new(&root).join("docs/scale/latest.json");
     let latest: Option<Value> = std::fs::read_to_string(&latest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
     let latest_note = match &latest {
         Some(l) => {
-            rows.push(cost::Row {
-                operation: "the load mix (`make load`)".to_owned(),
-                lambda: None,
-                no_lambda: "not all of its operations' functions are run as processes".to_owned(),
-                units: mix_units(l),
-                units_from: format!(
+            rows.push(mix_row(
+                "the load mix (`make load`)".to_owned(),
+                l,
+                format!(
                     "`docs/scale/latest.json`: `make load` of {} at commit `{}` ({} requests), not this run",
                     l["generated"].as_str().unwrap_or("?"),
                     l["commit"].as_str().unwrap_or("?"),
                     l["mix"]["requests"]
                 ),
-            });
+            ));
+            rows.push(peer_mix_row("the load mix (`make load`, Python peer)".to_owned()));
             String::new()
         }
         None => " `docs/scale/latest.json` is missing (or unreadable): `make load`'s mix is not priced here.".to_owned(),

@@ -348,20 +348,21 @@ pub fn render(now: &Value, before: Option<&Value>) -> String {
     md.push_str(&summary(now, "creates", TARGET_CREATES, &format!("No partition over its limit at {TARGET_CREATES:.0} creates a second into one partner")));
     md.push('\n');
     md.push_str(&create_units_verdict(now));
-    md.push_str("\n\n## Units per operation\n\nEach operation alone, its requests one after another on a large partner; units of every partition it touched, over the requests. Duration: the handler's, in process, mean.\n\n| operation | route | requests | read units / request | write units / request | mean handler ms |\n|---|---|---|---|---|---|\n");
+    md.push_str("\n\n## Units per operation\n\nEach operation alone, its requests one after another on a large partner; units of every partition it touched, over the requests. Duration: the handler's, in process, mean; CPU: this process's user and system time over the requests (the handler's, and the caller's small share; DynamoDB Local is another process), which `make bench` uses to price the mix's Lambda.\n\n| operation | route | requests | read units / request | write units / request | mean handler ms | CPU ms / request |\n|---|---|---|---|---|---|---|\n");
     for o in now["ops"].as_array().into_iter().flatten() {
         md.push_str(&format!(
-            "| {} | `{}` | {} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | `{}` | {} | {:.2} | {:.2} | {:.2} | {} |\n",
             text(o, "op"),
             text(o, "route"),
             o["requests"],
             num(o, "read_units"),
             num(o, "write_units"),
-            num(o, "mean_ms")
+            num(o, "mean_ms"),
+            o["cpu_ms"].as_f64().map_or("not measured".to_owned(), |c| format!("{c:.2}"))
         ));
     }
     md.push_str(&format!(
-        "| **the mix** | (below) | {} | {:.2} | {:.2} | |\n",
+        "| **the mix** | (below) | {} | {:.2} | {:.2} | | |\n",
         mix["requests"],
         num(mix, "read_units"),
         num(mix, "write_units")
