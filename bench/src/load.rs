@@ -578,7 +578,15 @@ pub async fn run(s: &Setup, p: &Params) -> Value {
     eprintln!("load: each operation alone, {} requests each...", p.op_requests);
     let mut ops = Vec::new();
     for (op, _) in MIX {
+        // Units, with the capacity count on; then time and CPU in a second pass with it
+        // off (the count parses every request and answer, work no deployed function does).
         s.heat.start();
+        for _ in 0..p.op_requests {
+            if let Err(why) = perform(&st, op, 0).await {
+                fail(format!("{} alone: {why}", op.name()));
+            }
+        }
+        let log = s.heat.stop();
         let started = Instant::now();
         let cpu_before = crate::cpu_us();
         for _ in 0..p.op_requests {
@@ -591,7 +599,6 @@ pub async fn run(s: &Setup, p: &Params) -> Value {
         // This process's CPU (user and system) per request: the handler's, and the caller's
         // own small share (DynamoDB Local is another process).
         let cpu_ms = (cpu_after.0 + cpu_after.1 - cpu_before.0 - cpu_before.1) / 1000.0 / p.op_requests as f64;
-        let log = s.heat.stop();
         refuse_failures(op.name(), &Tally::default(), &log);
         let all = sum(&log.totals());
         let n = p.op_requests as f64;

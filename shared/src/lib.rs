@@ -50,8 +50,9 @@ static ALLOCATOR: Allocator = Allocator;
 
 /// mimalloc in a process without transparent huge pages. Where the kernel gives them to
 /// every aligned region (`always`), mimalloc's arenas fill 2 MiB pages: a function's
-/// peak RSS went from 9 MB to 17 MB for a heap of a few MB. The first allocation (before
-/// `main`, before mimalloc's own first one) turns them off for the process.
+/// peak RSS went from 9 MB to 17 MB for a heap of a few MB. The first allocation Rust asks
+/// for (before `main`) turns them off for the process (and the processes it starts): the
+/// kernel checks the setting at each page fault, so every arena is covered from then on.
 struct Allocator;
 
 static HUGE_PAGES_OFF: AtomicBool = AtomicBool::new(false);

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Partner, app, unique, unique_email};
 
-/// How many partitions a sharded list has (`LIST_SHARDS`).
-const SHARDS: usize = 4;
+/// How many partitions a sharded list has.
+const SHARDS: usize = clientele::store::LIST_SHARDS as usize;
 
 /// A client as the model knows it.
 #[derive(Clone)]
