@@ -91,3 +91,15 @@ unsafe impl GlobalAlloc for Allocator {
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The allocator turned transparent huge pages off for this (test) process before
+    /// anything else ran: what keeps a function's peak RSS near 10 MB, not 17.
+    #[test]
+    fn the_allocator_turns_huge_pages_off_for_the_process() {
+        // SAFETY: PR_GET_THP_DISABLE reads a flag and takes integer arguments only.
+        let off = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
+        assert_eq!(off, 1, "transparent huge pages are still on");
+    }
+}
