@@ -8,7 +8,7 @@
 //! The local gateway (`cargo lambda watch`) gives every request the source address
 //! 127.0.0.1, so a test that needs other addresses hands its requests to the function
 //! the way API Gateway does, with the address in `requestContext`
-//! ([`crate::helpers::TestApp::from_address`]); each such test has addresses of its own
+//! ([`crate::helpers::TestApp::call_from_address`]); each such test has addresses of its own
 //! ([`unique_address`]), so tests do not share guessing windows.
 
 use futures::StreamExt as _;
@@ -240,11 +240,11 @@ async fn a_right_password_sent_while_a_wrong_one_is_verified_does_not_take_its_p
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let right = basic_auth(&username, &password);
-    let racing = app.from_address(&address, "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await;
+    let racing = app.call_from_address(&address, "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await;
     racing.problem(429, "rate_limited");
     fifth.await.unwrap().problem(401, "unauthenticated");
     // The same password from another address is right: the 429 was the window's.
-    app.from_address(&unique_address(), "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await.expect(200);
+    app.call_from_address(&unique_address(), "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await.expect(200);
 }
 
 #[tokio::test]
@@ -290,7 +290,7 @@ async fn a_lockout_from_one_address_leaves_the_right_password_working_from_anoth
     // The same teammate from another address: its right password works, Basic and token.
     let elsewhere = unique_address();
     app.token_from(&elsewhere, &username, &password).await.expect(200);
-    let listed = app.from_address(&elsewhere, "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await;
+    let listed = app.call_from_address(&elsewhere, "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await;
     listed.expect(200);
 }
 

@@ -417,7 +417,7 @@ impl TestApp {
     /// since the local gateway (`cargo lambda watch`) puts 127.0.0.1 in every request's
     /// context. On AWS the gateway sets that address and nothing else can, which is what
     /// the guessing limits rely on; here the test plays the gateway for other addresses.
-    pub async fn from_address(&self, source_ip: &str, function: &str, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Resp {
+    pub async fn call_from_address(&self, source_ip: &str, function: &str, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Resp {
         let mut head = serde_json::Map::new();
         for (k, v) in headers {
             head.insert(k.to_ascii_lowercase(), json!(v));
@@ -454,10 +454,10 @@ impl TestApp {
         Resp { status, headers, body: parse_body(text.as_bytes()) }
     }
 
-    /// `POST /v1/auth/token` with Basic credentials, from `source_ip` ([`TestApp::from_address`]).
+    /// `POST /v1/auth/token` with Basic credentials, from `source_ip` ([`TestApp::call_from_address`]).
     pub async fn token_from(&self, source_ip: &str, username: &str, password: &str) -> Resp {
         let auth = basic_auth(username, password);
-        self.from_address(source_ip, "issue-token", Method::POST, "/v1/auth/token", &[("authorization", &auth)], None).await
+        self.call_from_address(source_ip, "issue-token", Method::POST, "/v1/auth/token", &[("authorization", &auth)], None).await
     }
 
     /// A new teammate of `p` with these permissions: (id, username, password).
