@@ -169,6 +169,11 @@ def access():
                         out.add(t)
                 row.append(sorted(out))
             (groups if name.startswith("@") else table)[name] = row
+    # A write of list entries reads its scopes' widths first, and widens them when
+    # DynamoDB throttles one (shared/src/store/lists.rs).
+    for name, (reads, writes, _) in table.items():
+        if {"CLIENTS#*", "EVENTS#*"} & set(writes) and not ("WIDTH#*" in reads and "WIDTH#*" in writes):
+            sys.exit(f"infra/access.tsv: {name} writes list entries, so it must read and write WIDTH#*")
     return table
 
 

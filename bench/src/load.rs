@@ -40,6 +40,10 @@ pub struct Params {
     pub op_requests: usize,
     /// How long creates into one partner run, s.
     pub create_seconds: f64,
+    /// The list width of the busy scopes (the platform's and each large partner's tree):
+    /// what throttles widen them to at the target rates. DynamoDB Local never
+    /// throttles, so the run sets it before any of their writes.
+    pub width: u32,
 }
 
 fn env_f(name: &str, default: f64) -> f64 {
@@ -58,6 +62,7 @@ impl Params {
             sub_every: crate::env_num("LOAD_SUB_EVERY", 10),
             op_requests: crate::env_num("LOAD_OP_REQUESTS", 200),
             create_seconds: env_f("LOAD_CREATE_SECONDS", 15.0),
+            width: u32::try_from(crate::env_num("LOAD_WIDTH", 4)).unwrap_or(4),
         }
     }
 
@@ -73,6 +78,7 @@ impl Params {
             sub_every: 5,
             op_requests: 30,
             create_seconds: 5.0,
+            width: u32::try_from(crate::env_num("LOAD_WIDTH", 4)).unwrap_or(4),
         }
     }
 
@@ -80,6 +86,7 @@ impl Params {
         json!({
             "seconds": self.seconds, "tasks": self.tasks, "partners": self.partners, "big": self.big, "big_share": self.big_share,
             "big_subs": self.big_subs, "sub_every": self.sub_every, "op_requests": self.op_requests, "create_seconds": self.create_seconds,
+            "width": self.width,
         })
     }
 }
@@ -191,8 +198,9 @@ fn post(route: &str, path: &str, params: &[(&str, &str)], key: &str, body: &Valu
     event("POST", route, path, params, "", key, Some(body))
 }
 
-/// One partner with its sub-partners, seeded clients (each with a quota) and licenses.
-async fn partner(app: &'static App, admin: &str, product: &str, subs: usize, seed: usize, licenses: usize) -> Partner {
+/// One partner with its sub-partners, seeded clients (each with a quota) and licenses;
+/// its tree's lists `width` partitions wide from before its first client, if given.
+async fn partner(app: &'static App, admin: &str, product: &str, subs: usize, seed: usize, licenses: usize, width: Option<u32>) -> Partner {
     let p = must(app, Handler::CreatePartner, &post("/v1/partners", "/v1/partners", &[], admin, &json!({ "name": unique("load") }))).await;
     let root = p["id"].as_str().unwrap_or_default().to_owned();
     let k = must(app, Handler::CreateKey, &post("/v1/api-keys", "/v1/api-keys", &[], admin, &json!({ "partnerId": root, "permissions": PERMISSIONS }))).await;
@@ -201,6 +209,11 @@ async fn partner(app: &'static App, admin: &str, product: &str, subs: usize, see
     for _ in 0..subs {
         let s = must(app, Handler::CreatePartner, &post("/v1/partners", "/v1/partners", &[], admin, &json!({ "name": unique("sub"), "parentId": root }))).await;
         scopes.push(s["id"].as_str().unwrap_or_default().to_owned());
+    }
+    if let Some(width) = width {
+        for scope in &scopes {
+            app.store.widen_to(scope, width).await.unwrap_or_else(|e| fail(format!("widening {scope}'s lists: {e}")));
+        }
     }
     let mut seeded = Vec::new();
     for scope in &scopes {
@@ -227,11 +240,13 @@ async fn set_up(s: &Setup, p: &Params) -> (State, Vec<(String, String)>) {
     let app = s.app;
     let product = must(app, Handler::CreateProduct, &post("/v1/products", "/v1/products", &[], &s.admin, &json!({ "name": unique("load"), "slug": unique("load") }))).await;
     let product = product["id"].as_str().unwrap_or_default().to_owned();
+    app.store.widen_to(clientele::store::ALL, p.width).await.unwrap_or_else(|e| fail(format!("widening the platform's lists: {e}")));
+    let width = p.width;
     let jobs = (0..p.partners).map(|i| {
         let (admin, product) = (s.admin.clone(), product.clone());
         let big = i < p.big;
         let subs = if big { p.big_subs } else { usize::from(p.sub_every > 0 && i % p.sub_every == 0) };
-        async move { partner(app, &admin, &product, subs, if big { 10 } else { 2 }, if big { 8 } else { 1 }).await }
+        async move { partner(app, &admin, &product, subs, if big { 10 } else { 2 }, if big { 8 } else { 1 }, big.then_some(width)).await }
     });
     let partners: Vec<Partner> = futures::stream::iter(jobs).buffered(8).collect().await;
     let mut names = Vec::new();

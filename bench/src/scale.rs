@@ -342,6 +342,11 @@ pub fn render(now: &Value, before: Option<&Value>) -> String {
         p["partners"], p["big"], num(p, "big_share") * 100.0, p["big_subs"], p["sub_every"], p["tasks"], num(mix, "seconds"), mix["requests"],
         num(mix, "requests") / num(mix, "seconds"), p["tasks"], num(creates, "seconds"), creates["requests"], p["op_requests"]
     ));
+    if let Some(width) = p["width"].as_u64() {
+        md.push_str(&format!(
+            "List widths: a scope's lists start one partition wide and double when DynamoDB throttles a write to them (`shared/src/store/lists.rs`). DynamoDB Local never throttles, so the run sets the busy scopes (the platform's `ALL` and each very large partner's tree) to {width} partitions before their first write, the width throttles widen them to at these rates; every other scope stays one wide. The shares below are of that steady state: until a scope has widened (a minute after its first throttled write), DynamoDB refuses part of its writes (503, `Retry-After`).\n\n"
+        ));
+    }
     md.push_str("## Verdicts\n\n");
     md.push_str(&summary(now, "mix", TARGET_RPS, &format!("No partition over its limit with the mix at {TARGET_RPS:.0} requests a second")));
     md.push('\n');

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::events::Event;
 use crate::secrets;
 use crate::store::webhooks::{Attempt, Delivery, DueEntry, PARKED, Sent};
-use crate::store::{ALL, Item, LIST_SHARDS};
+use crate::store::{ALL, Item, QUEUE_SHARDS};
 
 /// How long an attempt may take before the receiver counts as failed.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -341,7 +341,7 @@ impl Deliverer {
         let claim_until = Instant::now() + budget;
         let mut running = FuturesUnordered::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
-        let mut cursors: Vec<Option<Item>> = vec![None; LIST_SHARDS as usize];
+        let mut cursors: Vec<Option<Item>> = vec![None; QUEUE_SHARDS as usize];
         let (mut made, mut failure) = (0, None);
         let settle = |busy: &mut HashMap<String, usize>, (webhook, settled): (String, Result<(), ApiError>)| {
             if let Some(n) = busy.get_mut(&webhook) {

@@ -6,7 +6,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::lists::{self, Partition, add_counters, scopes, shard_pk};
+use super::lists::{self, Partition, add_counters, scopes};
+use super::tx::UNPLACED;
 use super::events::add_event;
 use super::tx::{Cond, Failed};
 use crate::events::Event;
@@ -112,13 +113,13 @@ fn counter_deltas(before: Option<&Client>, after: Option<&Client>) -> Vec<(Strin
     deltas
 }
 
-/// The key of the list entry of client `id` under `scope` (in its shard).
+/// The key of the list entry of client `id` under `scope` (its shard placed at commit).
 fn entry_key(scope: &str, id: &str) -> Item {
-    key(shard_pk(&format!("{LIST}#{scope}"), id), id)
+    key(format!("{LIST}#{scope}{UNPLACED}"), id)
 }
 
 /// The list entry of `c` under `scope`, carrying the keys of every filtered index,
-/// each list in the client's shard.
+/// each list in the client's shard (placed at commit, [`Tx::place`]).
 fn entry(c: &Client, scope: &str) -> Item {
     let base = format!("{LIST}#{scope}");
     let st = c.status.as_str();
@@ -130,7 +131,7 @@ fn entry(c: &Client, scope: &str) -> Item {
     e.insert("rp".into(), s(c.partner.id.clone()));
     e.insert("status".into(), s(st));
     e.insert("suspended".into(), AttributeValue::Bool(su));
-    let sharded = |list: String| s(shard_pk(&list, &c.id));
+    let sharded = |list: String| s(format!("{list}{UNPLACED}"));
     e.insert("gsi1pk".into(), sharded(format!("{base}#st#{st}")));
     e.insert("gsi1sk".into(), s(c.id.clone()));
     e.insert("gsi2pk".into(), sharded(format!("{base}#su#{su}")));
@@ -226,7 +227,7 @@ impl Store {
         tx.create(t, with_pk(key_claim(&c.api_key_hash))?, Guard::Secret);
         let deltas = counter_deltas(None, Some(c));
         for scope in scopes(&c.ancestors) {
-            tx.put(t, entry(c, &scope), None, None);
+            tx.put_listed(t, &scope, &c.id, entry(c, &scope));
             add_counters(&mut tx, t, LIST, &scope, &deltas);
         }
         add_event(&mut tx, t, event)?;
@@ -281,11 +282,11 @@ impl Store {
             let (left, joined) = (scopes(&before.ancestors), scopes(&after.ancestors));
             for scope in &joined {
                 let deltas = counter_deltas(left.contains(scope).then_some(before), Some(after));
-                tx.put(t, entry(after, scope), None, None);
+                tx.put_listed(t, scope, &after.id, entry(after, scope));
                 add_counters(&mut tx, t, LIST, scope, &deltas);
             }
             for scope in left.iter().filter(|s| !joined.contains(s)) {
-                tx.delete(t, entry_key(scope, &before.id), None, None);
+                tx.delete_listed(t, scope, &before.id, entry_key(scope, &before.id));
                 add_counters(&mut tx, t, LIST, scope, &counter_deltas(Some(before), None));
             }
         }
@@ -323,7 +324,7 @@ impl Store {
         tx.put(t, gone, None, None);
         let deltas = counter_deltas(Some(c), None);
         for scope in scopes(&c.ancestors) {
-            tx.delete(t, entry_key(&scope, &c.id), None, None);
+            tx.delete_listed(t, &scope, &c.id, entry_key(&scope, &c.id));
             add_counters(&mut tx, t, LIST, &scope, &deltas);
         }
         add_event(&mut tx, t, event)?;
@@ -350,14 +351,14 @@ impl Store {
         }
         let base = format!("{LIST}#{}", q.scope);
         let (part, field) = match (q.status, q.suspended) {
-            (None, None) => (Partition::table(base).sharded(), "total".to_owned()),
+            (None, None) => (Partition::table(base).sharded(&q.scope), "total".to_owned()),
             (Some(st), None) => (
-                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())).sharded(),
+                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{base}#st#{}", st.as_str())).sharded(&q.scope),
                 format!("st_{}", st.as_str()),
             ),
-            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")).sharded(), format!("su_{su}")),
+            (None, Some(su)) => (Partition::index("gsi2", "gsi2pk", "gsi2sk", format!("{base}#su#{su}")).sharded(&q.scope), format!("su_{su}")),
             (Some(st), Some(su)) => (
-                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())).sharded(),
+                Partition::index("gsi3", "gsi3pk", "gsi3sk", format!("{base}#st#{}#su#{su}", st.as_str())).sharded(&q.scope),
                 format!("st_{}_su_{su}", st.as_str()),
             ),
         };
@@ -429,7 +430,7 @@ impl Store {
     /// Name-prefix search: reads every entry whose name starts with the prefix
     /// (cost in proportion to the matches), then pages newest first.
     async fn list_by_name_prefix(&self, q: &ClientQuery, prefix: &str, page: &Page) -> Result<ClientList, ApiError> {
-        let part = Partition::index("gsi4", "gsi4pk", "gsi4sk", format!("{LIST}#{}#name", q.scope)).sharded();
+        let part = Partition::index("gsi4", "gsi4pk", "gsi4sk", format!("{LIST}#{}#name", q.scope)).sharded(&q.scope);
         let entries = self.all_with_prefix(&part, prefix).await?;
         let attr = |e: &Item, name: &str| e.get(name).cloned();
         let mut ids: Vec<String> = entries

@@ -1,7 +1,8 @@
 //! Events: the event item (which the stream carries to delivery) and its list
 //! entries, one per scope, with a per-type index (`gsi1`) and counters.
 
-use super::lists::{Partition, add_counters, scopes, shard_pk};
+use super::lists::{Partition, add_counters, scopes};
+use super::tx::UNPLACED;
 use super::{Guard, Page, Store, Tx, Unreadable, key, parse_item, s, to_item};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
@@ -37,11 +38,11 @@ pub(crate) fn add_event(tx: &mut Tx<Guard>, table: &str, e: &Event) -> Result<()
     tx.put(table, to_item(event_pk(&e.id), "#", e)?, None, None);
     let kind = e.kind.as_str();
     for scope in scopes(&e.scopes) {
-        let mut entry = key(shard_pk(&format!("{LIST}#{scope}"), &e.id), &e.id);
+        let mut entry = key(format!("{LIST}#{scope}{UNPLACED}"), &e.id);
         entry.insert("id".into(), s(e.id.clone()));
-        entry.insert("gsi1pk".into(), s(shard_pk(&format!("{LIST}#{scope}#{kind}"), &e.id)));
+        entry.insert("gsi1pk".into(), s(format!("{LIST}#{scope}#{kind}{UNPLACED}")));
         entry.insert("gsi1sk".into(), s(e.id.clone()));
-        tx.put(table, entry, None, None);
+        tx.put_listed(table, &scope, &e.id, entry);
         add_counters(tx, table, LIST, &scope, &[("total".into(), 1), (format!("type_{kind}"), 1)]);
     }
     if let Some(client) = client_of(e) {
@@ -70,9 +71,9 @@ impl Store {
     /// One page of the events of `scope`, newest first, optionally of one type, and the total.
     pub async fn list_events(&self, scope: &str, kind: Option<EventType>, page: &Page) -> Result<(Vec<Event>, Option<String>, u64), ApiError> {
         let (part, field) = match kind {
-            None => (Partition::table(format!("{LIST}#{scope}")).sharded(), "total".to_owned()),
+            None => (Partition::table(format!("{LIST}#{scope}")).sharded(scope), "total".to_owned()),
             Some(k) => (
-                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}#{}", k.as_str())).sharded(),
+                Partition::index("gsi1", "gsi1pk", "gsi1sk", format!("{LIST}#{scope}#{}", k.as_str())).sharded(scope),
                 format!("type_{}", k.as_str()),
             ),
         };

@@ -6,14 +6,19 @@
 //! contend on one item; a total is one `BatchGetItem` of the shards.
 //!
 //! The busiest lists (clients and events: every change writes to the platform's
-//! `ALL` lists and to each of its partners') are spread the same way over
-//! [`LIST_SHARDS`] partitions, an entry's shard a hash of its record's id (so its
-//! updates and its delete find it). A page of a sharded list reads the page from
-//! every shard at once and merges them by sort key: the same entries, order and
-//! cursors as one partition would give, at one round trip and at most one page per
-//! shard (a `skip` of n reads up to n keys of each), while no partition key takes
-//! more than its share of the writes.
+//! `ALL` lists and to each of its partners') can be spread over several partitions,
+//! an entry's shard a hash of its record's id. How many is the scope's width
+//! ([`Widths`]): one until DynamoDB throttles a write to them, then doubling. A page
+//! of a list reads the page from every partition at once and merges them by sort
+//! key: the same entries, order and cursors as one partition would give, at one
+//! round trip and at most one page per partition (a `skip` of n reads up to n keys
+//! of each), while no partition key takes more than its share of the writes.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
 use super::cursor::Page;
@@ -24,19 +29,134 @@ use crate::error::ApiError;
 /// How many items one scope's counters are spread over.
 pub const COUNTER_SHARDS: u32 = 8;
 
-/// How many partitions a sharded list (clients, events) is spread over. Four: at 1 000
-/// creates a second into one partner, its list entries (2 write units each, in a
-/// transaction) take 500 units a second of each partition, half of one partition's limit
-/// (`make load`, docs/SCALE.md); every page reads each partition once, so each one more is
-/// one more Query on every list page (8 were 12 calls a page, 4 are 7).
-pub const LIST_SHARDS: u32 = 4;
+/// How many partitions the webhook due queue is spread over (fixed: its poller reads
+/// each one, and no list page does).
+pub const QUEUE_SHARDS: u32 = 4;
 
-/// The partition of sharded list `base` that holds the entry of record `id`:
-/// `<base>#<shard>`, the shard an FNV-1a hash of the id (stable everywhere, so
-/// whoever writes, moves or deletes the entry finds the same partition).
-pub fn shard_pk(base: &str, id: &str) -> String {
-    let hash = id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("{base}#{}", hash % LIST_SHARDS)
+/// The partition of the due queue that holds the entry of `id`: `<base>#<shard>`, the
+/// shard an FNV-1a hash of the id, so every writer finds the same partition.
+pub fn queue_shard_pk(base: &str, id: &str) -> String {
+    format!("{base}#{}", fnv(id) % QUEUE_SHARDS)
+}
+
+fn fnv(id: &str) -> u32 {
+    id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+}
+
+/// The widest a scope's lists grow: 32 partitions take 32 000 write units a second.
+pub const MAX_WIDTH: u32 = 32;
+
+/// How long a process trusts the widths it read (see [`Widths`]).
+const WIDTHS_TTL: Duration = Duration::from_secs(20);
+
+/// How far ahead of its recording a widening takes effect. It must exceed
+/// [`WIDTHS_TTL`] plus the longest request (the functions' 15 s timeout) plus clock
+/// skew, so that no process holding the widths from before it has minted, or will
+/// mint, an id dated after it (see [`Widths`]).
+pub const WIDEN_DELAY: Duration = Duration::from_secs(60);
+
+/// The widths of one scope's lists over time: `(from, width)` pairs, `from` in Unix ms.
+/// Before the first, a scope's lists are one partition wide.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Width(Vec<(i64, u32)>);
+
+impl Width {
+    /// The width in force at `ms`: the entries of records whose ids are dated then
+    /// are spread over this many partitions.
+    pub fn at(&self, ms: i64) -> u32 {
+        self.0.iter().filter(|(from, _)| *from <= ms).map(|(_, w)| *w).max().unwrap_or(1)
+    }
+
+    /// The widest the lists have been or are about to be: every partition a reader must read.
+    pub fn widest(&self) -> u32 {
+        self.0.iter().map(|(_, w)| *w).max().unwrap_or(1)
+    }
+
+    /// When the last widening took effect (or takes effect).
+    fn last_from(&self) -> i64 {
+        self.0.iter().map(|(from, _)| *from).max().unwrap_or(i64::MIN)
+    }
+
+    fn from_item(item: &Item) -> Self {
+        let mut steps = Vec::new();
+        if let Some(AttributeValue::L(list)) = item.get("h") {
+            for step in list {
+                if let AttributeValue::S(s) = step
+                    && let Some((from, w)) = s.split_once(':')
+                    && let (Ok(from), Ok(w)) = (from.parse::<i64>(), w.parse::<u32>())
+                {
+                    steps.push((from, w.clamp(1, MAX_WIDTH)));
+                }
+            }
+        }
+        Self(steps)
+    }
+}
+
+/// The time (Unix ms) an id is dated: a UUIDv7's timestamp (every id Clientele mints,
+/// numbered ones included); 0 for anything else.
+fn id_millis(id: &str) -> i64 {
+    uuid::Uuid::parse_str(id)
+        .ok()
+        .and_then(|u| u.get_timestamp())
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            i64::try_from(secs).unwrap_or(i64::MAX / 2_000) * 1_000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(0)
+}
+
+/// The partition of `scope`'s list `base` (`CLIENTS#<scope>`, an index's
+/// `CLIENTS#<scope>#st#live`, ...) that holds the entry of record `id`:
+/// `<base>#<shard>`, the shard an FNV-1a hash of the id modulo the scope's width at
+/// the id's date. Widths only grow and a widening takes effect [`WIDEN_DELAY`] after
+/// it is recorded, so whoever writes, moves or deletes the entry, with widths read up
+/// to [`WIDTHS_TTL`] ago, finds the same partition.
+pub fn shard_pk(base: &str, id: &str, width: &Width) -> String {
+    format!("{base}#{}", fnv(id) % width.at(id_millis(id)).max(1))
+}
+
+/// Each scope's list widths, as this process last read them (each for up to
+/// [`WIDTHS_TTL`]).
+///
+/// A scope's lists (clients, events, and their indexes) start one partition wide, so a
+/// page is one `Query`. When DynamoDB throttles a write to one of them (a partition
+/// past its 1 000 write units a second), the scope's width doubles, up to
+/// [`MAX_WIDTH`], [`WIDEN_DELAY`] after the throttle. An entry stays in the partition
+/// its id's date and the width then put it in: nothing moves. A reader reads every
+/// partition up to the widest width recorded; one holding widths up to
+/// [`WIDTHS_TTL`] old misses only widenings not yet in effect, whose partitions
+/// hold nothing yet.
+#[derive(Clone, Default)]
+pub struct Widths {
+    /// Each scope's widths and when they were read (Unix ms: the wall clock, which goes on
+    /// while Lambda freezes a process between invocations, where a monotonic clock may not).
+    cache: Arc<Mutex<HashMap<String, (i64, Width)>>>,
+    /// [`WIDEN_DELAY`], shorter only where one process alone uses the table (a test).
+    delay: Option<Duration>,
+}
+
+impl Widths {
+    /// Widths whose widenings take effect `delay` after a throttle.
+    pub fn with_delay(delay: Duration) -> Self {
+        Self { delay: Some(delay), ..Self::default() }
+    }
+}
+
+/// Widths cached at most: past this the cache starts again (a process serving that
+/// many scopes in 20 s reads them again).
+const WIDTHS_CACHED: usize = 10_000;
+
+/// The item holding a scope's widths.
+fn width_pk(scope: &str) -> String {
+    format!("WIDTH#{scope}")
+}
+
+/// The scope of a list partition key (`CLIENTS#<scope>#<shard>`, `EVENTS#<scope>#<shard>`).
+pub fn list_scope(pk: &str) -> Option<&str> {
+    let rest = pk.strip_prefix("CLIENTS#").or_else(|| pk.strip_prefix("EVENTS#"))?;
+    let (scope, shard) = rest.split_once('#')?;
+    shard.parse::<u32>().ok().map(|_| scope)
 }
 
 /// The scope every record is listed under, for the platform admin.
@@ -73,37 +193,34 @@ pub fn add_counters<L: Copy>(tx: &mut Tx<L>, table: &str, list: &str, scope: &st
 }
 
 /// A partition to page through, newest first: the base table or one index; or a
-/// sharded list there, whose partitions are `<pk>#0` .. `<pk>#<LIST_SHARDS - 1>`.
+/// scope's sharded list there, whose partitions are `<pk>#0` .. `<pk>#<width - 1>`.
 pub struct Partition {
     pub index: Option<&'static str>,
     pub pk_name: &'static str,
     pub sk_name: &'static str,
     pub pk: String,
-    pub sharded: bool,
+    /// The scope whose width a sharded list has.
+    pub sharded: Option<String>,
 }
 
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
-        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: false }
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: None }
     }
 
     /// A partition of `gsiN`.
     pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
-        Self { index: Some(index), pk_name, sk_name, pk, sharded: false }
+        Self { index: Some(index), pk_name, sk_name, pk, sharded: None }
     }
 
-    /// The same list spread over [`LIST_SHARDS`] partitions (its entries written under
-    /// [`shard_pk`]).
+    /// The same list of `scope`, spread over as many partitions as the scope's width
+    /// (its entries written under [`shard_pk`]).
     #[must_use]
-    pub fn sharded(self) -> Self {
-        Self { sharded: true, ..self }
+    pub fn sharded(self, scope: &str) -> Self {
+        Self { sharded: Some(scope.to_owned()), ..self }
     }
 
-    /// The partition keys to read.
-    fn keys(&self) -> Vec<String> {
-        if self.sharded { (0..LIST_SHARDS).map(|i| format!("{}#{i}", self.pk)).collect() } else { vec![self.pk.clone()] }
-    }
 }
 
 /// The first `want` entries of shards that are each newest first (descending sort key
@@ -154,6 +271,107 @@ pub fn sum_counter(items: &[Item], list: &str, field: &str) -> u64 {
 }
 
 impl Store {
+    /// The partition keys of `part` to read: of a sharded list, one per partition up to
+    /// its scope's widest width.
+    async fn partition_keys(&self, part: &Partition) -> Result<Vec<String>, ApiError> {
+        let Some(scope) = &part.sharded else { return Ok(vec![part.pk.clone()]) };
+        let width = self.widths(std::slice::from_ref(scope)).await?.remove(scope).unwrap_or_default();
+        Ok((0..width.widest()).map(|i| format!("{}#{i}", part.pk)).collect())
+    }
+
+    /// The list widths of `scopes`, each from this process's cache when read less than
+    /// [`WIDTHS_TTL`] ago, the others in one `BatchGetItem`.
+    pub(crate) async fn widths(&self, scopes: &[String]) -> Result<HashMap<String, Width>, ApiError> {
+        let mut found = HashMap::with_capacity(scopes.len());
+        let mut missing = Vec::new();
+        let now = chrono::Utc::now().timestamp_millis();
+        let ttl = i64::try_from(WIDTHS_TTL.as_millis()).unwrap_or(0);
+        {
+            let cache = self.widths.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for scope in scopes {
+                match cache.get(scope) {
+                    // Fresh, and the clock has not gone back since.
+                    Some((read, w)) if (*read..*read + ttl).contains(&now) => {
+                        found.insert(scope.clone(), w.clone());
+                    }
+                    _ => missing.push(width_pk(scope)),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        missing.sort();
+        missing.dedup();
+        let read = now;
+        let items = self.batch_get_items(&missing).await?;
+        let mut cache = self.widths.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() + missing.len() > WIDTHS_CACHED {
+            cache.clear();
+        }
+        for pk in &missing {
+            let scope = pk.trim_start_matches("WIDTH#");
+            let width = items.iter().find(|i| string_attr(i, "pk").as_deref() == Some(pk)).map(Width::from_item).unwrap_or_default();
+            cache.insert(scope.to_owned(), (read, width.clone()));
+            found.insert(scope.to_owned(), width);
+        }
+        Ok(found)
+    }
+
+    /// Doubles the width of `scope`'s lists (DynamoDB throttled a write to the entry of
+    /// record `id` in one of them), taking effect [`WIDEN_DELAY`] from now: unless it is
+    /// at [`MAX_WIDTH`] already, or its last widening has not taken effect yet (one
+    /// doubling per delay, however many writes were throttled meanwhile), or the entry
+    /// was placed under an earlier width (a change to an older record: it stays where it
+    /// is, so no widening would spread it).
+    pub(crate) async fn widen(&self, scope: &str, id: &str) -> Result<(), ApiError> {
+        let current = self.widths(&[scope.to_owned()]).await?.remove(scope).unwrap_or_default();
+        if id_millis(id) < current.last_from() {
+            return Ok(());
+        }
+        self.widen_to(scope, current.widest().saturating_mul(2)).await
+    }
+
+    /// Widens `scope`'s lists to `width` partitions (at most [`MAX_WIDTH`]) from
+    /// [`WIDEN_DELAY`] on, as throttles would, for a scope about to be busy (a load
+    /// run's); nothing when they are that wide already or a widening is pending.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn widen_to(&self, scope: &str, width: u32) -> Result<(), ApiError> {
+        let current = self.widths(&[scope.to_owned()]).await?.remove(scope).unwrap_or_default();
+        let now = chrono::Utc::now().timestamp_millis();
+        let next = width.min(MAX_WIDTH);
+        if next <= current.widest() || current.last_from() > now {
+            return Ok(());
+        }
+        let delay = i64::try_from(self.widths.delay.unwrap_or(WIDEN_DELAY).as_millis()).unwrap_or(i64::MAX);
+        let from = now.saturating_add(delay);
+        let result = self
+            .db
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(width_pk(scope), "#")))
+            .update_expression("SET w = :w, w_from = :from, h = list_append(if_not_exists(h, :none), :step)")
+            .condition_expression("attribute_not_exists(w) OR (w < :w AND w_from <= :now)")
+            .expression_attribute_values(":w", super::n(i64::from(next)))
+            .expression_attribute_values(":from", super::n(from))
+            .expression_attribute_values(":now", super::n(now))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":step", AttributeValue::L(vec![s(format!("{from}:{next}"))]))
+            .send()
+            .await;
+        self.widths.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(scope);
+        match result {
+            Ok(_) => {
+                tracing::warn!(scope, width = next, from, "a list partition was throttled: the scope's lists widen");
+                Ok(())
+            }
+            Err(e) if e.as_service_error().is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
     /// The sum of counter `field` over the shards of `list` in `scope`.
     pub(crate) async fn count(&self, list: &str, scope: &str, field: &str) -> Result<u64, ApiError> {
         Ok(sum_counter(&self.batch_get_items(&counter_pks(list, scope)).await?, list, field))
@@ -179,7 +397,7 @@ impl Store {
     /// Up to `want` entries of `part` after `after`, newest first: of a sharded list,
     /// up to `want` from each shard at once, merged.
     async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
-        let keys = part.keys();
+        let keys = self.partition_keys(part).await?;
         let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want, keys_only))).await?;
         Ok(merge_newest_first(shards, part.sk_name, want))
     }
@@ -272,7 +490,7 @@ impl Store {
     /// may cost in proportion to their matches), of every shard of a sharded list, in no
     /// particular order.
     pub(crate) async fn all_with_prefix(&self, part: &Partition, prefix: &str) -> Result<Vec<Item>, ApiError> {
-        let keys = part.keys();
+        let keys = self.partition_keys(part).await?;
         let shards = futures::future::try_join_all(keys.iter().map(|pk| self.all_with_prefix_one(part, pk, prefix))).await?;
         Ok(shards.into_iter().flatten().collect())
     }
@@ -328,14 +546,63 @@ mod tests {
         assert_eq!(sks(&merge_newest_first(shards, "sk", 100)), ["09", "08", "07", "06", "05", "02", "01"]);
     }
 
+    /// An id dated `ms` (Unix ms), as Clientele mints them.
+    fn id_at(ms: u64) -> String {
+        let rest: [u8; 10] = rand::random();
+        uuid::Builder::from_unix_timestamp_millis(ms, &rest).into_uuid().to_string()
+    }
+
+    fn shard_of(pk: &str) -> u32 {
+        pk.rsplit('#').next().and_then(|s| s.parse().ok()).expect("a shard")
+    }
+
     #[test]
-    fn an_entrys_shard_is_its_ids_everywhere_and_ids_spread_over_every_shard() {
-        let id = "01a237a5-7c86-727a-8d91-468d176b8daf";
-        assert_eq!(shard_pk("CLIENTS#ALL", id), shard_pk("CLIENTS#ALL", id));
-        let used: std::collections::HashSet<String> = (0..200)
-            .map(|_| shard_pk("CLIENTS#ALL", &crate::domain::new_id()))
-            .map(|pk| pk.rsplit('#').next().unwrap_or_default().to_owned())
-            .collect();
-        assert_eq!(used.len(), LIST_SHARDS as usize, "200 new ids land in every shard: {used:?}");
+    fn a_scope_is_one_partition_wide_until_widened_and_a_width_applies_from_its_date_on() {
+        let w = Width(vec![(2_000, 2), (5_000, 4)]);
+        assert_eq!((Width::default().at(9_999), Width::default().widest()), (1, 1));
+        assert_eq!([w.at(0), w.at(1_999), w.at(2_000), w.at(4_999), w.at(5_000), w.at(i64::MAX)], [1, 1, 2, 2, 4, 4]);
+        assert_eq!(w.widest(), 4, "a reader reads every partition ever used");
+        assert_eq!(id_millis(&id_at(1_234_567)), 1_234_567);
+        assert_eq!(id_millis("not-a-uuid"), 0);
+    }
+
+    #[test]
+    fn an_entry_stays_in_the_partition_its_ids_date_put_it_in_and_new_ids_spread() {
+        let before = Width::default();
+        let after = Width(vec![(1_000_000, 4)]);
+        for _ in 0..100 {
+            let old = id_at(999_999);
+            assert_eq!(shard_pk("CLIENTS#p", &old, &before), "CLIENTS#p#0");
+            assert_eq!(shard_pk("CLIENTS#p", &old, &after), "CLIENTS#p#0", "the widening does not move an older entry");
+            let new = id_at(1_000_000);
+            assert_eq!(shard_pk("CLIENTS#p", &new, &after), shard_pk("CLIENTS#p", &new, &after), "the same everywhere");
+        }
+        let used: std::collections::HashSet<u32> = (0..200).map(|_| shard_of(&shard_pk("EVENTS#ALL", &id_at(2_000_000), &after))).collect();
+        assert_eq!(used, (0..4).collect(), "200 new ids land in every partition");
+    }
+
+    #[test]
+    fn a_width_reads_back_from_its_item_and_bad_steps_are_left_out() {
+        let item = Item::from([(
+            "h".to_owned(),
+            AttributeValue::L(vec![s("100:2"), s("junk"), s("300:4"), s("400:1000")]),
+        )]);
+        assert_eq!(Width::from_item(&item), Width(vec![(100, 2), (300, 4), (400, MAX_WIDTH)]));
+        assert_eq!(Width::from_item(&Item::new()), Width::default());
+    }
+
+    #[test]
+    fn a_list_partition_names_its_scope() {
+        assert_eq!(list_scope("CLIENTS#ALL#3"), Some("ALL"));
+        assert_eq!(list_scope("EVENTS#0190-aa#0"), Some("0190-aa"));
+        assert_eq!(list_scope("CLIENTS#ALL#name"), None, "an index key is not a base-table partition");
+        assert_eq!(list_scope("COUNT#EVENTS#ALL#1"), None);
+        assert_eq!(list_scope("CLIENT#x"), None);
+    }
+
+    #[test]
+    fn the_due_queue_spreads_over_its_fixed_partitions() {
+        let used: std::collections::HashSet<u32> = (0..200).map(|_| shard_of(&queue_shard_pk("DUE", &crate::domain::new_id()))).collect();
+        assert_eq!(used.len(), QUEUE_SHARDS as usize);
     }
 }

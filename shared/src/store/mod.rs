@@ -33,6 +33,10 @@
 //! | usage counter                | `USAGE#<client>#<resource>#<period>` | `#`           | |
 //! | event                        | `EVENT#<id>`                         | `#`           | |
 //! | event list entry             | `EVENTS#<scope>#<shard>`             | `<eventId>`   | gsi1: `EVENTS#<scope>#<type>#<shard>` / `<eventId>` |
+//! | a scope's list widths        | `WIDTH#<scope>`                      | `#`           | |
+//!
+//! A list entry's `<shard>` is a hash of its record's id modulo its scope's list width
+//! at the id's date (`lists.rs`): `0` until DynamoDB has throttled the scope's lists.
 //!
 //! `<scope>` is `ALL` (the platform admin's view) or the id of a partner: a client
 //! or partner has one list entry per ancestor partner (its whole path from the
@@ -77,7 +81,7 @@ use crate::error::ApiError;
 pub use api_keys::KeyGrant;
 pub use clients::{ClientList, ClientQuery};
 pub(crate) use clients::client_pk;
-pub use lists::{ALL, LIST_SHARDS};
+pub use lists::{ALL, MAX_WIDTH, QUEUE_SHARDS, WIDEN_DELAY};
 pub use cursor::Page;
 pub use tx::{Failed, Tx};
 
@@ -151,6 +155,8 @@ pub type Item = HashMap<String, AttributeValue>;
 pub struct Store {
     db: Dynamo,
     table: String,
+    /// The list widths this process has read (shared by its clones).
+    widths: lists::Widths,
 }
 
 /// Whether an SDK failure is the store being unreachable, slow or overloaded (a
@@ -289,7 +295,15 @@ pub fn sdk_config() -> aws_config::SdkConfig {
 
 impl Store {
     pub fn new(db: Dynamo, table: impl Into<String>) -> Self {
-        Self { db, table: table.into() }
+        Self { db, table: table.into(), widths: lists::Widths::default() }
+    }
+
+    /// The same store, widening lists `delay` after a throttle instead of
+    /// [`WIDEN_DELAY`](lists::WIDEN_DELAY): only where this process alone writes the
+    /// table (a test), since others may hold widths for up to 20 s.
+    #[must_use]
+    pub fn with_widen_delay(self, delay: std::time::Duration) -> Self {
+        Self { widths: lists::Widths::with_delay(delay), ..self }
     }
 
     /// The client for the function's table, configured by [`sdk_config`].
@@ -377,8 +391,22 @@ impl Store {
     }
 
     /// Runs a transaction; see [`Tx`] for how failed conditions are reported.
-    pub(crate) async fn commit(&self, tx: Tx<Guard>) -> Result<(), tx::Failed<Guard>> {
-        tx.commit(&self.db).await
+    /// Its list entries go to their shards of their scopes' widths ([`lists::Widths`]);
+    /// when DynamoDB throttled one of those partitions, its scope's lists widen.
+    pub(crate) async fn commit(&self, mut tx: Tx<Guard>) -> Result<(), tx::Failed<Guard>> {
+        let scopes = tx.listed_scopes();
+        if !scopes.is_empty() {
+            tx.place(&self.widths(&scopes).await?)?;
+        }
+        let (result, throttled) = tx.commit(&self.db).await;
+        for (scope, id) in throttled {
+            // The write's own answer stands (a 503 when the throttle outlasted the retries);
+            // a widening that fails is tried again at the next throttle.
+            if let Err(e) = self.widen(&scope, &id).await {
+                tracing::warn!(scope, error = %e, "could not widen a throttled list");
+            }
+        }
+        result
     }
 }
 

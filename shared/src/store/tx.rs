@@ -49,6 +49,21 @@ pub struct Tx<L> {
     items: Vec<(TransactWriteItem, Option<L>)>,
     /// Counter additions, merged by item (see [`Tx::add`]).
     counters: Vec<Counter>,
+    /// List entries whose partitions wait for their scopes' widths (see [`Tx::put_listed`]).
+    listed: Vec<Listed>,
+}
+
+/// How a list entry's partition keys end until its shard is known: `<list>#~`.
+pub const UNPLACED: &str = "#~";
+
+/// A list entry (unconditional put or delete) of record `id` under `scope`, whose
+/// partition keys (`pk`, and each index's `gsi*pk`) end in [`UNPLACED`].
+struct Listed {
+    table: String,
+    scope: String,
+    id: String,
+    item: Item,
+    delete: bool,
 }
 
 /// The additions to one counter item: its table, the group that names it whatever its
@@ -62,7 +77,7 @@ struct Counter {
 
 impl<L: Copy> Default for Tx<L> {
     fn default() -> Self {
-        Self { items: Vec::new(), counters: Vec::new() }
+        Self { items: Vec::new(), counters: Vec::new(), listed: Vec::new() }
     }
 }
 
@@ -89,7 +104,53 @@ impl<L: Copy> Tx<L> {
     }
 
     pub fn len(&self) -> usize {
-        self.items.len() + self.counters.len()
+        self.items.len() + self.counters.len() + self.listed.len()
+    }
+
+    /// Puts list entry `item` of record `id` under `scope`, its partition keys ending in
+    /// [`UNPLACED`]: [`Tx::place`] puts it in its shard once the scope's width is known.
+    pub fn put_listed(&mut self, table: &str, scope: &str, id: &str, item: Item) {
+        self.listed.push(Listed { table: table.to_owned(), scope: scope.to_owned(), id: id.to_owned(), item, delete: false });
+    }
+
+    /// Deletes the list entry of record `id` under `scope` (`key`'s `pk` ending in [`UNPLACED`]).
+    pub fn delete_listed(&mut self, table: &str, scope: &str, id: &str, key: Item) {
+        self.listed.push(Listed { table: table.to_owned(), scope: scope.to_owned(), id: id.to_owned(), item: key, delete: true });
+    }
+
+    /// The scopes whose widths [`Tx::place`] needs.
+    pub fn listed_scopes(&self) -> Vec<String> {
+        let mut scopes: Vec<String> = self.listed.iter().map(|l| l.scope.clone()).collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
+    /// Puts each list entry in its shard of its scope's width (`widths`, by scope).
+    ///
+    /// # Errors
+    /// When `widths` lacks an entry's scope, or an entry's `pk` is not [`UNPLACED`].
+    pub fn place(&mut self, widths: &std::collections::HashMap<String, super::lists::Width>) -> Result<(), ApiError> {
+        for mut l in std::mem::take(&mut self.listed) {
+            let width = widths.get(&l.scope).ok_or_else(|| ApiError::internal(format!("no list width read for scope {}", l.scope)))?;
+            if !matches!(l.item.get("pk"), Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) if pk.ends_with(UNPLACED)) {
+                return Err(ApiError::internal("a list entry's partition key is not left to be placed"));
+            }
+            for (name, value) in &mut l.item {
+                let partition_key = name == "pk" || (name.starts_with("gsi") && name.ends_with("pk"));
+                if let (true, aws_sdk_dynamodb::types::AttributeValue::S(v)) = (partition_key, value)
+                    && let Some(base) = v.strip_suffix(UNPLACED)
+                {
+                    *v = super::lists::shard_pk(base, &l.id, width);
+                }
+            }
+            if l.delete {
+                self.delete(&l.table, l.item, None, None);
+            } else {
+                self.put(&l.table, l.item, None, None);
+            }
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -206,7 +267,20 @@ impl<L: Copy> Tx<L> {
         self.items.push((TransactWriteItem::builder().condition_check(b.build().expect("complete")).build(), Some(label)));
     }
 
-    pub(crate) async fn commit(mut self, db: &Dynamo) -> Result<(), Failed<L>> {
+    /// Sends the transaction (after [`Tx::place`]): its outcome, and the list entries
+    /// DynamoDB throttled on the way, as `(scope, record id)` (whose lists should widen).
+    pub(crate) async fn commit(mut self, db: &Dynamo) -> (Result<(), Failed<L>>, Vec<(String, String)>) {
+        let mut throttled = Vec::new();
+        let result = self.send(db, &mut throttled).await;
+        throttled.sort();
+        throttled.dedup();
+        (result, throttled)
+    }
+
+    async fn send(&mut self, db: &Dynamo, throttled: &mut Vec<(String, String)>) -> Result<(), Failed<L>> {
+        if !self.listed.is_empty() {
+            return Err(Failed::Error(ApiError::internal("a transaction's list entries were not placed before its commit")));
+        }
         self.counter_updates();
         if self.items.len() > MAX_ITEMS {
             return Err(Failed::Error(ApiError::internal(format!(
@@ -214,7 +288,7 @@ impl<L: Copy> Tx<L> {
                 self.items.len()
             ))));
         }
-        let (writes, labels): (Vec<_>, Vec<_>) = self.items.into_iter().unzip();
+        let (writes, labels): (Vec<_>, Vec<_>) = std::mem::take(&mut self.items).into_iter().unzip();
         let started = Instant::now();
         let mut attempt = 0u32;
         let mut token = uuid::Uuid::new_v4().to_string();
@@ -242,6 +316,13 @@ impl<L: Copy> Tx<L> {
                 _ => return Err(Failed::Error(sdk_error("TransactWriteItems", err))),
             };
             let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+            for (i, _) in codes.iter().enumerate().filter(|(_, c)| matches!(**c, "ThrottlingError" | "ProvisionedThroughputExceeded")) {
+                if let Some((pk, sk)) = writes.get(i).and_then(item_key)
+                    && let Some(scope) = super::lists::list_scope(pk)
+                {
+                    throttled.push((scope.to_owned(), sk.to_owned()));
+                }
+            }
             if let Some(i) = codes.iter().position(|c| *c == "ConditionalCheckFailed") {
                 if let Some(label) = labels[i] {
                     return Err(Failed::Condition(label));
@@ -263,6 +344,15 @@ impl<L: Copy> Tx<L> {
             let wait = rand::thread_rng().gen_range(cap / 2..=cap);
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
+    }
+}
+
+/// The key (`pk`, `sk`) of a put's item or of a delete's or update's key.
+fn item_key(w: &TransactWriteItem) -> Option<(&str, &str)> {
+    let key = w.put().map(Put::item).or_else(|| w.delete().map(Delete::key)).or_else(|| w.update().map(Update::key))?;
+    match (key.get("pk"), key.get("sk")) {
+        (Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)), Some(aws_sdk_dynamodb::types::AttributeValue::S(sk))) => Some((pk, sk)),
+        _ => None,
     }
 }
 
@@ -298,5 +388,33 @@ mod tests {
             ("type_client.created", &AttributeValue::N("1".into())),
             ("c.total", &AttributeValue::N("1".into())),
         ]);
+    }
+
+    #[test]
+    fn list_entries_are_placed_in_their_shard_of_their_scopes_width_before_the_commit() {
+        use std::collections::HashMap;
+        let id = "0190aaaa-0000-7000-8000-000000000000";
+        let listed = || {
+            let mut tx: Tx<()> = Tx::new();
+            let mut item = key(&format!("CLIENTS#p1{UNPLACED}"));
+            item.insert("gsi1pk".into(), super::super::s(format!("CLIENTS#p1#st#live{UNPLACED}")));
+            item.insert("name".into(), super::super::s(format!("odd{UNPLACED}")));
+            tx.put_listed("t", "p1", id, item);
+            tx.delete_listed("t", "ALL", id, key(&format!("CLIENTS#ALL{UNPLACED}")));
+            tx
+        };
+        let mut tx = listed();
+        assert_eq!(tx.listed_scopes(), ["ALL", "p1"]);
+        let wide = super::super::lists::Width::default();
+        assert!(tx.place(&HashMap::from([("p1".to_owned(), wide.clone())])).is_err(), "a scope without its width read is refused");
+        let mut tx = listed();
+        tx.place(&HashMap::from([("p1".to_owned(), wide.clone()), ("ALL".to_owned(), wide)])).expect("placed");
+        assert_eq!(tx.items.len(), 2);
+        let put = tx.items[0].0.put().expect("a put").item();
+        let shard = super::super::lists::shard_pk("CLIENTS#p1", id, &super::super::lists::Width::default());
+        assert_eq!(put["pk"], super::super::s(shard.clone()));
+        assert_eq!(put["gsi1pk"], super::super::s(format!("CLIENTS#p1#st#live#{}", shard.rsplit('#').next().unwrap())));
+        assert_eq!(put["name"], super::super::s(format!("odd{UNPLACED}")), "only partition keys are placed");
+        assert_eq!(tx.items[1].0.delete().expect("a delete").key()["pk"], super::super::s("CLIENTS#ALL#0"), "a scope never widened is one partition");
     }
 }

@@ -4,7 +4,7 @@
 //!   endpoint count `WEBHOOKCAP#<scope>` holds the cap of [`MAX_ENDPOINTS`];
 //! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
 //!   While pending it sits in gsi3 under `DUE#<shard>` sorted by its next attempt
-//!   (spread over [`LIST_SHARDS`](super::lists::LIST_SHARDS) partitions by a hash of its key: every delivery of
+//!   (spread over [`QUEUE_SHARDS`](super::lists::QUEUE_SHARDS) partitions by a hash of its key: every delivery of
 //!   the platform passes through the queue), so the retry function finds what is
 //!   due with one `Query` of each shard, made at once;
 //! - attempt log `ATTEMPTS#<webhook>` / `<attempt id>` (newest first);
@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::events::event_pk;
-use super::lists::{Partition, add_counters, shard_pk};
+use super::lists::{Partition, add_counters, queue_shard_pk};
 use super::tx::{Cond, Failed};
 use super::{Guard, Item, Page, Store, Tx, Unreadable, key, n, parse_item, s, sdk_error, string_attr, to_item};
 use crate::domain::webhook::Webhook;
@@ -149,7 +149,7 @@ fn item_pk(item: &Item) -> String {
 fn delivery_item(d: &Delivery) -> Result<super::Item, ApiError> {
     let mut item = to_item(delivery_pk(&d.webhook_id, &d.event_id), "#", d)?;
     if let (true, Some(at)) = (d.state == "pending", &d.next_attempt_at) {
-        item.insert("gsi3pk".into(), s(shard_pk(DUE, &item_pk(&item))));
+        item.insert("gsi3pk".into(), s(queue_shard_pk(DUE, &item_pk(&item))));
         item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
     }
     Ok(item)
@@ -311,7 +311,7 @@ impl Store {
         }
     }
 
-    /// One page of shard `shard` (of [`LIST_SHARDS`](super::lists::LIST_SHARDS)) of the due queue: up to `limit`
+    /// One page of shard `shard` (of [`QUEUE_SHARDS`](super::lists::QUEUE_SHARDS)) of the due queue: up to `limit`
     /// entries due by `now`, soonest first, from `after` (a [`DuePage::next`] of an
     /// earlier page of that shard) or from the head. Entries are the index's
     /// (eventually consistent, possibly stale); [`Store::due_deliveries`] reads the

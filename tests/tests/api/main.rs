@@ -42,3 +42,4 @@ mod sharded_lists;
 mod teammates;
 mod usage;
 mod webhooks;
+mod widening;

@@ -1,6 +1,6 @@
 //! How many DynamoDB round trips a request waits for, one after another: the
 //! credential's read, then the partner chain beside the request's own read (issue 12);
-//! and how many calls a retrieve makes: the same two (issue 22).
+//! and how many calls a retrieve makes (the same two) and a list page (four: issue 22).
 //! Counted by an SDK interceptor on an in-process App, so the figures are the
 //! handler's own; `make bench` reports them beside their floors.
 
@@ -118,6 +118,7 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
     for (whose, key) in [("the root's", &p.key), ("the sub-partner's", &sub.key)] {
         let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], "limit=5", key, None), clients::list_clients).await;
         assert_eq!(list.1, 3, "{whose} list page: grant, then chain, page and total together, then the page's clients and partners ({list:?})");
+        assert_eq!(list.0, 4, "{whose} list page, its lists one partition wide: grant, chain, one Query, one batch read ({list:?})");
     }
     // A partner filter by id or number: that partner is read beside its page.
     let sub_number = app().get_partner(&sub.key, &sub.id).await.expect(200)["number"].to_string();

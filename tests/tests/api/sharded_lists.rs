@@ -1,17 +1,38 @@
-//! Sharded lists (clients and events are spread over partitions by a hash of their
-//! id, `shared/src/store/lists.rs`): every page, total and cursor is what one
-//! partition holding them all would give, and a cursor survives a burst of creates.
+//! Sharded lists (a scope's clients and events spread over partitions by a hash of
+//! their id once its lists are widened, `shared/src/store/lists.rs`): every page, total
+//! and cursor is what one partition holding them all would give, and a cursor survives
+//! a burst of creates. The scopes here are widened by hand before their first client;
+//! widening.rs tests how a throttle widens them.
 
 use std::collections::HashSet;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::helpers::{Partner, app, unique, unique_email};
 
-/// How many partitions a sharded list has.
-const SHARDS: usize = clientele::store::LIST_SHARDS as usize;
+/// How many partitions the lists here are spread over.
+const SHARDS: usize = 4;
+
+/// Widens `scope`'s lists to [`SHARDS`] partitions, in effect for every id (as a
+/// throttle long ago would have left them): before the scope has any client.
+async fn widen(scope: &str) {
+    let width = SHARDS.to_string();
+    app()
+        .dynamodb()
+        .await
+        .put_item()
+        .table_name("clientele")
+        .item("pk", AttributeValue::S(format!("WIDTH#{scope}")))
+        .item("sk", AttributeValue::S("#".into()))
+        .item("w", AttributeValue::N(width.clone()))
+        .item("w_from", AttributeValue::N("0".into()))
+        .item("h", AttributeValue::L(vec![AttributeValue::S(format!("0:{width}"))]))
+        .send()
+        .await
+        .expect("DynamoDB Local answers");
+}
 
 /// A client as the model knows it.
 #[derive(Clone)]
@@ -34,22 +55,7 @@ fn ids(page: &Value) -> Vec<String> {
 
 /// How many of `list`'s shards (`<list>#0..3` of the base table) hold an entry.
 async fn shards_used(list: &str) -> usize {
-    let db = app().dynamodb().await;
-    let mut used = 0;
-    for shard in 0..SHARDS {
-        let out = db
-            .query()
-            .table_name("clientele")
-            .key_condition_expression("pk = :p")
-            .expression_attribute_values(":p", AttributeValue::S(format!("{list}#{shard}")))
-            .select(Select::Count)
-            .limit(1)
-            .send()
-            .await
-            .expect("DynamoDB Local answers");
-        used += usize::from(out.count > 0);
-    }
-    used
+    crate::widening::per_partition(list, SHARDS).await.iter().filter(|n| **n > 0).count()
 }
 
 /// Every page of `query` (which holds no cursor) with `limit`, walked by cursor.
@@ -96,7 +102,9 @@ async fn make(root: &Partner, sub: &Partner, prefix: &str, count: usize, from: u
 async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would() {
     let app = app();
     let root = app.partner().await;
+    widen(&root.id).await;
     let sub = app.sub_partner(&root).await;
+    widen(&sub.id).await;
     let prefix = unique("Shard");
     // Enough clients that every shard of the root's list holds some (more until it does).
     let mut made = make(&root, &sub, &prefix, 48, 0).await;
@@ -167,6 +175,7 @@ async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would(
 async fn a_cursor_taken_before_a_burst_of_creates_pages_on_without_skipping_or_repeating() {
     let app = app();
     let root = app.partner().await;
+    widen(&root.id).await;
     let sub = app.sub_partner(&root).await;
     let prefix = unique("Burst");
     let mut before = make(&root, &sub, &prefix, 30, 0).await;
