@@ -20,7 +20,7 @@ API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 TABLE = os.environ["TABLE_NAME"]
 ddb = boto3.client("dynamodb", region_name=os.environ.get("AWS_REGION"), endpoint_url=os.environ.get("AWS_ENDPOINT_URL_DYNAMODB"))
 # A scope's lists are one partition wide until DynamoDB throttles them
-# (shared/src/store/lists.rs); no scope the bench uses is ever widened.
+# (shared/src/store/lists.rs); the peer lists only its own partner's, which is never widened.
 LIST_WIDTH = 1
 COUNTER_SHARDS = 8
 

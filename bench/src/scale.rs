@@ -344,7 +344,7 @@ pub fn render(now: &Value, before: Option<&Value>) -> String {
     ));
     if let Some(width) = p["width"].as_u64() {
         md.push_str(&format!(
-            "List widths: a scope's lists start one partition wide and double when DynamoDB throttles a write to them (`shared/src/store/lists.rs`). DynamoDB Local never throttles, so the run sets the busy scopes (the platform's `ALL` and each very large partner's tree) to {width} partitions before their first write, the width throttles widen them to at these rates; every other scope stays one wide. The shares below are of that steady state: until a scope has widened (a minute after its first throttled write), DynamoDB refuses part of its writes (503, `Retry-After`).\n\n"
+            "List widths: a scope's lists start one partition wide and double when DynamoDB throttles a write to them (`shared/src/store/lists.rs`). DynamoDB Local never throttles, so the run sets the busy scopes (the platform's `ALL` and each very large partner's tree) to {width} partitions before their first write, the width throttles widen them to at these rates; every other scope stays one wide. The shares below are of that steady state: until a scope has widened (each doubling takes effect a minute after a throttled write, so 1 to 4 takes at least two), DynamoDB refuses part of its writes (503, `Retry-After`, after up to 3 s of retries).\n\n"
         ));
     }
     md.push_str("## Verdicts\n\n");

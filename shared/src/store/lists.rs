@@ -43,8 +43,10 @@ fn fnv(id: &str) -> u32 {
     id.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
-/// The widest a scope's lists grow: 32 partitions take 32 000 write units a second.
-pub const MAX_WIDTH: u32 = 32;
+/// The widest a scope's lists grow. 8 partitions take 8 000 write units a second, about
+/// 4 000 creates a second into one scope (4 times `make load`'s target), while a page
+/// stays at most 8 `Query`s and a `skip` of 10 000 at most 80 000 keys held at once.
+pub const MAX_WIDTH: u32 = 8;
 
 /// How long a process trusts the widths it read (see [`Widths`]).
 const WIDTHS_TTL: Duration = Duration::from_secs(20);

@@ -107,7 +107,9 @@ impl Intercept for Throttle {
 }
 
 /// The App a function builds, over a DynamoDB client that throttles when armed, widening
-/// lists `delay` after a throttle (this process alone writes the test's scope).
+/// lists `delay` after a throttle: shorter than the processes' 20 s cache allows, which is
+/// safe here because no other process reads the test's scope before its widenings are in
+/// effect (the HTTP functions first touch it after them).
 async fn throttled_app(throttle: &Throttle, delay: Duration) -> &'static App {
     let config = crate::in_process::stack_config();
     let plain = app().dynamodb().await;
