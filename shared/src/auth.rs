@@ -543,16 +543,50 @@ where
 /// # Errors
 /// As [`authenticate`]; a store failure of the shared read fails both.
 pub async fn authenticate_with_items(app: &App, headers: &HeaderMap, source: &Source, extra: Vec<String>) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>), ApiError> {
+    let (who, items, _) = authenticate_with_items_and(app, headers, source, extra, |_| async { Ok(()) }).await?;
+    Ok((who, items))
+}
+
+/// [`authenticate_with_items`] and [`authenticate_and`] at once: the items of `extra` in
+/// the partner chain's `BatchGetItem` (for an API key), and `also` (given the caller's
+/// scope) beside that read. A filtered list page reads its filter's partner with the
+/// chain and its page beside them: four calls in all (issue 22).
+///
+/// # Errors
+/// As [`authenticate`]; the items' read and `also` come back as they came (a store
+/// failure of the shared read fails the credential's too).
+pub async fn authenticate_with_items_and<T, F, Fut>(
+    app: &App,
+    headers: &HeaderMap,
+    source: &Source,
+    extra: Vec<String>,
+    also: F,
+) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>, Result<T, ApiError>), ApiError>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
     let Some(key) = headers.get("x-api-key") else {
-        return authenticate_and(app, headers, source, |_| async move { app.store.batch_get_items(&extra).await }).await;
+        let extra = &extra;
+        let beside = |scope: String| async move { Ok(tokio::join!(app.store.batch_get_items(extra), also(scope))) };
+        // (Boxed: the nesting of these futures otherwise overflows the compiler's layout
+        // depth in the functions that use it.)
+        let (who, both) = Box::pin(authenticate_and(app, headers, source, beside)).await?;
+        let (items, found) = both?;
+        return Ok((who, items, found));
     };
     let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
     match key_holder(app, key.trim()).await? {
-        KeyHolder::Admin => Ok((admin(), app.store.batch_get_items(&extra).await)),
+        KeyHolder::Admin => {
+            let (items, found) = tokio::join!(app.store.batch_get_items(&extra), also(ALL.to_owned()));
+            Ok((admin(), items, found))
+        }
         KeyHolder::Key(grant) => {
-            let (chain, items) = app.store.partners_and_items(&grant.partner_path, &extra).await?;
+            let own = grant.partner_path.last().cloned().unwrap_or_default();
+            let (read, found) = tokio::join!(app.store.partners_and_items(&grant.partner_path, &extra), also(own));
+            let (chain, items) = read?;
             let chain = active(&grant.partner_path, chain)?;
-            Ok((key_principal(grant, chain), Ok(items)))
+            Ok((key_principal(grant, chain), Ok(items), found))
         }
     }
 }

@@ -270,6 +270,29 @@ impl Ctx {
         }
     }
 
+    /// [`Ctx::principal_with_items`] and [`Ctx::principal_and`] at once
+    /// ([`auth::authenticate_with_items_and`]).
+    ///
+    /// # Errors
+    /// As [`Ctx::principal`]; the items' read and `also` come back as they came.
+    pub async fn principal_with_items_and<T, F, Fut>(
+        &self,
+        extra: Vec<String>,
+        also: F,
+    ) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>, Result<T, ApiError>), ApiError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        match &self.principal {
+            Some(p) => {
+                let (items, found) = tokio::join!(self.app.store.batch_get_items(&extra), also(p.scope().to_owned()));
+                Ok((p.clone(), items, found))
+            }
+            None => auth::authenticate_with_items_and(self.app, self.headers(), &self.source(), extra, also).await,
+        }
+    }
+
     /// The caller, if `allowed` (its permission), the id its path names (`id`, as parsed), and the
     /// record of that id, which `read` reads beside the caller's partner chain
     /// ([`Ctx::principal_and`]). Errors come in the order of a request's checks: the

@@ -296,41 +296,49 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     let dialect = cx.dialect();
     let whole = matches!(dialect, Dialect::Hosting | Dialect::Portal);
     // A page is read beside authentication, with the caller's scope: one sequential
-    // round trip fewer. A `partner` filter naming an id or a number is read at the same
-    // time as its page, which is only kept if that partner is in the caller's tree; one
-    // that names a partner by name, or one not found, takes the path below.
-    let (store, cx_ref, filters_ref) = (&cx.app.store, &cx, &filters);
+    // round trip fewer. A `partner` filter naming an id or a number is read with the
+    // caller's partner chain (one `BatchGetItem` for an API key) while its page is read
+    // beside them; the page is only kept if that partner is in the caller's tree. One that
+    // names a partner by name, or one not found, takes the path below.
+    let named = match filters.as_ref().ok().and_then(|f| f.partner.as_deref()) {
+        Some(p) if !whole && is_id(p) => Some(p.to_owned()),
+        Some(p) if !whole => crate::domain::parse_number(p).map(|n| Numbered::Partner.id(n)),
+        _ => None,
+    };
+    let extra = named.iter().map(|id| crate::store::partner_pk(id)).collect();
+    let (store, cx_ref, filters_ref, named_ref) = (&cx.app.store, &cx, &filters, &named);
     let early = |scope: String| async move {
         let (cx, Ok(f)) = (cx_ref, filters_ref) else { return Ok(None) };
         if whole {
             return Ok(None);
         }
-        let target = match &f.partner {
-            None => scope.clone(),
-            Some(p) if is_id(p) => p.clone(),
-            Some(p) => match crate::domain::parse_number(p) {
-                Some(n) => Numbered::Partner.id(n),
-                None => return Ok(None),
-            },
+        let target = match (&f.partner, named_ref) {
+            (None, _) => scope.clone(),
+            (Some(_), Some(id)) => id.clone(),
+            (Some(_), None) => return Ok(None),
         };
         let query = f.query(target);
         let page = cx.page(&fingerprint(&scope, &query))?;
-        let in_tree = async {
-            if f.partner.is_none() {
-                return Ok(true);
-            }
-            let found = store.partner(&query.scope).await?;
-            Ok::<_, ApiError>(found.is_some_and(|p| scope == crate::store::ALL || p.path.contains(&scope)))
-        };
         // (The caller's ancestors are not known yet: a root's name may be read.)
-        let (in_tree, found) = tokio::try_join!(in_tree, store.list_clients(&query, &page, |id| id == scope))?;
-        Ok(in_tree.then_some((query, found)))
+        let found = store.list_clients(&query, &page, |id| id == scope).await?;
+        Ok(Some((query, found)))
     };
-    let (who, early) = cx.principal_and(early).await?;
+    let (who, items, early) = cx.principal_with_items_and(extra, early).await?;
     who.require(Scope::CLIENTS_VIEW)?;
     dialect.admits(&who)?;
     let filters = filters?;
-    let (query, mut found) = match early? {
+    let early = match (early?, &named) {
+        (Some(read), None) if filters.partner.is_none() => Some(read),
+        (Some(read), Some(id)) => {
+            // The filter's partner: read beside the chain, or one of the chain itself.
+            let read_beside = items?.into_iter().next().map(crate::store::from_item::<Partner>).transpose()?;
+            let partner = read_beside.or_else(|| who.chain.iter().find(|p| p.id == *id).cloned());
+            let scope = who.scope();
+            partner.is_some_and(|p| p.id == *id && (scope == crate::store::ALL || p.path.iter().any(|a| a == scope))).then_some(read)
+        }
+        _ => None,
+    };
+    let (query, mut found) = match early {
         Some(read) => read,
         None => {
             let scope = match &filters.partner {

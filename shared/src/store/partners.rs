@@ -12,7 +12,7 @@ use crate::error::{ApiError, Taken};
 
 const LIST: &str = "PARTNERS";
 
-pub(super) fn partner_pk(id: &str) -> String {
+pub(crate) fn partner_pk(id: &str) -> String {
     format!("PARTNER#{id}")
 }
 

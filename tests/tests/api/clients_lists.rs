@@ -136,6 +136,14 @@ async fn filters_combine_and_total_counts_what_they_match() {
     // The child sees only its own part of the tree.
     let res = app.list_clients(&child.key, "").await;
     assert_eq!(res.expect(200)["total"], 2);
+    // A filter naming the caller's own partner or one above it (both read with the
+    // caller's chain), or a partner by number.
+    check(format!("?partner={}", root.id), vec![&d, &c, &b, &a]).await;
+    let number = app.get_partner(&root.key, &child.id).await.expect(200)["number"].to_string();
+    check(format!("?partner={number}&status=live"), vec![&c]).await;
+    assert_eq!(app.list_clients(&child.key, &format!("?partner={}", child.id)).await.expect(200)["total"], 2);
+    app.list_clients(&child.key, &format!("?partner={}", root.id)).await.problem(404, "not_found");
+    app.list_clients(&child.key, &format!("?partner={}", other.id)).await.problem(404, "not_found");
 }
 
 #[tokio::test]

@@ -120,11 +120,13 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
         assert_eq!(list.1, 3, "{whose} list page: grant, then chain, page and total together, then the page's clients and partners ({list:?})");
         assert_eq!(list.0, 4, "{whose} list page, its lists one partition wide: grant, chain, one Query, one batch read ({list:?})");
     }
-    // A partner filter by id or number: that partner is read beside its page.
+    // A partner filter by id or number: that partner is read with the caller's chain,
+    // beside its page.
     let sub_number = app().get_partner(&sub.key, &sub.id).await.expect(200)["number"].to_string();
-    for filter in [format!("partner={}", sub.id), format!("partner={sub_number}")] {
+    for filter in [format!("partner={}", sub.id), format!("partner={sub_number}"), format!("partner={}", p.id)] {
         let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], &filter, &p.key, None), clients::list_clients).await;
         assert_eq!(list.1, 3, "{filter}: grant, then chain, the partner, its page and total together, then its clients ({list:?})");
+        assert_eq!(list.0, 4, "{filter}: grant, the chain with the filter's partner, one Query, one batch read ({list:?})");
     }
 
     let by_name = format!("/v1/clients/by-username/{username}");
