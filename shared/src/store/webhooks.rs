@@ -2,7 +2,8 @@
 //!
 //! - endpoint `WEBHOOK#<id>`, listed per scope on gsi1 (`WEBHOOKS#<scope>`); a scope's
 //!   endpoint count `WEBHOOKCAP#<scope>` holds the cap of [`MAX_ENDPOINTS`];
-//! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt.
+//! - delivery `DELIVERY#<webhook>#<event>`: attempts so far, state, next attempt;
+//!   once settled (delivered or failed), removed by DynamoDB's TTL after 30 days.
 //!   While pending it sits in gsi3 under `DUE#<shard>` sorted by its next attempt
 //!   (spread over [`QUEUE_SHARDS`](super::lists::QUEUE_SHARDS) partitions by a hash of its key: every delivery of
 //!   the platform passes through the queue), so the retry function finds what is
@@ -146,11 +147,20 @@ fn item_pk(item: &Item) -> String {
     string_attr(item, "pk").unwrap_or_default()
 }
 
+/// How long a settled delivery (delivered or failed) is kept before DynamoDB's TTL
+/// removes it: as long as its attempts' log. It only guards against starting the
+/// delivery again for a replayed stream record, and the stream keeps records 24 h.
+pub const SETTLED_KEPT_SECS: i64 = 30 * 86_400;
+
 fn delivery_item(d: &Delivery) -> Result<super::Item, ApiError> {
     let mut item = to_item(delivery_pk(&d.webhook_id, &d.event_id), "#", d)?;
-    if let (true, Some(at)) = (d.state == "pending", &d.next_attempt_at) {
-        item.insert("gsi3pk".into(), s(queue_shard_pk(DUE, &item_pk(&item))));
-        item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
+    if d.state == "pending" {
+        if let Some(at) = &d.next_attempt_at {
+            item.insert("gsi3pk".into(), s(queue_shard_pk(DUE, &item_pk(&item))));
+            item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
+        }
+    } else {
+        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp().saturating_add(SETTLED_KEPT_SECS)));
     }
     Ok(item)
 }
@@ -420,7 +430,7 @@ impl Store {
         let t = self.table();
         let mut item = to_item(format!("ATTEMPTS#{webhook_id}"), &a.id, a)?;
         // Kept 30 days; DynamoDB's TTL removes them after.
-        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp() + 30 * 86_400));
+        item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp() + SETTLED_KEPT_SECS));
         let mut tx = Tx::new();
         tx.put(t, item, None, None);
         add_counters(&mut tx, t, "ATTEMPTS", webhook_id, &[("total".into(), 1)]);

@@ -128,6 +128,11 @@ async fn a_failing_receiver_gets_the_event_on_a_retry_and_every_attempt_is_logge
     // Only lower bounds: a busy machine makes attempts later, never earlier.
     let after_429 = gap_ms(&attempts[1].1, &attempts[2].1);
     assert!(after_429 >= 5_500, "Retry-After: 6 on a 429 is honoured over the schedule's 1 s: the next attempt came after {after_429} ms");
+    // Delivered: off the due queue, and kept 30 days.
+    let state = settled_state(hid, &got[0].headers["webhook-id"], "delivered").await;
+    assert_eq!(state["state"].as_s().unwrap(), "delivered", "{state:?}");
+    assert!(!state.contains_key("gsi3pk"), "off the queue of due deliveries: {state:?}");
+    assert_kept_30_days(&state);
 }
 
 #[tokio::test]
@@ -160,6 +165,26 @@ async fn delivery_state(hook_id: &str, event_id: &str) -> std::collections::Hash
         .expect("a delivery record")
 }
 
+/// The stored state of a delivery once it is `want` (or after 10 s, as it is then).
+async fn settled_state(hook_id: &str, event_id: &str, want: &str) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    let mut state = delivery_state(hook_id, event_id).await;
+    for _ in 0..50 {
+        if state.get("state").and_then(|s| s.as_s().ok()).map(String::as_str) == Some(want) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        state = delivery_state(hook_id, event_id).await;
+    }
+    state
+}
+
+/// A settled delivery is removed by DynamoDB's TTL 30 days after it settled.
+fn assert_kept_30_days(state: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) {
+    let expires: i64 = state.get("expiresAt").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("a settled delivery expires: {state:?}"));
+    let days = (expires - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+    assert!((29.9..=30.0).contains(&days), "kept 30 days after it settled: {days} days from now");
+}
+
 #[tokio::test]
 async fn a_receiver_that_always_fails_is_marked_failed_after_the_schedule_and_410_disables() {
     let app = app();
@@ -173,18 +198,12 @@ async fn a_receiver_that_always_fails_is_marked_failed_after_the_schedule_and_41
     let got = failing.wait_for(4, 60, |_| true).await;
     assert_eq!(got.len(), 4);
     let event_id = got[0].headers["webhook-id"].clone();
-    let mut state = delivery_state(hid, &event_id).await;
-    for _ in 0..50 {
-        if state.get("state").and_then(|s| s.as_s().ok()).map(String::as_str) == Some("failed") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        state = delivery_state(hid, &event_id).await;
-    }
+    let state = settled_state(hid, &event_id, "failed").await;
     assert_eq!(state["state"].as_s().unwrap(), "failed", "marked failed once the schedule is spent: {state:?}");
     assert_eq!(state["attempts"].as_n().unwrap(), "4");
     assert!(state.get("nextAttemptAt").is_none_or(|v| v.is_null()), "nothing more is due: {state:?}");
     assert!(!state.contains_key("gsi3pk"), "off the queue of due deliveries: {state:?}");
+    assert_kept_30_days(&state);
 
     // Spaced by the schedule (lower bounds only: a busy machine is late, never early).
     let attempts = attempt_times(&p.key, hid, 4).await;
