@@ -417,4 +417,23 @@ mod tests {
         assert_eq!(put["name"], super::super::s(format!("odd{UNPLACED}")), "only partition keys are placed");
         assert_eq!(tx.items[1].0.delete().expect("a delete").key()["pk"], super::super::s("CLIENTS#ALL#0"), "a scope never widened is one partition");
     }
+
+    #[tokio::test]
+    async fn a_transaction_with_unplaced_list_entries_is_refused_before_any_call() {
+        // A client whose every call would fail to connect: the refusal comes first.
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url("http://127.0.0.1:9")
+            .build();
+        let mut tx: Tx<()> = Tx::new();
+        tx.put("t", key("CLIENT#c1"), None, None);
+        tx.put_listed("t", "p1", "0190aaaa-0000-7000-8000-000000000000", key(&format!("CLIENTS#p1{UNPLACED}")));
+        let (result, throttled) = tx.commit(&Dynamo::from_conf(conf)).await;
+        match result {
+            Err(Failed::Error(e)) => assert!(format!("{e:?}").contains("were not placed"), "{e:?}"),
+            _ => panic!("an unplaced transaction was not refused"),
+        }
+        assert!(throttled.is_empty());
+    }
 }
