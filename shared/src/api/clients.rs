@@ -298,24 +298,31 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     // A page is read beside authentication, with the caller's scope: one sequential
     // round trip fewer. A `partner` filter naming an id or a number is read with the
     // caller's partner chain (one `BatchGetItem` for an API key) while its page is read
-    // beside them; the page is only kept if that partner is in the caller's tree. One that
-    // names a partner by name, or one not found, takes the path below.
+    // beside them; the page is only kept if that partner is in the caller's tree. A filter
+    // naming a partner by name reads the name's claim with the chain, then the partner
+    // (unless it is of the chain) beside its page. Anything else, or a partner not found
+    // or outside the tree, takes the path below, which tells why.
     let named = match filters.as_ref().ok().and_then(|f| f.partner.as_deref()) {
-        Some(p) if !whole && is_id(p) => Some(p.to_owned()),
-        Some(p) if !whole => crate::domain::parse_number(p).map(|n| Numbered::Partner.id(n)),
+        Some(p) if !whole && is_id(p) => Some(PartnerSelector::Id(p.to_owned())),
+        Some(p) if !whole => match crate::domain::parse_number(p) {
+            Some(n) => Some(PartnerSelector::Id(Numbered::Partner.id(n))),
+            None => Name::parse(p).ok().map(PartnerSelector::Name),
+        },
         _ => None,
     };
-    let extra = named.iter().map(|id| crate::store::partner_pk(id)).collect();
+    let extra = match &named {
+        Some(PartnerSelector::Id(id)) => vec![crate::store::partner_pk(id)],
+        Some(PartnerSelector::Name(name)) => vec![crate::store::partner_name_claim(name)],
+        _ => Vec::new(),
+    };
     let (store, cx_ref, filters_ref, named_ref) = (&cx.app.store, &cx, &filters, &named);
     let early = |scope: String| async move {
         let (cx, Ok(f)) = (cx_ref, filters_ref) else { return Ok(None) };
-        if whole {
-            return Ok(None);
-        }
         let target = match (&f.partner, named_ref) {
+            _ if whole => return Ok(None),
             (None, _) => scope.clone(),
-            (Some(_), Some(id)) => id.clone(),
-            (Some(_), None) => return Ok(None),
+            (Some(_), Some(PartnerSelector::Id(id))) => id.clone(),
+            (Some(_), _) => return Ok(None),
         };
         let query = f.query(target);
         let page = cx.page(&fingerprint(&scope, &query))?;
@@ -327,15 +334,30 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     who.require(Scope::CLIENTS_VIEW)?;
     dialect.admits(&who)?;
     let filters = filters?;
+    let of_chain = |id: &str| who.chain.iter().find(|p| p.id == id).cloned();
     let early = match (early?, &named) {
         (Some(read), None) if filters.partner.is_none() => Some(read),
-        (Some(read), Some(id)) => {
+        (Some(read), Some(PartnerSelector::Id(id))) => {
             // The filter's partner: read beside the chain, or one of the chain itself.
             let read_beside = items?.into_iter().next().map(crate::store::from_item::<Partner>).transpose()?;
-            let partner = read_beside.or_else(|| who.chain.iter().find(|p| p.id == *id).cloned());
-            let scope = who.scope();
-            partner.is_some_and(|p| p.id == *id && (scope == crate::store::ALL || p.path.iter().any(|a| a == scope))).then_some(read)
+            let partner = read_beside.or_else(|| of_chain(id));
+            partner.is_some_and(|p| p.id == *id && who.sees(&p.path)).then_some(read)
         }
+        (None, Some(PartnerSelector::Name(_))) => match items?.first().and_then(|claim| crate::store::string_attr(claim, "id")) {
+            Some(id) => {
+                let query = filters.query(id.clone());
+                let page = cx.page(&fingerprint(who.scope(), &query))?;
+                let partner = async {
+                    match of_chain(&id) {
+                        Some(p) => Ok(Some(p)),
+                        None => store.partner(&id).await,
+                    }
+                };
+                let (partner, found) = tokio::try_join!(partner, store.list_clients(&query, &page, |x| who.chain.iter().any(|p| p.id == x)))?;
+                partner.is_some_and(|p| p.id == id && who.sees(&p.path)).then_some((query, found))
+            }
+            None => None,
+        },
         _ => None,
     };
     let (query, mut found) = match early {

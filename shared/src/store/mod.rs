@@ -81,7 +81,7 @@ use crate::error::ApiError;
 pub use api_keys::KeyGrant;
 pub use clients::{ClientList, ClientQuery};
 pub(crate) use clients::client_pk;
-pub(crate) use partners::partner_pk;
+pub(crate) use partners::{name_claim as partner_name_claim, partner_pk};
 pub use lists::{ALL, MAX_WIDTH, QUEUE_SHARDS, WIDEN_DELAY};
 pub use cursor::Page;
 pub use tx::{Failed, Tx};

@@ -16,7 +16,8 @@ pub(crate) fn partner_pk(id: &str) -> String {
     format!("PARTNER#{id}")
 }
 
-fn name_claim(name: &Name) -> String {
+/// The claim of a partner's name (its `id` attribute names the partner).
+pub(crate) fn name_claim(name: &Name) -> String {
     format!("UNIQUE#PARTNERNAME#{}", name.key())
 }
 

@@ -144,6 +144,13 @@ async fn filters_combine_and_total_counts_what_they_match() {
     assert_eq!(app.list_clients(&child.key, &format!("?partner={}", child.id)).await.expect(200)["total"], 2);
     app.list_clients(&child.key, &format!("?partner={}", root.id)).await.problem(404, "not_found");
     app.list_clients(&child.key, &format!("?partner={}", other.id)).await.problem(404, "not_found");
+    // By name too: the caller's own, one below it, one above it, another tree's, none.
+    check(format!("?partner={}", root.name.to_uppercase()), vec![&d, &c, &b, &a]).await;
+    check(format!("?partner={}&status=live", child.name), vec![&c]).await;
+    assert_eq!(app.list_clients(&child.key, &format!("?partner={}", child.name)).await.expect(200)["total"], 2);
+    for (key, name) in [(&child.key, &root.name), (&root.key, &other.name), (&root.key, &unique("nobody"))] {
+        app.list_clients(key, &format!("?partner={name}")).await.problem(404, "not_found");
+    }
 }
 
 #[tokio::test]

@@ -129,6 +129,13 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
         assert_eq!(list.0, 4, "{filter}: grant, the chain with the filter's partner, one Query, one batch read ({list:?})");
     }
 
+    // By name: the name's claim with the chain, then the partner beside its page (not read
+    // again when it is of the caller's chain).
+    for (filter, made) in [(format!("partner={}", sub.name), 5), (format!("partner={}", p.name), 4)] {
+        let list = measure(lambda, &calls, || event("GET", "/v1/clients", &[], &filter, &p.key, None), clients::list_clients).await;
+        assert_eq!(list, (made, 4), "{filter}: grant, the chain with the name's claim, the partner and its page, its clients ({list:?})");
+    }
+
     let by_name = format!("/v1/clients/by-username/{username}");
     let found = measure(lambda, &calls, || event("GET", &by_name, &[("username", &username)], "", &p.key, None), clients::by_username).await;
     assert_eq!(found.1, 3, "by username: grant, then chain and the username's claim, then the client ({found:?})");
