@@ -17,7 +17,7 @@ use crate::error::{ApiError, FieldError};
 use crate::events::{Event, EventType, previous};
 use crate::http::{Ctx, Reply, list};
 use crate::secrets;
-use crate::store::{ClientQuery, Numbered, Page, Store};
+use crate::store::{ClientList, ClientQuery, Numbered, Page, Store};
 
 use super::{MAX_ATTEMPTS, backoff};
 
@@ -335,30 +335,25 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     dialect.admits(&who)?;
     let filters = filters?;
     let of_chain = |id: &str| who.chain.iter().find(|p| p.id == id).cloned();
-    let early = match (early?, &named) {
-        (Some(read), None) if filters.partner.is_none() => Some(read),
-        (Some(read), Some(PartnerSelector::Id(id))) => {
-            // The filter's partner: read beside the chain, or one of the chain itself.
+    // A filter's partner the caller cannot see is a 404 before any paging parameter is
+    // looked at, as if it did not exist (API.md: tenancy): a bad one tells nothing.
+    let early = match (early, &named) {
+        (early, Some(PartnerSelector::Id(id))) => {
+            // The filter's partner: read beside the chain, or one of the chain itself. One
+            // not seen takes the path below (a number may still be a partner's name).
             let read_beside = items?.into_iter().next().map(crate::store::from_item::<Partner>).transpose()?;
             let partner = read_beside.or_else(|| of_chain(id));
-            partner.is_some_and(|p| p.id == *id && who.sees(&p.path)).then_some(read)
+            if partner.is_some_and(|p| p.id == *id && who.sees(&p.path)) { early? } else { None }
         }
-        (None, Some(PartnerSelector::Name(_))) => match items?.first().and_then(|claim| crate::store::string_attr(claim, "id")) {
-            Some(id) => {
-                let query = filters.query(id.clone());
-                let page = cx.page(&fingerprint(who.scope(), &query))?;
-                let partner = async {
-                    match of_chain(&id) {
-                        Some(p) => Ok(Some(p)),
-                        None => store.partner(&id).await,
-                    }
-                };
-                let (partner, found) = tokio::try_join!(partner, store.list_clients(&query, &page, |x| who.chain.iter().any(|p| p.id == x)))?;
-                partner.is_some_and(|p| p.id == id && who.sees(&p.path)).then_some((query, found))
-            }
-            None => None,
-        },
-        _ => None,
+        (early, None) if filters.partner.is_none() => early?,
+        (early, Some(PartnerSelector::Name(name))) => {
+            early?;
+            Some(named_page(&cx, &who, &filters, name, &items?).await?)
+        }
+        (early, _) => {
+            early?;
+            None
+        }
     };
     let (query, mut found) = match early {
         Some(read) => read,
@@ -385,6 +380,40 @@ pub async fn list_clients(cx: Ctx) -> Result<Reply, ApiError> {
     }
     let data: Vec<Value> = found.clients.iter().zip(calls).map(|(c, n)| c.summary(n)).collect();
     Ok(list(found.total, data, cx.cursor(&fingerprint(who.scope(), &query), found.next_after)))
+}
+
+/// The page of a list filtered by a partner's name, from the name's claim read with the
+/// caller's chain (`claim`: none when no partner holds the name): the partner (unless it
+/// is of the caller's chain) is read beside its page.
+///
+/// # Errors
+/// 404 for a name no partner holds or one outside the caller's tree, before any paging
+/// parameter is looked at, as if it did not exist (API.md: tenancy); then 400 for a bad
+/// paging parameter; or the store's error.
+async fn named_page(cx: &Ctx, who: &Principal, filters: &ListFilters, name: &Name, claim: &[crate::store::Item]) -> Result<(ClientQuery, ClientList), ApiError> {
+    let store = &cx.app.store;
+    let outside = || ApiError::NotFound(format!("Partner {}", name.as_str()));
+    let id = claim.first().and_then(|c| crate::store::string_attr(c, "id")).ok_or_else(outside)?;
+    let query = filters.query(id.clone());
+    let known = |x: &str| who.chain.iter().any(|p| p.id == x);
+    let page = cx.page(&fingerprint(who.scope(), &query));
+    if let Some(p) = who.chain.iter().find(|p| p.id == id) {
+        // The caller's own partner or an ancestor: no read, the tree check alone.
+        if !who.sees(&p.path) {
+            return Err(outside());
+        }
+        let found = store.list_clients(&query, &page?, known).await?;
+        return Ok((query, found));
+    }
+    let seen = |p: Option<Partner>| p.is_some_and(|p| p.id == id && who.sees(&p.path));
+    match page {
+        Ok(page) => {
+            let (partner, found) = tokio::try_join!(store.partner(&id), store.list_clients(&query, &page, known))?;
+            if seen(partner) { Ok((query, found)) } else { Err(outside()) }
+        }
+        // Bad paging parameters: the partner alone decides between 404 and 400.
+        Err(bad) => Err(if seen(store.partner(&id).await?) { bad } else { outside() }),
+    }
 }
 
 /// A client list's filters, checked: all of them, each bad one named.

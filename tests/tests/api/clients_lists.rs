@@ -148,8 +148,33 @@ async fn filters_combine_and_total_counts_what_they_match() {
     check(format!("?partner={}", root.name.to_uppercase()), vec![&d, &c, &b, &a]).await;
     check(format!("?partner={}&status=live", child.name), vec![&c]).await;
     assert_eq!(app.list_clients(&child.key, &format!("?partner={}", child.name)).await.expect(200)["total"], 2);
-    for (key, name) in [(&child.key, &root.name), (&root.key, &other.name), (&root.key, &unique("nobody"))] {
+    let nobody = unique("nobody");
+    for (key, name) in [(&child.key, &root.name), (&root.key, &other.name), (&root.key, &nobody)] {
         app.list_clients(key, &format!("?partner={name}")).await.problem(404, "not_found");
+        // A partner the caller cannot see is not found before any paging parameter is
+        // looked at: a bad one tells nothing of whether the partner exists elsewhere.
+        app.list_clients(key, &format!("?partner={name}&limit=0")).await.problem(404, "not_found");
+        app.list_clients(key, &format!("?partner={name}&cursor=forged.cursor")).await.problem(404, "not_found");
+    }
+    for filter in [&other.id, &root.id] {
+        app.list_clients(&child.key, &format!("?partner={filter}&limit=0")).await.problem(404, "not_found");
+    }
+    // One the caller sees, with a bad paging parameter: 400 naming it.
+    for (key, filter) in [(&root.key, &child.name), (&root.key, &root.name), (&child.key, &child.id), (&root.key, &child.id)] {
+        let bad = app.list_clients(key, &format!("?partner={filter}&limit=0")).await;
+        bad.problem(400, "validation_failed");
+        assert_eq!(bad.error_fields(), ["limit"], "{filter}");
+    }
+    // A teammate's bearer token (its items read beside its chain, not in one call).
+    let (_, username, password) = app.teammate_with(&root, &["clients:view"]).await;
+    let issued = app.token_from("192.0.2.7", &username, &password).await;
+    let bearer = format!("Bearer {}", issued.expect(200)["token"].as_str().unwrap());
+    let bearer = bearer.as_str();
+    let listed = |query: String| async move { app.raw(reqwest::Method::GET, &format!("/v1/clients{query}"), &[("authorization", bearer)], None).await };
+    assert_eq!(listed(format!("?partner={}", child.name)).await.expect(200)["total"], 2);
+    assert_eq!(listed(format!("?partner={}", child.id)).await.expect(200)["total"], 2);
+    for filter in [&other.name, &other.id, &nobody] {
+        listed(format!("?partner={filter}")).await.problem(404, "not_found");
     }
 }
 

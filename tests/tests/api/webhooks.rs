@@ -194,6 +194,11 @@ async fn a_receiver_that_always_fails_is_marked_failed_after_the_schedule_and_41
     let hook = endpoint(&p.key, &failing.url, json!(["client.created"])).await;
     let hid = hook["id"].as_str().unwrap();
     app.client(&p).await;
+    // Between attempts the delivery is pending: on the due queue, with no expiry.
+    let first = failing.wait_for(1, 20, |_| true).await;
+    let pending = delivery_state(hid, &first[0].headers["webhook-id"]).await;
+    assert_eq!(pending["state"].as_s().unwrap(), "pending", "{pending:?}");
+    assert!(!pending.contains_key("expiresAt"), "a pending delivery never expires: {pending:?}");
     // The test schedule is 1s,1s,2s: the first attempt and three retries.
     let got = failing.wait_for(4, 60, |_| true).await;
     assert_eq!(got.len(), 4);
