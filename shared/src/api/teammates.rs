@@ -102,7 +102,8 @@ fn may_change(who: &Principal, current: &Teammate, patch: &TeammatePatch) -> Res
 /// and after the change; a new password ends the tokens issued before it. A teammate
 /// changing its own password sends `currentPassword` too (a guess like a Basic one,
 /// under the same limits). Without `If-Match` a concurrent change makes this one run
-/// again on the newer teammate, its checks included, so no change is lost or undone.
+/// again on the newer teammate, its checks included, so no change is lost or undone:
+/// a self-change whose proven password was replaced meanwhile is refused (403).
 ///
 /// # Errors
 /// 400 for a bad body or a missing `currentPassword`, 403 for what the caller may not
@@ -128,6 +129,10 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         }
         (None, false) => {}
     }
+    // The password `currentPassword` proved: a self-change run again on a newer teammate
+    // (below) writes only while it is still the stored one, so a reset made meanwhile by
+    // someone above the teammate is never undone by a proof of the password it replaced.
+    let proven = (own && patch.password.is_some()).then(|| first.password_hash.clone());
     // Hashed once (argon2 is slow on purpose), after the checks that could refuse it.
     let new_hash = patch.password.as_ref().map(|p| auth::hash_password(&p.0)).transpose()?;
     let mut first = Some(first);
@@ -146,6 +151,9 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         // Checked again on what is stored now: a permission given meanwhile is not
         // taken away (or a password set) by someone who could not have touched it.
         may_change(&who, current, &patch)?;
+        if proven.as_ref().is_some_and(|hash| *hash != current.password_hash) {
+            return Err(ApiError::Forbidden("currentPassword is not this teammate's password".into()));
+        }
         let mut next = current.clone();
         if let Some(asked) = patch.permissions {
             next.permissions = who.grant(Some(asked), "teammate")?;

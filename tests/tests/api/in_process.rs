@@ -37,8 +37,12 @@ fn event(method: &str, path: &str, params: &[(&str, &str)], key: &str, body: Opt
 
 /// [`event`], with a query string (`a=1&b=2`).
 pub(crate) fn event_with_query(method: &str, path: &str, params: &[(&str, &str)], query: &str, key: &str, body: Option<Value>) -> lambda_http::Request {
+    event_with_headers(method, path, params, query, json!({ "x-api-key": key }), body)
+}
+
+/// [`event_with_query`], with these request headers (a credential among them).
+fn event_with_headers(method: &str, path: &str, params: &[(&str, &str)], query: &str, mut headers: Value, body: Option<Value>) -> lambda_http::Request {
     let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
-    let mut headers = json!({ "x-api-key": key });
     if body.is_some() {
         headers["content-type"] = json!("application/json");
     }
@@ -245,4 +249,66 @@ async fn a_number_drawn_twice_is_drawn_again_never_the_holders_404() {
     let refused = lambda.store.create_client(&twin, &event).await;
     assert!(matches!(refused, Err(clientele::ApiError::NumberTaken)), "the create draws again: {refused:?}");
     assert_eq!(app().get_client(&p.key, &holder.id).await.expect(200)["name"], held["name"], "the holder is untouched");
+}
+
+/// API.md §1 and §2: a teammate's password set by someone above it is never undone by a
+/// concurrent change of the teammate's own (which proves `currentPassword`). Teammates
+/// keep setting their own password to the one they know, again and again, four at once,
+/// while the partner's key sets another: every self-change still in flight when the
+/// reset lands (its `currentPassword` checked against the old password, its write after
+/// the reset) must be refused, and the stored password is the reset's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_reset_is_never_undone_by_a_self_change_in_flight() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Instant;
+
+    let lambda = lambda_app().await;
+    let p = app().partner().await;
+    let (username, old, reset) = (unique("selfchange"), "the old password 1", "the reset password 2");
+    let created = app().create_teammate(&p.key, json!({ "username": username, "password": old })).await;
+    created.expect(201);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let patch = move |headers: Value, body: Value| {
+        let event = event_with_headers("PATCH", &format!("/v1/teammates/{id}"), &[("teammateId", &id)], "", headers, Some(body));
+        clientele::http::serve(lambda, event, "selfchange", clientele::api::teammates::update)
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = Vec::new();
+    for _ in 0..4 {
+        let (stop, basic, patch) = (stop.clone(), crate::helpers::basic_auth(&username, old), patch.clone());
+        loops.push(async move {
+            // (started, ended, status) of each self-change.
+            let mut spans = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let res = patch(json!({ "authorization": basic }), json!({ "password": old, "currentPassword": old })).await;
+                spans.push((started, Instant::now(), res.status().as_u16()));
+            }
+            spans
+        });
+    }
+    let attack = futures::future::join_all(loops.into_iter().map(tokio::spawn));
+    let reset_then_stop = async {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let sent = Instant::now();
+        let res = patch(json!({ "x-api-key": p.key }), json!({ "password": reset })).await;
+        let landed = Instant::now();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        stop.store(true, Ordering::Relaxed);
+        (res.status().as_u16(), sent, landed)
+    };
+    let (spans, (status, sent, landed)) = tokio::join!(attack, reset_then_stop);
+    assert_eq!(status, 200, "the partner's key resets the password");
+    let spans: Vec<_> = spans.into_iter().flat_map(Result::unwrap).collect();
+    // Self-changes that had proven the old password (not 401 or 429) and ran while the
+    // reset did: the ones that could undo it.
+    let across = spans.iter().filter(|(started, ended, status)| *started < landed && *ended > sent && *status != 401 && *status != 429).count();
+    assert!(across > 0, "a self-change ran beside the reset (else this test proves nothing): {spans:?}");
+    let stored = lambda.store.teammate(&username).await.unwrap().unwrap();
+    assert!(
+        clientele::auth::verify_password(reset, &stored.password_hash),
+        "the reset's password is the stored one: no self-change undid it ({across} were in flight across it)"
+    );
+    assert!(!clientele::auth::verify_password(old, &stored.password_hash));
 }
