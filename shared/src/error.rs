@@ -27,6 +27,20 @@ pub enum Taken {
     Name,
     Email,
     Username,
+    /// A product's slug: its unique name (so `name_taken`), in the field `slug`.
+    Slug,
+}
+
+impl Taken {
+    /// The field whose value is taken.
+    fn field(&self) -> &'static str {
+        match self {
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::Username => "username",
+            Self::Slug => "slug",
+        }
+    }
 }
 
 /// The `current` of a version mismatch whose `If-Match` names no version at all.
@@ -139,7 +153,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
-            Self::Taken { what: Taken::Name, .. } => "name_taken",
+            Self::Taken { what: Taken::Name | Taken::Slug, .. } => "name_taken",
             Self::Taken { what: Taken::Email, .. } => "email_taken",
             Self::Taken { what: Taken::Username, .. } => "username_taken",
             Self::InvalidTransition(_) => "invalid_transition",
@@ -167,6 +181,7 @@ impl ApiError {
             Self::Taken { what: Taken::Name, .. } => "Name already in use",
             Self::Taken { what: Taken::Email, .. } => "Email already in use",
             Self::Taken { what: Taken::Username, .. } => "Username already in use",
+            Self::Taken { what: Taken::Slug, .. } => "Slug already in use",
             Self::InvalidTransition(_) => "Invalid status transition",
             Self::IdempotencyConflict => "Request with this idempotency key is still in progress",
             Self::Conflict(_) => "Conflict",
@@ -193,14 +208,7 @@ impl ApiError {
             // What was not found may echo the caller's input: never a secret, even sent by mistake.
             Self::NotFound(what) => format!("{} was not found.", crate::dialects::redact(what)),
             Self::MethodNotAllowed(allowed) => format!("This route serves {allowed}."),
-            Self::Taken { what, value } => {
-                let what = match what {
-                    Taken::Name => "name",
-                    Taken::Email => "email",
-                    Taken::Username => "username",
-                };
-                format!("A record with {what} {value} already exists.")
-            }
+            Self::Taken { what, value } => format!("A record with {} {value} already exists.", what.field()),
             Self::InvalidTransition(why) | Self::Conflict(why) | Self::QuotaExceeded(why) => {
                 format!("{why}.")
             }
@@ -239,14 +247,7 @@ impl ApiError {
         });
         let errors = match self {
             Self::Validation(errors) => Some(errors.clone()),
-            Self::Taken { what, .. } => Some(vec![FieldError::new(
-                match what {
-                    Taken::Name => "name",
-                    Taken::Email => "email",
-                    Taken::Username => "username",
-                },
-                "is already in use",
-            )]),
+            Self::Taken { what, .. } => Some(vec![FieldError::new(what.field(), "is already in use")]),
             _ => None,
         };
         if let Some(errors) = errors {

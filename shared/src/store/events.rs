@@ -1,6 +1,8 @@
 //! Events: the event item (which the stream carries to delivery) and its list
 //! entries, one per scope, with a per-type index (`gsi1`) and counters.
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::lists::{Partition, add_counters, scopes};
 use super::tx::UNPLACED;
 use super::{Guard, Page, Store, Tx, Unreadable, key, parse_item, s, to_item};
@@ -48,6 +50,10 @@ pub(crate) fn add_event(tx: &mut Tx<Guard>, table: &str, e: &Event) -> Result<()
     if let Some(client) = client_of(e) {
         let mut entry = key(client_events_pk(client), &e.id);
         entry.insert("id".into(), s(e.id.clone()));
+        // Whose trees see it (the event's scopes): a client moved to another partner
+        // keeps its earlier events where they were, and its history pages and counts
+        // only what the reader sees.
+        entry.insert("sc".into(), AttributeValue::L(e.scopes.iter().cloned().map(s).collect()));
         tx.put(table, entry, None, None);
     }
     Ok(())
@@ -87,11 +93,14 @@ impl Store {
 
     /// One page of the events about client `client_id`, newest first, and their number
     /// (counted: it costs in proportion to them). Only those seen by `scope` (`ALL`, or
-    /// a partner of their tree) are returned: a client moved across the tree keeps its
-    /// earlier events where they were.
+    /// a partner of their tree) are paged, returned and counted: a client moved across
+    /// the tree keeps its earlier events where they were.
     pub async fn list_client_events(&self, client_id: &str, scope: &str, page: &Page) -> Result<(Vec<Event>, Option<String>, u64), ApiError> {
-        let part = Partition::table(client_events_pk(client_id));
-        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count_partition(&part.pk))?;
+        let mut part = Partition::table(client_events_pk(client_id));
+        if scope != super::ALL {
+            part = part.seen_by(scope);
+        }
+        let (entries, total) = tokio::try_join!(self.page(&part, page), self.count_partition(&part))?;
         let pks: Vec<String> = entries.strings("id").iter().map(|id| event_pk(id)).collect();
         let mut events: Vec<Event> = self.batch_get(&pks).await?;
         events.retain(|e| scope == super::ALL || e.scopes.iter().any(|s| s == scope));

@@ -81,7 +81,7 @@ impl Store {
     /// Stores a product, claiming its slug.
     ///
     /// # Errors
-    /// `name_taken` when the slug is in use.
+    /// `name_taken` (on the field `slug`) when the slug is in use.
     pub async fn create_product(&self, p: &Product) -> Result<(), ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
@@ -96,7 +96,7 @@ impl Store {
         add_counters(&mut tx, t, "PRODUCTS", "ALL", &[("total".into(), 1)]);
         self.commit(tx).await.map_err(|e| match e {
             Failed::Condition(Guard::Number) => ApiError::NumberTaken,
-            Failed::Condition(_) => ApiError::Taken { what: Taken::Name, value: p.slug.as_str().to_owned() },
+            Failed::Condition(_) => ApiError::Taken { what: Taken::Slug, value: p.slug.as_str().to_owned() },
             Failed::Error(e) => e,
         })
     }
@@ -179,7 +179,7 @@ impl Store {
     /// How many licenses a client has had (revoked ones included, as its list shows them).
     /// A `Select=COUNT` Query: it reads the client's own entries only.
     pub async fn count_client_licenses(&self, client_id: &str) -> Result<u64, ApiError> {
-        self.count_partition(&format!("CLIENTLICENSES#{client_id}")).await
+        self.count_partition(&super::lists::Partition::table(format!("CLIENTLICENSES#{client_id}"))).await
     }
 
     /// Every license of a client (for revoking them all when it is deleted).

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
 
@@ -203,17 +204,20 @@ pub struct Partition {
     pub pk: String,
     /// The scope whose width a sharded list has.
     pub sharded: Option<String>,
+    /// Only the entries this scope sees: those whose `sc` (the scopes that see them)
+    /// names it. An entry without `sc` passes, for its reader to judge.
+    pub seen_by: Option<String>,
 }
 
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
-        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: None }
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: None, seen_by: None }
     }
 
     /// A partition of `gsiN`.
     pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
-        Self { index: Some(index), pk_name, sk_name, pk, sharded: None }
+        Self { index: Some(index), pk_name, sk_name, pk, sharded: None, seen_by: None }
     }
 
     /// The same list of `scope`, spread over as many partitions as the scope's width
@@ -221,6 +225,23 @@ impl Partition {
     #[must_use]
     pub fn sharded(self, scope: &str) -> Self {
         Self { sharded: Some(scope.to_owned()), ..self }
+    }
+
+    /// The same list as `scope` sees it ([`Partition::seen_by`]): its pages and its count.
+    #[must_use]
+    pub fn seen_by(self, scope: &str) -> Self {
+        Self { seen_by: Some(scope.to_owned()), ..self }
+    }
+
+    /// Adds the [`Partition::seen_by`] filter to a `Query`.
+    fn filter(&self, q: QueryFluentBuilder) -> QueryFluentBuilder {
+        match &self.seen_by {
+            Some(scope) => q
+                .filter_expression("attribute_not_exists(#sc) OR contains(#sc, :sc)")
+                .expression_attribute_names("#sc", "sc")
+                .expression_attribute_values(":sc", s(scope)),
+            None => q,
+        }
     }
 
 }
@@ -432,7 +453,7 @@ impl Store {
             if part.index.is_none() {
                 q = q.consistent_read(true);
             }
-            let out = q.send().await.map_err(|e| sdk_error("Query", e))?;
+            let out = part.filter(q).send().await.map_err(|e| sdk_error("Query", e))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if items.len() >= want || start.is_none() {
@@ -444,22 +465,20 @@ impl Store {
     /// How many items partition `pk` of the base table holds: a `Query` that counts, so
     /// it costs in proportion to them (for lists without a counter, such as one client's
     /// events).
-    pub(crate) async fn count_partition(&self, pk: &str) -> Result<u64, ApiError> {
+    pub(crate) async fn count_partition(&self, part: &Partition) -> Result<u64, ApiError> {
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let q = self
                 .db
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(pk))
+                .expression_attribute_values(":p", s(&part.pk))
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
+                .set_exclusive_start_key(start.take());
+            let out = part.filter(q).send().await.map_err(|e| sdk_error("Query", e))?;
             total += u64::try_from(out.count).unwrap_or(0);
             start = out.last_evaluated_key;
             if start.is_none() {

@@ -16,7 +16,9 @@ async fn only_the_admin_creates_products_and_everyone_lists_them() {
     let p = app.partner().await;
     let product = app.product().await;
     app.create_product(&p.key, json!({ "name": "x", "slug": unique("x") })).await.problem(403, "forbidden");
-    app.create_product(&app.admin, json!({ "name": "dup", "slug": product["slug"] })).await.problem(409, "name_taken");
+    let dup = app.create_product(&app.admin, json!({ "name": "dup", "slug": product["slug"] })).await;
+    dup.problem(409, "name_taken");
+    assert_eq!(dup.error_fields(), ["slug"], "the field taken is the slug, not the (free) name");
     let res = app.create_product(&app.admin, json!({ "name": "", "slug": "Not A Slug" })).await;
     assert_eq!(res.error_fields(), ["name", "slug"]);
     let listed = app.list_products(&p.key).await;

@@ -117,6 +117,41 @@ async fn a_client_moves_by_id_or_name_and_both_partners_lists_and_totals_follow_
     assert_eq!(total(&root.key, &format!("?partner={}", b.id)).await, 0);
 }
 
+/// A moved client's history as the partner it joined sees it: the events of its time
+/// there (its move included), paged and counted alike, so `total` is what the pages hold;
+/// the tree above both sees them all.
+#[tokio::test]
+async fn a_moved_clients_history_pages_and_counts_only_what_its_new_partner_sees() {
+    let app = app();
+    let (root, a, b, client) = tree().await;
+    let cid = client["id"].as_str().unwrap();
+    for i in 0..3 {
+        app.update_client(&a.key, cid, json!({ "company": format!("Before {i}") })).await.expect(200);
+    }
+    app.update_client(&root.key, cid, json!({ "directPartner": { "id": b.id } })).await.expect(200);
+    app.update_client(&b.key, cid, json!({ "company": "After" })).await.expect(200);
+
+    let history = |key: String| async move {
+        let (mut pages, mut path) = (Vec::new(), format!("?clientId={cid}&limit=1"));
+        loop {
+            let page = app.list_events(&key, &path).await.expect(200).clone();
+            let next = page["nextCursor"].as_str().map(|c| format!("?clientId={cid}&limit=1&cursor={c}"));
+            pages.push(page);
+            match next {
+                Some(next) => path = next,
+                None => return pages,
+            }
+        }
+    };
+    let seen = history(b.key.clone()).await;
+    let companies: Vec<&Value> = seen.iter().map(|p| &p["data"][0]["data"]["object"]["company"]).collect();
+    assert_eq!(companies, [&json!("After"), &json!("Before 2")], "the update there, then the move (which carries the company it had)");
+    assert!(seen.iter().all(|p| p["total"] == 2 && p["data"].as_array().unwrap().len() == 1), "no page empty, every total what the pages hold: {seen:?}");
+    let all = history(root.key.clone()).await;
+    assert_eq!(all.len(), 6, "created, 3 updates, the move, 1 update");
+    assert!(all.iter().all(|p| p["total"] == 6));
+}
+
 #[tokio::test]
 async fn a_move_needs_the_name_free_there_and_a_partner_of_the_callers_tree() {
     let app = app();
