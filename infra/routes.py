@@ -424,10 +424,11 @@ ERRORS = {
 }
 
 
-# `*` or one version's ETag (strong or weak); never empty (a fuzzer that cannot draw from
-# the pattern would otherwise send "" as a valid value, which the API refuses: 412). One
-# plain string schema: client generators refuse alternatives in a header.
-IF_MATCH = {"type": "string", "minLength": 1, "pattern": '^(\\*|(W/)?"[0-9]{1,19}")$'}
+# `*` or one version's ETag; never empty (a fuzzer that cannot draw from the pattern would
+# otherwise send "" as a valid value, which the API refuses: 412), never weak (If-Match
+# compares strongly: `W/"1"` matches no version, 412). One plain string schema: client
+# generators refuse alternatives in a header.
+IF_MATCH = {"type": "string", "minLength": 1, "pattern": '^(\\*|"[0-9]{1,19}")$'}
 
 
 def versioned(r, fn):

@@ -144,6 +144,7 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
+    one_credential(headers)?;
     if let Some(key) = headers.get("x-api-key") {
         let key = key.to_str().map_err(|_| ApiError::Unauthenticated("The API key is not valid"))?;
         return api_key(app, key.trim(), also).await;
@@ -163,6 +164,16 @@ where
             "Send an API key in X-API-Key, a bearer token, or teammate credentials",
         )),
     }
+}
+
+/// A request carries one credential: an API key and an `Authorization` header at once
+/// would leave which of them acts to a rule the caller cannot see, and one of them may be
+/// bad (API.md §1: a bad credential is 401), so both are refused before either is read.
+fn one_credential(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key("x-api-key") && headers.contains_key("authorization") {
+        return Err(ApiError::Unauthenticated("Send one credential: an API key in X-API-Key or an Authorization header, not both"));
+    }
+    Ok(())
 }
 
 /// What an `Authorization` header carries.
@@ -566,6 +577,7 @@ where
     F: FnOnce(String) -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
+    one_credential(headers)?;
     let Some(key) = headers.get("x-api-key") else {
         let extra = &extra;
         let beside = |scope: String| async move { Ok(tokio::join!(app.store.batch_get_items(extra), also(scope))) };

@@ -208,6 +208,16 @@ impl Ctx {
         }
     }
 
+    /// For a route that takes no fields: no body, or a JSON object without members.
+    /// Anything else is refused as a body of any route is (malformed JSON 400, another
+    /// media type 415, a member 400 naming it), rather than ignored.
+    ///
+    /// # Errors
+    /// As [`Ctx::json`]; `validation_failed` naming every member sent.
+    pub fn no_fields(&self) -> Result<(), ApiError> {
+        crate::domain::fields::Fields::from_body(self.optional_json()?)?.finish()
+    }
+
     fn is_json(&self) -> bool {
         let Some(ct) = self.headers().get("content-type").and_then(|v| v.to_str().ok()) else { return false };
         let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -224,8 +234,26 @@ impl Ctx {
         if raw == "*" {
             return Ok(None);
         }
-        let tag = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
-        tag.parse::<u64>().map(Some).map_err(|_| ApiError::VersionMismatch { current: crate::error::NO_VERSION })
+        // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"1"`) matches no
+        // version.
+        let no_version = ApiError::VersionMismatch { current: crate::error::NO_VERSION };
+        if raw.starts_with("W/") {
+            return Err(no_version);
+        }
+        raw.trim_matches('"').parse::<u64>().map(Some).map_err(|_| no_version)
+    }
+
+    /// For a change of a resource that carries no version (a partner, an API key): an
+    /// `If-Match` other than `*` names a version it cannot have, so its condition is
+    /// false (RFC 9110 §13.1.1) and nothing changes, rather than the header being ignored.
+    ///
+    /// # Errors
+    /// `version_mismatch` (412) for an `If-Match` naming any version.
+    pub fn unversioned(&self) -> Result<(), ApiError> {
+        match self.if_match()? {
+            Some(_) => Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION }),
+            None => Ok(()),
+        }
     }
 
     /// Authenticates the caller.

@@ -79,7 +79,8 @@ pub async fn list_keys(cx: Ctx) -> Result<Reply, ApiError> {
 ///
 /// # Errors
 /// 403 for a key that holds more than the caller; 404 for a key that does not exist,
-/// was revoked, or is outside the caller's tree.
+/// was revoked, or is outside the caller's tree; 412 for an `If-Match` naming a version
+/// (a key has none).
 pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::KEYS_REMOVE)?;
@@ -93,6 +94,7 @@ pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     // No credential acts above itself (API.md §1). A key never changes, so what it holds
     // now is what the revoke removes.
     who.covers(key.permissions, "key")?;
+    cx.unversioned()?;
     let event = Event::new(EventType::KeyRevoked, &partner.path, &who.actor, &cx.request_id, key.event_view(), None);
     if cx.app.store.revoke_api_key(&key, &event).await? { Ok(Reply::no_content()) } else { Err(not_found()) }
 }

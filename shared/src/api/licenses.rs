@@ -276,6 +276,7 @@ pub(crate) async fn revoke_license(cx: &Ctx, actor: &Actor, license: License) ->
 pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::LICENSES_REMOVE)?;
+    cx.no_fields()?;
     let license = visible_license(&cx, &who).await?;
     Ok(Reply::ok(revoke_license(&cx, &who.actor, license).await?.view()))
 }

@@ -112,6 +112,7 @@ pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
 async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::PARTNERS_EDIT)?;
+    cx.no_fields()?;
     let partner = visible(&cx, &who).await?;
     if who.partner.as_ref().is_some_and(|own| own.id == partner.id) {
         return Err(ApiError::Forbidden("A partner cannot suspend or unsuspend itself".into()));
@@ -134,7 +135,8 @@ async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
 ///
 /// # Errors
 /// 400 for a bad body, 403 for a partner changing its own type, 404 outside the
-/// caller's tree, 409 `name_taken`.
+/// caller's tree, 409 `name_taken`, 412 for an `If-Match` naming a version (a partner
+/// has none).
 pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::PARTNERS_EDIT)?;
@@ -142,6 +144,7 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     // A concurrent rename makes the write's condition fail: read again and re-apply.
     for _ in 0..5 {
         let current = visible(&cx, &who).await?;
+        cx.unversioned()?;
         // A partner's own credentials may rename it, but its type is its parent's or the
         // admin's to change (API.md §2): a partner never promotes itself (to a reseller,
         // whom the portal serves).

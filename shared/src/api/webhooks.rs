@@ -69,7 +69,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
     };
     cx.app.store.create_webhook(&hook).await?;
     let secret = secret(&cx.app.config.webhook_key, &hook);
-    Ok(Reply::created(hook.view(), format!("/v1/webhooks/{}", hook.id)).with_field("secret", json!(secret)).no_store())
+    Ok(Reply::created(hook.view(), format!("/v1/webhooks/{}", hook.id)).etag(hook.version).with_field("secret", json!(secret)).no_store())
 }
 
 /// `GET /v1/webhooks[?partnerId=]`: the endpoints of the caller's partner (or one below it).
@@ -102,7 +102,7 @@ pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
     let (who, id, found) = cx.caller_and_record(allowed, cx.id_param("webhookId", "Webhook"), |id| async move { store.webhook(&id).await }).await?;
     let missing = || ApiError::NotFound(format!("Webhook {id}"));
     let w = found.ok_or_else(missing)?;
-    if sees(&cx, &who, &w).await? { Ok(Reply::ok(w.view())) } else { Err(missing()) }
+    if sees(&cx, &who, &w).await? { Ok(Reply::ok(w.view()).etag(w.version)) } else { Err(missing()) }
 }
 
 /// `PATCH /v1/webhooks/{webhookId}`: url, events, enabled, description.
@@ -144,6 +144,7 @@ const ROTATION_OVERLAP: chrono::Duration = chrono::Duration::hours(24);
 pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_EDIT)?;
+    cx.no_fields()?;
     for _ in 0..16 {
         let current = visible(&cx, &who).await?;
         let path = if current.scope == ALL {
@@ -177,19 +178,25 @@ pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
     Err(ApiError::Unavailable("too much contention on one webhook".into()))
 }
 
-/// `DELETE /v1/webhooks/{webhookId}`.
+/// `DELETE /v1/webhooks/{webhookId}`, honouring `If-Match`.
 ///
 /// # Errors
-/// 404 outside the tree or when deleted already.
+/// 404 outside the tree or when deleted already; 412 for a stale `If-Match`.
 pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_REMOVE)?;
-    let w = visible(&cx, &who).await?;
-    if cx.app.store.delete_webhook(&w).await? {
-        Ok(Reply::no_content())
-    } else {
-        Err(ApiError::NotFound(format!("Webhook {}", w.id)))
+    let expected = cx.if_match()?;
+    for _ in 0..16 {
+        // Gone meanwhile: 404. Changed meanwhile: judged again on what is stored now.
+        let w = visible(&cx, &who).await?;
+        if expected.is_some_and(|v| v != w.version) {
+            return Err(ApiError::VersionMismatch { current: w.version });
+        }
+        if cx.app.store.delete_webhook(&w).await? {
+            return Ok(Reply::no_content());
+        }
     }
+    Err(ApiError::Unavailable("too much contention on one webhook".into()))
 }
 
 /// `GET /v1/webhooks/{webhookId}/deliveries`: every attempt, newest first.
@@ -319,6 +326,7 @@ pub async fn send_test(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn redeliver(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_EDIT)?;
+    cx.no_fields()?;
     let id = cx.id_param("eventId", "Event")?;
     let missing = || ApiError::NotFound(format!("Event {id}"));
     let event = cx.app.store.event(&id).await?.ok_or_else(missing)?;

@@ -124,6 +124,17 @@ impl Fields {
         }
     }
 
+    /// A member of a patch that can be changed but never cleared: absent keeps, a value
+    /// sets, null is refused (rather than read as "keep").
+    pub fn settable<T: FromJson>(&mut self, name: &str) -> Option<T> {
+        if self.object.get(name).is_some_and(Value::is_null) {
+            self.object.remove(name);
+            self.errors.push(FieldError::new(self.path(name), "cannot be cleared"));
+            return None;
+        }
+        self.optional(name)
+    }
+
     /// A member of a merge patch: absent keeps, null clears, a value sets.
     pub fn patch<T: FromJson>(&mut self, name: &str) -> Patch<T> {
         let at = self.path(name);

@@ -145,14 +145,12 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn events_list(f: &mut Fields, value: Option<Vec<String>>) -> Option<Vec<String>> {
-    let list = value?;
-    let ok = !list.is_empty()
-        && list.len() <= 20
-        && list.iter().all(|e| e == "*" || EventType::parse(e).is_some());
+    let mut list = value?;
+    list.sort();
+    list.dedup();
+    // Every type (`["*"]`, alone) or some types: never both, which would read as either.
+    let ok = list == ["*"] || (!list.is_empty() && list.len() <= 20 && list.iter().all(|e| EventType::parse(e).is_some()));
     if ok {
-        let mut list = list;
-        list.sort();
-        list.dedup();
         Some(list)
     } else {
         f.error("events", "must be [\"*\"] or a non-empty list of event types such as client.created");
@@ -201,10 +199,10 @@ impl WebhookPatch {
     /// `validation_failed` listing every bad or unknown field.
     pub fn from_body(body: Value, insecure: bool) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
-        let url: Option<String> = f.optional("url");
-        let events = f.optional::<Vec<String>>("events");
+        let url: Option<String> = f.settable("url");
+        let events = f.settable::<Vec<String>>("events");
         let events = events_list(&mut f, events);
-        let enabled = f.optional("enabled");
+        let enabled = f.settable("enabled");
         let description = f.patch("description");
         let url = url.and_then(|u| check_url(&u, insecure).map_err(|m| f.error("url", m)).ok());
         f.finish()?;
@@ -247,6 +245,26 @@ mod tests {
     fn local_use_allows_http_and_loopback() {
         assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
         assert!(check_url("ftp://127.0.0.1/", true).is_err());
+    }
+
+    #[test]
+    fn events_are_every_type_or_some_types_never_both_and_never_cleared() {
+        let patch = |body: Value| WebhookPatch::from_body(body, true).map(|p| p.events).map_err(|e| format!("{e:?}"));
+        assert_eq!(patch(serde_json::json!({ "events": ["*", "*"] })).unwrap(), Some(vec!["*".to_owned()]));
+        let two = patch(serde_json::json!({ "events": ["client.updated", "client.created", "client.created"] })).unwrap();
+        assert_eq!(two, Some(vec!["client.created".to_owned(), "client.updated".to_owned()]));
+        for bad in [
+            serde_json::json!({ "events": ["*", "client.created"] }),
+            serde_json::json!({ "events": [] }),
+            serde_json::json!({ "events": null }),
+            serde_json::json!({ "url": null }),
+            serde_json::json!({ "enabled": null }),
+        ] {
+            let err = patch(bad.clone()).expect_err(&bad.to_string());
+            let field = bad.as_object().unwrap().keys().next().unwrap().clone();
+            assert!(err.contains(&format!("\"{field}\"")), "{bad}: {err}");
+        }
+        assert!(patch(serde_json::json!({ "description": null })).is_ok(), "a description can be cleared");
     }
 
     #[test]

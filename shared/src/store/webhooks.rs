@@ -220,11 +220,14 @@ impl Store {
         })
     }
 
-    /// Deletes an endpoint; false when it was gone already.
+    /// Deletes an endpoint as read (at `w.version`); false when it was gone or changed
+    /// meanwhile.
     pub async fn delete_webhook(&self, w: &Webhook) -> Result<bool, ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
-        tx.delete(t, key(webhook_pk(&w.id), "#"), Some(Cond::new("attribute_exists(pk)")), Some(Guard::Record));
+        // Only the version read: a change made meanwhile is judged again by the caller.
+        let read = Cond::new("attribute_exists(pk) AND version = :v").value(":v", n(w.version as i64));
+        tx.delete(t, key(webhook_pk(&w.id), "#"), Some(read), Some(Guard::Record));
         add_counters(&mut tx, t, LIST, &w.scope, &[("total".into(), -1)]);
         tx.update(t, key(cap_pk(&w.scope), "#"), "ADD endpoints :minus".into(), Vec::new(), vec![(":minus".into(), n(-1))], None, None);
         match self.commit(tx).await {

@@ -197,3 +197,63 @@ async fn every_id_is_a_uuid_v7_and_every_timestamp_is_utc_with_milliseconds() {
     // The x-request-id of an answer is a UUID too (v4 or v7: the contract says UUID).
     assert!(uuid::Uuid::parse_str(problem.header("x-request-id").unwrap()).is_ok());
 }
+
+/// API.md §1: a route that takes no body refuses one it cannot read, rather than
+/// ignoring it and acting: malformed JSON 400, another media type 415, a member 400
+/// naming it; and nothing changes. No body, or `{}`, is what it takes.
+#[tokio::test]
+async fn a_route_that_takes_no_body_refuses_a_bad_one_and_changes_nothing() {
+    let app = app();
+    let p = app.partner().await;
+    let sub = app.sub_partner(&p).await;
+    let product = app.product().await;
+    let c = app.client(&p).await;
+    let license = app.create_license(&p.key, json!({ "productId": product["id"], "tier": "t", "clientId": c["id"] })).await;
+    let lid = license.expect(201)["id"].as_str().unwrap().to_owned();
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))).await;
+    let hid = hook.expect(201)["id"].as_str().unwrap().to_owned();
+    let event = app.list_events(&p.key, "?limit=1").await.expect(200)["data"][0]["id"].as_str().unwrap().to_owned();
+    let json_type = ("content-type", "application/json");
+    for path in [
+        format!("/v1/partners/{}/suspend", sub.id),
+        format!("/v1/licenses/{lid}/revoke"),
+        format!("/v1/webhooks/{hid}/rotate-secret"),
+        format!("/v1/events/{event}/redeliver"),
+    ] {
+        let key = ("x-api-key", p.key.as_str());
+        let malformed = app.raw(Method::POST, &path, &[key, json_type], Some(b"{bad".to_vec())).await;
+        malformed.problem(400, "malformed_json");
+        let member = app.raw(Method::POST, &path, &[key, json_type], Some(br#"{"foo":1}"#.to_vec())).await;
+        member.problem(400, "validation_failed");
+        assert_eq!(member.error_fields(), ["foo"], "{path}");
+        let text = app.raw(Method::POST, &path, &[key, ("content-type", "text/plain")], Some(b"hello".to_vec())).await;
+        text.problem(415, "unsupported_media_type");
+    }
+    assert_eq!(app.get_partner(&p.key, &sub.id).await.expect(200)["suspended"], false, "not suspended by a refused request");
+    let licenses = app.client_licenses(&p.key, c["id"].as_str().unwrap()).await;
+    assert_eq!(licenses.expect(200)["data"][0]["status"], "active", "not revoked by a refused request");
+    let hook = app.call(Method::GET, &format!("/v1/webhooks/{hid}"), &p.key, None).await;
+    assert_eq!(hook.header("etag"), Some("\"0\""), "no secret rotated by a refused request");
+    // What they do take: no body, or an empty object.
+    let empty = app.raw(Method::POST, &format!("/v1/partners/{}/suspend", sub.id), &[("x-api-key", &p.key), json_type], Some(b"{}".to_vec())).await;
+    assert_eq!(empty.expect(200)["suspended"], true);
+    let none = app.raw(Method::POST, &format!("/v1/partners/{}/unsuspend", sub.id), &[("x-api-key", &p.key)], None).await;
+    assert_eq!(none.expect(200)["suspended"], false);
+}
+
+/// API.md §1 "No credential, or a bad one: 401": a request carrying an API key and an
+/// `Authorization` header at once is refused, whichever of them is good, rather than
+/// answered as one of them.
+#[tokio::test]
+async fn a_request_with_two_credentials_is_401_whichever_is_good() {
+    let app = app();
+    let (p, other) = (app.partner().await, app.partner().await);
+    let (_, username, password) = app.teammate_with(&other, &["clients:view"]).await;
+    let basic = basic_auth(&username, &password);
+    for authorization in ["Bearer garbage.token.here", basic.as_str()] {
+        let res = app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key), ("authorization", authorization)], None).await;
+        res.problem(401, "unauthenticated");
+    }
+    app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key)], None).await.expect(200);
+    app.raw(Method::GET, "/v1/clients", &[("authorization", &basic)], None).await.expect(200);
+}

@@ -59,3 +59,52 @@ async fn changes_through_different_routes_at_once_each_count_once_and_none_is_lo
     assert_eq!((after["suspended"].clone(), after["suspendedReason"].clone()), (json!(true), json!("billing")));
     assert_eq!(after["status"], "trial");
 }
+
+/// API.md §1 "Concurrency": `If-Match` guards every change that takes it, and is never
+/// ignored. A webhook endpoint is versioned: a stale `If-Match` on its DELETE is 412 and
+/// the endpoint stays. A partner and an API key carry no version: an `If-Match` naming
+/// one cannot match (412, nothing changed), `*` can. A weak tag never matches (If-Match
+/// compares strongly).
+#[tokio::test]
+async fn if_match_is_honoured_on_every_change_never_ignored() {
+    let app = app();
+    let p = app.partner().await;
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))).await;
+    let hid = hook.expect(201)["id"].as_str().unwrap().to_owned();
+    let hook_path = format!("/v1/webhooks/{hid}");
+    let etag = app.call(Method::GET, &hook_path, &p.key, None).await.header("etag").map(str::to_owned);
+    assert_eq!(etag.as_deref(), hook.header("etag"), "created and read, an endpoint carries its version's ETag");
+    let version: u64 = etag.expect("an ETag").trim_matches('"').parse().unwrap();
+    for stale in [format!("\"{}\"", version + 1), format!("W/\"{version}\"")] {
+        let res = app.call_with(Method::DELETE, &hook_path, &p.key, None, &[("if-match", &stale)]).await;
+        res.problem(412, "version_mismatch");
+        app.call(Method::GET, &hook_path, &p.key, None).await.expect(200);
+    }
+    let current = format!("\"{version}\"");
+    assert_eq!(app.call_with(Method::DELETE, &hook_path, &p.key, None, &[("if-match", &current)]).await.status, 204);
+    app.call(Method::GET, &hook_path, &p.key, None).await.problem(404, "not_found");
+
+    let sub = app.sub_partner(&p).await;
+    let partner_path = format!("/v1/partners/{}", sub.id);
+    let renamed = crate::helpers::unique("renamed");
+    let res = app.call_with(Method::PATCH, &partner_path, &p.key, Some(json!({ "name": renamed })), &[("if-match", "\"0\"")]).await;
+    res.problem(412, "version_mismatch");
+    assert_eq!(app.get_partner(&p.key, &sub.id).await.expect(200)["name"], sub.name.as_str(), "nothing changed");
+    let res = app.call_with(Method::PATCH, &partner_path, &p.key, Some(json!({ "name": renamed })), &[("if-match", "*")]).await;
+    assert_eq!(res.expect(200)["name"], renamed.as_str());
+
+    let key = app.create_api_key(&p.key, json!({ "name": "k" })).await;
+    let (kid, secret) = (key.expect(201)["id"].as_str().unwrap().to_owned(), key.body["key"].as_str().unwrap().to_owned());
+    let key_path = format!("/v1/api-keys/{kid}");
+    app.call_with(Method::DELETE, &key_path, &p.key, None, &[("if-match", "\"0\"")]).await.problem(412, "version_mismatch");
+    app.list_clients(&secret, "").await.expect(200);
+    assert_eq!(app.call_with(Method::DELETE, &key_path, &p.key, None, &[("if-match", "*")]).await.status, 204);
+    app.list_clients(&secret, "").await.problem(401, "unauthenticated");
+
+    let c = app.client(&p).await;
+    let client_path = format!("/v1/clients/{}", c["id"].as_str().unwrap());
+    let weak = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "W" })), &[("if-match", "W/\"0\"")]).await;
+    weak.problem(412, "version_mismatch");
+    let strong = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "S" })), &[("if-match", "\"0\"")]).await;
+    assert_eq!(strong.expect(200)["version"], 1, "the weak one changed nothing");
+}

@@ -321,9 +321,16 @@ async fn endpoints_are_managed_within_the_tree() {
         (json!({ "url": "not a url", "events": ["*"] }), "url"),
         (json!({ "url": "https://x.example.com", "events": ["client.exploded"] }), "events"),
         (json!({ "url": "https://x.example.com", "events": [] }), "events"),
+        (json!({ "url": "https://x.example.com", "events": ["*", "client.created"] }), "events"),
         (json!({ "url": "https://x.example.com", "events": ["*"], "secret": "mine" }), "secret"),
     ] {
         let res = app.call(Method::POST, "/v1/webhooks", &p.key, Some(body)).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), [field]);
+    }
+    // A PATCH may change url, events and enabled, never clear them (null is no "keep").
+    for field in ["url", "events", "enabled"] {
+        let res = app.call(Method::PATCH, &format!("/v1/webhooks/{hid}"), &p.key, Some(json!({ field: null }))).await;
         res.problem(400, "validation_failed");
         assert_eq!(res.error_fields(), [field]);
     }
