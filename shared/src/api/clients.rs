@@ -136,7 +136,7 @@ pub(crate) fn reply(c: &Client) -> Reply {
 ///
 /// `change` gets the current client and returns the new one with the type of
 /// its event, `None` when there is nothing to change, or an error, which ends
-/// the attempt. With `If-Match`, a stale version is a 412; without it, a
+/// the attempt. A new one alike in every stored field is nothing to change either. With `If-Match`, a stale version is a 412; without it, a
 /// concurrent writer makes the change run again on the newer client, so no
 /// change is lost and each bumps `version` exactly once.
 ///
@@ -172,7 +172,19 @@ pub async fn modify(
         let event = Event::new(kind, &next.ancestors, &who.actor, &cx.request_id, after.clone(), previous(&before, &after));
         store.update_client(&current, &next, &event).await.map(|()| next)
     };
+    // A change that leaves the record as it is (a PATCH of the values it has, `{}`, the
+    // same permissions again) changes nothing: no write, no version, no event.
+    let change = |c: &Client| Ok(change(c)?.filter(|(next, _)| !same_record(c, next)));
     super::versioned(cx.if_match()?, "client", read, change, write).await
+}
+
+/// Whether two clients are the same record, every stored field alike (the API key's hash
+/// and the other fields no view shows included).
+fn same_record(a: &Client, b: &Client) -> bool {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 impl super::Versioned for Client {

@@ -108,3 +108,32 @@ async fn if_match_is_honoured_on_every_change_never_ignored() {
     let strong = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "S" })), &[("if-match", "\"0\"")]).await;
     assert_eq!(strong.expect(200)["version"], 1, "the weak one changed nothing");
 }
+
+/// A change that changes nothing (a PATCH of the values the client has, `{}`, a PUT of
+/// what it holds, the same permissions again) is no change: 200 with the client as it
+/// is, its version and ETag unchanged, and no event (API.md §1: every *change* bumps
+/// `version` once; §5: an event says what changed).
+#[tokio::test]
+async fn a_change_that_changes_nothing_bumps_no_version_and_writes_no_event() {
+    let app = app();
+    let p = app.partner().await;
+    let (name, email) = (crate::helpers::unique("same"), crate::helpers::unique_email());
+    let c = app.create_client(&p.key, json!({ "name": name, "email": email, "company": "Same" })).await;
+    let cid = c.expect(201)["id"].as_str().unwrap().to_owned();
+    app.update_client(&p.key, &cid, json!({ "company": "Other" })).await.expect(200);
+    app.set_permissions(&p.key, &cid, json!({ "reports": ["view"] })).await.expect(200);
+    let (key, query) = (p.key.as_str(), format!("?clientId={cid}"));
+    let history = || async { app.list_events(key, &query).await.expect(200)["total"].clone() };
+    assert_eq!(history().await, 3, "created, updated, permissions");
+    for (what, res) in [
+        ("an empty PATCH", app.update_client(&p.key, &cid, json!({})).await),
+        ("a PATCH of the value it has", app.update_client(&p.key, &cid, json!({ "company": "Other" })).await),
+        ("a PUT of what it holds", app.replace_client(&p.key, &cid, json!({ "name": name, "email": email, "company": "Other" })).await),
+        ("the same permissions", app.set_permissions(&p.key, &cid, json!({ "reports": ["view"] })).await),
+    ] {
+        assert_eq!((res.expect(200)["version"].clone(), res.header("etag")), (json!(2), Some("\"2\"")), "{what}");
+    }
+    assert_eq!(history().await, 3, "no event for a change of nothing");
+    let changed = app.update_client(&p.key, &cid, json!({ "company": "Third" })).await;
+    assert_eq!(changed.expect(200)["version"], 3, "a real change still counts");
+}
