@@ -173,13 +173,23 @@ def _fresh_key(headers):
     return headers
 
 
+def _one_credential(headers):
+    """The run's credential is its API key (`-H X-API-Key`); an `Authorization` the fuzzer
+    draws from the document's other security schemes beside it would make every request
+    401 by design (API.md §1: one credential a request), and hide what it is judged on."""
+    if headers:
+        for name in [n for n in headers if n.lower() == "authorization"]:
+            del headers[name]
+    return headers
+
+
 @schemathesis.hook
 def map_headers(ctx, headers):
     """A fresh Idempotency-Key for each generated request, as a client makes one. The fuzzer
     draws keys from a small space, so it would reuse one with another request, which is a 422
     by design (API.md §1) and would hide what the request itself is judged on. Keys that are
-    invalid on purpose (negative cases) are left as drawn."""
-    return _fresh_key(headers)
+    invalid on purpose (negative cases) are left as drawn. And one credential: the run's key."""
+    return _one_credential(_fresh_key(headers))
 
 
 # The platform admin names the partner a client, key or teammate is for (API.md §2, §3:
@@ -271,7 +281,7 @@ def map_case(ctx, case):
     values no schema can constrain (an expiry in the future, the admin's partner, a fresh
     email for seed 002, a positive case's If-Match)."""
     if case.headers:
-        _fresh_key(case.headers)
+        _one_credential(_fresh_key(case.headers))
     _fit_if_match(case)
     _fit_query(case)
     _fit_body(case)

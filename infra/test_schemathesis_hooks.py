@@ -102,5 +102,15 @@ class AfterCall(unittest.TestCase):
         self.assertFalse(hooks.filter_failure(None, None, None, utf8))
 
 
+
+class Headers(unittest.TestCase):
+    def test_a_drawn_authorization_beside_the_runs_key_is_dropped(self):
+        headers = {"Authorization": "Bearer drawn", "Idempotency-Key": "k", "X-Other": "1"}
+        hooks._one_credential(headers)
+        self.assertNotIn("Authorization", headers)
+        self.assertEqual(headers["X-Other"], "1")
+        self.assertIsNone(hooks._one_credential(None))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -152,7 +152,7 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         // taken away (or a password set) by someone who could not have touched it.
         may_change(&who, current, &patch)?;
         if proven.as_ref().is_some_and(|hash| *hash != current.password_hash) {
-            return Err(ApiError::Forbidden("currentPassword is not this teammate's password".into()));
+            return Err(ApiError::Forbidden("The password was changed meanwhile; send currentPassword again".into()));
         }
         let mut next = current.clone();
         if let Some(asked) = patch.permissions {

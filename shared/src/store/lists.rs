@@ -209,6 +209,10 @@ pub struct Partition {
     pub seen_by: Option<String>,
 }
 
+/// The most a filtered read asks for at once ([`Store::collect_one`]); a `Query` stops
+/// at 1 MB read whatever its `Limit`.
+const FILTERED_READ_MAX: usize = 1000;
+
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
@@ -426,9 +430,16 @@ impl Store {
     }
 
     /// Up to `want` entries of partition `pk` of `part` after `after`, newest first.
+    ///
+    /// A `Query`'s `Limit` counts the items it reads, before a filter
+    /// ([`Partition::seen_by`]) drops any: a filtered read that comes back short reads
+    /// four times as many the next time (up to [`FILTERED_READ_MAX`]), so a long run of
+    /// entries the reader does not see costs a few round trips, not one per page's worth.
     async fn collect_one(&self, part: &Partition, pk: &str, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
         let mut items = Vec::with_capacity(want.min(1000));
         let mut start: Option<Item> = None;
+        // What a filtered read asks for beyond what is still wanted (none unfiltered).
+        let mut read = if part.seen_by.is_some() { want } else { 0 };
         loop {
             let mut q = self
                 .db
@@ -439,7 +450,7 @@ impl Store {
                 .expression_attribute_names("#p", part.pk_name)
                 .expression_attribute_values(":p", s(pk))
                 .scan_index_forward(false)
-                .limit(i32::try_from(want - items.len()).unwrap_or(i32::MAX))
+                .limit(i32::try_from(read.max(want - items.len())).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take());
             if let Some(a) = after {
                 q = q.expression_attribute_values(":a", s(a));
@@ -457,7 +468,11 @@ impl Store {
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if items.len() >= want || start.is_none() {
+                items.truncate(want);
                 return Ok(items);
+            }
+            if part.seen_by.is_some() {
+                read = (read * 4).min(FILTERED_READ_MAX);
             }
         }
     }

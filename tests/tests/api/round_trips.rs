@@ -147,3 +147,34 @@ async fn a_read_waits_for_two_round_trips_and_a_change_for_three() {
     let create = measure(lambda, &calls, || event("POST", "/v1/clients", &[], "", &p.key, Some(json!({ "name": unique("rt"), "email": unique_email() }))), clients::create).await;
     assert_eq!(create.1, 3, "a create: grant, then chain, then its transaction ({create:?})");
 }
+
+/// A moved client's history as the partner it joined reads it (`GET /v1/events?clientId=`):
+/// the entries of its time under the partner it left are read past in a few round trips
+/// (each filtered read asks for four times more than the last), not one per page's worth.
+#[tokio::test]
+async fn a_moved_clients_history_reads_past_what_the_reader_cannot_see_in_a_few_calls() {
+    let calls = Calls::default();
+    let lambda = counted_app(&calls).await;
+    let root = app().partner().await;
+    let (a, b) = (app().sub_partner(&root).await, app().sub_partner(&root).await);
+    let c = app().client(&a).await;
+    let cid = c["id"].as_str().unwrap().to_owned();
+    for i in 0..60 {
+        app().update_client(&a.key, &cid, json!({ "company": format!("Before {i}") })).await.expect(200);
+    }
+    app().update_client(&root.key, &cid, json!({ "directPartner": { "id": b.id } })).await.expect(200);
+    app().update_client(&b.key, &cid, json!({ "company": "After" })).await.expect(200);
+    // The first page (the update there) and the second, behind it: the move, then 61
+    // entries B does not see, to the end of the history.
+    let first = app().list_events(&b.key, &format!("?clientId={cid}&limit=1")).await;
+    let cursor = first.expect(200)["nextCursor"].as_str().expect("a second page").to_owned();
+    let query = format!("clientId={cid}&limit=1&cursor={cursor}");
+    let (made, _) = measure(lambda, &calls, || event("GET", "/v1/events", &[], &query, &b.key, None), clientele::api::events::list_events).await;
+    // Grant, chain, the client, 4 filtered reads (2, 8, 32, then to the end), the count, the
+    // page's events: 9. One read per page's worth would be about 35.
+    assert!(made <= 10, "grant, chain, the client, the history's few filtered reads and its count, the page's events: {made} calls");
+    let second = app().list_events(&b.key, &format!("?{query}")).await;
+    let second = second.expect(200);
+    assert_eq!((second["total"].as_u64(), second["data"][0]["data"]["object"]["company"].as_str()), (Some(2), Some("Before 59")));
+    assert!(second["nextCursor"].is_null(), "nothing after the move is B's: {second}");
+}
