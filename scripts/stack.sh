@@ -9,6 +9,7 @@
 #   scripts/stack.sh rehearse  make rehearse: the arm64 bootstraps under qemu-user, a smoke
 #   scripts/stack.sh bench  make bench: BENCHMARKS.md
 #   scripts/stack.sh load   make load: partition heat under a concurrent mix, docs/SCALE.md
+#   scripts/stack.sh with-store CMD...  CMD beside a fresh DynamoDB Local, in the bench's environment
 #
 # Expects the tools `make tools` installs under .tools/. Everything it starts
 # runs in its own process group and is stopped on exit, however it exits.
@@ -528,6 +529,14 @@ except urllib.error.HTTPError as e:
     in_process_stack
     "$BENCH_BIN" --load
     ;;
+  with-store)
+    # One command of your own beside a fresh DynamoDB Local and the bench's environment
+    # (for profiling by hand), e.g.:
+    #   scripts/stack.sh with-store valgrind --tool=callgrind target/profiling/clientele-bench --only retrieve 20 handler
+    shift
+    in_process_stack
+    "$@"
+    ;;
   *)
-    echo "usage: $0 run|test|faults|bench|load" >&2; exit 2 ;;
+    echo "usage: $0 run|test|faults|bench|load|rehearse|with-store <command...>" >&2; exit 2 ;;
 esac
