@@ -34,12 +34,7 @@ pub fn visible_prefix(secret: &str) -> String {
 
 /// SHA-256 of a secret, as lowercase hex: the only form in which keys are stored.
 pub fn sha256_hex(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 /// Constant-time equality of two byte strings.
