@@ -207,6 +207,10 @@ pub struct Partition {
     /// Only the entries this scope sees: those whose `sc` (the scopes that see them)
     /// names it. An entry without `sc` passes, for its reader to judge.
     pub seen_by: Option<String>,
+    /// More partitions of the same index whose entries belong to the list too, merged
+    /// with `pk`'s by sort key (each sharded like it): a list that is the union of
+    /// disjoint lists, such as one filter's entries under each status.
+    pub also: Vec<String>,
 }
 
 /// The most a filtered read asks for at once ([`Store::collect_one`]); a `Query` stops
@@ -216,12 +220,12 @@ const FILTERED_READ_MAX: usize = 1000;
 impl Partition {
     /// A partition of the base table.
     pub fn table(pk: String) -> Self {
-        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: None, seen_by: None }
+        Self { index: None, pk_name: "pk", sk_name: "sk", pk, sharded: None, seen_by: None, also: Vec::new() }
     }
 
     /// A partition of `gsiN`.
     pub fn index(index: &'static str, pk_name: &'static str, sk_name: &'static str, pk: String) -> Self {
-        Self { index: Some(index), pk_name, sk_name, pk, sharded: None, seen_by: None }
+        Self { index: Some(index), pk_name, sk_name, pk, sharded: None, seen_by: None, also: Vec::new() }
     }
 
     /// The same list of `scope`, spread over as many partitions as the scope's width
@@ -229,6 +233,13 @@ impl Partition {
     #[must_use]
     pub fn sharded(self, scope: &str) -> Self {
         Self { sharded: Some(scope.to_owned()), ..self }
+    }
+
+    /// The union of this list and the lists of `pks` in the same index
+    /// ([`Partition::also`]); their entries must be disjoint, their sort keys comparable.
+    #[must_use]
+    pub fn and(self, pks: Vec<String>) -> Self {
+        Self { also: pks, ..self }
     }
 
     /// The same list as `scope` sees it ([`Partition::seen_by`]): its pages and its count.
@@ -298,12 +309,13 @@ pub fn sum_counter(items: &[Item], list: &str, field: &str) -> u64 {
 }
 
 impl Store {
-    /// The partition keys of `part` to read: of a sharded list, one per partition up to
-    /// its scope's widest width.
+    /// The partition keys of `part` to read (`pk` and its [`Partition::also`]): of a
+    /// sharded list, one per partition up to its scope's widest width.
     async fn partition_keys(&self, part: &Partition) -> Result<Vec<String>, ApiError> {
-        let Some(scope) = &part.sharded else { return Ok(vec![part.pk.clone()]) };
+        let lists = std::iter::once(&part.pk).chain(&part.also);
+        let Some(scope) = &part.sharded else { return Ok(lists.cloned().collect()) };
         let width = self.widths(std::slice::from_ref(scope)).await?.remove(scope).unwrap_or_default();
-        Ok((0..width.widest()).map(|i| format!("{}#{i}", part.pk)).collect())
+        Ok(lists.flat_map(|pk| (0..width.widest()).map(move |i| format!("{pk}#{i}"))).collect())
     }
 
     /// The list widths of `scopes`, each from this process's cache when read less than

@@ -11,7 +11,7 @@
 //! | partner                      | `PARTNER#<id>`                       | `#`           | |
 //! | partner list entry           | `PARTNERS#<scope>`                   | `<partnerId>` | |
 //! | client                       | `CLIENT#<id>`                        | `#`           | gsi2 while in trial: `TRIALS` / `<trialEndsAt>#<id>` |
-//! | client list entry            | `CLIENTS#<scope>#<shard>`            | `<clientId>`  | gsi1 by status, gsi2 by suspended, gsi3 by both, gsi4 by name (for `q`), each `...#<shard>`; names its client's partners (`dp`, `rp`) |
+//! | client list entry            | `CLIENTS#<scope>#<shard>`            | `<clientId>`  | gsi1 by status, gsi3 by status and suspension (suspension alone: the three statuses' merged), gsi4 by name (for `q`), each `...#<shard>`; names its client's partners (`dp`, `rp`) |
 //! | list counters (8 shards a scope) | `COUNT#<list>#<scope>#<shard>`; a scope's client counters (`c.*`) live in its event counters' items (`COUNT#EVENTS#...`) | `#` | |
 //! | unique claim                 | `UNIQUE#<KIND>#<value>`              | `#`           | |
 //! | `number` claim (kept after a delete: never reused) | `NUMBER#<CLIENT\|PARTNER\|PRODUCT\|LICENSE>#<n>` | `#` | |

@@ -38,6 +38,47 @@ async fn cursor_pages_cover_every_client_exactly_once_newest_first() {
     assert_eq!(seen, created, "every client once, newest first");
 }
 
+/// `suspended=` alone is the union of the status-and-suspension lists of every status
+/// (no index of its own): trial clients as much as demo and live ones, newest first
+/// across the lists, each once over its cursor pages, with the total.
+#[tokio::test]
+async fn suspended_alone_pages_clients_of_every_status_newest_first() {
+    let app = app();
+    let p = app.partner().await;
+    let mut made: Vec<(String, bool)> = Vec::new();
+    let kinds = [("live", true), ("demo", false), ("trial", true), ("demo", true), ("live", false), ("trial", false), ("trial", true), ("live", true), ("demo", true)];
+    for (status, suspended) in kinds {
+        let body = json!({ "name": unique("Susp"), "email": unique_email(), "status": if status == "live" { "live" } else { "demo" } });
+        let id = app.create_client(&p.key, body).await.expect(201)["id"].as_str().unwrap().to_owned();
+        if status == "trial" {
+            assert_eq!(app.offer_trial(&p.key, &id, json!({ "days": 7 })).await.expect(200)["status"], "trial");
+        }
+        if suspended {
+            app.update_client(&p.key, &id, json!({ "isActive": false })).await.expect(200);
+        }
+        made.push((id, suspended));
+    }
+    made.reverse();
+    for su in [true, false] {
+        let want: Vec<String> = made.iter().filter(|(_, s)| *s == su).map(|(id, _)| id.clone()).collect();
+        for limit in [1, 2, 100] {
+            let (mut seen, mut query) = (Vec::new(), format!("?suspended={su}&limit={limit}"));
+            loop {
+                let res = app.list_clients(&p.key, &query).await;
+                let page = res.expect(200);
+                assert_eq!(page["total"], want.len(), "suspended={su} by {limit}: total");
+                seen.extend(ids(page));
+                match page["nextCursor"].as_str() {
+                    Some(c) => query = format!("?suspended={su}&limit={limit}&cursor={c}"),
+                    None => break,
+                }
+                assert!(seen.len() <= want.len(), "suspended={su} by {limit}: more pages than clients");
+            }
+            assert_eq!(seen, want, "suspended={su} by {limit}: each once, newest first");
+        }
+    }
+}
+
 #[tokio::test]
 async fn summaries_hold_the_documented_fields() {
     let app = app();
