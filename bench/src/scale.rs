@@ -267,7 +267,8 @@ fn reason(shape: &str) -> &'static str {
         (None, "CLIENTS") if key.starts_with("CLIENTS#ALL") => "list entry for the platform admin's view: a page at any size is one Query per shard",
         (None, "CLIENTS") => "list entry under each partner of the client's path: any subtree's page costs the same at any size",
         (Some("gsi1"), "CLIENTS") => "the list by status: `status=` pages at any size",
-        (Some("gsi2" | "gsi3"), "CLIENTS") => "the lists by suspension, and by status and suspension: `suspended=` pages at any size",
+        (Some("gsi3"), "CLIENTS") => "the lists by status and suspension: `suspended=` pages at any size (by suspension alone, the three statuses' lists merged)",
+        (Some("gsi2"), "CLIENTS") => "the lists by suspension (written before they were merged from the status-and-suspension lists)",
         (Some("gsi4"), "CLIENTS") => "the name index: `q=` costs in proportion to its matches",
         (None, "COUNT") if key.starts_with("COUNT#EVENTS") => "the scope's counters (`total` without counting; 8 shards a scope against hot keys): its events' (total, per type) and, in the same item and update, its clients' (`c.*`: total, per status and suspension)",
         (None, "COUNT") => "a list's counters",
@@ -281,6 +282,98 @@ fn reason(shape: &str) -> &'static str {
         (None, "IDEM") => "idempotency record",
         _ => "",
     }
+}
+
+/// Why an item is needed, as API.md states it (or not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// API.md's text asks for what it delivers.
+    Contract,
+    /// It serves an API.md route at a page's cost where the contract names no cost.
+    Design,
+    /// It serves a feature beyond the contract.
+    Addition,
+}
+
+impl Basis {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Contract => "API.md asks for it",
+            Self::Design => "the design's: a page's cost where API.md names none",
+            Self::Addition => "an addition to the contract",
+        }
+    }
+}
+
+/// What an item of this key shape is for, grouped by the guarantee that needs it.
+fn need(shape: &str) -> Option<(&'static str, Basis)> {
+    let (index, key) = shape.split_once(':').map_or((None, shape), |(i, k)| (Some(i), k));
+    let head = key.split('#').next().unwrap_or_default();
+    Some(match (index, head) {
+        (None, "CLIENT") => ("the client record (API.md §3)", Basis::Contract),
+        (None, "UNIQUE" | "CLIENTKEY") => (
+            "names, emails, usernames and key hashes unique under races: a claim each, in the record's transaction (API.md §3, §6)",
+            Basis::Contract,
+        ),
+        (None, "NUMBER") => ("the integer ids of the dialects, served verbatim (DIALECTS.md)", Basis::Contract),
+        (None, "EVENT") => ("the change's event, in the change's transaction (API.md §5, §6)", Basis::Contract),
+        (None | Some("gsi1"), "CLIENTS") => (
+            "a page of any subtree, optionally by `status`, at the same cost at any size (API.md, Lists): an entry under each scope, and its status index",
+            Basis::Contract,
+        ),
+        (Some("gsi4"), "CLIENTS") => ("`q=` at a cost in proportion to its matches, never to the partner's size (API.md, Lists)", Basis::Contract),
+        (None, "COUNT") => ("`total` from counters updated in the write's transaction (API.md §6)", Basis::Contract),
+        (None | Some("gsi1"), "EVENTS") => ("`GET /v1/events` of each scope, and by `type`, at a page's cost (API.md §5 names the route and its filter, not their cost)", Basis::Design),
+        (Some("gsi2" | "gsi3"), "CLIENTS") => ("`suspended=` pages at a page's cost (API.md, Lists, asks this of `status` alone)", Basis::Design),
+        (None, "CLIENTEVENTS") => ("a client's history, `GET /v1/events?clientId=`", Basis::Addition),
+        _ => return None,
+    })
+}
+
+/// A create's write units grouped by what needs them, and what API.md's text alone needs
+/// against the goal.
+fn create_needs(k: &Value) -> String {
+    let mut groups: Vec<(String, Option<Basis>, f64)> = Vec::new();
+    for i in k["items"].as_array().into_iter().flatten() {
+        let key = text(i, "key");
+        let (what, basis) = need(key).map_or_else(|| (format!("other: `{key}`"), None), |(w, b)| (w.to_owned(), Some(b)));
+        match groups.iter_mut().find(|(w, _, _)| *w == what) {
+            Some(g) => g.2 += num(i, "write_units"),
+            None => groups.push((what, basis, num(i, "write_units"))),
+        }
+    }
+    let mut md = String::from("#### What a create's units are for
+
+The rows above grouped by the guarantee that needs them (the items under each scope count once per scope: three at depth 2).
+
+| what needs it | basis | write units / request |
+|---|---|---|
+");
+    for (what, basis, units) in &groups {
+        md.push_str(&format!("| {what} | {} | {units:.1} |
+", basis.map_or("not classified", Basis::label)));
+    }
+    let sum = |b: Basis| groups.iter().filter(|g| g.1 == Some(b)).map(|g| g.2).sum::<f64>();
+    let (contract, design, addition) = (sum(Basis::Contract), sum(Basis::Design), sum(Basis::Addition));
+    let other: f64 = groups.iter().filter(|g| g.1.is_none()).map(|g| g.2).sum();
+    md.push_str(&format!(
+        "
+API.md's text needs {contract:.1} of these units; the design's pages at a page's cost where API.md names none, {design:.1}; additions to the contract, {addition:.1}{}. ",
+        if other > 0.0 { format!("; not classified, {other:.1}") } else { String::new() }
+    ));
+    md.push_str(&if contract <= CREATE_WRITE_UNITS {
+        format!("The contract's rows alone are within the goal of {CREATE_WRITE_UNITS:.0}: the rest is what it costs to keep the others.
+
+")
+    } else {
+        format!(
+            "The contract's rows alone are {:.2} of the goal of {CREATE_WRITE_UNITS:.0}: no create at depth 2 meets it with every guarantee of API.md kept as this design keeps them (an entry and its indexes under each scope, and every item in the change's transaction, where DynamoDB charges each write twice); meeting it needs one of those guarantees given up or delivered another way.
+
+",
+            contract / CREATE_WRITE_UNITS
+        )
+    });
+    md
 }
 
 /// The table of every item each kind of write stores (from `writes` of the figures).
@@ -310,6 +403,9 @@ fn writes_section(now: &Value) -> String {
             ));
         }
         md.push('\n');
+        if text(k, "kind") == "create" {
+            md.push_str(&create_needs(k));
+        }
     }
     md
 }
@@ -542,6 +638,27 @@ mod tests {
         assert!((c.lambda_compute - requests * 0.010 * 0.125 * 0.000_013_333_4).abs() < 1e-6);
         assert!((c.http_api - requests / 1e6).abs() < 1e-6);
         assert!((c.total() - (c.writes + c.reads + c.storage + c.lambda_compute + c.lambda_requests + c.http_api)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_creates_units_are_summed_by_what_needs_them_and_judged_on_the_contracts_alone() {
+        let item = |key: &str, units: f64| json!({ "key": key, "transaction": true, "writes": 1.0, "bytes": 100.0, "write_units": units });
+        let create = |claim: f64| {
+            json!({ "kind": "create", "requests": 2, "write_units": 0.0, "items": [
+                item("CLIENT#<id>", 2.0), item("UNIQUE#EMAIL#<email>", claim), item("CLIENTKEY#<sha256>", claim),
+                item("gsi2:CLIENTS#ALL#su#false#<shard>", 1.0), item("CLIENTEVENTS#<id>", 2.0), item("EVENTS#ALL#<shard>", 2.0),
+                item("WIDGET#<id>", 3.0),
+            ] })
+        };
+        let md = create_needs(&create(2.0));
+        // The two claims are one guarantee: one row, their units summed.
+        assert!(md.contains("a claim each, in the record's transaction (API.md §3, §6) | API.md asks for it | 4.0 |"), "{md}");
+        assert!(md.contains("| not classified | 3.0 |"), "{md}");
+        assert!(md.contains("API.md's text needs 6.0 of these units; the design's pages at a page's cost where API.md names none, 3.0; additions to the contract, 2.0; not classified, 3.0."), "{md}");
+        assert!(md.contains("The contract's rows alone are within the goal of 24"), "{md}");
+        let md = create_needs(&create(20.0));
+        assert!(md.contains("API.md's text needs 42.0"), "{md}");
+        assert!(md.contains("The contract's rows alone are 1.75 of the goal of 24: no create at depth 2 meets it"), "{md}");
     }
 
     fn figures(all_share: f64, commit: &str) -> Value {
