@@ -213,6 +213,10 @@ pub struct Partition {
     pub also: Vec<String>,
 }
 
+/// How many times a union's read ([`Store::collect`]) is made again, deeper, for the
+/// places of entries found in two of its lists, before its page is taken as it stands.
+const UNION_REREADS: usize = 3;
+
 /// The most a filtered read asks for at once ([`Store::collect_one`]); a `Query` stops
 /// at 1 MB read whatever its `Limit`.
 const FILTERED_READ_MAX: usize = 1000;
@@ -263,11 +267,18 @@ impl Partition {
 
 /// The first `want` entries of shards that are each newest first (descending sort key
 /// `sk`), merged newest first: exactly what one partition holding them all would give.
-fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize) -> Vec<Item> {
+/// With `once`, an entry found in two of them (its sort key twice) counts once; how many
+/// were dropped so comes back beside them.
+fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize, once: bool) -> (Vec<Item>, usize) {
     let mut all: Vec<Item> = shards.into_iter().flatten().collect();
     all.sort_by_key(|e| std::cmp::Reverse(string_attr(e, sk)));
+    let read = all.len();
+    if once {
+        all.dedup_by(|a, b| string_attr(a, sk) == string_attr(b, sk));
+    }
+    let dropped = read - all.len();
     all.truncate(want);
-    all
+    (all, dropped)
 }
 
 /// One page of entries and, when more follow, the sort key to continue after.
@@ -435,10 +446,26 @@ impl Store {
 
     /// Up to `want` entries of `part` after `after`, newest first: of a sharded list,
     /// up to `want` from each shard at once, merged.
+    ///
+    /// The lists of a union ([`Partition::and`]) are an index's: a change that moves an
+    /// entry from one to another (a client's status) reaches the index a moment later, so
+    /// for that moment both may hold it. It is shown once; the places it took are read
+    /// again, deeper, so that a page is as full, and its end as true, as one list's.
     async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
         let keys = self.partition_keys(part).await?;
-        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want, keys_only))).await?;
-        Ok(merge_newest_first(shards, part.sk_name, want))
+        let once = !part.also.is_empty();
+        let (mut ask, mut rereads) = (want, 0);
+        loop {
+            let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, ask, keys_only))).await?;
+            // A list that gave all that was asked may hold more.
+            let more = shards.iter().any(|s| s.len() >= ask);
+            let (merged, dropped) = merge_newest_first(shards, part.sk_name, want, once);
+            if merged.len() >= want || dropped == 0 || !more || rereads == UNION_REREADS {
+                return Ok(merged);
+            }
+            ask += dropped;
+            rereads += 1;
+        }
     }
 
     /// Up to `want` entries of partition `pk` of `part` after `after`, newest first.
@@ -493,6 +520,7 @@ impl Store {
     /// it costs in proportion to them (for lists without a counter, such as one client's
     /// events).
     pub(crate) async fn count_partition(&self, part: &Partition) -> Result<u64, ApiError> {
+        debug_assert!(part.also.is_empty() && part.sharded.is_none(), "counts one partition");
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
@@ -517,6 +545,7 @@ impl Store {
     /// Up to `limit` entries of a time-keyed queue (an index partition whose sort
     /// keys start with a timestamp), oldest first, whose sort key is below `before`.
     pub(crate) async fn oldest_before(&self, part: &Partition, before: &str, limit: i32) -> Result<Vec<Item>, ApiError> {
+        debug_assert!(part.also.is_empty() && part.sharded.is_none(), "reads one partition");
         let out = self
             .db
             .query()
@@ -590,8 +619,21 @@ mod tests {
     #[test]
     fn shards_merge_into_the_order_one_partition_would_give() {
         let shards = vec![entries(&["09", "05", "01"]), entries(&["08", "07"]), Vec::new(), entries(&["06", "02"])];
-        assert_eq!(sks(&merge_newest_first(shards.clone(), "sk", 4)), ["09", "08", "07", "06"]);
-        assert_eq!(sks(&merge_newest_first(shards, "sk", 100)), ["09", "08", "07", "06", "05", "02", "01"]);
+        assert_eq!(sks(&merge_newest_first(shards.clone(), "sk", 4, false).0), ["09", "08", "07", "06"]);
+        assert_eq!(sks(&merge_newest_first(shards, "sk", 100, false).0), ["09", "08", "07", "06", "05", "02", "01"]);
+    }
+
+    /// An entry in two lists of a union (a status change not yet in the index) counts
+    /// once, and the places it took are told, for the read to go deeper.
+    #[test]
+    fn a_union_shows_an_entry_found_in_two_of_its_lists_once() {
+        let lists = vec![entries(&["09", "06", "03"]), entries(&["08", "06", "02"]), entries(&["07", "03"])];
+        let (page, dropped) = merge_newest_first(lists.clone(), "sk", 5, true);
+        assert_eq!((sks(&page), dropped), (vec!["09", "08", "07", "06", "03"].into_iter().map(String::from).collect::<Vec<_>>(), 2));
+        let (page, dropped) = merge_newest_first(lists.clone(), "sk", 100, true);
+        assert_eq!((sks(&page).len(), dropped), (6, 2));
+        // Without `once` (shards of one list, whose entries never repeat), nothing is dropped.
+        assert_eq!(merge_newest_first(lists, "sk", 100, false).1, 0);
     }
 
     /// An id dated `ms` (Unix ms), as Clientele mints them.
