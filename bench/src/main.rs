@@ -133,8 +133,8 @@ async fn answer(app: &'static App, h: Handler, ev: &str) -> lambda_http::Respons
 
 /// Calls a handler and fails the run unless it answers 2xx, for the timed loops: only the
 /// status is looked at, since parsing the body would be the bench's work counted as the
-/// handler's (what answers hold is checked where they are made: the fixture and the calls
-/// table go through [`must`]).
+/// handler's (what an operation's answer holds is checked on the requests of the calls
+/// table, [`answers_as_expected`]).
 async fn succeeds(app: &'static App, h: Handler, ev: &str) {
     let res = answer(app, h, ev).await;
     if !res.status().is_success() {
@@ -311,6 +311,19 @@ struct Measured {
     units: (f64, f64),
 }
 
+/// Whether `body` is what `op` answers on the fixture: the timed loops look at a status
+/// only, so what an answer holds is checked here, on the requests whose calls are kept.
+fn answers_as_expected(op: Op, f: &Fixture, body: &Value) -> Result<(), String> {
+    let ok = match op {
+        Op::Retrieve | Op::Update | Op::ByUsername | Op::Lookup => body["id"] == f.client_id.as_str(),
+        // Seed 001 names a client by its number.
+        Op::Dialect => body["id"] == f.client_number,
+        Op::Create => body["id"].as_str().is_some_and(|id| id != f.client_id),
+        Op::List => body["data"].as_array().is_some_and(|d| d.len() == 10) && body["total"].as_u64().is_some_and(|t| t >= 10),
+    };
+    if ok { Ok(()) } else { Err("not the answer the fixture calls for".into()) }
+}
+
 /// Records the calls of one request of `op`, and builds its raw twins from them.
 async fn measure_calls(app: &'static App, rec: &Recorder, heat: &Heat, db: &aws_sdk_dynamodb::Client, table: &str, f: &Fixture, op: Op) -> Measured {
     // Units are counted over every request made here.
@@ -328,6 +341,9 @@ async fn measure_calls(app: &'static App, rec: &Recorder, heat: &Heat, db: &aws_
         rec.start(true);
         let body = must(app, op.handler(), &ev).await;
         let calls = rec.stop();
+        if let Err(why) = answers_as_expected(op, f, &body) {
+            fail(format!("{}: {why}: {body}", op.name()));
+        }
         depths.push(trace::depth(&calls));
         if kept.as_ref().is_none_or(|(k, _)| trace::depth(&calls) < trace::depth(k)) {
             kept = Some((calls, body));
@@ -1650,8 +1666,13 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
             let mut best: Option<(usize, usize)> = None;
             for _ in 0..DEPTH_REPEATS {
                 s.rec.start(false);
-                must(app, Handler::List, ev).await;
+                let page = must(app, Handler::List, ev).await;
                 let c = s.rec.stop();
+                // The timed loop below looks at the status only: each shape's page is a
+                // full one (every shape holds at least 10 clients).
+                if page["data"].as_array().is_none_or(|d| d.len() != 10) {
+                    fail(format!("list {name}: not a page of 10: {page}"));
+                }
                 let d = trace::depth(&c);
                 if best.is_none_or(|(_, bd)| d < bd) {
                     best = Some((c.len(), d));

@@ -315,13 +315,17 @@ fn need(shape: &str) -> Option<(&'static str, Basis)> {
             "names, emails, usernames and key hashes unique under races: a claim each, in the record's transaction (API.md §3, §6)",
             Basis::Contract,
         ),
-        (None, "NUMBER") => ("the integer ids of the dialects, served verbatim (DIALECTS.md)", Basis::Contract),
-        (None, "EVENT") => ("the change's event, in the change's transaction (API.md §5, §6)", Basis::Contract),
+        (None, "NUMBER") => ("`number`, unique and never reused: the integer id of the dialects that show one (API.md §3, DIALECTS.md)", Basis::Contract),
+        (None, "EVENT") => ("the change's event, in the same transaction as the change (API.md §5)", Basis::Contract),
+        (None | Some("gsi1" | "gsi4"), "CLIENTS") if key.starts_with("CLIENTS#ALL") => (
+            "the platform admin's whole list, by status and by name, at a page's cost (API.md promises that of a partner's pages)",
+            Basis::Design,
+        ),
         (None | Some("gsi1"), "CLIENTS") => (
-            "a page of any subtree, optionally by `status`, at the same cost at any size (API.md, Lists): an entry under each scope, and its status index",
+            "a page of any partner's subtree, optionally by `status`, at the same cost at any size (API.md, Lists), in the write's one transaction (§5a): an entry under each partner of the path, and its status index",
             Basis::Contract,
         ),
-        (Some("gsi4"), "CLIENTS") => ("`q=` at a cost in proportion to its matches, never to the partner's size (API.md, Lists)", Basis::Contract),
+        (Some("gsi4"), "CLIENTS") => ("`q=` at a cost in proportion to its matches, never to the partner's size (API.md, Lists): the name index of each partner's entry", Basis::Contract),
         (None, "COUNT") => ("`total` from counters updated in the write's transaction (API.md §6)", Basis::Contract),
         (None | Some("gsi1"), "EVENTS") => ("`GET /v1/events` of each scope, and by `type`, at a page's cost (API.md §5 names the route and its filter, not their cost)", Basis::Design),
         (Some("gsi2" | "gsi3"), "CLIENTS") => ("`suspended=` pages at a page's cost (API.md, Lists, asks this of `status` alone)", Basis::Design),
@@ -342,34 +346,24 @@ fn create_needs(k: &Value) -> String {
             None => groups.push((what, basis, num(i, "write_units"))),
         }
     }
-    let mut md = String::from("#### What a create's units are for
-
-The rows above grouped by the guarantee that needs them (the items under each scope count once per scope: three at depth 2).
-
-| what needs it | basis | write units / request |
-|---|---|---|
-");
+    let mut md = String::from(
+        "#### What a create's units are for\n\nThe rows above grouped by the guarantee that needs them (the items under each scope count once per scope: three at depth 2).\n\n| what needs it | basis | write units / request |\n|---|---|---|\n",
+    );
     for (what, basis, units) in &groups {
-        md.push_str(&format!("| {what} | {} | {units:.1} |
-", basis.map_or("not classified", Basis::label)));
+        md.push_str(&format!("| {what} | {} | {units:.1} |\n", basis.map_or("not classified", Basis::label)));
     }
     let sum = |b: Basis| groups.iter().filter(|g| g.1 == Some(b)).map(|g| g.2).sum::<f64>();
     let (contract, design, addition) = (sum(Basis::Contract), sum(Basis::Design), sum(Basis::Addition));
     let other: f64 = groups.iter().filter(|g| g.1.is_none()).map(|g| g.2).sum();
     md.push_str(&format!(
-        "
-API.md's text needs {contract:.1} of these units; the design's pages at a page's cost where API.md names none, {design:.1}; additions to the contract, {addition:.1}{}. ",
+        "\nThe rows API.md asks for come to {contract:.1} of these units, as this design delivers them; the design's own pages at a page's cost where API.md names none, {design:.1}; additions to the contract, {addition:.1}{}. ",
         if other > 0.0 { format!("; not classified, {other:.1}") } else { String::new() }
     ));
     md.push_str(&if contract <= CREATE_WRITE_UNITS {
-        format!("The contract's rows alone are within the goal of {CREATE_WRITE_UNITS:.0}: the rest is what it costs to keep the others.
-
-")
+        format!("The contract's rows alone are within the goal of {CREATE_WRITE_UNITS:.0}: the rest is what it costs to keep the others.\n\n")
     } else {
         format!(
-            "The contract's rows alone are {:.2} of the goal of {CREATE_WRITE_UNITS:.0}: no create at depth 2 meets it with every guarantee of API.md kept as this design keeps them (an entry and its indexes under each scope, and every item in the change's transaction, where DynamoDB charges each write twice); meeting it needs one of those guarantees given up or delivered another way.
-
-",
+            "The contract's rows alone are {:.2} of the goal of {CREATE_WRITE_UNITS:.0}: no create at depth 2 meets it with every guarantee of API.md kept as this design keeps them (an entry and its indexes under each partner of the path, and every item in the write's one transaction, API.md §5a, where DynamoDB charges each write twice); meeting it needs one of those guarantees given up or delivered another way.\n\n",
             contract / CREATE_WRITE_UNITS
         )
     });
@@ -646,7 +640,8 @@ mod tests {
         let create = |claim: f64| {
             json!({ "kind": "create", "requests": 2, "write_units": 0.0, "items": [
                 item("CLIENT#<id>", 2.0), item("UNIQUE#EMAIL#<email>", claim), item("CLIENTKEY#<sha256>", claim),
-                item("gsi2:CLIENTS#ALL#su#false#<shard>", 1.0), item("CLIENTEVENTS#<id>", 2.0), item("EVENTS#ALL#<shard>", 2.0),
+                item("gsi3:CLIENTS#ALL#st#demo#su#false#<shard>", 1.0), item("CLIENTEVENTS#<id>", 2.0), item("EVENTS#ALL#<shard>", 2.0),
+                item("CLIENTS#<id>#<shard>", 0.0), item("CLIENTS#ALL#<shard>", 0.0),
                 item("WIDGET#<id>", 3.0),
             ] })
         };
@@ -654,10 +649,13 @@ mod tests {
         // The two claims are one guarantee: one row, their units summed.
         assert!(md.contains("a claim each, in the record's transaction (API.md §3, §6) | API.md asks for it | 4.0 |"), "{md}");
         assert!(md.contains("| not classified | 3.0 |"), "{md}");
-        assert!(md.contains("API.md's text needs 6.0 of these units; the design's pages at a page's cost where API.md names none, 3.0; additions to the contract, 2.0; not classified, 3.0."), "{md}");
+        // The admin's whole list is the design's; a partner's is the contract's.
+        assert!(md.contains("(API.md promises that of a partner's pages) | the design's: a page's cost where API.md names none | 0.0 |"), "{md}");
+        assert!(md.contains("and its status index | API.md asks for it | 0.0 |"), "{md}");
+        assert!(md.contains("The rows API.md asks for come to 6.0 of these units, as this design delivers them; the design's own pages at a page's cost where API.md names none, 3.0; additions to the contract, 2.0; not classified, 3.0."), "{md}");
         assert!(md.contains("The contract's rows alone are within the goal of 24"), "{md}");
         let md = create_needs(&create(20.0));
-        assert!(md.contains("API.md's text needs 42.0"), "{md}");
+        assert!(md.contains("The rows API.md asks for come to 42.0"), "{md}");
         assert!(md.contains("The contract's rows alone are 1.75 of the goal of 24: no create at depth 2 meets it"), "{md}");
     }
 
