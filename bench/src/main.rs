@@ -1639,12 +1639,13 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
         format!("limit=2&cursor={cursor}")
     };
     let (small50, big50) = (page50(small.key.clone()).await, page50(big.key.clone()).await);
-    let shapes: Vec<(&str, String, String)> = vec![
-        ("page 1 (limit 10)", list(&small.key, "limit=10"), list(&big.key, "limit=10")),
-        ("the root's subtree (partner filter naming the root)", list(&small.key, &format!("limit=10&partner={}", small.root)), list(&big.key, &format!("limit=10&partner={}", big.root))),
-        ("one sub-partner's subtree (partner filter)", list(&small.key, &format!("limit=10&partner={}", small.sub)), list(&big.key, &format!("limit=10&partner={}", big.sub))),
-        ("status=live", list(&small.key, "limit=10&status=live"), list(&big.key, "limit=10&status=live")),
-        ("page 50 by cursor (limit 2)", list(&small.key, &small50), list(&big.key, &big50)),
+    // Each shape with the size of its pages: every shape's are full at both sizes.
+    let shapes: Vec<(&str, usize, String, String)> = vec![
+        ("page 1 (limit 10)", 10, list(&small.key, "limit=10"), list(&big.key, "limit=10")),
+        ("the root's subtree (partner filter naming the root)", 10, list(&small.key, &format!("limit=10&partner={}", small.root)), list(&big.key, &format!("limit=10&partner={}", big.root))),
+        ("one sub-partner's subtree (partner filter)", 10, list(&small.key, &format!("limit=10&partner={}", small.sub)), list(&big.key, &format!("limit=10&partner={}", big.sub))),
+        ("status=live", 10, list(&small.key, "limit=10&status=live"), list(&big.key, "limit=10&status=live")),
+        ("page 50 by cursor (limit 2)", 2, list(&small.key, &small50), list(&big.key, &big50)),
     ];
     let mut md = format!(
         "\n## A list page as the tree grows\n\nTwo trees: a root partner with 10 sub-partners holding 100 clients between them, and one holding {}; a fifth of each are live. Seeding the {} through the store's create transaction, {} at a time, took {seed_secs:.0} s ({:.0} clients/s; {} transactions tried again after contention). Both sizes are timed alternately, sample by sample, with the root's key; calls / depth are measured as in the calls table (the root's key sees clients of its sub-partners).\n\n| shape | total at 100 | total at {} | calls / depth at 100 | calls / depth at {} | p50 at 100 (ms) | p50 at {} (ms) | ratio p50 | p99 at 100 | p99 at {} | ratio p99 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
@@ -1658,7 +1659,7 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
         p.big,
         p.big
     );
-    for (name, small_ev, big_ev) in &shapes {
+    for (name, size, small_ev, big_ev) in &shapes {
         let totals = (must(app, Handler::List, small_ev).await["total"].clone(), must(app, Handler::List, big_ev).await["total"].clone());
         // Calls and depth of this shape at each size (the least deep of a few requests).
         let mut shape = Vec::new();
@@ -1669,9 +1670,9 @@ async fn scaling(s: &Setup, p: &Params, verdicts: &mut Verdicts) -> String {
                 let page = must(app, Handler::List, ev).await;
                 let c = s.rec.stop();
                 // The timed loop below looks at the status only: each shape's page is a
-                // full one (every shape holds at least 10 clients).
-                if page["data"].as_array().is_none_or(|d| d.len() != 10) {
-                    fail(format!("list {name}: not a page of 10: {page}"));
+                // full one.
+                if page["data"].as_array().is_none_or(|d| d.len() != *size) {
+                    fail(format!("list {name}: not a page of {size}: {page}"));
                 }
                 let d = trace::depth(&c);
                 if best.is_none_or(|(_, bd)| d < bd) {
