@@ -534,9 +534,10 @@ except urllib.error.HTTPError as e:
     # (for profiling by hand), e.g.:
     #   scripts/stack.sh with-store valgrind --tool=callgrind target/profiling/clientele-bench --only retrieve 20 handler
     shift
+    [[ $# -gt 0 ]] || { echo "usage: $0 with-store <command...>" >&2; exit 2; }
     in_process_stack
     "$@"
     ;;
   *)
-    echo "usage: $0 run|test|faults|bench|load|rehearse|with-store <command...>" >&2; exit 2 ;;
+    echo "usage: $0 run|test|faults|run-check|bench|load|rehearse|with-store <command...>" >&2; exit 2 ;;
 esac

@@ -46,7 +46,8 @@ fn fnv(id: &str) -> u32 {
 
 /// The widest a scope's lists grow. 8 partitions take 8 000 write units a second, about
 /// 4 000 creates a second into one scope (4 times `make load`'s target), while a page
-/// stays at most 8 `Query`s and a `skip` of 10 000 at most 80 000 keys held at once.
+/// stays at most 8 `Query`s and a `skip` of 10 000 at most 80 000 keys held at once (three
+/// times that for a union of three lists, [`Partition::and`]: `suspended=` alone).
 pub const MAX_WIDTH: u32 = 8;
 
 /// How long a process trusts the widths it read (see [`Widths`]).
@@ -213,10 +214,6 @@ pub struct Partition {
     pub also: Vec<String>,
 }
 
-/// How many times a union's read ([`Store::collect`]) is made again, deeper, for the
-/// places of entries found in two of its lists, before its page is taken as it stands.
-const UNION_REREADS: usize = 3;
-
 /// The most a filtered read asks for at once ([`Store::collect_one`]); a `Query` stops
 /// at 1 MB read whatever its `Limit`.
 const FILTERED_READ_MAX: usize = 1000;
@@ -268,13 +265,20 @@ impl Partition {
 /// The first `want` entries of shards that are each newest first (descending sort key
 /// `sk`), merged newest first: exactly what one partition holding them all would give.
 /// With `once`, an entry found in two of them (its sort key twice) counts once; how many
-/// were dropped so comes back beside them.
+/// were dropped so comes back beside them. Sort keys are compared where they lie (a
+/// `skip` can merge tens of thousands of keys).
 fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize, once: bool) -> (Vec<Item>, usize) {
+    fn key<'a>(e: &'a Item, sk: &str) -> Option<&'a str> {
+        match e.get(sk) {
+            Some(AttributeValue::S(v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
     let mut all: Vec<Item> = shards.into_iter().flatten().collect();
-    all.sort_by_key(|e| std::cmp::Reverse(string_attr(e, sk)));
+    all.sort_by(|a, b| key(b, sk).cmp(&key(a, sk)));
     let read = all.len();
     if once {
-        all.dedup_by(|a, b| string_attr(a, sk) == string_attr(b, sk));
+        all.dedup_by(|a, b| key(a, sk) == key(b, sk));
     }
     let dropped = read - all.len();
     all.truncate(want);
@@ -449,23 +453,14 @@ impl Store {
     ///
     /// The lists of a union ([`Partition::and`]) are an index's: a change that moves an
     /// entry from one to another (a client's status) reaches the index a moment later, so
-    /// for that moment both may hold it. It is shown once; the places it took are read
-    /// again, deeper, so that a page is as full, and its end as true, as one list's.
+    /// for that moment both may hold it. It is shown once. The page stays as full, and its
+    /// end as true, as one list's: each list's first `want` are distinct entries, so when
+    /// one list has that many the union does too, and every entry of the union's first
+    /// `want` is among its own list's first `want`.
     async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
         let keys = self.partition_keys(part).await?;
-        let once = !part.also.is_empty();
-        let (mut ask, mut rereads) = (want, 0);
-        loop {
-            let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, ask, keys_only))).await?;
-            // A list that gave all that was asked may hold more.
-            let more = shards.iter().any(|s| s.len() >= ask);
-            let (merged, dropped) = merge_newest_first(shards, part.sk_name, want, once);
-            if merged.len() >= want || dropped == 0 || !more || rereads == UNION_REREADS {
-                return Ok(merged);
-            }
-            ask += dropped;
-            rereads += 1;
-        }
+        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want, keys_only))).await?;
+        Ok(merge_newest_first(shards, part.sk_name, want, !part.also.is_empty()).0)
     }
 
     /// Up to `want` entries of partition `pk` of `part` after `after`, newest first.
@@ -624,7 +619,7 @@ mod tests {
     }
 
     /// An entry in two lists of a union (a status change not yet in the index) counts
-    /// once, and the places it took are told, for the read to go deeper.
+    /// once; how many were dropped is told.
     #[test]
     fn a_union_shows_an_entry_found_in_two_of_its_lists_once() {
         let lists = vec![entries(&["09", "06", "03"]), entries(&["08", "06", "02"]), entries(&["07", "03"])];
