@@ -304,6 +304,10 @@ impl TestApp {
             .http
             .post(format!("{}/2015-03-31/functions/{function}/invocations", self.base))
             .json(&json!({}))
+            // A job may run its whole budget (retry-webhooks: 40 s of claiming while other
+            // tests' dead endpoints keep attempts due, then its last attempts' 10 s), longer
+            // than the client's 30 s for a request.
+            .timeout(std::time::Duration::from_secs(90))
             .send()
             .await
             .expect("the local Lambda API answers");
