@@ -11,8 +11,9 @@
 //! ([`Widths`]): one until DynamoDB throttles a write to them, then doubling. A page
 //! of a list reads the page from every partition at once and merges them by sort
 //! key: the same entries, order and cursors as one partition would give, at one
-//! round trip and at most one page per partition (a `skip` of n reads up to n keys
-//! of each), while no partition key takes more than its share of the writes.
+//! round trip and at most one page per partition (a `skip` of n reads about n keys in
+//! all, a share of each partition at a time), while no partition key takes more than
+//! its share of the writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,8 +47,9 @@ fn fnv(id: &str) -> u32 {
 
 /// The widest a scope's lists grow. 8 partitions take 8 000 write units a second, about
 /// 4 000 creates a second into one scope (4 times `make load`'s target), while a page
-/// stays at most 8 `Query`s and a `skip` of 10 000 at most 80 000 keys held at once (three
-/// times that for a union of three lists, [`Partition::and`]: `suspended=` alone).
+/// stays at most 8 `Query`s (three times that for a union of three lists,
+/// [`Partition::and`]: `suspended=` alone), and a `skip` holds about
+/// as many keys as it passes ([`Skipper`]).
 pub const MAX_WIDTH: u32 = 8;
 
 /// How long a process trusts the widths it read (see [`Widths`]).
@@ -282,6 +284,114 @@ fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize, once: bool)
     all
 }
 
+/// Passes over the first `skip` entries of partitions that are each newest first,
+/// reading each a chunk of keys at a time: it finds the key [`merge_newest_first`] of
+/// `skip` entries from every partition would end with, without holding `skip` keys of
+/// each, nor reading them.
+///
+/// It passes keys newest first while every partition that may hold more has a key in
+/// hand (the next newest is then among them), and asks for a chunk of each one that has
+/// none. A chunk is a fair share of what is left to pass, an eighth more for partitions
+/// that are not quite even (of one partition alone, what is left). So it holds, and reads, about `skip` keys in all (at most
+/// 9/8 of them and one a partition), where reading each partition's first `skip` held
+/// 240 000 for a `skip` of 10 000 across the 24 partitions of a union at [`MAX_WIDTH`].
+/// A chunk is never less than [`SKIP_READ_FLOOR`] or what is left to pass, whichever
+/// is less, so the last few keys do not come a few at a time.
+/// A filtered read ([`Partition::seen_by`]: a `Query`'s `Limit` counts the entries it
+/// reads before the filter drops any) that came back short asks four times as many the
+/// next time, up to [`FILTERED_READ_MAX`]. With `once` (a union, [`Partition::and`]) a
+/// key found in two partitions counts once, as in [`merge_newest_first`].
+struct Skipper {
+    runs: Vec<Run>,
+    skip: usize,
+    passed: usize,
+    last: Option<String>,
+    once: bool,
+    filtered: bool,
+}
+
+/// The fewest keys a [`Skipper`] asks of a partition while more than that are left to pass.
+const SKIP_READ_FLOOR: usize = 16;
+
+/// One partition of a [`Skipper`].
+#[derive(Default)]
+struct Run {
+    /// Keys read and not yet passed, oldest first (the newest comes off the end).
+    keys: Vec<String>,
+    /// The partition holds nothing more to read.
+    ended: bool,
+    /// How many keys its last read asked for, and whether fewer came without its end.
+    asked: usize,
+    short: bool,
+}
+
+impl Skipper {
+    fn new(partitions: usize, skip: usize, once: bool, filtered: bool) -> Self {
+        debug_assert!(skip > 0, "a skip passes over something");
+        Self { runs: (0..partitions).map(|_| Run::default()).collect(), skip, passed: 0, last: None, once, filtered }
+    }
+
+    /// Passes over keys while it can. `Some` when done: the `skip`-th key, or `None`
+    /// when the partitions hold fewer. `None` while a partition must be read first
+    /// ([`Skipper::reads`]).
+    fn pass(&mut self) -> Option<Option<String>> {
+        loop {
+            if self.runs.iter().any(|r| r.keys.is_empty() && !r.ended) {
+                return None;
+            }
+            let newest = self.runs.iter_mut().filter(|r| !r.keys.is_empty()).max_by(|a, b| a.keys.last().cmp(&b.keys.last()));
+            let Some(key) = newest.and_then(|r| r.keys.pop()) else { return Some(None) };
+            if self.once && self.last.as_ref() == Some(&key) {
+                continue;
+            }
+            self.passed += 1;
+            if self.passed >= self.skip {
+                return Some(Some(key));
+            }
+            self.last = Some(key);
+        }
+    }
+
+    /// The partitions to read next, each with how many keys to ask for: every one that
+    /// has no key in hand and may hold more, and with them those holding fewer than
+    /// half a chunk.
+    fn reads(&mut self) -> Vec<(usize, usize)> {
+        let open = self.runs.iter().filter(|r| !r.ended).count().max(1);
+        let left = self.skip - self.passed;
+        let share = left.div_ceil(open);
+        // No fewer than what is left, up to a small floor: near its end (or of a small
+        // skip) one more read of a partition then finishes it, not a trickle of them.
+        let share = if open == 1 { left } else { (share + share / 8 + 1).max(left.min(SKIP_READ_FLOOR)) };
+        let filtered = self.filtered;
+        // Those running low are read in the same round trip: they would be next.
+        let low = share.div_ceil(2);
+        self.runs
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, run)| !run.ended && run.keys.len() < low)
+            .map(|(i, run)| {
+                let mut n = share;
+                if filtered && run.short {
+                    n = n.max(run.asked.saturating_mul(4).min(FILTERED_READ_MAX));
+                }
+                run.asked = n;
+                (i, n)
+            })
+            .collect()
+    }
+
+    /// Hands over the keys read from partition `i` (newest first, all older than those
+    /// it holds), and whether it has nothing more.
+    fn feed(&mut self, i: usize, mut keys: Vec<String>, ended: bool) {
+        let run = &mut self.runs[i];
+        run.short = !ended && keys.len() < run.asked;
+        keys.reverse();
+        keys.append(&mut run.keys);
+        run.keys = keys;
+        run.ended = ended;
+    }
+}
+
 /// One page of entries and, when more follow, the sort key to continue after.
 pub struct EntryPage {
     pub entries: Vec<Item>,
@@ -432,17 +542,69 @@ impl Store {
     pub(crate) async fn page(&self, part: &Partition, page: &Page) -> Result<EntryPage, ApiError> {
         let mut after = page.after.clone();
         if page.skip > 0 {
-            let skipped = self.collect(part, after.as_deref(), page.skip, true).await?;
-            if skipped.len() < page.skip {
-                return Ok(EntryPage { entries: Vec::new(), next_after: None });
+            match self.skip_past(part, after.as_deref(), page.skip).await? {
+                Some(key) => after = Some(key),
+                None => return Ok(EntryPage { entries: Vec::new(), next_after: None }),
             }
-            after = skipped.last().and_then(|e| string_attr(e, part.sk_name));
         }
-        let mut entries = self.collect(part, after.as_deref(), page.limit + 1, false).await?;
+        let mut entries = self.collect(part, after.as_deref(), page.limit + 1).await?;
         let more = entries.len() > page.limit;
         entries.truncate(page.limit);
         let next_after = if more { entries.last().and_then(|e| string_attr(e, part.sk_name)) } else { None };
         Ok(EntryPage { entries, next_after })
+    }
+
+    /// The sort key of the `skip`-th entry of `part` after `after`, newest first (`None`
+    /// when it holds fewer), read a chunk of keys per partition at a time
+    /// ([`Skipper`]): about `skip` keys held and read in all, at any width.
+    async fn skip_past(&self, part: &Partition, after: Option<&str>, skip: usize) -> Result<Option<String>, ApiError> {
+        let keys = self.partition_keys(part).await?;
+        let mut skipper = Skipper::new(keys.len(), skip, !part.also.is_empty(), part.seen_by.is_some());
+        let mut starts: Vec<Option<Item>> = vec![None; keys.len()];
+        loop {
+            if let Some(found) = skipper.pass() {
+                return Ok(found);
+            }
+            let reads = skipper.reads();
+            let chunks = futures::future::try_join_all(reads.iter().map(|&(i, n)| self.read_keys(part, &keys[i], after, n, starts[i].take()))).await?;
+            for ((i, _), (chunk, next)) in reads.into_iter().zip(chunks) {
+                skipper.feed(i, chunk, next.is_none());
+                starts[i] = next;
+            }
+        }
+    }
+
+    /// A `Query` of up to `n` entries of partition `pk` of `part` after `after` (from
+    /// `start`, where the last one stopped), newest first, as `part` sees them.
+    fn newest_first(&self, part: &Partition, pk: &str, after: Option<&str>, n: usize, start: Option<Item>) -> QueryFluentBuilder {
+        let mut q = self
+            .db
+            .query()
+            .table_name(&self.table)
+            .set_index_name(part.index.map(str::to_owned))
+            .key_condition_expression(if after.is_some() { "#p = :p AND #s < :a" } else { "#p = :p" })
+            .expression_attribute_names("#p", part.pk_name)
+            .expression_attribute_values(":p", s(pk))
+            .scan_index_forward(false)
+            .limit(i32::try_from(n).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start);
+        if let Some(a) = after {
+            q = q.expression_attribute_names("#s", part.sk_name).expression_attribute_values(":a", s(a));
+        }
+        if part.index.is_none() {
+            q = q.consistent_read(true);
+        }
+        part.filter(q)
+    }
+
+    /// One `Query` of up to `n` sort keys of partition `pk` of `part` after `after`
+    /// (from `start`, where the last one stopped), newest first, and where the next
+    /// starts (`None`: the partition has no more).
+    async fn read_keys(&self, part: &Partition, pk: &str, after: Option<&str>, n: usize, start: Option<Item>) -> Result<(Vec<String>, Option<Item>), ApiError> {
+        let q = self.newest_first(part, pk, after, n, start).expression_attribute_names("#s", part.sk_name).projection_expression("#s");
+        let out = q.send().await.map_err(|e| sdk_error("Query", e))?;
+        let keys = out.items.unwrap_or_default().iter().filter_map(|e| string_attr(e, part.sk_name)).collect();
+        Ok((keys, out.last_evaluated_key))
     }
 
     /// Up to `want` entries of `part` after `after`, newest first: of a sharded list,
@@ -454,9 +616,9 @@ impl Store {
     /// end as true, as one list's: each list's first `want` are distinct entries, so when
     /// one list has that many the union does too, and every entry of the union's first
     /// `want` is among its own list's first `want`.
-    async fn collect(&self, part: &Partition, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
+    async fn collect(&self, part: &Partition, after: Option<&str>, want: usize) -> Result<Vec<Item>, ApiError> {
         let keys = self.partition_keys(part).await?;
-        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want, keys_only))).await?;
+        let shards = futures::future::try_join_all(keys.iter().map(|pk| self.collect_one(part, pk, after, want))).await?;
         Ok(merge_newest_first(shards, part.sk_name, want, !part.also.is_empty()))
     }
 
@@ -466,36 +628,14 @@ impl Store {
     /// ([`Partition::seen_by`]) drops any: a filtered read that comes back short reads
     /// four times as many the next time (up to [`FILTERED_READ_MAX`]), so a long run of
     /// entries the reader does not see costs a few round trips, not one per page's worth.
-    async fn collect_one(&self, part: &Partition, pk: &str, after: Option<&str>, want: usize, keys_only: bool) -> Result<Vec<Item>, ApiError> {
+    async fn collect_one(&self, part: &Partition, pk: &str, after: Option<&str>, want: usize) -> Result<Vec<Item>, ApiError> {
         let mut items = Vec::with_capacity(want.min(1000));
         let mut start: Option<Item> = None;
         // What a filtered read asks for beyond what is still wanted (none unfiltered).
         let mut read = if part.seen_by.is_some() { want } else { 0 };
         loop {
-            let mut q = self
-                .db
-                .query()
-                .table_name(&self.table)
-                .set_index_name(part.index.map(str::to_owned))
-                .key_condition_expression(if after.is_some() { "#p = :p AND #s < :a" } else { "#p = :p" })
-                .expression_attribute_names("#p", part.pk_name)
-                .expression_attribute_values(":p", s(pk))
-                .scan_index_forward(false)
-                .limit(i32::try_from(read.max(want - items.len())).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take());
-            if let Some(a) = after {
-                q = q.expression_attribute_values(":a", s(a));
-            }
-            if after.is_some() || keys_only {
-                q = q.expression_attribute_names("#s", part.sk_name);
-            }
-            if keys_only {
-                q = q.projection_expression("#s");
-            }
-            if part.index.is_none() {
-                q = q.consistent_read(true);
-            }
-            let out = part.filter(q).send().await.map_err(|e| sdk_error("Query", e))?;
+            let q = self.newest_first(part, pk, after, read.max(want - items.len()), start.take());
+            let out = q.send().await.map_err(|e| sdk_error("Query", e))?;
             items.extend(out.items.unwrap_or_default());
             start = out.last_evaluated_key;
             if items.len() >= want || start.is_none() {
@@ -624,6 +764,133 @@ mod tests {
         assert_eq!(sks(&merge_newest_first(lists.clone(), "sk", 100, true)), ["09", "08", "07", "06", "03", "02"]);
         // Without `once` (shards of one list, whose entries never repeat), nothing is dropped.
         assert_eq!(merge_newest_first(lists, "sk", 100, false).len(), 8);
+    }
+
+    /// What a [`Skipper`] driven over in-memory partitions found, and what it cost.
+    struct Driven {
+        found: Option<String>,
+        most_held: usize,
+        read: usize,
+        rounds: usize,
+    }
+
+    /// Drives a [`Skipper`] over `parts` (each newest first) as [`Store::skip_past`]
+    /// drives it over `Query`s: a read of `n` goes through `through(n)` entries (fewer
+    /// than `n` where DynamoDB's 1 MB stops a `Query`), returns those `keep` lets through,
+    /// and ends a partition only when it stopped short of `n` at its end (DynamoDB answers
+    /// a read that fills its `Limit` with a key to go on from, even at the end).
+    fn drive(parts: &[Vec<String>], skip: usize, once: bool, keep: Option<&dyn Fn(&str) -> bool>, through: &mut dyn FnMut(usize) -> usize) -> Driven {
+        let mut skipper = Skipper::new(parts.len(), skip, once, keep.is_some());
+        let mut at = vec![0; parts.len()];
+        let (mut most_held, mut read, mut rounds) = (0, 0, 0);
+        loop {
+            if let Some(found) = skipper.pass() {
+                return Driven { found, most_held, read, rounds };
+            }
+            rounds += 1;
+            assert!(rounds < 10_000, "the skip ends");
+            for (i, n) in skipper.reads() {
+                let end = (at[i] + through(n).clamp(1, n)).min(parts[i].len());
+                let chunk: Vec<String> = parts[i][at[i]..end].iter().filter(|k| keep.is_none_or(|f| f(k))).cloned().collect();
+                let ended = end == parts[i].len() && end - at[i] < n;
+                at[i] = end;
+                read += chunk.len();
+                skipper.feed(i, chunk, ended);
+            }
+            most_held = most_held.max(skipper.runs.iter().map(|r| r.keys.len()).sum());
+        }
+    }
+
+    /// The `skip`-th key of `parts` merged, as [`merge_newest_first`] finds it.
+    fn merged(parts: &[Vec<String>], skip: usize, once: bool, keep: Option<&dyn Fn(&str) -> bool>) -> Option<String> {
+        let shards = parts.iter().map(|p| entries(&p.iter().filter(|k| keep.is_none_or(|f| f(k))).map(String::as_str).collect::<Vec<_>>())).collect();
+        let page = merge_newest_first(shards, "sk", skip, once);
+        if page.len() < skip { None } else { page.last().and_then(|e| string_attr(e, "sk")) }
+    }
+
+    /// Partitions of `sizes` distinct keys drawn from `pool` at random, each newest first.
+    fn partitions(sizes: &[usize], pool: &mut Vec<String>) -> Vec<Vec<String>> {
+        sizes
+            .iter()
+            .map(|&n| {
+                let mut p: Vec<String> = pool.drain(..n.min(pool.len())).collect();
+                p.sort_by(|a, b| b.cmp(a));
+                p
+            })
+            .collect()
+    }
+
+    fn key_pool(n: usize, rng: &mut impl Rng) -> Vec<String> {
+        let mut pool: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        while pool.len() < n {
+            pool.insert(format!("{:08}", rng.gen_range(0..100_000_000)));
+        }
+        let mut pool: Vec<String> = pool.into_iter().collect();
+        rand::seq::SliceRandom::shuffle(pool.as_mut_slice(), rng);
+        pool
+    }
+
+    /// A `skip` read a chunk at a time lands on the key a merge of every partition's
+    /// first `skip` would: over any number of partitions, uneven, filtered, short reads,
+    /// a union's repeated keys, and skips past the end.
+    #[test]
+    fn a_skip_read_in_chunks_lands_where_the_whole_merge_does() {
+        let mut rng = rand::thread_rng();
+        let odd = |k: &str| k.ends_with(['1', '3', '5']);
+        for case in 0..600 {
+            let count = rng.gen_range(1..=24);
+            let sizes: Vec<usize> = (0..count).map(|_| if rng.gen_bool(0.2) { 0 } else { rng.gen_range(1..80) }).collect();
+            let mut pool = key_pool(sizes.iter().sum(), &mut rng);
+            let mut parts = partitions(&sizes, &mut pool);
+            let once = case % 2 == 0;
+            if once && parts.len() > 1 {
+                // A union's lists may briefly share an entry (a status change on its way).
+                for _ in 0..rng.gen_range(1..6) {
+                    let (from, to) = (rng.gen_range(0..parts.len()), rng.gen_range(0..parts.len()));
+                    if from != to && !parts[from].is_empty() {
+                        let k = parts[from][rng.gen_range(0..parts[from].len())].clone();
+                        if !parts[to].contains(&k) {
+                            parts[to].push(k);
+                            parts[to].sort_by(|a, b| b.cmp(a));
+                        }
+                    }
+                }
+            }
+            let keep: Option<&dyn Fn(&str) -> bool> = if case % 3 == 0 { Some(&odd) } else { None };
+            let total: usize = parts.iter().map(Vec::len).sum();
+            for skip in [1, 2, rng.gen_range(1..=total + 3), total.max(1), total + 1] {
+                // A quarter of the reads stop short, anywhere.
+                let mut through = |n| if rng.gen_bool(0.25) { rng.gen_range(1..=n) } else { n };
+                let got = drive(&parts, skip, once, keep, &mut through);
+                assert_eq!(got.found, merged(&parts, skip, once, keep), "case {case}: skip {skip} over {sizes:?}");
+            }
+        }
+    }
+
+    /// A `skip` of 10 000 over the 24 partitions of a union at width 8 holds, and reads,
+    /// little more than it passes, in a few round trips; one partition alone is read on
+    /// as DynamoDB's 1 MB allows.
+    #[test]
+    fn a_deep_skip_holds_and_reads_about_what_it_passes() {
+        let mut rng = rand::thread_rng();
+        let mut pool = key_pool(24 * 2_000, &mut rng);
+        let parts = partitions(&[2_000; 24], &mut pool);
+        let got = drive(&parts, 10_000, true, None, &mut |n| n);
+        assert_eq!(got.found, merged(&parts, 10_000, true, None));
+        assert!(got.most_held <= 11_300 && got.read <= 12_000, "held {} keys at once, read {} to pass 10 000", got.most_held, got.read);
+        assert!(got.rounds <= 3, "{} round trips", got.rounds);
+
+        let one = partitions(&[12_000], &mut key_pool(12_000, &mut rng));
+        // A union whose lists are far from even: the big ones are read on in a few rounds.
+        let uneven = partitions(&[[6_000; 8].as_slice(), &[50; 16]].concat(), &mut key_pool(48_800, &mut rng));
+        let got = drive(&uneven, 10_000, true, None, &mut |n| n);
+        assert_eq!(got.found, merged(&uneven, 10_000, true, None));
+        assert!(got.most_held <= 11_300 && got.read <= 12_000 && got.rounds <= 3, "held {}, read {} in {} rounds", got.most_held, got.read, got.rounds);
+
+        // DynamoDB's 1 MB stops a Query after about 3 000 list entries.
+        let got = drive(&one, 10_000, false, None, &mut |n| n.min(3_000));
+        assert_eq!(got.found, merged(&one, 10_000, false, None));
+        assert!(got.read <= 10_000 && got.rounds <= 4, "{} keys in {} round trips", got.read, got.rounds);
     }
 
     /// An id dated `ms` (Unix ms), as Clientele mints them.

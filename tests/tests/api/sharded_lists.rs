@@ -171,6 +171,39 @@ async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would(
     assert_eq!(objects, made.iter().map(|m| m.id.clone()).collect::<HashSet<_>>(), "one client.created per client");
 }
 
+/// A `skip` is read a share of each partition at a time, more where one runs short
+/// (`Skipper`, shared/src/store/lists.rs): wherever it ends, it lands on the client one
+/// partition holding them all would, alone or in a union of lists (`suspended=`), and
+/// past the end it finds nothing.
+#[tokio::test]
+async fn a_skip_lands_on_the_same_client_as_one_partition_would_at_every_depth() {
+    let app = app();
+    let root = app.partner().await;
+    widen(&root.id).await;
+    let sub = app.sub_partner(&root).await;
+    let mut made = make(&root, &sub, &unique("Skip"), 160, 0).await;
+    made.sort_by(|a, b| b.id.cmp(&a.id));
+    let expect = |keep: &dyn Fn(&Made) -> bool| made.iter().filter(|m| keep(m)).map(|m| m.id.clone()).collect::<Vec<_>>();
+    let cases = [
+        (String::new(), expect(&|_| true)),
+        ("status=live".to_owned(), expect(&|m| m.live)),
+        ("suspended=false".to_owned(), expect(&|m| !m.suspended)),
+        ("suspended=true".to_owned(), expect(&|m| m.suspended)),
+        (format!("partner={}", sub.id), expect(&|m| m.in_sub)),
+    ];
+    for (query, want) in &cases {
+        let n = want.len();
+        let skips: Vec<usize> = (1..n).step_by(7).chain([n - 1, n, n + 1, 10_000]).collect();
+        for skip in skips {
+            let res = app.list_clients(&root.key, &query_of(&[query, &format!("limit=3&skip={skip}")])).await;
+            let page = res.expect(200);
+            assert_eq!(ids(page), want.iter().skip(skip).take(3).cloned().collect::<Vec<_>>(), "{query}: skip={skip} of {n}");
+            assert_eq!(page["total"], n, "{query}: total with skip={skip}");
+            assert_eq!(page["nextCursor"].is_string(), skip + 3 < n, "{query}: skip={skip}: a cursor while more follow");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_cursor_taken_before_a_burst_of_creates_pages_on_without_skipping_or_repeating() {
     let app = app();
