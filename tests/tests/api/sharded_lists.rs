@@ -181,6 +181,7 @@ async fn a_skip_lands_on_the_same_client_as_one_partition_would_at_every_depth()
     let root = app.partner().await;
     widen(&root.id).await;
     let sub = app.sub_partner(&root).await;
+    widen(&sub.id).await;
     let mut made = make(&root, &sub, &unique("Skip"), 160, 0).await;
     made.sort_by(|a, b| b.id.cmp(&a.id));
     let expect = |keep: &dyn Fn(&Made) -> bool| made.iter().filter(|m| keep(m)).map(|m| m.id.clone()).collect::<Vec<_>>();
