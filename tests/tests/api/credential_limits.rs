@@ -211,9 +211,11 @@ async fn a_right_password_sent_while_a_wrong_one_is_verified_does_not_take_its_p
     // only once it holds a place in the window, taken before the password is verified;
     // were the place taken after, every guess sent while the others are still being
     // verified would find the window open, and the right one would be accepted as the
-    // sixth guess. Made certain here: the teammate's hash is made slow (argon2id, 60
-    // passes, ~1-3 s) so that the fifth guess is still being verified when the right one
-    // arrives, through another function (its own instances) from the same address.
+    // sixth guess. Made certain here: the teammate's hash is made slow (argon2id, 240
+    // passes, about 4 s to verify here) so that the fifth guess is still being verified
+    // when the right one arrives, through another function (its own instances) from the
+    // same address. (Seen red with the place claimed only for a wrong password, after
+    // verifying: the right one is then accepted.)
     use aws_sdk_dynamodb::types::AttributeValue as V;
     let app = app();
     let p = app.partner().await;
@@ -224,7 +226,7 @@ async fn a_right_password_sent_while_a_wrong_one_is_verified_does_not_take_its_p
     }
     let slow = {
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
-        let params = argon2::Params::new(19 * 1024, 60, 1, None).unwrap();
+        let params = argon2::Params::new(19 * 1024, 240, 1, None).unwrap();
         let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         argon.hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng)).unwrap().to_string()
     };
@@ -238,7 +240,23 @@ async fn a_right_password_sent_while_a_wrong_one_is_verified_does_not_take_its_p
         let (address, username) = (address.clone(), username.clone());
         async move { app.token_from(&address, &username, &format!("{WRONG} 4")).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The right one goes as soon as the fifth holds its place (the window's count is 5),
+    // or after 3 s if it never takes one first: a fixed short delay was outlasted on a busy
+    // machine before the fifth had even reached the store. A place taken only after the
+    // password is verified (4 s and more with this hash) comes too late for the wait.
+    let source = clientele::auth::Source::parse(Some(&address));
+    let pair = clientele::store::logins::LoginCounters::new(&username, source.as_str()).keys().0.to_owned();
+    let sent = std::time::Instant::now();
+    while sent.elapsed() < std::time::Duration::from_secs(3) {
+        let item = app.dynamodb().await.get_item().table_name("clientele")
+            .key("pk", V::S(pair.clone())).key("sk", V::S("#".into())).consistent_read(true).send().await;
+        let count = item.expect("DynamoDB Local answers").item.and_then(|i| i.get("count").and_then(|c| c.as_n().ok()).cloned());
+        if count.as_deref() == Some("5") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(!fifth.is_finished(), "the fifth guess is still being verified when the right one is sent");
     let right = basic_auth(&username, &password);
     let racing = app.call_from_address(&address, "list-clients", Method::GET, "/v1/clients", &[("authorization", &right)], None).await;
     racing.problem(429, "rate_limited");
