@@ -267,8 +267,8 @@ impl Partition {
 
 /// The first `want` entries of shards that are each newest first (descending sort key
 /// `sk`), merged newest first: exactly what one partition holding them all would give.
-/// With `once`, an entry found in two of them (its sort key twice) counts once. Sort keys
-/// are compared where they lie (a `skip` can merge tens of thousands of keys).
+/// With `once`, an entry found in two of them (its sort key twice) counts once. It merges
+/// a page's worth of each (a `skip` goes through [`Skipper`] instead).
 fn merge_newest_first(shards: Vec<Vec<Item>>, sk: &str, want: usize, once: bool) -> Vec<Item> {
     fn key<'a>(e: &'a Item, sk: &str) -> Option<&'a str> {
         match e.get(sk) {

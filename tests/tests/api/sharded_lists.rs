@@ -98,13 +98,25 @@ async fn make(root: &Partner, sub: &Partner, prefix: &str, count: usize, from: u
         .await
 }
 
+/// A partner and its sub-partner, both with their lists widened to [`SHARDS`].
+async fn widened_tree() -> (Partner, Partner) {
+    let root = app().partner().await;
+    widen(&root.id).await;
+    let sub = app().sub_partner(&root).await;
+    widen(&sub.id).await;
+    (root, sub)
+}
+
+/// The ids of the clients of `made` (newest first) that `keep` keeps: what one
+/// partition holding them all would list.
+fn newest(made: &[Made], keep: &dyn Fn(&Made) -> bool) -> Vec<String> {
+    made.iter().filter(|m| keep(m)).map(|m| m.id.clone()).collect()
+}
+
 #[tokio::test]
 async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would() {
     let app = app();
-    let root = app.partner().await;
-    widen(&root.id).await;
-    let sub = app.sub_partner(&root).await;
-    widen(&sub.id).await;
+    let (root, sub) = widened_tree().await;
     let prefix = unique("Shard");
     // Enough clients that every shard of the root's list holds some (more until it does).
     let mut made = make(&root, &sub, &prefix, 48, 0).await;
@@ -116,7 +128,7 @@ async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would(
     made.sort_by(|a, b| b.id.cmp(&a.id));
 
     // What one partition would give: the model's clients, newest first.
-    let expect = |keep: &dyn Fn(&Made) -> bool| made.iter().filter(|m| keep(m)).map(|m| m.id.clone()).collect::<Vec<_>>();
+    let expect = |keep: &dyn Fn(&Made) -> bool| newest(&made, keep);
     let lower = prefix.to_lowercase();
     let cases: Vec<(&Partner, String, Vec<String>)> = vec![
         (&root, String::new(), expect(&|_| true)),
@@ -178,13 +190,10 @@ async fn a_sharded_list_pages_totals_and_cursors_exactly_as_one_partition_would(
 #[tokio::test]
 async fn a_skip_lands_on_the_same_client_as_one_partition_would_at_every_depth() {
     let app = app();
-    let root = app.partner().await;
-    widen(&root.id).await;
-    let sub = app.sub_partner(&root).await;
-    widen(&sub.id).await;
+    let (root, sub) = widened_tree().await;
     let mut made = make(&root, &sub, &unique("Skip"), 160, 0).await;
     made.sort_by(|a, b| b.id.cmp(&a.id));
-    let expect = |keep: &dyn Fn(&Made) -> bool| made.iter().filter(|m| keep(m)).map(|m| m.id.clone()).collect::<Vec<_>>();
+    let expect = |keep: &dyn Fn(&Made) -> bool| newest(&made, keep);
     let cases = [
         (String::new(), expect(&|_| true)),
         ("status=live".to_owned(), expect(&|m| m.live)),
