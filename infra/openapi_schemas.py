@@ -154,7 +154,7 @@ LICENSE_FIELDS = {
 }
 WEBHOOK_FIELDS = {
     "id": ID, "partnerId": NS, "url": S, "events": {"type": "array", "items": S},
-    "description": NS, "enabled": BOOL, "created": TIME, "modified": TIME,
+    "description": NS, "enabled": BOOL, "created": TIME, "modified": TIME, "version": INT,
 }
 API_KEY_FIELDS = {"id": ID, "name": NS, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "prefix": S, "created": TIME}
 PRODUCT_FIELDS = {"id": ID, "number": NUMBER, "name": S, "slug": S, "created": TIME}
@@ -199,14 +199,14 @@ SCHEMAS = {
         "name": NAME, "isActive": BOOL,
         "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
         "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
-        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)]},
+        "mid": text(100), "billingId": text(100), "location": {"type": ["integer", "null"], "minimum": 0, "description": "A location id (the seed's integer)"},
         "email": EMAIL,
     }, required=["name"]),
     "PartnerApiPatch": obj({
         "name": NAME, "isActive": BOOL,
         "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
         "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
-        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)]},
+        "mid": text(100), "billingId": text(100), "location": {"type": ["integer", "null"], "minimum": 0, "description": "A location id (the seed's integer)"},
     }, required=[]),
     "PartnerApiSummary": obj({
         "id": NUMBER, "name": S, "mid": NS, "isActive": BOOL, "version": INT,
@@ -249,12 +249,12 @@ SCHEMAS = {
     "Teammate": obj({"id": ID, "username": S, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}, "created": TIME, "modified": TIME, "version": INT}),
     "TeammateList": listing("Teammate"),
     "TeammatePatch": obj({
-        "password": {"type": "string", "minLength": 12, "maxLength": 256},
+        "password": {"type": "string", "minLength": 12, "maxLength": 256, "pattern": TEXT_PATTERN, "description": "In Unicode NFC (12-256 characters once normalized); no control or format character but tab and line feed"},
         "permissions": {"type": "array", "items": PERMISSION},
         "currentPassword": {"type": "string", "maxLength": 256, "description": "Required when a teammate changes its own password, refused otherwise"},
     }, required=[]),
     "PartnerPatch": obj({"name": WRITABLE["name"], "type": {"enum": ["partner", "reseller", "agency"]}, "consoleOrigins": CONSOLE_ORIGINS}, required=[]),
-    "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
+    "NewTeammate": obj({"username": {"type": "string", "pattern": "^[a-z0-9._-]{3,64}$"}, "password": {"type": "string", "minLength": 12, "maxLength": 256, "pattern": TEXT_PATTERN, "description": "In Unicode NFC (12-256 characters once normalized); no control or format character but tab and line feed"}, "partnerId": ID, "permissions": {"type": "array", "items": PERMISSION}}, required=["username", "password"]),
     "Token": obj({"token": S, "expiresAt": TIME}),
     "Event": obj({"id": ID, "type": {"enum": EVENT_TYPES}, "createdAt": TIME, "partnerId": NS, "actor": obj({"kind": S, "id": S}), "requestId": S, "data": obj({"object": {"type": "object"}, "previous": {"type": "object"}}, required=["object"]),
                   "test": {"type": "boolean", "description": "Present, and true, on a test event (POST /v1/webhooks/{webhookId}/test): a sample, changing nothing"}},
@@ -279,7 +279,7 @@ SCHEMAS = {
     "NewLicense": obj({"productId": ID, "tier": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NONBLANK_TEXT_PATTERN}, "clientId": ID, "expiresAt": TIME | {"description": "Must be in the future"}, "maxActivations": {"type": "integer", "minimum": 1, "maximum": 25}}, required=["productId", "tier", "clientId"]),
     "Activation": obj({
         "licenseKey": {"type": "string", "minLength": 1, "maxLength": 200},
-        "domain": {"type": "string", "maxLength": 253, "pattern": "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.){1,4}[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
+        "domain": {"type": "string", "maxLength": 253, "pattern": "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
     }),
     "Webhook": obj(WEBHOOK_FIELDS),
     "WebhookCreated": obj({**WEBHOOK_FIELDS, "secret": S}),

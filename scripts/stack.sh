@@ -136,6 +136,8 @@ start_secrets() { # cursor secret, jwt secret, webhook key, admin key sha256
   wait_for_port "$SECRETS_PORT" "the local Secrets Manager" 10 "${PIDS[-1]}" "$RUN_DIR/secrets.log"
 }
 
+# No CORS, as on AWS (the template configures none; the console is served from the API's
+# own origin): the emulator's default would let any page's script read the answers.
 # The emulator runs in an empty folder of its own, given the workspace by --manifest-path:
 # each function instance it starts puts an inotify watch on every folder under its working
 # directory, even with --ignore-changes (about 4 600 for this tree). Over the machine's
@@ -145,7 +147,7 @@ start_api() { # port, extra watch flags...
   local port=$1; shift
   mkdir -p "$RUN_DIR/emulator"
   (cd "$RUN_DIR/emulator" && exec setsid "$CARGO_LAMBDA" lambda watch --manifest-path "$ROOT/Cargo.toml" \
-      --invoke-address 127.0.0.1 --invoke-port "$port" \
+      --invoke-address 127.0.0.1 --invoke-port "$port" --disable-cors \
       --env-file "$RUN_DIR/env" --concurrency "${CONCURRENCY:-4}" "$@" >"$RUN_DIR/api.log" 2>&1) &
   PIDS+=($!)
   API_PID=$!

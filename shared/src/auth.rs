@@ -496,12 +496,16 @@ pub fn dummy_hash() -> &'static str {
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
     let salt = SaltString::generate(&mut OsRng);
+    let password = crate::domain::teammate::nfc(password);
     argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Whether `password` matches an argon2 hash (constant time in the hash comparison).
+/// Passwords are hashed in Unicode NFC, so the same password typed another way ("é"
+/// precomposed, or "e" and a combining accent) matches too.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    let password = crate::domain::teammate::nfc(password);
     PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
 }
 
@@ -661,5 +665,8 @@ mod tests {
         assert!(!verify_password("wrong horse battery", &hash));
         assert!(!verify_password("anything", dummy_hash()));
         assert!(dummy_hash().starts_with("$argon2id$"));
+        // One password typed two ways (NFC and NFD) is one password.
+        let hash = hash_password("caf\u{e9} au lait, please").unwrap();
+        assert!(verify_password("cafe\u{301} au lait, please", &hash));
     }
 }

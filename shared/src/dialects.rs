@@ -75,6 +75,41 @@ impl Dialect {
     }
 }
 
+/// The hosting API (003): its `PUT` takes the seed's "Payload: Client", the very shape
+/// its `GET` answers, so a client read, changed and sent back is a good request.
+pub mod hosting {
+    use super::*;
+
+    /// What a client shows but no write sets.
+    const SHOWN_ONLY: [&str; 17] = [
+        "id", "number", "created", "modified", "version", "apiKeyPrefix", "partner", "trialEndsAt", "suspended",
+        "suspendedReason", "licenseCount", "domainCount", "status", "permissions", "quotas", "actualCallCount",
+        "domainCountData",
+    ];
+
+    /// `body` without the members that only show the client (`current`, as read) the
+    /// way it is: those the list adds (`actualCallCount`, `domainCountData`), and each
+    /// other one whose value is the one shown. One that differs is left in, for `/v1`'s
+    /// reading to refuse as read-only: a `version` or `status` sent otherwise than it is
+    /// asks for what a `PUT` cannot do.
+    pub fn read_back(body: Value, current: &Value) -> Value {
+        let Value::Object(mut o) = body else { return body };
+        for field in SHOWN_ONLY {
+            let derived = matches!(field, "actualCallCount" | "domainCountData");
+            // The root partner by its id: its name is read as it is now, the record's may
+            // be older.
+            let same = |v: &Value| match field {
+                "partner" => v.get("id").is_some() && v.get("id") == current[field].get("id"),
+                _ => current.get(field) == Some(v),
+            };
+            if o.get(field).is_some_and(|v| derived || same(v)) {
+                o.remove(field);
+            }
+        }
+        Value::Object(o)
+    }
+}
+
 /// The partner API (001): integer ids, its own client shapes and error body.
 pub mod partner_api {
     use super::*;
@@ -87,33 +122,46 @@ pub mod partner_api {
     }
 
     /// A 001 body as `/v1`'s: `contact.id` taken out (the caller's reference, kept
-    /// beside the contact), a `location` given as an integer (a location id) kept as
-    /// text, and on create `isActive` taken out (`false` creates the client suspended).
+    /// beside the contact; a `contact` of `null` clears it too), a `location` (a location
+    /// id: an integer) kept as text, and on create `isActive` taken out (`false` creates
+    /// the client suspended). What is malformed among these is taken out of the body and
+    /// named in the errors returned, for [`merged`] to list beside `/v1`'s own.
     ///
     /// # Errors
-    /// `validation_failed` naming each of these that is malformed.
-    pub fn request(body: Value, create: bool) -> Result<(Value, Extras), ApiError> {
+    /// `validation_failed` for a body that is not an object.
+    pub fn request(body: Value, create: bool) -> Result<(Value, Extras, Vec<FieldError>), ApiError> {
         let Value::Object(mut o) = body else {
             return Err(ApiError::invalid("body", "must be a JSON object"));
         };
         let mut errors = Vec::new();
         let mut contact_ref = None;
-        if let Some(Value::Object(contact)) = o.get_mut("contact")
-            && let Some(id) = contact.remove("id")
-        {
-            contact_ref = match (&id, crate::domain::fields::whole(&id)) {
-                (Value::Null, _) => Some(None),
-                (_, Some(n)) => Some(Some(n)),
-                _ => {
-                    errors.push(FieldError::new("contact.id", "must be an integer"));
-                    None
+        match o.get_mut("contact") {
+            Some(Value::Null) => contact_ref = Some(None),
+            Some(Value::Object(contact)) => {
+                if let Some(id) = contact.remove("id") {
+                    contact_ref = match (&id, crate::domain::fields::whole(&id)) {
+                        (Value::Null, _) => Some(None),
+                        (_, Some(n)) => Some(Some(n)),
+                        _ => {
+                            errors.push(FieldError::new("contact.id", "must be an integer"));
+                            None
+                        }
+                    };
                 }
-            };
+            }
+            _ => {}
         }
-        if let Some(location) = o.get_mut("location")
-            && let Some(n) = crate::domain::fields::whole(location)
-        {
-            *location = json!(n.to_string());
+        match o.get("location") {
+            None | Some(Value::Null) => {}
+            Some(location) => match crate::domain::fields::whole(location) {
+                Some(n) => {
+                    o.insert("location".into(), json!(n.to_string()));
+                }
+                None => {
+                    o.remove("location");
+                    errors.push(FieldError::new("location", "must be an integer (a location id)"));
+                }
+            },
         }
         let is_active = match (create, o.remove("isActive")) {
             (false, Some(v)) => {
@@ -127,7 +175,24 @@ pub mod partner_api {
                 None
             }
         };
-        if errors.is_empty() { Ok((Value::Object(o), Extras { contact_ref, is_active })) } else { Err(ApiError::Validation(errors)) }
+        Ok((Value::Object(o), Extras { contact_ref, is_active }, errors))
+    }
+
+    /// `/v1`'s reading of a 001 body with the errors [`request`] found beside its own,
+    /// so that one answer names every bad field.
+    ///
+    /// # Errors
+    /// `validation_failed` naming all of them; any other error of `parsed` as it is.
+    pub fn merged<T>(parsed: Result<T, ApiError>, mut errors: Vec<FieldError>) -> Result<T, ApiError> {
+        match parsed {
+            Ok(v) if errors.is_empty() => Ok(v),
+            Ok(_) => Err(ApiError::Validation(errors)),
+            Err(ApiError::Validation(mut theirs)) => {
+                theirs.append(&mut errors);
+                Err(ApiError::Validation(theirs))
+            }
+            Err(other) => Err(other),
+        }
     }
 
     /// A `location` as 001 shows it: a location id is an integer.
@@ -313,6 +378,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_hosting_put_of_the_client_as_read_drops_what_only_shows_it_as_it_is() {
+        let current = json!({ "id": "c", "version": 3, "status": "demo", "name": "A", "licenseCount": 0 });
+        let sent = json!({ "id": "c", "version": 3, "status": "demo", "name": "B", "licenseCount": 0, "actualCallCount": 9, "domainCountData": [] });
+        assert_eq!(hosting::read_back(sent, &current), json!({ "name": "B" }));
+        let stale = json!({ "id": "c", "version": 2, "status": "live", "name": "B" });
+        assert_eq!(hosting::read_back(stale, &current), json!({ "version": 2, "status": "live", "name": "B" }), "what differs is left to be refused");
+    }
+
+    #[test]
     fn the_path_tells_the_dialect() {
         assert_eq!(Dialect::of("/v1/clients"), Dialect::V1);
         assert_eq!(Dialect::of("/v2/clients/list"), Dialect::WhiteLabel);
@@ -337,7 +411,8 @@ mod tests {
     #[test]
     fn a_partner_api_location_id_may_be_written_12_or_12_point_0() {
         for location in [json!(12), json!(12.0)] {
-            let (body, _) = partner_api::request(json!({ "name": "A", "location": location }), true).unwrap();
+            let (body, _, errors) = partner_api::request(json!({ "name": "A", "location": location }), true).unwrap();
+            assert!(errors.is_empty());
             assert_eq!(body["location"], "12");
         }
     }

@@ -82,8 +82,6 @@ pub enum ApiError {
     /// over any usernames (API.md §5a): retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after: i64 },
-    #[error("conflict: {0}")]
-    Conflict(String),
     #[error("store unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -132,8 +130,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => 405,
             Self::Taken { .. }
             | Self::InvalidTransition(_)
-            | Self::IdempotencyConflict
-            | Self::Conflict(_) => 409,
+            | Self::IdempotencyConflict => 409,
             Self::VersionMismatch { .. } => 412,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
@@ -158,7 +155,6 @@ impl ApiError {
             Self::Taken { what: Taken::Username, .. } => "username_taken",
             Self::InvalidTransition(_) => "invalid_transition",
             Self::IdempotencyConflict => "idempotency_conflict",
-            Self::Conflict(_) => "conflict",
             Self::VersionMismatch { .. } => "version_mismatch",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -184,7 +180,6 @@ impl ApiError {
             Self::Taken { what: Taken::Slug, .. } => "Slug already in use",
             Self::InvalidTransition(_) => "Invalid status transition",
             Self::IdempotencyConflict => "Request with this idempotency key is still in progress",
-            Self::Conflict(_) => "Conflict",
             Self::VersionMismatch { .. } => "Version mismatch",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
@@ -209,7 +204,7 @@ impl ApiError {
             Self::NotFound(what) => format!("{} was not found.", crate::dialects::redact(what)),
             Self::MethodNotAllowed(allowed) => format!("This route serves {allowed}."),
             Self::Taken { what, value } => format!("A record with {} {value} already exists.", what.field()),
-            Self::InvalidTransition(why) | Self::Conflict(why) | Self::QuotaExceeded(why) => {
+            Self::InvalidTransition(why) | Self::QuotaExceeded(why) => {
                 format!("{why}.")
             }
             Self::IdempotencyConflict => {

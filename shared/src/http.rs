@@ -24,6 +24,39 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Every request answers within this (API.md §5a: 10 s), under Lambda's timeout.
 pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(9);
 
+/// The versions an `If-Match` header admits: one strong entity tag or a list of them
+/// (RFC 9110 §13.1.1). A weak tag (`W/"1"`) or one that is no version matches none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IfMatch(Vec<u64>);
+
+impl IfMatch {
+    /// `None` for `*` (any version goes).
+    ///
+    /// # Errors
+    /// `version_mismatch` when the header names no version at all.
+    pub fn parse(raw: &str) -> Result<Option<Self>, ApiError> {
+        let raw = raw.trim();
+        if raw == "*" {
+            return Ok(None);
+        }
+        let versions: Vec<u64> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|tag| !tag.starts_with("W/"))
+            .filter_map(|tag| tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag).parse().ok())
+            .collect();
+        if versions.is_empty() {
+            return Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION });
+        }
+        Ok(Some(Self(versions)))
+    }
+
+    /// Whether a resource at `version` meets the condition.
+    pub fn admits(&self, version: u64) -> bool {
+        self.0.contains(&version)
+    }
+}
+
 /// One request, with the function's shared state.
 pub struct Ctx {
     pub app: &'static App,
@@ -224,23 +257,13 @@ impl Ctx {
         mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
     }
 
-    /// The version `If-Match` requires, if any (`*` requires none).
+    /// The versions `If-Match` admits, if it names any (`*` requires none).
     ///
     /// # Errors
-    /// `version_mismatch` for an ETag no version of the resource can have.
-    pub fn if_match(&self) -> Result<Option<u64>, ApiError> {
+    /// `version_mismatch` for an `If-Match` that names no version the resource can have.
+    pub fn if_match(&self) -> Result<Option<IfMatch>, ApiError> {
         let Some(raw) = self.headers().get("if-match") else { return Ok(None) };
-        let raw = raw.to_str().unwrap_or_default().trim();
-        if raw == "*" {
-            return Ok(None);
-        }
-        // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag (`W/"1"`) matches no
-        // version.
-        let no_version = ApiError::VersionMismatch { current: crate::error::NO_VERSION };
-        if raw.starts_with("W/") {
-            return Err(no_version);
-        }
-        raw.trim_matches('"').parse::<u64>().map(Some).map_err(|_| no_version)
+        IfMatch::parse(raw.to_str().unwrap_or_default())
     }
 
     /// For a change of a resource that carries no version (a partner, an API key): an
@@ -732,4 +755,21 @@ fn replay(request_id: &str, stored: StoredResponse) -> Response<Body> {
     }
     let body = stored.body.map_or(Body::Empty, Body::Text);
     builder.body(body).unwrap_or_else(|_| respond(request_id, Err(ApiError::internal("stored response unreadable"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IfMatch;
+
+    #[test]
+    fn if_match_admits_the_versions_its_strong_tags_name() {
+        assert_eq!(IfMatch::parse("*").unwrap(), None);
+        let one = IfMatch::parse(" \"3\" ").unwrap().unwrap();
+        assert!(one.admits(3) && !one.admits(4));
+        let list = IfMatch::parse("\"5\", W/\"3\", \"7\"").unwrap().unwrap();
+        assert!(list.admits(5) && list.admits(7) && !list.admits(3), "a weak tag in a list matches nothing");
+        for none in ["W/\"3\"", "\"x\"", "", "\"3\"\"4\""] {
+            assert!(IfMatch::parse(none).is_err(), "{none:?} names no version");
+        }
+    }
 }

@@ -81,6 +81,17 @@ pub fn object(kind: EventType, partner: Option<&Partner>, endpoint: &Webhook) ->
     })
 }
 
+/// A sample `data.previous` of an update (API.md §5: the changed fields' old values), so
+/// that a receiver tried with a sample meets the member it will meet.
+pub fn previous(kind: EventType) -> Option<Value> {
+    match kind {
+        EventType::ClientUpdated => Some(json!({ "company": "Example Old Company Ltd" })),
+        EventType::PartnerUpdated => Some(json!({ "name": "Example Old Partner Name" })),
+        EventType::TeammateUpdated => Some(json!({ "permissions": ["clients:view"] })),
+        _ => None,
+    }
+}
+
 /// A whole sample event of `kind`, as a webhook receives it (the catalog's example): a
 /// sample partner's, made by a sample API key.
 ///
@@ -90,7 +101,7 @@ pub fn example(kind: EventType) -> Result<Value, ApiError> {
     let partner = sample_partner()?;
     let object = object(kind, Some(&partner), &sample_endpoint()?)?;
     let actor = crate::auth::Actor { kind: crate::auth::ActorKind::ApiKey, id: KEY.into() };
-    let mut event = crate::events::Event::new(kind, &partner.path, &actor, REQUEST, object, None);
+    let mut event = crate::events::Event::new(kind, &partner.path, &actor, REQUEST, object, previous(kind));
     event.id = EVENT.into();
     event.created_at = SAMPLE_TIME.into();
     Ok(event.view())

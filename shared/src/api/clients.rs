@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Principal;
 use crate::domain::client::{
-    CLIENT_KEY_PREFIX, ChangeKind, Client, ClientChange, NewClient, PartnerRef, PartnerSelector, Status,
+    CLIENT_KEY_PREFIX, ChangeKind, Client, ClientChange, DirectPartner, NewClient, PartnerRef, PartnerSelector, Status,
 };
 use crate::domain::fields::Fields;
 use crate::domain::partner::Partner;
@@ -203,6 +203,18 @@ async fn named_partner(cx: &Ctx, who: &Principal, sel: &PartnerSelector) -> Resu
     found.filter(|p| who.sees(&p.path)).ok_or_else(|| ApiError::NotFound(format!("Partner {label}")))
 }
 
+/// The partner a client body's `directPartner` picks, in the caller's tree (else 404),
+/// whose name is the one the body gives beside its id, if it gives one (else 400).
+async fn direct_partner(cx: &Ctx, who: &Principal, named: &DirectPartner) -> Result<Partner, ApiError> {
+    let partner = named_partner(cx, who, &named.pick).await?;
+    match &named.also_named {
+        Some(name) if name.key() != partner.name.key() => {
+            Err(ApiError::invalid("directPartner.name", "is not the name of the partner that directPartner.id names"))
+        }
+        _ => Ok(partner),
+    }
+}
+
 /// The root of a partner's tree (the client's `partner`).
 async fn root_of(cx: &Ctx, direct: &Partner) -> Result<Partner, ApiError> {
     if direct.path.len() == 1 {
@@ -228,8 +240,8 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
         return Ok(Reply::created(portal::client(&client), dialect.client_location(&client)));
     }
     if dialect == Dialect::PartnerApi {
-        let (body, extras) = partner_api::request(cx.json()?, true)?;
-        let mut new = NewClient::without_email_required(body)?;
+        let (body, extras, errors) = partner_api::request(cx.json()?, true)?;
+        let mut new = partner_api::merged(NewClient::without_email_required(body), errors)?;
         new.suspended = extras.is_active == Some(false);
         new.contact_ref = extras.contact_ref.flatten();
         let (client, _secret) = create_client(&cx, &who, new).await?;
@@ -245,7 +257,7 @@ pub async fn create(cx: Ctx) -> Result<Reply, ApiError> {
 /// Creates a client with its event; returns it and its own API key (shown once).
 async fn create_client(cx: &Ctx, who: &Principal, new: NewClient) -> Result<(Client, String), ApiError> {
     let direct = match (&new.direct_partner, &who.partner) {
-        (Some(sel), _) => named_partner(cx, who, sel).await?,
+        (Some(named), _) => direct_partner(cx, who, named).await?,
         (None, Some(own)) => own.clone(),
         (None, None) => return Err(ApiError::invalid("directPartner", "is required for the platform admin")),
     };
@@ -604,17 +616,26 @@ pub async fn get(cx: Ctx) -> Result<Reply, ApiError> {
 async fn change(cx: Ctx, kind: ChangeKind) -> Result<Reply, ApiError> {
     let (who, id, found) = caller_and_client(&cx, Scope::CLIENTS_EDIT).await?;
     let dialect = cx.dialect();
-    let (body, contact_ref) = match dialect {
+    let change = match dialect {
         Dialect::PartnerApi => {
-            let (body, extras) = partner_api::request(cx.json()?, false)?;
-            (body, extras.contact_ref)
+            let (body, extras, errors) = partner_api::request(cx.json()?, false)?;
+            (partner_api::merged(ClientChange::from_body(body, kind), errors)?, extras.contact_ref)
         }
-        _ => (cx.json()?, None),
+        Dialect::Hosting => {
+            // Only a client the caller sees is compared with: anyone else's is a 404 below,
+            // whatever the body says of it.
+            let body = match found.as_ref().filter(|c| who.sees(&c.ancestors)) {
+                Some(c) => crate::dialects::hosting::read_back(cx.json()?, &c.view()),
+                None => cx.json()?,
+            };
+            (ClientChange::from_body(body, kind)?, None)
+        }
+        _ => (ClientChange::from_body(cx.json()?, kind)?, None),
     };
-    let change = ClientChange::from_body(body, kind)?;
+    let (change, contact_ref) = change;
     let destination = match &change.direct_partner {
-        Some(sel) => {
-            let direct = named_partner(&cx, &who, sel).await?;
+        Some(named) => {
+            let direct = direct_partner(&cx, &who, named).await?;
             let root = root_of(&cx, &direct).await?;
             Some((direct, root))
         }
@@ -702,7 +723,7 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
 /// that version, so the delete then fails, its license is revoked, and the delete
 /// runs again: no license stays active on a deleted client.
 /// `found`, when given, is the client as read with the caller: the first attempt's.
-async fn remove(cx: &Ctx, who: &Principal, id: &str, mut found: Option<Option<Client>>, expected: Option<u64>) -> Result<(), ApiError> {
+async fn remove(cx: &Ctx, who: &Principal, id: &str, mut found: Option<Option<Client>>, expected: Option<crate::http::IfMatch>) -> Result<(), ApiError> {
     // If-Match speaks of the client as the caller saw it; once revoking moved the
     // version, the guard is the version this loop read.
     let mut pinned = expected;
@@ -711,7 +732,7 @@ async fn remove(cx: &Ctx, who: &Principal, id: &str, mut found: Option<Option<Cl
             Some(first) => visible_as_read(&cx.app.store, who, id, first).await?,
             None => visible(&cx.app.store, who, id).await?,
         };
-        if pinned.is_some_and(|v| v != current.version) {
+        if pinned.as_ref().is_some_and(|m| !m.admits(current.version)) {
             return Err(ApiError::VersionMismatch { current: current.version });
         }
         if current.license_count > 0 {

@@ -46,7 +46,7 @@ pub(crate) trait Versioned {
 /// # Errors
 /// 404, 412, 503 when the record stays contended, or whatever `read`, `change` or
 /// `write` return.
-pub(crate) async fn versioned<T, N, R, RFut, C, W, WFut>(expected: Option<u64>, what: &str, mut read: R, change: C, write: W) -> Result<T, ApiError>
+pub(crate) async fn versioned<T, N, R, RFut, C, W, WFut>(expected: Option<crate::http::IfMatch>, what: &str, mut read: R, change: C, write: W) -> Result<T, ApiError>
 where
     T: Versioned,
     R: FnMut() -> RFut,
@@ -57,7 +57,7 @@ where
 {
     for attempt in 0..MAX_ATTEMPTS {
         let current = read().await?;
-        if expected.is_some_and(|v| v != current.version()) {
+        if expected.as_ref().is_some_and(|m| !m.admits(current.version())) {
             return Err(ApiError::VersionMismatch { current: current.version() });
         }
         let Some(next) = change(&current)? else { return Ok(current) };
@@ -103,7 +103,9 @@ where
 
 /// The methods the route matching `path` serves, as an `Allow` header value.
 fn allowed_methods(path: &str) -> String {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    // A path is matched as it came: `/v1/clients/` is no route (API Gateway routes it to
+    // `$default` as well), so it is a 404, not a 405 naming the method it was sent with.
+    let segments: Vec<&str> = path.split('/').collect();
     crate::routes::ROUTES
         .iter()
         .find(|(template, _)| {
@@ -136,5 +138,8 @@ mod tests {
         assert_eq!(super::allowed_methods("/v1/partners"), "GET, POST");
         assert_eq!(super::allowed_methods("/v1/clients/abc"), "DELETE, GET, PATCH, PUT");
         assert_eq!(super::allowed_methods("/v1/clients/search"), "GET");
+        for unrouted in ["/v1/clients/", "/v1/partners/", "/v1/clients//", "/v1/clients/abc/", "/v1/clients/by-username/"] {
+            assert_eq!(super::allowed_methods(unrouted), "", "{unrouted}");
+        }
     }
 }

@@ -158,6 +158,12 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
         if let Some(asked) = patch.permissions {
             next.permissions = who.grant(Some(asked), "teammate")?;
         }
+        // A change that changes nothing (`{}`, the permissions it holds) is no change:
+        // the teammate as it is, no new version, no event. A password sent is always
+        // one (even the same: it ends the tokens issued before it).
+        if next.permissions == current.permissions && new_hash.is_none() {
+            return Ok(None);
+        }
         if let Some(hash) = &new_hash {
             next.password_hash.clone_from(hash);
             next.password_generation += 1;

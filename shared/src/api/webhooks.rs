@@ -119,10 +119,19 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let expected = cx.if_match()?;
     for _ in 0..16 {
         let current = visible(&cx, &who).await?;
-        if expected.is_some_and(|v| v != current.version) {
+        if expected.as_ref().is_some_and(|m| !m.admits(current.version)) {
             return Err(ApiError::VersionMismatch { current: current.version });
         }
         let mut next = patch.apply(&current);
+        // A change that changes nothing (`{}`, the values it has) is no change: the
+        // endpoint as it is, its version and ETag kept.
+        let same = next.url == current.url
+            && next.events == current.events
+            && next.description.as_ref().map(|d| d.as_str()) == current.description.as_ref().map(|d| d.as_str())
+            && next.enabled == current.enabled;
+        if same {
+            return Ok(Reply::ok(current.view()).etag(current.version));
+        }
         next.version = current.version + 1;
         next.modified = now();
         match cx.app.store.update_webhook(&current, &next, None).await {
@@ -189,7 +198,7 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     for _ in 0..16 {
         // Gone meanwhile: 404. Changed meanwhile: judged again on what is stored now.
         let w = visible(&cx, &who).await?;
-        if expected.is_some_and(|v| v != w.version) {
+        if expected.as_ref().is_some_and(|m| !m.admits(w.version)) {
             return Err(ApiError::VersionMismatch { current: w.version });
         }
         if cx.app.store.delete_webhook(&w).await? {
@@ -306,12 +315,12 @@ pub async fn send_test(cx: Ctx) -> Result<Reply, ApiError> {
     let kind = kind.unwrap_or(EventType::ClientUpdated);
     let w = visible(&cx, &who).await?;
     if !w.enabled {
-        return Err(ApiError::Conflict(format!("Webhook {} is disabled; enable it to send it a test event", w.id)));
+        return Err(ApiError::InvalidTransition(format!("Webhook {} is disabled; enable it to send it a test event", w.id)));
     }
     let partner = if w.scope == ALL { None } else { cx.app.store.partner(&w.scope).await? };
     let path = partner.as_ref().map(|p| p.path.clone()).unwrap_or_default();
     let object = crate::samples::object(kind, partner.as_ref(), &w)?;
-    let mut event = Event::new(kind, &path, &who.actor, &cx.request_id, object, None);
+    let mut event = Event::new(kind, &path, &who.actor, &cx.request_id, object, crate::samples::previous(kind));
     event.test = true;
     let keep = test_event_lifetime(&cx.app.config.webhook_retry_schedule);
     cx.app.store.send_test_event(&event, &due_now(&w, &event), keep).await?;

@@ -71,7 +71,17 @@ pub enum PartnerSelector {
     Name(Name),
 }
 
-impl FromJson for PartnerSelector {
+/// `directPartner` in a client's body: the partner it picks, by id (or number) or by
+/// name, and the name too when the body gives both (a client that read the client and
+/// sends its `directPartner` back): it must then be that partner's, or the body names
+/// two partners and is refused rather than read as one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectPartner {
+    pub pick: PartnerSelector,
+    pub also_named: Option<Name>,
+}
+
+impl FromJson for DirectPartner {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
         let mut f = Fields::nested(value, at, errors)?;
         // An integer id is the partner's number (seed 001 names partners so).
@@ -79,13 +89,13 @@ impl FromJson for PartnerSelector {
         let id: Option<String> = if number.is_some() { f.optional::<Value>("id").map(|_| String::new()) } else { f.optional("id") };
         let name: Option<Name> = f.optional("name");
         let selector = match (id, name) {
-            (Some(_), _) if let Some(n) = number => Some(Self::Number(n)),
-            (Some(id), _) if super::is_id(&id) => Some(Self::Id(id)),
+            (Some(_), name) if let Some(n) = number => Some(Self { pick: PartnerSelector::Number(n), also_named: name }),
+            (Some(id), name) if super::is_id(&id) => Some(Self { pick: PartnerSelector::Id(id), also_named: name }),
             (Some(_), _) => {
                 f.error("id", "must be a partner id");
                 None
             }
-            (None, Some(name)) => Some(Self::Name(name)),
+            (None, Some(name)) => Some(Self { pick: PartnerSelector::Name(name), also_named: None }),
             (None, None) => {
                 f.error("id", "give the partner's id or name");
                 None
@@ -210,7 +220,7 @@ impl Client {
 #[derive(Debug)]
 pub struct NewClient {
     pub profile: Profile,
-    pub direct_partner: Option<PartnerSelector>,
+    pub direct_partner: Option<DirectPartner>,
     pub status: Status,
     /// Created suspended (seed 001's `isActive: false`); never through `/v1`.
     pub suspended: bool,
@@ -310,7 +320,7 @@ pub struct ClientChange {
     /// `isActive`: `false` suspends, `true` unsuspends.
     pub is_active: Option<bool>,
     /// `directPartner`: the partner to move the client to (API.md §3, "Moving").
-    pub direct_partner: Option<PartnerSelector>,
+    pub direct_partner: Option<DirectPartner>,
 }
 
 #[derive(Debug)]
@@ -397,7 +407,7 @@ impl ClientChange {
             Patch::Keep => None,
         };
         // Named, it moves the client; left out of a PUT, the client stays where it is.
-        let direct_partner = match f.patch::<PartnerSelector>("directPartner") {
+        let direct_partner = match f.patch::<DirectPartner>("directPartner") {
             Patch::Clear => {
                 f.error("directPartner", "cannot be cleared; name the partner to move the client to");
                 None

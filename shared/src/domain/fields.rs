@@ -135,6 +135,17 @@ impl Fields {
         self.optional(name)
     }
 
+    /// An optional member that has no `null`: left out is `None`, `null` is an error
+    /// (nothing it could clear), so a `null` never passes for "no change" unnoticed.
+    pub fn not_null<T: FromJson>(&mut self, name: &str) -> Option<T> {
+        if self.object.get(name).is_some_and(Value::is_null) {
+            self.object.remove(name);
+            self.error(name, "must not be null (leave it out to keep it)");
+            return None;
+        }
+        self.optional(name)
+    }
+
     /// A member of a merge patch: absent keeps, null clears, a value sets.
     pub fn patch<T: FromJson>(&mut self, name: &str) -> Patch<T> {
         let at = self.path(name);

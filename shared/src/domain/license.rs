@@ -87,7 +87,7 @@ impl Domain {
                     && !l.ends_with('-')
                     && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
-        if ok { Ok(Self(d)) } else { Err("must be a domain name like shop.example.com".into()) }
+        if ok { Ok(Self(d)) } else { Err("must be a domain name like shop.example.com (an internationalized one in its xn-- form)".into()) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -184,6 +184,11 @@ impl FromJson for Future {
         parse_with(value, at, errors, |v| {
             let t = v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).ok_or("must be an ISO 8601 time")?;
             let t = t.with_timezone(&chrono::Utc);
+            // chrono reads "23:59:60" as a leap second, which would be written back as
+            // such: a time most parsers refuse (JavaScript's Date, Python's datetime).
+            if chrono::Timelike::nanosecond(&t) >= 1_000_000_000 {
+                return Err("must be an ISO 8601 time without a leap second (:60)".into());
+            }
             if t <= chrono::Utc::now() {
                 return Err("must be in the future".into());
             }
@@ -261,7 +266,13 @@ impl Activation {
     /// `validation_failed` listing every bad or unknown field.
     pub fn from_body(body: Value) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
-        let (key, domain) = (f.required("licenseKey"), f.required("domain"));
+        let (key, domain): (Option<String>, _) = (f.required("licenseKey"), f.required("domain"));
+        // As the OpenAPI document states it: no license key is empty or this long.
+        match key.as_deref().map(|k| k.trim().chars().count()) {
+            Some(0) => f.error("licenseKey", "must not be empty"),
+            Some(n) if n > 200 => f.error("licenseKey", "must be at most 200 characters"),
+            _ => {}
+        }
         f.finish()?;
         Ok(Self { license_key: key.expect("checked by finish"), domain: domain.expect("checked by finish") })
     }
@@ -276,6 +287,17 @@ mod tests {
         assert_eq!(Domain::parse("Shop.Example.COM.").unwrap().as_str(), "shop.example.com");
         for bad in ["localhost", "a..b", "-a.com", "a b.com", "x"] {
             assert!(Domain::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_expiry_is_a_future_time_written_back_as_iso_8601_with_milliseconds() {
+        let body = |expires: &str| json!({ "productId": crate::domain::new_id(), "tier": "pro", "clientId": crate::domain::new_id(), "expiresAt": expires });
+        let ok = NewLicense::from_body(body("2030-06-30T23:59:59+02:00")).ok().unwrap();
+        assert_eq!(ok.expires_at.as_deref(), Some("2030-06-30T21:59:59.000Z"));
+        for bad in ["2030-06-30T23:59:60Z", "2020-01-01T00:00:00Z", "tomorrow"] {
+            let Err(ApiError::Validation(errors)) = NewLicense::from_body(body(bad)) else { panic!("{bad} must be refused") };
+            assert_eq!(errors[0].field, "expiresAt", "{bad}");
         }
     }
 }

@@ -157,9 +157,9 @@ impl PartnerPatch {
     /// `insecure` (local runs) also takes `http://` loopback console origins.
     pub fn from_body(body: Value, insecure: bool) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
-        let name = f.optional::<Name>("name");
-        let kind = f.optional::<PartnerType>("type");
-        let console_origins = f.optional::<Value>("consoleOrigins").and_then(|v| match origins(&v, insecure) {
+        let name = f.not_null::<Name>("name");
+        let kind = f.not_null::<PartnerType>("type");
+        let console_origins = f.not_null::<Value>("consoleOrigins").and_then(|v| match origins(&v, insecure) {
             Ok(list) => Some(list),
             Err(why) => {
                 f.error("consoleOrigins", why);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::fields::{Errors, Fields, FromJson, parse_with};
 use super::scopes::Scopes;
-use super::values::Username;
+use super::values::{TextRule, Username};
 use crate::error::ApiError;
 
 /// A stored teammate; the password only as an argon2id hash.
@@ -46,17 +46,25 @@ impl Teammate {
     }
 }
 
-/// A password: 12 to 256 characters.
+/// A password: 12 to 256 characters of text (API.md §5a): in Unicode NFC, so that one
+/// typed two ways ("é" precomposed, or "e" and a combining accent) is one password, and
+/// with no control or format character but tab and line feed.
 pub struct Password(pub String);
 
 impl FromJson for Password {
     fn from_json(value: &Value, at: &str, errors: &mut Errors) -> Option<Self> {
-        parse_with(value, at, errors, |v| match v.as_str() {
-            Some(p) if (12..=256).contains(&p.chars().count()) => Ok(Password(p.to_owned())),
-            Some(_) => Err("must be 12 to 256 characters".into()),
-            None => Err("must be a string".into()),
+        parse_with(value, at, errors, |v| {
+            let raw = v.as_str().ok_or_else(|| "must be a string".to_owned())?;
+            let p = TextRule::Free.clean(raw)?;
+            if (12..=256).contains(&p.chars().count()) { Ok(Password(p)) } else { Err("must be 12 to 256 characters".into()) }
         })
     }
+}
+
+/// `s` in Unicode NFC (a password as it is hashed and verified).
+pub fn nfc(s: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    s.nfc().collect()
 }
 
 /// The body of `POST /v1/teammates`.
@@ -103,9 +111,9 @@ impl TeammatePatch {
     /// `partnerId` never change).
     pub fn from_body(body: Value) -> Result<Self, ApiError> {
         let mut f = Fields::from_body(body)?;
-        let password = f.optional("password");
-        let permissions = f.optional("permissions");
-        let current_password: Option<String> = f.optional("currentPassword");
+        let password = f.not_null("password");
+        let permissions = f.not_null("permissions");
+        let current_password: Option<String> = f.not_null::<String>("currentPassword").map(|p| nfc(&p));
         if current_password.as_ref().is_some_and(|p| p.chars().count() > 256) {
             f.error("currentPassword", "must be at most 256 characters");
         }

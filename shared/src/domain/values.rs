@@ -288,9 +288,7 @@ impl FromJson for MetadataPatch {
                 Value::Null => {
                     map.insert(key, None);
                 }
-                Value::String(s) if s.chars().count() > 500 => {
-                    errors.push(crate::error::FieldError::new(&here, "must be at most 500 characters"))
-                }
+                // Counted once in NFC, as every text field is (the body's 64 KiB bounds the work).
                 Value::String(s) => match TextRule::Free.clean(s) {
                     Ok(value) if value.chars().count() <= 500 => {
                         map.insert(key, Some(value));
@@ -574,6 +572,14 @@ mod tests {
         }
         let mut errors = Vec::new();
         assert!(Metadata::from_json(&json!({"caf\u{e9}": "1", "cafe\u{301}": "2"}), "metadata", &mut errors).is_none(), "one key typed two ways");
+        // A value's 500 characters are counted in NFC, as every text field's are: 500 "é"
+        // typed as "e" + a combining accent (1 000 code points) fit, 501 do not.
+        for (n, fits) in [(500, true), (501, false)] {
+            let mut errors = Vec::new();
+            let value = "e\u{301}".repeat(n);
+            let parsed = Metadata::from_json(&json!({ "k": value }), "metadata", &mut errors);
+            assert_eq!(parsed.is_some(), fits, "{n}: {errors:?}");
+        }
     }
 
     #[test]

@@ -62,6 +62,7 @@ impl Webhook {
             "enabled": self.enabled,
             "created": self.created,
             "modified": self.modified,
+            "version": self.version,
         })
     }
 }

@@ -64,7 +64,7 @@ async fn changes_through_different_routes_at_once_each_count_once_and_none_is_lo
 /// ignored. A webhook endpoint is versioned: a stale `If-Match` on its DELETE is 412 and
 /// the endpoint stays. A partner and an API key carry no version: an `If-Match` naming
 /// one cannot match (412, nothing changed), `*` can. A weak tag never matches (If-Match
-/// compares strongly).
+/// compares strongly); a list of tags matches when one of its strong tags is current.
 #[tokio::test]
 async fn if_match_is_honoured_on_every_change_never_ignored() {
     let app = app();
@@ -107,6 +107,11 @@ async fn if_match_is_honoured_on_every_change_never_ignored() {
     weak.problem(412, "version_mismatch");
     let strong = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "S" })), &[("if-match", "\"0\"")]).await;
     assert_eq!(strong.expect(200)["version"], 1, "the weak one changed nothing");
+    // A list of tags (RFC 9110 §13.1.1) admits the change when one of them is current.
+    let listed = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "L" })), &[("if-match", "\"5\", W/\"1\"")]).await;
+    listed.problem(412, "version_mismatch");
+    let listed = app.call_with(Method::PATCH, &client_path, &p.key, Some(json!({ "company": "L" })), &[("if-match", "\"5\", \"1\"")]).await;
+    assert_eq!(listed.expect(200)["version"], 2, "a list naming the current version is met");
 }
 
 /// A change that changes nothing (a PATCH of the values the client has, `{}`, a PUT of

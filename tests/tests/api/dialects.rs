@@ -113,6 +113,35 @@ async fn the_hosting_api_creates_reads_updates_and_deletes_a_client() {
     bad.problem(400, "validation_failed");
     call(&p.key, Method::PUT, &format!("/hosting/api/client/{unknown}"), Some(new_client())).await.problem(404, "not_found");
 
+    // The seed's PUT takes a Client, as its GET (or its list) shows it: read, change one
+    // field, send it all back. What only shows the client is taken as it is; a shown
+    // value that is not the client's (an old version, another status) is refused, named.
+    let listed = call(&p.key, Method::GET, "/hosting/api/client", None).await;
+    let mut read = listed.expect(200).as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    read["company"] = json!("Read Back AG");
+    let put = call(&p.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(read.clone())).await;
+    assert_eq!(put.expect(200)["company"], "Read Back AG");
+    assert_eq!(put.body["version"], read["version"].as_u64().unwrap() + 1);
+    for (field, value) in [("version", read["version"].clone()), ("status", json!("live"))] {
+        let mut stale = put.body.clone();
+        stale[field] = value;
+        let res = call(&p.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(stale)).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), [field]);
+    }
+    // Another tenant's client is never compared with (that would tell its values): its
+    // shown members are refused whether they are right or wrong, and a plain body is a 404.
+    let stranger = app.partner().await;
+    let mut wrong = put.body.clone();
+    wrong["version"] = json!(99);
+    for body in [put.body.clone(), wrong] {
+        let res = call(&stranger.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(body)).await;
+        res.problem(400, "validation_failed");
+        assert!(res.error_fields().contains(&"id".to_owned()), "{:?}", res.error_fields());
+    }
+    let plain = json!({ "name": put.body["name"], "email": put.body["email"] });
+    call(&stranger.key, Method::PUT, &format!("/hosting/api/client/{id}"), Some(plain)).await.problem(404, "not_found");
+
     call(&p.key, Method::DELETE, &format!("/hosting/api/client/{id}"), None).await.expect(204);
     call(&p.key, Method::DELETE, &format!("/hosting/api/client/{id}"), None).await.problem(404, "not_found");
 }
@@ -481,6 +510,10 @@ async fn the_partner_api_creates_lists_gets_moves_and_deletes_with_basic_and_int
     assert_eq!((got["name"].as_str(), got["isActive"].as_bool(), got["version"].as_u64()), (Some("Updated Test Client 2"), Some(true), Some(1)));
     assert_eq!(got["directPartner"], json!({ "id": b_number, "name": b.name }));
     assert_eq!(got["contact"]["id"], 2666, "untouched");
+    // A contact of null clears it all, the caller's contact id with it.
+    basic(&auth, Method::PATCH, &format!("/api/v1/clients/{id}"), Some(json!({ "contact": null }))).await.expect(200);
+    let got = basic(&auth, Method::GET, &format!("/api/v1/clients/{id}"), None).await;
+    assert_eq!(got.expect(200)["contact"], json!({ "id": null, "firstName": null, "lastName": null, "email": null }));
 
     // Delete: 200, then the seed's 404 body.
     basic(&auth, Method::DELETE, &format!("/api/v1/clients/{id}"), None).await.expect(200);
@@ -501,8 +534,19 @@ async fn the_partner_api_answers_every_error_in_its_seeds_shape() {
     let viewer = app.create_api_key(&p.key, json!({ "permissions": ["clients:view"] })).await;
     let viewer = viewer.expect(201)["key"].as_str().unwrap().to_owned();
     seed_001_error(&call(&viewer, Method::POST, "/api/v1/clients", Some(json!({ "name": "No" }))).await, 403);
-    let bad = call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "", "colour": 1, "contact": { "id": "x" } }))).await;
+    // Every bad field in one answer: the seed's own (contact.id, isActive, an integer
+    // location) beside those it shares with /v1.
+    let body = json!({ "name": "", "colour": 1, "contact": { "id": "x" }, "isActive": "yes", "location": "Berlin" });
+    let bad = call(&p.key, Method::POST, "/api/v1/clients", Some(body)).await;
     seed_001_error(&bad, 400);
+    let message = bad.body["message"].as_str().unwrap();
+    for field in ["name:", "colour:", "contact.id:", "isActive:", "location:"] {
+        assert!(message.contains(field), "{field} in {message}");
+    }
+    let bad = call(&p.key, Method::PATCH, &format!("/api/v1/clients/{id}"), Some(json!({ "name": "", "location": 1.5 }))).await;
+    seed_001_error(&bad, 400);
+    let message = bad.body["message"].as_str().unwrap();
+    assert!(message.contains("name:") && message.contains("location:"), "{message}");
     seed_001_error(&call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "Once" }))).await, 409);
     seed_001_error(&call(&p.key, Method::POST, "/api/v1/clients", Some(json!({ "name": "X", "directPartner": { "id": 1 } }))).await, 404);
     let stale = app.call_with(Method::PATCH, &format!("/api/v1/clients/{id}"), &p.key, Some(json!({ "mid": "m" })), &[("if-match", "\"7\"")]).await;

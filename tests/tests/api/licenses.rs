@@ -157,6 +157,14 @@ async fn revoked_and_expired_licenses_refuse_activation_and_change_nothing() {
     assert_eq!(app.get_license(&p.key, &lid).await.expect(200)["status"], "expired");
     app.activate(&key, "z.example.com").await.problem(409, "invalid_transition");
     app.activate("lic_unknown", "z.example.com").await.problem(404, "not_found");
+    // A key no license can have (empty, longer than the OpenAPI document's 200) is a bad
+    // body, named; a domain of any depth is one.
+    for bad in [String::new(), "  ".into(), format!("lic_{}", "x".repeat(200))] {
+        let res = app.activate(&bad, "z.example.com").await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], "licenseKey");
+    }
+    app.activate("lic_unknown", "a.b.c.d.e.f.g.example.com").await.problem(404, "not_found");
 }
 
 #[tokio::test]

@@ -115,6 +115,27 @@ async fn a_client_moves_by_id_or_name_and_both_partners_lists_and_totals_follow_
     assert_eq!(same.body["version"], back.body["version"], "naming the current partner again writes nothing");
     assert_eq!(total(&root.key, &format!("?partner={}", a.id)).await, 1);
     assert_eq!(total(&root.key, &format!("?partner={}", b.id)).await, 0);
+
+    // By id and name at once (a client's directPartner sent back as read): the name must
+    // be that partner's, in any case; a name of another partner, in the tree or not, is a
+    // 400 and nothing moves.
+    let upper = b.name.to_uppercase();
+    let agreed = app.update_client(&root.key, cid, json!({ "directPartner": { "id": b.id, "name": upper } })).await;
+    assert_eq!(agreed.expect(200)["directPartner"]["id"], b.id.as_str());
+    let outsider = app.partner().await;
+    for other in [a.name.as_str(), outsider.name.as_str(), "no-such-partner"] {
+        let res = app.update_client(&root.key, cid, json!({ "directPartner": { "id": a.id, "name": other } })).await;
+        if other == a.name {
+            res.expect(200);
+            app.update_client(&root.key, cid, json!({ "directPartner": { "id": b.id } })).await.expect(200);
+            continue;
+        }
+        res.problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], "directPartner.name", "{other}");
+        assert_eq!(app.get_client(&root.key, cid).await.expect(200)["directPartner"]["id"], b.id.as_str(), "nothing moved");
+    }
+    let body = json!({ "name": crate::helpers::unique("two"), "email": crate::helpers::unique_email(), "directPartner": { "id": a.id, "name": b.name } });
+    app.create_client(&root.key, body).await.problem(400, "validation_failed");
 }
 
 /// A moved client's history as the partner it joined sees it: the events of its time

@@ -359,3 +359,23 @@ fn the_secret_scan_sees_each_disguise() {
     assert!(disguises(&whsec).iter().any(|(f, n)| f == "its decoded key, hex" && *n == hex), "the key bytes as hex");
     assert!(disguises(&whsec).iter().any(|(f, n)| f == "its decoded key, raw bytes" && n.starts_with("0, 1, 2, 3")), "the key bytes raw");
 }
+
+/// No page of another origin may read the API's answers or send it a preflighted
+/// request: on AWS the HTTP API has no CORS configuration (infra/template.yaml) and the
+/// console is served from the API's own origin; the local stack serves it the same way
+/// (the emulator's default CORS would reflect any origin, with credentials allowed).
+#[tokio::test]
+async fn no_other_origin_is_let_in() {
+    let app = app();
+    let p = app.partner().await;
+    let evil = "https://evil.example";
+    let read = app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key), ("origin", evil)], None).await;
+    read.expect(200);
+    assert_eq!(read.header("access-control-allow-origin"), None, "no origin may read the answer");
+    assert_eq!(read.header("access-control-allow-credentials"), None);
+    let preflight = [("origin", evil), ("access-control-request-method", "POST"), ("access-control-request-headers", "x-api-key, content-type")];
+    let res = app.raw(Method::OPTIONS, "/v1/clients", &preflight, None).await;
+    assert!(res.status >= 400, "a preflight is not answered as allowed: {}", res.status);
+    assert_eq!(res.header("access-control-allow-origin"), None);
+    assert_eq!(res.header("access-control-allow-methods"), None);
+}

@@ -142,3 +142,49 @@ async fn a_suspended_partners_teammates_and_tokens_stop_working() {
     with_auth(&basic(&username, PASSWORD), Method::GET, "/v1/clients").await.problem(401, "unauthenticated");
     with_auth(&basic(&username, PASSWORD), Method::POST, "/v1/auth/token").await.problem(401, "unauthenticated");
 }
+
+/// A password is text (API.md §5a): Unicode NFC, so the same password typed as "é" or as
+/// "e" + a combining accent signs in either way; no control or format character (a NUL,
+/// an escape, a zero-width space) but tab and line feed. A teammate `PATCH` that changes
+/// nothing (`{}`, the permissions it holds) keeps its version and writes no event, and a
+/// `null` for a member that cannot be cleared is a 400, not "no change".
+#[tokio::test]
+async fn passwords_are_nfc_text_and_a_teammate_change_of_nothing_is_no_change() {
+    let app = app();
+    let p = app.partner().await;
+    for bad in ["abc\u{0}defghijklm", "escape\u{1b}[31m-red", "zero\u{200b}width-space", "\u{feff}byte-order-mark"] {
+        let res = app.create_teammate(&p.key, json!({ "username": unique("cc"), "password": bad })).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], "password", "{bad:?}");
+    }
+    let username = unique("nfc");
+    let (nfc, nfd) = ("caf\u{e9} au lait, s'il vous pla\u{ee}t", "cafe\u{301} au lait, s'il vous plai\u{302}t");
+    let t = app.create_teammate(&p.key, json!({ "username": username, "password": nfd })).await;
+    let tid = t.expect(201)["id"].as_str().unwrap().to_owned();
+    for typed in [nfc, nfd] {
+        with_auth(&basic(&username, typed), Method::GET, "/v1/clients").await.expect(200);
+    }
+
+    let path = format!("/v1/teammates/{tid}");
+    let updates = || async { app.list_events(&p.key, "?type=teammate.updated").await.expect(200)["total"].clone() };
+    let version = t.body["version"].clone();
+    for same in [json!({}), json!({ "permissions": t.body["permissions"] })] {
+        let res = app.call(Method::PATCH, &path, &p.key, Some(same.clone())).await;
+        assert_eq!(res.expect(200)["version"], version, "{same}: no new version");
+        assert_eq!(res.header("etag"), Some(format!("\"{version}\"").as_str()));
+    }
+    assert_eq!(updates().await, 0, "no event for no change");
+    for null in ["permissions", "password", "currentPassword"] {
+        let res = app.call(Method::PATCH, &path, &p.key, Some(json!({ null: null }))).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], null);
+    }
+    let res = app.call(Method::PATCH, &path, &p.key, Some(json!({ "permissions": ["clients:view"] }))).await;
+    assert_eq!(res.expect(200)["version"], version.as_u64().unwrap() + 1);
+    assert_eq!(updates().await, 1);
+    for null in ["name", "type"] {
+        let res = app.call(Method::PATCH, &format!("/v1/partners/{}", p.id), &p.key, Some(json!({ null: null }))).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.body["errors"][0]["field"], null);
+    }
+}

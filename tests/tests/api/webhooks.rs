@@ -430,6 +430,8 @@ async fn a_test_event_goes_signed_to_its_one_endpoint_is_logged_and_changes_noth
     }
     assert_eq!(updated.json()["type"], "client.updated");
     assert_eq!(updated.json()["data"]["object"]["directPartner"]["id"], p.id.as_str(), "a sample client of the endpoint's partner");
+    assert!(updated.json()["data"]["previous"].is_object(), "an update's sample carries previous, as a real one does: {}", updated.body);
+    assert!(activated.json()["data"].get("previous").is_none(), "and only an update's");
     assert_eq!(activated.json()["type"], "license.activated");
     assert!(activated.json()["data"]["object"]["domain"].is_string(), "an activation names its domain: {}", activated.body);
 
@@ -511,10 +513,30 @@ async fn a_test_event_is_refused_for_an_unknown_type_another_tree_a_narrow_key_o
     let narrow = narrow.expect(201)["key"].as_str().unwrap().to_owned();
     app.call(Method::POST, &test, &narrow, None).await.problem(403, "forbidden");
     app.call(Method::PATCH, &format!("/v1/webhooks/{hook_id}"), &p.key, Some(json!({ "enabled": false }))).await.expect(200);
-    app.call(Method::POST, &test, &p.key, None).await.problem(409, "conflict");
+    app.call(Method::POST, &test, &p.key, None).await.problem(409, "invalid_transition");
     // None of these sent anything.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     assert!(receiver.received().is_empty(), "nothing was sent: {:?}", receiver.received().iter().map(|r| r.body.clone()).collect::<Vec<_>>());
     let log = app.call(Method::GET, &format!("/v1/webhooks/{hook_id}/deliveries"), &p.key, None).await;
     assert_eq!(log.expect(200)["total"], 0);
+}
+
+/// An endpoint is versioned (API.md §1): its body carries `version` beside its `ETag`,
+/// and a change that changes nothing (`{}`, the values it has) keeps both.
+#[tokio::test]
+async fn an_endpoint_shows_its_version_and_a_change_of_nothing_keeps_it() {
+    let app = app();
+    let p = app.partner().await;
+    let made = endpoint(&p.key, "http://127.0.0.1:9/same", json!(["*"])).await;
+    assert_eq!(made["version"], 0);
+    let path = format!("/v1/webhooks/{}", made["id"].as_str().unwrap());
+    let read = app.call(Method::GET, &path, &p.key, None).await;
+    assert_eq!((read.expect(200)["version"].clone(), read.header("etag")), (json!(0), Some("\"0\"")));
+    for same in [json!({}), json!({ "enabled": true }), json!({ "url": "http://127.0.0.1:9/same", "events": ["*"] })] {
+        let res = app.call(Method::PATCH, &path, &p.key, Some(same.clone())).await;
+        assert_eq!((res.expect(200)["version"].clone(), res.header("etag")), (json!(0), Some("\"0\"")), "{same}");
+        assert_eq!(res.body["modified"], made["modified"], "{same}");
+    }
+    let res = app.call(Method::PATCH, &path, &p.key, Some(json!({ "enabled": false }))).await;
+    assert_eq!((res.expect(200)["version"].clone(), res.header("etag")), (json!(1), Some("\"1\"")));
 }
