@@ -628,6 +628,15 @@ where
     let mut claim = app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await;
     if let Ok(IdempotencyClaim::Replay(sealed)) = &claim {
         match idem.open(sealed) {
+            Some(stored) if !still_good(app, req.uri().path(), &stored).await => {
+                // A token issued first and ended since (its teammate's password changed,
+                // say): replaying it would hand out a dead credential, so it is as if
+                // forgotten and a token is issued again.
+                claim = match app.store.release_idempotent(&idem.scope).await {
+                    Ok(()) => app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await,
+                    Err(e) => Err(e),
+                };
+            }
             Some(stored) => return replay(request_id, stored),
             // Sealed under a secret since rotated: unreadable, so it is as if forgotten
             // and the request runs again.
@@ -662,6 +671,23 @@ where
         }
     }
 }
+
+/// Whether a stored response may be replayed as it is: a token `POST /v1/auth/token`
+/// issued must still authenticate (nothing else a replay shows is a credential that can
+/// end: an API key shown once is the key as created, revoked or not).
+async fn still_good(app: &App, path: &str, stored: &StoredResponse) -> bool {
+    if path != TOKEN_ROUTE || stored.status != 200 {
+        return true;
+    }
+    let token = stored.body.as_deref().and_then(|b| serde_json::from_str::<Value>(b).ok()).and_then(|v| v["token"].as_str().map(str::to_owned));
+    let Some(header) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()) else { return false };
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", header);
+    // A bearer token is checked without the guessing limits: its source does not count.
+    auth::authenticate(app, &headers, &Source::parse(None)).await.is_ok()
+}
+
+const TOKEN_ROUTE: &str = "/v1/auth/token";
 
 /// The routes whose credential is the license key in the body.
 const CONSOLE_LINK_EXCHANGE: &str = "/v1/console-links/exchange";

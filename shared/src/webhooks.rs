@@ -44,6 +44,11 @@ pub const RUN_CONCURRENCY: usize = 32;
 /// Attempts one run has in flight at once for any one endpoint: however much is due for
 /// it, an endpoint holds at most these of the run's slots.
 pub const PER_ENDPOINT: usize = 4;
+/// Attempts one run has in flight at once for any one tenant (a root partner's tree, or
+/// the platform admin), over all its endpoints: a tenant with many failing endpoints
+/// (20 a partner, and a tree of partners) holds at most these of the run's slots, and
+/// the others are left to every other tenant (API.md §5a).
+pub const PER_TENANT: usize = 8;
 /// Due-queue entries read per pass from each of its shards (one `Query` page each).
 const DUE_PAGE: i32 = 64;
 /// How soon a run looks at the due queue again when a pass found nothing to claim.
@@ -76,10 +81,32 @@ pub enum Held {
     Poison { tries: u32 },
 }
 
+/// What a retry run has in flight: attempts per endpoint and per tenant.
+#[derive(Debug, Default)]
+struct Busy {
+    endpoints: HashMap<String, usize>,
+    tenants: HashMap<String, usize>,
+}
+
+impl Busy {
+    fn add(&mut self, webhook: &str, tenant: &str) {
+        *self.endpoints.entry(webhook.to_owned()).or_default() += 1;
+        *self.tenants.entry(tenant.to_owned()).or_default() += 1;
+    }
+
+    fn remove(&mut self, webhook: &str, tenant: &str) {
+        for (map, key) in [(&mut self.endpoints, webhook), (&mut self.tenants, tenant)] {
+            if let Some(n) = map.get_mut(key) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
 /// Picks up to `free` of `entries` (soonest due first), round-robin across endpoints
-/// in the order they first appear, each endpoint at most [`PER_ENDPOINT`] minus what
-/// it has in flight (`busy`).
-fn fair_pick(entries: Vec<DueEntry>, busy: &HashMap<String, usize>, free: usize) -> Vec<DueEntry> {
+/// in the order they first appear, each endpoint at most [`PER_ENDPOINT`] and each
+/// tenant at most [`PER_TENANT`] minus what it has in flight (`busy`).
+fn fair_pick(entries: Vec<DueEntry>, busy: &Busy, free: usize) -> Vec<DueEntry> {
     let mut order: Vec<String> = Vec::new();
     let mut queues: HashMap<String, VecDeque<DueEntry>> = HashMap::new();
     for e in entries {
@@ -91,8 +118,9 @@ fn fair_pick(entries: Vec<DueEntry>, busy: &HashMap<String, usize>, free: usize)
             })
             .push_back(e);
     }
-    let mut room: HashMap<String, usize> =
-        order.iter().map(|w| (w.clone(), PER_ENDPOINT.saturating_sub(busy.get(w).copied().unwrap_or(0)))).collect();
+    let room = |map: &HashMap<String, usize>, key: &str, cap: usize| cap.saturating_sub(map.get(key).copied().unwrap_or(0));
+    let mut endpoint_room: HashMap<String, usize> = order.iter().map(|w| (w.clone(), room(&busy.endpoints, w, PER_ENDPOINT))).collect();
+    let mut tenant_room: HashMap<String, usize> = HashMap::new();
     let mut picked = Vec::new();
     loop {
         let before = picked.len();
@@ -100,9 +128,16 @@ fn fair_pick(entries: Vec<DueEntry>, busy: &HashMap<String, usize>, free: usize)
             if picked.len() >= free {
                 return picked;
             }
-            let Some(left) = room.get_mut(w).filter(|left| **left > 0) else { continue };
-            if let Some(e) = queues.get_mut(w).and_then(VecDeque::pop_front) {
+            let Some(left) = endpoint_room.get_mut(w).filter(|left| **left > 0) else { continue };
+            let Some(queue) = queues.get_mut(w) else { continue };
+            let Some(tenant) = queue.front().map(|e| e.tenant_key().to_owned()) else { continue };
+            let tenant_left = tenant_room.entry(tenant.clone()).or_insert_with(|| room(&busy.tenants, &tenant, PER_TENANT));
+            if *tenant_left == 0 {
+                continue;
+            }
+            if let Some(e) = queue.pop_front() {
                 *left -= 1;
+                *tenant_left -= 1;
                 picked.push(e);
             }
         }
@@ -298,14 +333,7 @@ impl Deliverer {
     /// Writes `event`'s pending delivery to `w`, unless one was written before: the
     /// attempt to make when this call wrote it.
     async fn start_delivery(&self, w: &Webhook, event: &Event) -> Result<Option<Ready>, ApiError> {
-        let d = Delivery {
-            webhook_id: w.id.clone(),
-            event_id: event.id.clone(),
-            attempts: 0,
-            state: "pending".into(),
-            next_attempt_at: Some(timestamp(later(Utc::now(), LEASE))),
-            test: false,
-        };
+        let d = Delivery::for_endpoint(w, event, 0, timestamp(later(Utc::now(), LEASE)));
         Ok(self.app.store.start_delivery(&d).await?.then(|| (d, w.clone(), event.clone())))
     }
 
@@ -326,8 +354,9 @@ impl Deliverer {
     /// has passed (then it only lets what is in flight end); returns how many attempts
     /// it made.
     ///
-    /// Fair per endpoint: at most [`RUN_CONCURRENCY`] attempts are in flight, at most
-    /// [`PER_ENDPOINT`] of them for any one endpoint, and each pass over the due queue
+    /// Fair per endpoint and per tenant: at most [`RUN_CONCURRENCY`] attempts are in
+    /// flight, at most [`PER_ENDPOINT`] of them for any one endpoint and [`PER_TENANT`]
+    /// for any one tenant (however many endpoints it has), and each pass over the due queue
     /// picks round-robin across endpoints. Passes page through the queue, each going on
     /// where the last stopped, so an endpoint with a backlog of due attempts (a dead
     /// one, or many redelivers) holds a few slots and never keeps another endpoint's
@@ -340,13 +369,11 @@ impl Deliverer {
         use futures::stream::FuturesUnordered;
         let claim_until = Instant::now() + budget;
         let mut running = FuturesUnordered::new();
-        let mut busy: HashMap<String, usize> = HashMap::new();
+        let mut busy = Busy::default();
         let mut cursors: Vec<Option<Item>> = vec![None; QUEUE_SHARDS as usize];
         let (mut made, mut failure) = (0, None);
-        let settle = |busy: &mut HashMap<String, usize>, (webhook, settled): (String, Result<(), ApiError>)| {
-            if let Some(n) = busy.get_mut(&webhook) {
-                *n = n.saturating_sub(1);
-            }
+        let settle = |busy: &mut Busy, (webhook, tenant, settled): (String, String, Result<(), ApiError>)| {
+            busy.remove(&webhook, &tenant);
             if let Err(e) = settled {
                 tracing::warn!(webhook = %webhook, error = %e, "attempt not settled; it is due again after its lease");
             }
@@ -365,11 +392,12 @@ impl Deliverer {
                         // More to look at while the pass claimed something or the sweep goes on.
                         let more = !claimed.is_empty() || cursors.iter().any(Option::is_some);
                         for (d, w, e) in claimed {
-                            *busy.entry(w.id.clone()).or_default() += 1;
+                            let tenant = d.tenant_key().to_owned();
+                            busy.add(&w.id, &tenant);
                             made += 1;
                             running.push(async move {
                                 let settled = self.attempt(d, &w, &e).await;
-                                (w.id, settled)
+                                (w.id, tenant, settled)
                             });
                         }
                         if more {
@@ -399,7 +427,7 @@ impl Deliverer {
     /// (each for the length of a lease: only the worker that moves the due time makes
     /// the attempt) and reads their endpoints and events in one batch. A delivery whose
     /// endpoint is gone or disabled, or whose event is gone or unreadable, is failed.
-    async fn claim_pass(&self, busy: &HashMap<String, usize>, free: usize, cursors: &mut [Option<Item>]) -> Result<Vec<Ready>, ApiError> {
+    async fn claim_pass(&self, busy: &Busy, free: usize, cursors: &mut [Option<Item>]) -> Result<Vec<Ready>, ApiError> {
         let store = &self.app.store;
         let at = now();
         // A sweep reads every shard from its head, then each on from its cursor until
@@ -834,7 +862,28 @@ mod tests {
     }
 
     fn due(webhook: &str, event: usize) -> DueEntry {
-        DueEntry { pk: format!("DELIVERY#{webhook}#{event}"), due: format!("{event:05}"), webhook_id: webhook.into(), event_id: event.to_string() }
+        DueEntry { pk: format!("DELIVERY#{webhook}#{event}"), due: format!("{event:05}"), webhook_id: webhook.into(), event_id: event.to_string(), tenant: None }
+    }
+
+    fn due_of(tenant: &str, webhook: &str, event: usize) -> DueEntry {
+        DueEntry { tenant: Some(tenant.into()), ..due(webhook, event) }
+    }
+
+    #[test]
+    fn a_tenants_many_endpoints_hold_only_its_share_of_a_run() {
+        // A tenant's 20 dead endpoints, 40 due each, all sooner than another tenant's retry.
+        let mut queue: Vec<DueEntry> = (0..40).flat_map(|i| (0..20).map(move |w| due_of("dead", &format!("dead{w}"), i))).collect();
+        queue.push(due_of("other", "other", 0));
+        let picked = fair_pick(queue.clone(), &Busy::default(), RUN_CONCURRENCY);
+        assert!(picked.contains(&due_of("other", "other", 0)), "the other tenant's retry is in the first pass");
+        assert_eq!(picked.iter().filter(|e| e.tenant_key() == "dead").count(), PER_TENANT, "the tenant gets its share only");
+        let mut full = Busy::default();
+        for w in 0..PER_TENANT {
+            full.add(&format!("dead{w}"), "dead");
+        }
+        assert_eq!(fair_pick(queue, &full, RUN_CONCURRENCY), vec![due_of("other", "other", 0)], "in flight on any of its endpoints counts");
+        // A delivery written before deliveries named their tenant is its endpoint's own.
+        assert_eq!(due("w", 0).tenant_key(), "w");
     }
 
     #[test]
@@ -843,16 +892,19 @@ mod tests {
         let mut queue: Vec<DueEntry> = (0..500).map(|i| due("dead", i)).collect();
         queue.push(due("other", 0));
 
-        let picked = fair_pick(queue.clone(), &HashMap::new(), RUN_CONCURRENCY);
+        let picked = fair_pick(queue.clone(), &Busy::default(), RUN_CONCURRENCY);
         assert!(picked.contains(&due("other", 0)), "the other endpoint's retry is in the first pass");
         assert_eq!(picked.iter().filter(|e| e.webhook_id == "dead").count(), PER_ENDPOINT, "the backlog gets its share only");
 
-        let dead_busy = HashMap::from([("dead".to_owned(), PER_ENDPOINT)]);
+        let mut dead_busy = Busy::default();
+        for _ in 0..PER_ENDPOINT {
+            dead_busy.add("dead", "dead");
+        }
         assert_eq!(fair_pick(queue, &dead_busy, RUN_CONCURRENCY), vec![due("other", 0)], "in-flight attempts count against the share");
 
         let mixed = vec![due("a", 0), due("a", 1), due("b", 0), due("b", 1), due("c", 0)];
-        assert_eq!(fair_pick(mixed.clone(), &HashMap::new(), 3), vec![due("a", 0), due("b", 0), due("c", 0)], "free slots bound a pass");
-        assert_eq!(fair_pick(mixed.clone(), &HashMap::new(), 10), vec![due("a", 0), due("b", 0), due("c", 0), due("a", 1), due("b", 1)]);
+        assert_eq!(fair_pick(mixed.clone(), &Busy::default(), 3), vec![due("a", 0), due("b", 0), due("c", 0)], "free slots bound a pass");
+        assert_eq!(fair_pick(mixed.clone(), &Busy::default(), 10), vec![due("a", 0), due("b", 0), due("c", 0), due("a", 1), due("b", 1)]);
     }
 
     #[test]

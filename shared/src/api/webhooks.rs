@@ -265,14 +265,7 @@ pub async fn delivery(cx: Ctx) -> Result<Reply, ApiError> {
 
 /// A delivery of `event` to `w` from its first attempt, due now (the retry job sends it).
 fn due_now(w: &Webhook, event: &Event) -> Delivery {
-    Delivery {
-        webhook_id: w.id.clone(),
-        event_id: event.id.clone(),
-        attempts: 0,
-        state: "pending".into(),
-        next_attempt_at: Some(timestamp(Utc::now())),
-        test: event.test,
-    }
+    Delivery::for_endpoint(w, event, 0, timestamp(Utc::now()))
 }
 
 /// How long a test event is kept: longer than its delivery can last, each wait of the

@@ -25,7 +25,7 @@
 //! | webhook endpoint             | `WEBHOOK#<id>`                       | `#`           | gsi1: `WEBHOOKS#<scope>` / `<id>` |
 //! | a scope's endpoint count (cap) | `WEBHOOKCAP#<scope>`               | `#`           | |
 //! | wrong passwords (guessing limits) | `LOGINFAIL#U#<sha256 of username, address>` / `LOGINFAIL#A#<sha256 of address>` | `#` | |
-//! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE#<shard>` / `<due>#...` |
+//! | delivery state               | `DELIVERY#<webhook>#<event>`         | `#`           | gsi3 while pending: `DUE#<shard>` / `<due>#<webhook>#<event>#<tenant>` |
 //! | delivery attempt log         | `ATTEMPTS#<webhook>`                 | `<attemptId>` | |
 //! | parked stream record         | `PARKED`                             | `EVENT#<id>`  | |
 //! | teammate                     | `TEAMMATE#<username>`                | `#`           | |

@@ -60,6 +60,16 @@ pub struct DueEntry {
     pub due: String,
     pub webhook_id: String,
     pub event_id: String,
+    /// Its endpoint's tenant ([`Delivery::tenant`]), if the delivery has one.
+    pub tenant: Option<String>,
+}
+
+impl DueEntry {
+    /// Whose share of a retry run it takes: its tenant's, or (a delivery written before
+    /// deliveries named their tenant) its endpoint's own.
+    pub fn tenant_key(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(&self.webhook_id)
+    }
 }
 
 /// A page of the due queue and where the next one starts (`None`: at the end).
@@ -84,6 +94,34 @@ pub struct Delivery {
     /// stream never hands to delivery and redelivery never finds.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+    /// Whose endpoint it is: the root partner of its tree (`ALL` for the platform
+    /// admin's), so that one tenant's failing endpoints hold only that tenant's share of
+    /// a retry run ([`Delivery::for_endpoint`]). Deliveries written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+impl Delivery {
+    /// Whose share of a retry run it takes, as [`DueEntry::tenant_key`] tells it.
+    pub fn tenant_key(&self) -> &str {
+        self.tenant.as_deref().unwrap_or(&self.webhook_id)
+    }
+
+    /// A pending delivery of `event` to `w`, `attempts` made, due `at`.
+    pub fn for_endpoint(w: &Webhook, event: &Event, attempts: u32, at: String) -> Self {
+        // An endpoint hears its own tree's events: the first of an event's scopes is the
+        // root of that tree, which is the endpoint's.
+        let tenant = if w.scope == super::ALL { super::ALL.to_owned() } else { event.scopes.first().cloned().unwrap_or_else(|| w.scope.clone()) };
+        Self {
+            webhook_id: w.id.clone(),
+            event_id: event.id.clone(),
+            attempts,
+            state: "pending".into(),
+            next_attempt_at: Some(at),
+            test: event.test,
+            tenant: Some(tenant),
+        }
+    }
 }
 
 /// Where a test event is kept (API.md §5b): not `EVENT#`, so no version of delivery,
@@ -157,7 +195,10 @@ fn delivery_item(d: &Delivery) -> Result<super::Item, ApiError> {
     if d.state == "pending" {
         if let Some(at) = &d.next_attempt_at {
             item.insert("gsi3pk".into(), s(queue_shard_pk(DUE, &item_pk(&item))));
-            item.insert("gsi3sk".into(), s(format!("{at}#{}#{}", d.webhook_id, d.event_id)));
+            // The tenant is in the queue's sort key (after what orders it), so a pass over
+            // the queue groups by tenant before it reads anything else.
+            let tenant = d.tenant.as_deref().map(|t| format!("#{t}")).unwrap_or_default();
+            item.insert("gsi3sk".into(), s(format!("{at}#{}#{}{tenant}", d.webhook_id, d.event_id)));
         }
     } else {
         item.insert("expiresAt".into(), n(chrono::Utc::now().timestamp().saturating_add(SETTLED_KEPT_SECS)));
@@ -351,10 +392,11 @@ impl Store {
             .filter_map(|i| {
                 let pk = string_attr(i, "pk")?;
                 let sort = string_attr(i, "gsi3sk")?;
-                let mut parts = sort.splitn(3, '#');
+                let mut parts = sort.splitn(4, '#');
                 let due = parts.next()?.to_owned();
                 let (webhook_id, event_id) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-                Some(DueEntry { pk, due, webhook_id, event_id })
+                let tenant = parts.next().map(str::to_owned);
+                Some(DueEntry { pk, due, webhook_id, event_id, tenant })
             })
             .collect();
         Ok(DuePage { entries, next: out.last_evaluated_key.filter(|k| !k.is_empty()) })

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use clientele::store::Store;
 use clientele::store::webhooks::Delivery;
-use clientele::webhooks::{PER_ENDPOINT, POISON_TRIES};
+use clientele::webhooks::{PER_ENDPOINT, PER_TENANT, POISON_TRIES};
 use futures::StreamExt as _;
 use reqwest::Method;
 use serde_json::json;
@@ -36,6 +36,57 @@ fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// `n` copies of event `id`, an hour old, written straight into the table (no endpoint
+/// registered since wants them from the stream): their ids.
+async fn copies_of_event(db: &aws_sdk_dynamodb::Client, id: &str, n: usize) -> Vec<String> {
+    let template = db
+        .get_item()
+        .table_name("clientele")
+        .set_key(Some(key(format!("EVENT#{id}"), "#")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+        .expect("the event item");
+    let old = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
+    let copies: Vec<String> = (0..n).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    for chunk in copies.chunks(25) {
+        let writes = chunk.iter().map(|id| {
+            let mut item = template.clone();
+            item.insert("pk".into(), AttributeValue::S(format!("EVENT#{id}")));
+            item.insert("id".into(), AttributeValue::S(id.clone()));
+            item.insert("createdAt".into(), AttributeValue::S(old.clone()));
+            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
+        });
+        let out = db.batch_write_item().request_items("clientele", writes.collect()).send().await.expect("DynamoDB Local answers");
+        assert!(out.unprocessed_items.unwrap_or_default().is_empty(), "every copy written");
+    }
+    copies
+}
+
+/// A pending delivery of each of `events` to `hook`, `attempts` made and the next due
+/// `at`, of `tenant`.
+async fn write_due(store: &Store, hook: &str, events: &[String], attempts: u32, tenant: Option<&str>, at: chrono::DateTime<chrono::Utc>) {
+    let written: Vec<_> = futures::stream::iter(events)
+        .map(|event| {
+            let d = Delivery {
+                webhook_id: hook.to_owned(),
+                event_id: event.clone(),
+                attempts,
+                state: "pending".into(),
+                next_attempt_at: Some(timestamp(at)),
+                test: false,
+                tenant: tenant.map(str::to_owned),
+            };
+            async move { store.restart_delivery(&d).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    assert!(written.iter().all(Result::is_ok), "every due attempt written");
+}
+
 #[tokio::test]
 async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_endpoints_first_retry() {
     let app = app();
@@ -56,56 +107,14 @@ async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_end
     let dead_hook = endpoint(&dead_partner, &dead.url).await;
     let other_hook = endpoint(&other_partner, &other.url).await;
 
-    // 500 more events of the dead partner, an hour old: copies of its event, written
-    // straight into the table (no endpoint registered since wants them from the stream).
-    let template = db
-        .get_item()
-        .table_name("clientele")
-        .set_key(Some(key(format!("EVENT#{dead_event}"), "#")))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("DynamoDB Local answers")
-        .item
-        .expect("the event item");
-    let old = timestamp(chrono::Utc::now() - chrono::Duration::hours(1));
-    let backlog: Vec<String> = (0..500).map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    for chunk in backlog.chunks(25) {
-        let writes = chunk.iter().map(|id| {
-            let mut item = template.clone();
-            item.insert("pk".into(), AttributeValue::S(format!("EVENT#{id}")));
-            item.insert("id".into(), AttributeValue::S(id.clone()));
-            item.insert("createdAt".into(), AttributeValue::S(old.clone()));
-            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().unwrap()).build()
-        });
-        let out = db.batch_write_item().request_items("clientele", writes.collect()).send().await.expect("DynamoDB Local answers");
-        assert!(out.unprocessed_items.unwrap_or_default().is_empty(), "every copy written");
-    }
-
-    // Due a minute ago: 500 attempts for the dead endpoint (each its last on the test
-    // schedule), then, due after all of them, the other endpoint's first retry.
+    // 500 more events of the dead partner, an hour old, each due to the dead endpoint a
+    // minute ago (its last attempt on the test schedule); then, due after all of them,
+    // the other endpoint's first retry. Written as deliveries were before they named
+    // their tenant: each endpoint is then its own.
     let due = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let pending = |webhook: &str, event: &str, attempts: u32, at: chrono::DateTime<chrono::Utc>| Delivery {
-        webhook_id: webhook.to_owned(),
-        event_id: event.to_owned(),
-        attempts,
-        state: "pending".into(),
-        next_attempt_at: Some(timestamp(at)),
-        test: false,
-    };
-    let written: Vec<_> = futures::stream::iter(&backlog)
-        .map(|event| {
-            let (store, d) = (&store, pending(&dead_hook, event, 3, due));
-            async move { store.restart_delivery(&d).await }
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    assert!(written.iter().all(Result::is_ok), "every due attempt written");
-    store
-        .restart_delivery(&pending(&other_hook, &other_event, 1, due + chrono::Duration::milliseconds(1)))
-        .await
-        .expect("the other endpoint's retry written");
+    let backlog = copies_of_event(&db, &dead_event, 500).await;
+    write_due(&store, &dead_hook, &backlog, 3, None, due).await;
+    write_due(&store, &other_hook, &[other_event], 1, None, due + chrono::Duration::milliseconds(1)).await;
 
     // The retry arrives, generously soon (a retry-job run on a busy machine) ...
     let arrived = other.wait_for(1, 60).await;
@@ -121,6 +130,93 @@ async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_end
 
     // Its backlog is failed without attempts once the endpoint is gone.
     app.call(Method::DELETE, &format!("/v1/webhooks/{dead_hook}"), &dead_partner.key, None).await.expect(204);
+}
+
+/// API.md §5a: "One tenant's failing endpoint never delays another tenant's deliveries",
+/// however many endpoints it has. A tenant (a root partner and its sub-partner) with 12
+/// dead endpoints, each with a backlog of due attempts, could fill a retry run's 32 slots
+/// four to an endpoint, each held 10 s; it holds PER_TENANT of them, and another tenant's
+/// retry, falling due while the run is busy with the dead ones, goes out at once.
+#[tokio::test]
+async fn a_tenants_many_dead_endpoints_hold_only_its_share_of_a_retry_run() {
+    let app = app();
+    let db = app.dynamodb().await;
+    let store = Store::new(db.clone(), "clientele");
+    let (dead_root, other_partner) = (app.partner().await, app.partner().await);
+    let dead_sub = app.sub_partner(&dead_root).await;
+    let _guard = Receiver::start().await;
+    let dead = Hostile::start(Behaviour::NeverAnswers).await;
+    let other = Hostile::start(Behaviour::Accepts).await;
+
+    app.client(&dead_sub).await;
+    app.client(&other_partner).await;
+    let (dead_event, other_event) = (latest_event(&dead_sub).await, latest_event(&other_partner).await);
+    let mut dead_hooks = Vec::new();
+    for i in 0..12 {
+        let owner = if i % 2 == 0 { &dead_root } else { &dead_sub };
+        dead_hooks.push(endpoint(owner, &format!("{}/hook-{i}", dead.url)).await);
+    }
+    let other_hook = endpoint(&other_partner, &other.url).await;
+
+    // A delivery names its tenant as the stream writes it: the root of the tree, for the
+    // root's endpoints and the sub-partner's alike.
+    app.client(&dead_sub).await;
+    let fresh = latest_event(&dead_sub).await;
+    for hook in &dead_hooks[..2] {
+        let mut tenant = None;
+        for _ in 0..60 {
+            let item = db
+                .get_item()
+                .table_name("clientele")
+                .set_key(Some(key(format!("DELIVERY#{hook}#{fresh}"), "#")))
+                .consistent_read(true)
+                .send()
+                .await
+                .expect("DynamoDB Local answers")
+                .item;
+            tenant = item.and_then(|i| i.get("tenant").and_then(|t| t.as_s().ok()).cloned());
+            if tenant.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(tenant.as_deref(), Some(dead_root.id.as_str()), "the delivery to {hook} names its tenant");
+    }
+
+    // Those first attempts (the stream's, not a retry run's) reach the dead receiver and
+    // are not counted below.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while dead.arrivals().len() < dead_hooks.len() {
+        assert!(std::time::Instant::now() < deadline, "the stream's first attempts reach the dead receiver");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let backlog_from = std::time::Instant::now();
+
+    // A backlog of 30 due attempts on each dead endpoint, due a minute ago; the other
+    // tenant's first retry falls due 3 s from now, while the run is at work on them.
+    let due = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let backlog = copies_of_event(&db, &dead_event, 30).await;
+    for hook in &dead_hooks {
+        write_due(&store, hook, &backlog, 3, Some(&dead_root.id), due).await;
+    }
+    let other_due = chrono::Utc::now() + chrono::Duration::seconds(3);
+    write_due(&store, &other_hook, &[other_event], 1, Some(&other_partner.id), other_due).await;
+
+    let arrived = other.wait_for(1, 60).await;
+    assert_eq!(arrived.len(), 1, "the other tenant's retry arrives");
+    // Before it, the dead tenant had taken only its share: PER_TENANT attempts in flight,
+    // each held 10 s (a few more only if the machine stalled for seconds). Four to an
+    // endpoint, it would have taken all 32 slots, and the retry would wait out their 10 s.
+    let dead_first = dead.arrivals().iter().filter(|t| **t >= backlog_from && **t < arrived[0]).count();
+    assert!(
+        dead_first <= 3 * PER_TENANT,
+        "the dead tenant's endpoints went first: {dead_first} of their attempts started before the other tenant's retry"
+    );
+
+    for (i, hook) in dead_hooks.iter().enumerate() {
+        let owner = if i % 2 == 0 { &dead_root } else { &dead_sub };
+        app.call(Method::DELETE, &format!("/v1/webhooks/{hook}"), &owner.key, None).await.expect(204);
+    }
 }
 
 #[tokio::test]

@@ -188,3 +188,36 @@ async fn passwords_are_nfc_text_and_a_teammate_change_of_nothing_is_no_change() 
         assert_eq!(res.body["errors"][0]["field"], null);
     }
 }
+
+/// A repeat of `POST /v1/auth/token` with its `Idempotency-Key` replays the token while
+/// it works; once it has ended (the teammate's password changed), a repeat with the new
+/// password is given a new token that works, never the dead one (API.md §5a: a replay
+/// never hands out what no longer authenticates).
+#[tokio::test]
+async fn a_token_replayed_is_never_one_that_has_ended() {
+    let app = app();
+    let p = app.partner().await;
+    let username = unique("replay");
+    let t = app.create_teammate(&p.key, json!({ "username": username, "password": PASSWORD })).await;
+    let tid = t.expect(201)["id"].as_str().unwrap().to_owned();
+    let idem = unique("token-key");
+    let issue = |password: &'static str| {
+        let (auth, idem) = (basic(&username, password), idem.clone());
+        async move { app.raw(Method::POST, "/v1/auth/token", &[("authorization", &auth), ("idempotency-key", &idem)], None).await }
+    };
+    let first = issue(PASSWORD).await;
+    let token = first.expect(200)["token"].as_str().unwrap().to_owned();
+    let again = issue(PASSWORD).await;
+    assert_eq!((again.expect(200)["token"].as_str(), again.header("idempotent-replayed")), (Some(token.as_str()), Some("true")));
+
+    const NEW: &str = "another long enough passphrase";
+    app.call(Method::PATCH, &format!("/v1/teammates/{tid}"), &p.key, Some(json!({ "password": NEW }))).await.expect(200);
+    with_auth(&format!("Bearer {token}"), Method::GET, "/v1/clients").await.problem(401, "unauthenticated");
+    let after = issue(NEW).await;
+    let fresh = after.expect(200)["token"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, token, "not the ended token");
+    assert_eq!(after.header("idempotent-replayed"), None, "issued anew");
+    with_auth(&format!("Bearer {fresh}"), Method::GET, "/v1/clients").await.expect(200);
+    let replayed = issue(NEW).await;
+    assert_eq!((replayed.expect(200)["token"].as_str(), replayed.header("idempotent-replayed")), (Some(fresh.as_str()), Some("true")));
+}
