@@ -199,14 +199,14 @@ SCHEMAS = {
         "name": NAME, "isActive": BOOL,
         "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
         "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
-        "mid": text(100), "billingId": text(100), "location": {"type": ["integer", "null"], "minimum": 0, "description": "A location id (the seed's integer)"},
+        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)], "description": "A location id (the seed's integer), or text as /v1 writes it"},
         "email": EMAIL,
     }, required=["name"]),
     "PartnerApiPatch": obj({
         "name": NAME, "isActive": BOOL,
         "directPartner": {"type": "object", "properties": {"id": NUMBER, "name": NAME}, "additionalProperties": False, "minProperties": 1},
         "contact": obj({"id": NUMBER, "firstName": text(100), "lastName": text(100), "email": {**EMAIL, "type": ["string", "null"]}}, required=[]),
-        "mid": text(100), "billingId": text(100), "location": {"type": ["integer", "null"], "minimum": 0, "description": "A location id (the seed's integer)"},
+        "mid": text(100), "billingId": text(100), "location": {"oneOf": [{"type": "integer", "minimum": 0}, text(200)], "description": "A location id (the seed's integer), or text as /v1 writes it"},
     }, required=[]),
     "PartnerApiSummary": obj({
         "id": NUMBER, "name": S, "mid": NS, "isActive": BOOL, "version": INT,

@@ -502,11 +502,16 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
 
 /// Whether `password` matches an argon2 hash (constant time in the hash comparison).
 /// Passwords are hashed in Unicode NFC, so the same password typed another way ("é"
-/// precomposed, or "e" and a combining accent) matches too.
+/// precomposed, or "e" and a combining accent) matches too. A password sent not in NFC
+/// is also tried as sent, for a hash made before passwords were normalized (its
+/// teammate keeps signing in as before); that costs a second hash for such input
+/// whatever the username, known or unknown, so both still cost the same.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    let password = crate::domain::teammate::nfc(password);
-    PasswordHash::new(hash).is_ok_and(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    let Ok(h) = PasswordHash::new(hash) else { return false };
+    let matches = |p: &str| argon2::Argon2::default().verify_password(p.as_bytes(), &h).is_ok();
+    let normal = crate::domain::teammate::nfc(password);
+    matches(&normal) || (normal != password && matches(password))
 }
 
 /// Whose an API key is: the platform admin's, or a partner key's grant.
@@ -668,5 +673,12 @@ mod tests {
         // One password typed two ways (NFC and NFD) is one password.
         let hash = hash_password("caf\u{e9} au lait, please").unwrap();
         assert!(verify_password("cafe\u{301} au lait, please", &hash));
+        // A hash made of a password as sent (before passwords were normalized) still
+        // takes that password.
+        use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+        let raw = "cafe\u{301} au lait, please";
+        let old = argon2::Argon2::default().hash_password(raw.as_bytes(), &SaltString::generate(&mut OsRng)).unwrap().to_string();
+        assert!(verify_password(raw, &old));
+        assert!(!verify_password("cafe\u{301} au lait, merci", &old));
     }
 }

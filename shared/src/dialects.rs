@@ -122,8 +122,8 @@ pub mod partner_api {
     }
 
     /// A 001 body as `/v1`'s: `contact.id` taken out (the caller's reference, kept
-    /// beside the contact; a `contact` of `null` clears it too), a `location` (a location
-    /// id: an integer) kept as text, and on create `isActive` taken out (`false` creates
+    /// beside the contact; a `contact` of `null` clears it too), a `location` given as an
+    /// integer (a location id) kept as text, and on create `isActive` taken out (`false` creates
     /// the client suspended). What is malformed among these is taken out of the body and
     /// named in the errors returned, for [`merged`] to list beside `/v1`'s own.
     ///
@@ -151,15 +151,17 @@ pub mod partner_api {
             }
             _ => {}
         }
+        // The seed's location is an integer id; text is taken too, as /v1 writes it and
+        // as this dialect then shows it (so a client read here can be sent back).
         match o.get("location") {
-            None | Some(Value::Null) => {}
+            None | Some(Value::Null | Value::String(_)) => {}
             Some(location) => match crate::domain::fields::whole(location) {
                 Some(n) => {
                     o.insert("location".into(), json!(n.to_string()));
                 }
                 None => {
                     o.remove("location");
-                    errors.push(FieldError::new("location", "must be an integer (a location id)"));
+                    errors.push(FieldError::new("location", "must be a location id (a whole number of 0 or more) or text"));
                 }
             },
         }

@@ -43,7 +43,11 @@ impl IfMatch {
             .split(',')
             .map(str::trim)
             .filter(|tag| !tag.starts_with("W/"))
-            .filter_map(|tag| tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag).parse().ok())
+            .map(|tag| tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag))
+            // A tag is the version as its ETag writes it, to the letter: `"3"`, never
+            // `"+3"` or `"03"` (strong comparison is of the tags, not of numbers).
+            .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()) && (*digits == "0" || !digits.starts_with('0')))
+            .filter_map(|digits| digits.parse().ok())
             .collect();
         if versions.is_empty() {
             return Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION });
@@ -626,28 +630,27 @@ where
     let idem = Idempotent::new(app, &owner, &key, &req);
     let now = chrono::Utc::now().timestamp();
     let mut claim = app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await;
-    if let Ok(IdempotencyClaim::Replay(sealed)) = &claim {
-        match idem.open(sealed) {
-            Some(stored) if !still_good(app, req.uri().path(), &stored).await => {
-                // A token issued first and ended since (its teammate's password changed,
-                // say): replaying it would hand out a dead credential, so it is as if
-                // forgotten and a token is issued again.
-                claim = match app.store.release_idempotent(&idem.scope).await {
-                    Ok(()) => app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await,
-                    Err(e) => Err(e),
-                };
-            }
-            Some(stored) => return replay(request_id, stored),
-            // Sealed under a secret since rotated: unreadable, so it is as if forgotten
-            // and the request runs again.
+    // A stored response is replayed if it opens and may still be (a token: while it
+    // works). One that may not is forgotten, only while it is still the one read (a
+    // concurrent repeat may have replaced it), and the record is read again: twice at
+    // most, then a repeat still finding one is told to try again (409).
+    for _ in 0..2 {
+        let Ok(IdempotencyClaim::Replay(sealed)) = &claim else { break };
+        let released = match idem.open(sealed) {
+            Some(stored) if still_good(app, req.uri().path(), &stored).await => return replay(request_id, stored),
+            // A token issued first and ended since (its teammate's password changed):
+            // replaying it would hand out a dead credential.
+            Some(_) => app.store.release_replay(&idem.scope, sealed).await,
+            // Sealed under a secret since rotated: unreadable, so it is as if forgotten.
             None => {
                 tracing::warn!(request_id, "an idempotency record does not open with its key; running the request again");
-                claim = match app.store.release_idempotent(&idem.scope).await {
-                    Ok(()) => app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await,
-                    Err(e) => Err(e),
-                };
+                app.store.release_replay(&idem.scope, sealed).await
             }
-        }
+        };
+        claim = match released {
+            Ok(_) => app.store.claim_idempotent(&idem.scope, &idem.fingerprint, now).await,
+            Err(e) => Err(e),
+        };
     }
     match claim {
         Err(e) => respond(request_id, Err(e)),
@@ -792,9 +795,10 @@ mod tests {
         assert_eq!(IfMatch::parse("*").unwrap(), None);
         let one = IfMatch::parse(" \"3\" ").unwrap().unwrap();
         assert!(one.admits(3) && !one.admits(4));
+        assert!(IfMatch::parse("\"0\"").unwrap().unwrap().admits(0));
         let list = IfMatch::parse("\"5\", W/\"3\", \"7\"").unwrap().unwrap();
         assert!(list.admits(5) && list.admits(7) && !list.admits(3), "a weak tag in a list matches nothing");
-        for none in ["W/\"3\"", "\"x\"", "", "\"3\"\"4\""] {
+        for none in ["W/\"3\"", "\"x\"", "", "\"3\"\"4\"", "\"+3\"", "\"03\"", "\" 3\""] {
             assert!(IfMatch::parse(none).is_err(), "{none:?} names no version");
         }
     }

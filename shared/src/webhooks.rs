@@ -103,13 +103,17 @@ impl Busy {
     }
 }
 
-/// Picks up to `free` of `entries` (soonest due first), round-robin across endpoints
-/// in the order they first appear, each endpoint at most [`PER_ENDPOINT`] and each
-/// tenant at most [`PER_TENANT`] minus what it has in flight (`busy`).
+/// Picks up to `free` of `entries` (soonest due first), round-robin across endpoints,
+/// each endpoint at most [`PER_ENDPOINT`] and each tenant at most [`PER_TENANT`] minus
+/// what it has in flight (`busy`). Endpoints come in the order they first appear, those
+/// of the tenants with least in flight first: when a slot or two come free in a busy
+/// run, a tenant with nothing in flight gets them before one with a backlog at its share.
 fn fair_pick(entries: Vec<DueEntry>, busy: &Busy, free: usize) -> Vec<DueEntry> {
     let mut order: Vec<String> = Vec::new();
     let mut queues: HashMap<String, VecDeque<DueEntry>> = HashMap::new();
+    let mut tenant_of: HashMap<String, String> = HashMap::new();
     for e in entries {
+        tenant_of.entry(e.webhook_id.clone()).or_insert_with(|| e.tenant_key().to_owned());
         queues
             .entry(e.webhook_id.clone())
             .or_insert_with(|| {
@@ -118,6 +122,8 @@ fn fair_pick(entries: Vec<DueEntry>, busy: &Busy, free: usize) -> Vec<DueEntry> 
             })
             .push_back(e);
     }
+    let in_flight = |w: &String| tenant_of.get(w).and_then(|t| busy.tenants.get(t)).copied().unwrap_or(0);
+    order.sort_by_key(in_flight);
     let room = |map: &HashMap<String, usize>, key: &str, cap: usize| cap.saturating_sub(map.get(key).copied().unwrap_or(0));
     let mut endpoint_room: HashMap<String, usize> = order.iter().map(|w| (w.clone(), room(&busy.endpoints, w, PER_ENDPOINT))).collect();
     let mut tenant_room: HashMap<String, usize> = HashMap::new();
@@ -469,7 +475,15 @@ impl Deliverer {
         let mut ready = Vec::with_capacity(claimed.len());
         for d in claimed {
             match (hooks.get(&d.webhook_id), events.get(&d.event_id)) {
-                (Some(w), Some(Ok(e))) if w.enabled => ready.push((d, w.clone(), e.clone())),
+                (Some(w), Some(Ok(e))) if w.enabled => {
+                    // A delivery written before deliveries named their tenant learns it
+                    // here, and keeps it from its next write on.
+                    let mut d = d;
+                    if d.tenant.is_none() {
+                        d.tenant = Some(crate::store::webhooks::tenant_of(w, e));
+                    }
+                    ready.push((d, w.clone(), e.clone()));
+                }
                 (_, event) => {
                     if let Some(Err(unreadable)) = event {
                         tracing::error!(event = %d.event_id, webhook = %d.webhook_id, error = %unreadable, "due delivery's event cannot be read; the delivery is failed");
@@ -884,6 +898,18 @@ mod tests {
         assert_eq!(fair_pick(queue, &full, RUN_CONCURRENCY), vec![due_of("other", "other", 0)], "in flight on any of its endpoints counts");
         // A delivery written before deliveries named their tenant is its endpoint's own.
         assert_eq!(due("w", 0).tenant_key(), "w");
+        // Four tenants at their share fill the run; when one attempt ends, the slot goes
+        // to a tenant with nothing in flight, not back to the backlog due soonest.
+        let mut busy = Busy::default();
+        for t in 0..4 {
+            for w in 0..PER_TENANT {
+                busy.add(&format!("t{t}-{w}"), &format!("t{t}"));
+            }
+        }
+        busy.remove("t0-0", "t0");
+        let mut queue: Vec<DueEntry> = (0..10).flat_map(|i| (0..PER_TENANT).map(move |w| due_of("t0", &format!("t0-{w}"), i))).collect();
+        queue.push(due_of("fresh", "fresh", 0));
+        assert_eq!(fair_pick(queue, &busy, 1), vec![due_of("fresh", "fresh", 0)]);
     }
 
     #[test]

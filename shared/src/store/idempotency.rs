@@ -120,6 +120,30 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets a finished record only while it still holds `sealed` (the response a
+    /// caller read and found it may not replay): false when another request has
+    /// replaced or removed it meanwhile, which the caller then reads afresh.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn release_replay(&self, scope: &str, sealed: &str) -> Result<bool, ApiError> {
+        let out = self
+            .db
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(scope), "#")))
+            .condition_expression("#response = :sealed")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":sealed", super::s(sealed))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))) => Ok(false),
+            Err(e) => Err(sdk_error("DeleteItem", e)),
+        }
+    }
+
     /// Forgets a claim whose request failed on our side, so a retry runs again.
     pub async fn release_idempotent(&self, scope: &str) -> Result<(), ApiError> {
         self.db

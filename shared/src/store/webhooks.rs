@@ -101,6 +101,13 @@ pub struct Delivery {
     pub tenant: Option<String>,
 }
 
+/// The tenant of a delivery of `event` to `w`: `ALL` for the platform admin's endpoint;
+/// else the root of the event's tree (the first of its scopes), which is the endpoint's,
+/// since an endpoint hears its own tree's events only.
+pub fn tenant_of(w: &Webhook, event: &Event) -> String {
+    if w.scope == super::ALL { super::ALL.to_owned() } else { event.scopes.first().cloned().unwrap_or_else(|| w.scope.clone()) }
+}
+
 impl Delivery {
     /// Whose share of a retry run it takes, as [`DueEntry::tenant_key`] tells it.
     pub fn tenant_key(&self) -> &str {
@@ -109,9 +116,7 @@ impl Delivery {
 
     /// A pending delivery of `event` to `w`, `attempts` made, due `at`.
     pub fn for_endpoint(w: &Webhook, event: &Event, attempts: u32, at: String) -> Self {
-        // An endpoint hears its own tree's events: the first of an event's scopes is the
-        // root of that tree, which is the endpoint's.
-        let tenant = if w.scope == super::ALL { super::ALL.to_owned() } else { event.scopes.first().cloned().unwrap_or_else(|| w.scope.clone()) };
+        let tenant = tenant_of(w, event);
         Self {
             webhook_id: w.id.clone(),
             event_id: event.id.clone(),

@@ -536,7 +536,7 @@ async fn the_partner_api_answers_every_error_in_its_seeds_shape() {
     seed_001_error(&call(&viewer, Method::POST, "/api/v1/clients", Some(json!({ "name": "No" }))).await, 403);
     // Every bad field in one answer: the seed's own (contact.id, isActive, an integer
     // location) beside those it shares with /v1.
-    let body = json!({ "name": "", "colour": 1, "contact": { "id": "x" }, "isActive": "yes", "location": "Berlin" });
+    let body = json!({ "name": "", "colour": 1, "contact": { "id": "x" }, "isActive": "yes", "location": -3 });
     let bad = call(&p.key, Method::POST, "/api/v1/clients", Some(body)).await;
     seed_001_error(&bad, 400);
     let message = bad.body["message"].as_str().unwrap();
