@@ -119,7 +119,9 @@ def router(rows):
     out = ["[workspace.metadata.lambda.watch.router]"]
     for path in sorted(by_path):
         served = by_path[path]
-        entries = [f'{{ method = "{m}", function = "{served.get(m, "route-not-found")}" }}' for m in METHODS]
+        # OPTIONS and HEAD too: on AWS they reach `$default` (405), never the emulator's
+        # own error for a method no entry names.
+        entries = [f'{{ method = "{m}", function = "{served.get(m, "route-not-found")}" }}' for m in [*METHODS, "OPTIONS", "HEAD"]]
         out.append(f'"{path}" = [\n    ' + ",\n    ".join(entries) + ",\n]")
     out.append('"/{*rest}" = "route-not-found"')
     # Each function's SECRETS, as the template gives it on AWS: `cargo lambda watch`

@@ -30,10 +30,12 @@ pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 pub struct IfMatch(Vec<u64>);
 
 impl IfMatch {
-    /// `None` for `*` (any version goes).
+    /// `None` for `*` (any version goes). A header that names no version at all admits
+    /// none: the change is then a 412, but only once the resource is found (another
+    /// tenant's is a 404 whatever its `If-Match`).
     ///
     /// # Errors
-    /// `version_mismatch` when the header names no version at all.
+    /// None today; the signature keeps room for a header that cannot be read at all.
     pub fn parse(raw: &str) -> Result<Option<Self>, ApiError> {
         let raw = raw.trim();
         if raw == "*" {
@@ -49,15 +51,25 @@ impl IfMatch {
             .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()) && (*digits == "0" || !digits.starts_with('0')))
             .filter_map(|digits| digits.parse().ok())
             .collect();
-        if versions.is_empty() {
-            return Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION });
-        }
         Ok(Some(Self(versions)))
     }
 
     /// Whether a resource at `version` meets the condition.
     pub fn admits(&self, version: u64) -> bool {
         self.0.contains(&version)
+    }
+
+    /// Meets the condition at `version`, or says why not.
+    ///
+    /// # Errors
+    /// `version_mismatch` (412): naming the current version, or saying that the header
+    /// names no version at all.
+    pub fn check(&self, version: u64) -> Result<(), ApiError> {
+        match (self.admits(version), self.0.is_empty()) {
+            (true, _) => Ok(()),
+            (false, true) => Err(ApiError::VersionMismatch { current: crate::error::NO_VERSION }),
+            (false, false) => Err(ApiError::VersionMismatch { current: version }),
+        }
     }
 }
 
@@ -799,7 +811,8 @@ mod tests {
         let list = IfMatch::parse("\"5\", W/\"3\", \"7\"").unwrap().unwrap();
         assert!(list.admits(5) && list.admits(7) && !list.admits(3), "a weak tag in a list matches nothing");
         for none in ["W/\"3\"", "\"x\"", "", "\"3\"\"4\"", "\"+3\"", "\"03\"", "\" 3\""] {
-            assert!(IfMatch::parse(none).is_err(), "{none:?} names no version");
+            let admits_none = IfMatch::parse(none).unwrap().unwrap();
+            assert!(!admits_none.admits(3) && !admits_none.admits(0), "{none:?} names no version");
         }
     }
 }

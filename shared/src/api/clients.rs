@@ -732,8 +732,8 @@ async fn remove(cx: &Ctx, who: &Principal, id: &str, mut found: Option<Option<Cl
             Some(first) => visible_as_read(&cx.app.store, who, id, first).await?,
             None => visible(&cx.app.store, who, id).await?,
         };
-        if pinned.as_ref().is_some_and(|m| !m.admits(current.version)) {
-            return Err(ApiError::VersionMismatch { current: current.version });
+        if let Some(m) = &pinned {
+            m.check(current.version)?;
         }
         if current.license_count > 0 {
             for mut license in cx.app.store.all_client_licenses(id).await? {

@@ -57,8 +57,8 @@ where
 {
     for attempt in 0..MAX_ATTEMPTS {
         let current = read().await?;
-        if expected.as_ref().is_some_and(|m| !m.admits(current.version())) {
-            return Err(ApiError::VersionMismatch { current: current.version() });
+        if let Some(m) = &expected {
+            m.check(current.version())?;
         }
         let Some(next) = change(&current)? else { return Ok(current) };
         match write(current, next).await {

@@ -119,8 +119,8 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
     let expected = cx.if_match()?;
     for _ in 0..16 {
         let current = visible(&cx, &who).await?;
-        if expected.as_ref().is_some_and(|m| !m.admits(current.version)) {
-            return Err(ApiError::VersionMismatch { current: current.version });
+        if let Some(m) = &expected {
+            m.check(current.version)?;
         }
         let mut next = patch.apply(&current);
         // A change that changes nothing (`{}`, the values it has) is no change: the
@@ -198,8 +198,8 @@ pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     for _ in 0..16 {
         // Gone meanwhile: 404. Changed meanwhile: judged again on what is stored now.
         let w = visible(&cx, &who).await?;
-        if expected.as_ref().is_some_and(|m| !m.admits(w.version)) {
-            return Err(ApiError::VersionMismatch { current: w.version });
+        if let Some(m) = &expected {
+            m.check(w.version)?;
         }
         if cx.app.store.delete_webhook(&w).await? {
             return Ok(Reply::no_content());

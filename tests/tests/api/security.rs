@@ -375,7 +375,8 @@ async fn no_other_origin_is_let_in() {
     assert_eq!(read.header("access-control-allow-credentials"), None);
     let preflight = [("origin", evil), ("access-control-request-method", "POST"), ("access-control-request-headers", "x-api-key, content-type")];
     let res = app.raw(Method::OPTIONS, "/v1/clients", &preflight, None).await;
-    assert!(res.status >= 400, "a preflight is not answered as allowed: {}", res.status);
+    // As on AWS, where the HTTP API has no CORS and OPTIONS reaches `$default`: a 405.
+    res.problem(405, "method_not_allowed");
     assert_eq!(res.header("access-control-allow-origin"), None);
     assert_eq!(res.header("access-control-allow-methods"), None);
 }
