@@ -80,12 +80,8 @@ impl Dialect {
 pub mod hosting {
     use super::*;
 
-    /// What a client shows but no write sets.
-    const SHOWN_ONLY: [&str; 17] = [
-        "id", "number", "created", "modified", "version", "apiKeyPrefix", "partner", "trialEndsAt", "suspended",
-        "suspendedReason", "licenseCount", "domainCount", "status", "permissions", "quotas", "actualCallCount",
-        "domainCountData",
-    ];
+    /// What the hosting list adds to each client it shows.
+    const LISTED: [&str; 2] = ["actualCallCount", "domainCountData"];
 
     /// `body` without the members that only show the client (`current`, as read) the
     /// way it is: those the list adds (`actualCallCount`, `domainCountData`), and each
@@ -94,8 +90,8 @@ pub mod hosting {
     /// asks for what a `PUT` cannot do.
     pub fn read_back(body: Value, current: &Value) -> Value {
         let Value::Object(mut o) = body else { return body };
-        for field in SHOWN_ONLY {
-            let derived = matches!(field, "actualCallCount" | "domainCountData");
+        for field in crate::domain::client::unchangeable().chain(LISTED) {
+            let derived = LISTED.contains(&field);
             // The root partner by its id: its name is read as it is now, the record's may
             // be older.
             let same = |v: &Value| match field {

@@ -302,8 +302,19 @@ impl NewClient {
 /// Fields a client shows but no create, PATCH or PUT may write.
 const READ_ONLY: [&str; 15] = [
     "id", "number", "created", "modified", "version", "apiKeyPrefix", "partner", "trialEndsAt", "suspended",
-    "suspendedReason", "licenseCount", "domainCount", "actualCallCount", "apiKey", "isActive",
+    "suspendedReason", "licenseCount", "domainCount", "actualCallCount", "apiKey", IS_ACTIVE,
 ];
+
+/// The one read-only member a change (PATCH or PUT) writes: `false` suspends.
+const IS_ACTIVE: &str = "isActive";
+
+/// Members a client shows that only routes of their own change.
+const SET_ELSEWHERE: [&str; 3] = ["status", "permissions", "quotas"];
+
+/// Every member a client shows that a change (PATCH or PUT) refuses to set.
+pub fn unchangeable() -> impl Iterator<Item = &'static str> {
+    READ_ONLY.into_iter().filter(|n| *n != IS_ACTIVE).chain(SET_ELSEWHERE)
+}
 
 /// A change of a client through PATCH (merge patch) or PUT (replacement).
 #[derive(Debug)]
@@ -398,9 +409,9 @@ impl ClientChange {
                 Patch::Set(p) => MetadataChange::Merge(p),
             }
         };
-        let is_active = match f.patch::<bool>("isActive") {
+        let is_active = match f.patch::<bool>(IS_ACTIVE) {
             Patch::Clear => {
-                f.error("isActive", "must be true or false");
+                f.error(IS_ACTIVE, "must be true or false");
                 None
             }
             Patch::Set(b) => Some(b),
@@ -415,10 +426,10 @@ impl ClientChange {
             Patch::Set(p) => Some(p),
             Patch::Keep => None,
         };
-        for read_only in READ_ONLY.iter().filter(|n| **n != "isActive") {
+        for read_only in READ_ONLY.iter().filter(|n| **n != IS_ACTIVE) {
             f.read_only(read_only);
         }
-        for fixed in ["status", "permissions", "quotas"] {
+        for fixed in SET_ELSEWHERE {
             if f.patch::<Value>(fixed) != Patch::Keep {
                 let how = match fixed {
                     "status" => "changes through offer-trial and make-live",

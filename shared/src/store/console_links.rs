@@ -1,11 +1,10 @@
 //! Console links (API.md §5b): each kept under the hash of its token, never the token,
 //! until it is exchanged (deleted) or its time to live sweeps it.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 
 use super::events::add_event;
 use super::tx::Failed;
-use super::{Guard, Store, Tx, key, sdk_error, to_item};
+use super::{Guard, Store, Tx, key, to_item, took_place};
 use crate::domain::console_link::ConsoleLink;
 use crate::error::ApiError;
 use crate::events::Event;
@@ -44,10 +43,6 @@ impl Store {
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
-        match taken {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(DeleteItemError::ConditionalCheckFailedException(_))) => Ok(false),
-            Err(e) => Err(sdk_error("DeleteItem", e)),
-        }
+        took_place("DeleteItem", taken)
     }
 }

@@ -12,10 +12,9 @@
 //! function died is taken over once its lock (longer than any function runs)
 //! has passed. Expiry is checked at read time too, as DynamoDB's TTL is lazy.
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, key, sdk_error, to_item};
+use super::{Store, key, sdk_error, to_item, took_place};
 use crate::error::ApiError;
 
 /// How long a key is remembered.
@@ -83,10 +82,8 @@ impl Store {
             .expression_attribute_values(":fp", super::s(fingerprint))
             .send()
             .await;
-        match put {
-            Ok(_) => return Ok(IdempotencyClaim::Fresh),
-            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {}
-            Err(e) => return Err(sdk_error("PutItem", e)),
+        if took_place("PutItem", put)? {
+            return Ok(IdempotencyClaim::Fresh);
         }
         let Some(existing) = self.get::<Record>(pk(scope), "#").await? else {
             // Removed meanwhile (its request failed): the caller may simply retry.
@@ -137,11 +134,7 @@ impl Store {
             .expression_attribute_values(":sealed", super::s(sealed))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(_))) => Ok(false),
-            Err(e) => Err(sdk_error("DeleteItem", e)),
-        }
+        took_place("DeleteItem", out)
     }
 
     /// Forgets a claim whose request failed on our side, so a retry runs again.

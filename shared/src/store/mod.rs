@@ -210,6 +210,21 @@ where
     }
 }
 
+/// Whether a conditional write took place: `Ok(false)` when DynamoDB refused it because its
+/// condition did not hold (another writer got there first, or the item is gone), the store's
+/// error ([`sdk_error`]) for any other failure.
+pub(crate) fn took_place<T, E, R>(op: &'static str, out: Result<T, SdkError<E, R>>) -> Result<bool, ApiError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(sdk_error(op, e)),
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }

@@ -13,8 +13,6 @@
 //!   often it was tried, and when it was set aside (one partition, so an operator
 //!   lists them all with one `Query`; there are few).
 
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -23,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::events::event_pk;
 use super::lists::{Partition, add_counters, queue_shard_pk};
 use super::tx::{Cond, Failed};
-use super::{Guard, Item, Page, Store, Tx, Unreadable, key, n, parse_item, s, sdk_error, string_attr, to_item};
+use super::{Guard, Item, Page, Store, Tx, Unreadable, key, n, parse_item, s, sdk_error, string_attr, to_item, took_place};
 use crate::domain::webhook::Webhook;
 use crate::error::ApiError;
 use crate::events::Event;
@@ -311,11 +309,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
-            Err(e) => Err(sdk_error("PutItem", e)),
-        }
+        took_place("PutItem", out)
     }
 
     /// Writes a test event and its one delivery, due now (API.md §5b): the event alone,
@@ -363,11 +357,7 @@ impl Store {
                 .expression_attribute_values(":t", s(at.clone())),
             None => req.condition_expression("attempts = :a"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => Ok(false),
-            Err(e) => Err(sdk_error("PutItem", e)),
-        }
+        took_place("PutItem", req.send().await)
     }
 
     /// One page of shard `shard` (of [`QUEUE_SHARDS`](super::lists::QUEUE_SHARDS)) of the due queue: up to `limit`
@@ -520,10 +510,7 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => Ok(()),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
-        }
+        // Gone meanwhile (deleted): nothing left to turn off.
+        took_place("UpdateItem", out).map(drop)
     }
 }

@@ -87,49 +87,81 @@ async fn write_due(store: &Store, hook: &str, events: &[String], attempts: u32, 
     assert!(written.iter().all(Result::is_ok), "every due attempt written");
 }
 
+/// What both backlog tests start from: a dead receiver (it takes each request and never
+/// answers, so every attempt on it holds its slot for the whole 10 s timeout), a receiver
+/// that accepts, owned by another tenant, and one event of each tenant, made before any
+/// endpoint (so the stream starts no delivery of it).
+struct Backlog {
+    db: aws_sdk_dynamodb::Client,
+    store: Store,
+    dead: Hostile,
+    dead_event: String,
+    other: Hostile,
+    other_partner: Partner,
+    other_event: String,
+    other_hook: String,
+    /// While a receiver of ours is open no test kills the poller (a killed attempt waits
+    /// out its lease).
+    _guard: Receiver,
+}
+
+impl Backlog {
+    /// The dead tenant's event is `dead_owner`'s.
+    async fn start(dead_owner: &Partner) -> Self {
+        let app = app();
+        let db = app.dynamodb().await;
+        let store = Store::new(db.clone(), "clientele");
+        let other_partner = app.partner().await;
+        let _guard = Receiver::start().await;
+        let dead = Hostile::start(Behaviour::NeverAnswers).await;
+        let other = Hostile::start(Behaviour::Accepts).await;
+        app.client(dead_owner).await;
+        app.client(&other_partner).await;
+        let (dead_event, other_event) = (latest_event(dead_owner).await, latest_event(&other_partner).await);
+        let other_hook = endpoint(&other_partner, &other.url).await;
+        Self { db, store, dead, dead_event, other, other_partner, other_event, other_hook, _guard }
+    }
+
+    /// Waits (generously, for a busy machine) for the other tenant's one delivery, and
+    /// counts the dead receiver's attempts that started from `since` until it arrived.
+    async fn dead_attempts_before_the_other(&self, since: Option<std::time::Instant>) -> usize {
+        let arrived = self.other.wait_for(1, 60).await;
+        assert_eq!(arrived.len(), 1, "the other tenant's retry arrives");
+        self.dead.arrivals().iter().filter(|t| since.is_none_or(|s| **t >= s) && **t < arrived[0]).count()
+    }
+}
+
+/// Deletes each endpoint: its backlog is failed without attempts once it is gone.
+async fn delete_all(hooks: &[(String, &Partner)]) {
+    for (hook, owner) in hooks {
+        app().call(Method::DELETE, &format!("/v1/webhooks/{hook}"), &owner.key, None).await.expect(204);
+    }
+}
+
 #[tokio::test]
 async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_endpoints_first_retry() {
-    let app = app();
-    let db = app.dynamodb().await;
-    let store = Store::new(db.clone(), "clientele");
-    let (dead_partner, other_partner) = (app.partner().await, app.partner().await);
-    // While a receiver of ours is open no test kills the poller (a killed attempt waits out its lease).
-    let _guard = Receiver::start().await;
-    // A dead endpoint: it takes each request and never answers, so every attempt on it
-    // holds its slot for the whole 10 s timeout.
-    let dead = Hostile::start(Behaviour::NeverAnswers).await;
-    let other = Hostile::start(Behaviour::Accepts).await;
-
-    // One event of each partner, made before its endpoint (so the stream starts no delivery of it).
-    app.client(&dead_partner).await;
-    app.client(&other_partner).await;
-    let (dead_event, other_event) = (latest_event(&dead_partner).await, latest_event(&other_partner).await);
-    let dead_hook = endpoint(&dead_partner, &dead.url).await;
-    let other_hook = endpoint(&other_partner, &other.url).await;
+    let dead_partner = app().partner().await;
+    let b = Backlog::start(&dead_partner).await;
+    let dead_hook = endpoint(&dead_partner, &b.dead.url).await;
 
     // 500 more events of the dead partner, an hour old, each due to the dead endpoint a
     // minute ago (its last attempt on the test schedule); then, due after all of them,
     // the other endpoint's first retry. Written as deliveries were before they named
     // their tenant: each endpoint is then its own.
     let due = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let backlog = copies_of_event(&db, &dead_event, 500).await;
-    write_due(&store, &dead_hook, &backlog, 3, None, due).await;
-    write_due(&store, &other_hook, &[other_event], 1, None, due + chrono::Duration::milliseconds(1)).await;
+    let backlog = copies_of_event(&b.db, &b.dead_event, 500).await;
+    write_due(&b.store, &dead_hook, &backlog, 3, None, due).await;
+    write_due(&b.store, &b.other_hook, &[b.other_event.clone()], 1, None, due + chrono::Duration::milliseconds(1)).await;
 
-    // The retry arrives, generously soon (a retry-job run on a busy machine) ...
-    let arrived = other.wait_for(1, 60).await;
-    assert_eq!(arrived.len(), 1, "the other endpoint's first retry arrives");
-    // ... and before it, the dead endpoint had taken only its share: at most PER_ENDPOINT
-    // attempts in flight, each held 10 s (so a few more only if the machine stalled for
-    // tens of seconds). Soonest-first claiming made hundreds of its attempts first.
-    let dead_first = dead.arrivals().iter().filter(|t| **t < arrived[0]).count();
+    // The retry arrives, and before it the dead endpoint had taken only its share: at most
+    // PER_ENDPOINT attempts in flight, each held 10 s (so a few more only if the machine
+    // stalled for tens of seconds). Soonest-first claiming made hundreds of its attempts first.
+    let dead_first = b.dead_attempts_before_the_other(None).await;
     assert!(
         dead_first <= 3 * PER_ENDPOINT,
         "the dead endpoint's backlog went first: {dead_first} of its attempts started before the other endpoint's retry"
     );
-
-    // Its backlog is failed without attempts once the endpoint is gone.
-    app.call(Method::DELETE, &format!("/v1/webhooks/{dead_hook}"), &dead_partner.key, None).await.expect(204);
+    delete_all(&[(dead_hook, &dead_partner)]).await;
 }
 
 /// API.md §5a: "One tenant's failing endpoint never delays another tenant's deliveries",
@@ -140,32 +172,24 @@ async fn a_dead_endpoints_backlog_of_500_due_attempts_does_not_delay_another_end
 #[tokio::test]
 async fn a_tenants_many_dead_endpoints_hold_only_its_share_of_a_retry_run() {
     let app = app();
-    let db = app.dynamodb().await;
-    let store = Store::new(db.clone(), "clientele");
-    let (dead_root, other_partner) = (app.partner().await, app.partner().await);
+    let dead_root = app.partner().await;
     let dead_sub = app.sub_partner(&dead_root).await;
-    let _guard = Receiver::start().await;
-    let dead = Hostile::start(Behaviour::NeverAnswers).await;
-    let other = Hostile::start(Behaviour::Accepts).await;
-
-    app.client(&dead_sub).await;
-    app.client(&other_partner).await;
-    let (dead_event, other_event) = (latest_event(&dead_sub).await, latest_event(&other_partner).await);
+    let b = Backlog::start(&dead_sub).await;
     let mut dead_hooks = Vec::new();
     for i in 0..12 {
         let owner = if i % 2 == 0 { &dead_root } else { &dead_sub };
-        dead_hooks.push(endpoint(owner, &format!("{}/hook-{i}", dead.url)).await);
+        dead_hooks.push((endpoint(owner, &format!("{}/hook-{i}", b.dead.url)).await, owner));
     }
-    let other_hook = endpoint(&other_partner, &other.url).await;
 
     // A delivery names its tenant as the stream writes it: the root of the tree, for the
     // root's endpoints and the sub-partner's alike.
     app.client(&dead_sub).await;
     let fresh = latest_event(&dead_sub).await;
-    for hook in &dead_hooks[..2] {
+    for (hook, _) in &dead_hooks[..2] {
         let mut tenant = None;
         for _ in 0..60 {
-            let item = db
+            let item = b
+                .db
                 .get_item()
                 .table_name("clientele")
                 .set_key(Some(key(format!("DELIVERY#{hook}#{fresh}"), "#")))
@@ -186,7 +210,7 @@ async fn a_tenants_many_dead_endpoints_hold_only_its_share_of_a_retry_run() {
     // Those first attempts (the stream's, not a retry run's) reach the dead receiver and
     // are not counted below.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while dead.arrivals().len() < dead_hooks.len() {
+    while b.dead.arrivals().len() < dead_hooks.len() {
         assert!(std::time::Instant::now() < deadline, "the stream's first attempts reach the dead receiver");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -195,30 +219,24 @@ async fn a_tenants_many_dead_endpoints_hold_only_its_share_of_a_retry_run() {
     // A backlog of 30 due attempts on each dead endpoint, due a minute ago; the other
     // tenant's first retry falls due 3 s from now, while the run is at work on them.
     let due = chrono::Utc::now() - chrono::Duration::minutes(1);
-    let backlog = copies_of_event(&db, &dead_event, 30).await;
-    for hook in &dead_hooks {
-        write_due(&store, hook, &backlog, 3, Some(&dead_root.id), due).await;
+    let backlog = copies_of_event(&b.db, &b.dead_event, 30).await;
+    for (hook, _) in &dead_hooks {
+        write_due(&b.store, hook, &backlog, 3, Some(&dead_root.id), due).await;
     }
     let other_due = chrono::Utc::now() + chrono::Duration::seconds(3);
-    write_due(&store, &other_hook, &[other_event], 1, Some(&other_partner.id), other_due).await;
+    write_due(&b.store, &b.other_hook, &[b.other_event.clone()], 1, Some(&b.other_partner.id), other_due).await;
 
-    let arrived = other.wait_for(1, 60).await;
-    assert_eq!(arrived.len(), 1, "the other tenant's retry arrives");
-    // Before it, the dead tenant had taken only its share: PER_TENANT attempts in flight,
+    // The retry arrives. Before it, the dead tenant had taken only its share: PER_TENANT attempts in flight,
     // each held 10 s (twice as many only if the retry waited out one round of them). Four
     // to an endpoint, it would have taken every slot the other delivery tests running
     // beside it leave (32 less theirs, well over 2 × PER_TENANT), and the retry would
     // wait out their 10 s.
-    let dead_first = dead.arrivals().iter().filter(|t| **t >= backlog_from && **t < arrived[0]).count();
+    let dead_first = b.dead_attempts_before_the_other(Some(backlog_from)).await;
     assert!(
         dead_first <= 2 * PER_TENANT,
         "the dead tenant's endpoints went first: {dead_first} of their attempts started before the other tenant's retry"
     );
-
-    for (i, hook) in dead_hooks.iter().enumerate() {
-        let owner = if i % 2 == 0 { &dead_root } else { &dead_sub };
-        app.call(Method::DELETE, &format!("/v1/webhooks/{hook}"), &owner.key, None).await.expect(204);
-    }
+    delete_all(&dead_hooks).await;
 }
 
 #[tokio::test]
