@@ -8,6 +8,8 @@ TOOLS := .tools
 VENV := $(TOOLS)/venv
 PY := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
+# The zig that links the arm64 bootstraps (cargo-lambda's pip package asks only for >= 0.10).
+ZIGLANG_VERSION := 0.17.1
 CFN_LINT_VERSION := 1.58.0
 SAM_TRANSLATOR_VERSION := 1.115.0
 SCHEMATHESIS_VERSION := 4.32.5
@@ -17,7 +19,7 @@ TYPESCRIPT_VERSION := 5.9.3
 PLAYWRIGHT_CORE_VERSION := 1.65.1
 DDB_SIMULATOR := amplify-dynamodb-simulator@2.9.30
 
-.PHONY: run test package rehearse bench load scale-report tools routes check-routes lint-template deploy-check clean help expire-trials deploy destroy
+.PHONY: run test package rehearse bench load scale-report tools routes check-routes lint-template deploy-check clean help expire-trials deploy destroy admin-key
 
 help:
 	@echo "make run    - serve the API at http://127.0.0.1:$${PORT:-9000} over DynamoDB Local"
@@ -119,7 +121,7 @@ $(TOOLS)/.chromium:
 $(TOOLS)/.python: Makefile
 	@mkdir -p $(TOOLS)
 	@python3 -m venv $(VENV) 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
-	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "aws-sam-translator==$(SAM_TRANSLATOR_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
+	$(VENV)/bin/pip install -q --disable-pip-version-check "cargo-lambda==$(CARGO_LAMBDA_VERSION)" "ziglang==$(ZIGLANG_VERSION)" "boto3>=1.34,<2" "PyYAML>=6,<7" "cfn-lint==$(CFN_LINT_VERSION)" "aws-sam-translator==$(SAM_TRANSLATOR_VERSION)" "schemathesis==$(SCHEMATHESIS_VERSION)" "openapi-python-client==$(OPENAPI_PYTHON_CLIENT_VERSION)"
 	@touch $@
 
 # openapi-typescript and tsc, for the generated TypeScript types' check; playwright-core,
@@ -146,13 +148,20 @@ expire-trials:
 	$(VENV)/bin/cargo-lambda lambda invoke expire-trials --data-ascii '{}' --invoke-port $${PORT:-9000}
 
 # The stack on AWS (scripts/deploy.sh; README "Deploy to AWS"). Needs only the Rust toolchain,
-# Python 3 and an AWS account: the SAM CLI and cargo-lambda (with zig) are pinned in .tools/sam,
-# nothing else is installed. The Region and credentials are checked first; then every function
-# is built for arm64 (release), the secrets are created when missing (the admin key is printed
-# once) and the stack deployed. STACK and SECRETS name them (default: clientele);
+# Python 3 and an AWS account: the SAM CLI is pinned in .tools/sam, and what make rehearse
+# needs is installed as for make test. The template is linted and checked (deploy-check),
+# the Region, credentials and stack state checked; then make rehearse builds every function
+# for arm64 and runs it under qemu, and exactly those bytes ship: their zips are checked
+# against the rehearsal before the upload, and each function's CodeSha256 on AWS after it.
+# The secrets are created when missing (a new admin key goes to .deploy/<SECRETS>-admin-key,
+# mode 0600). STACK and SECRETS name them (default: clientele); ALARM_EMAIL,
 # ALARM_TOPIC_ARN, PARAMETERS: see scripts/deploy.sh.
-deploy: $(TOOLS)/.sam
+deploy: $(TOOLS)/.sam lint-template deploy-check
 	@scripts/deploy.sh deploy
+
+# A new platform admin key for a deployed stack (the old one stops working within 300 s).
+admin-key: $(TOOLS)/.sam
+	@scripts/deploy.sh admin-key
 
 # Deletes the stack. The table, with every client, is kept (DeletionPolicy Retain, deletion
 # protection) unless DELETE_TABLE=yes.
@@ -164,5 +173,5 @@ SAM_CLI_VERSION := 1.170.0
 $(TOOLS)/.sam: Makefile
 	@mkdir -p $(TOOLS)
 	@python3 -m venv $(TOOLS)/sam 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && python3 -m venv $(TOOLS)/sam; }
-	$(TOOLS)/sam/bin/pip install -q --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)" "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
+	$(TOOLS)/sam/bin/pip install -q --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
 	@touch $@

@@ -584,12 +584,12 @@ def main():
     for logical, res in sam.get("Resources", {}).items():
         if res.get("Type") == "AWS::Serverless::Function":
             props = res.get("Properties", {})
-            m = re.fullmatch(r"\.\./target/lambda/([a-z0-9-]+)/", str(props.get("CodeUri", "")))
+            m = re.fullmatch(r"\.\./target/lambda/([a-z0-9-]+)\.zip", str(props.get("CodeUri", "")))
             ok = bool(m) and "Metadata" not in res and props.get("Handler") == "bootstrap"
             shipped[logical] = m.group(1) if m else None
             if not ok:
                 report.claim(f"{logical} ships a make package bootstrap", False, f"CodeUri {props.get('CodeUri')!r}, Metadata {res.get('Metadata')}")
-    report.claim("every function ships its make package bootstrap (CodeUri ../target/lambda/<function>/, no sam build)",
+    report.claim("every function ships its make package zip (CodeUri ../target/lambda/<function>.zip, no sam build)",
                  sorted(v for v in shipped.values() if v) == crates, f"{len(shipped)} functions, {len(crates)} crates")
     failures += report.failures
     declared = sam.get("Parameters", {})
