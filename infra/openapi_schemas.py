@@ -40,7 +40,9 @@ _CF = "\\u00ad\\u0600-\\u0605\\u061c\\u06dd\\u070f\\u08e2\\u180e\\u200b-\\u200f\
 # is ASCII-only in some validators (schemathesis compiles with re.ASCII), which would let a
 # name made only of U+3000 through, that the API trims to nothing and refuses.
 _WS = "\\t\\n\\u000b\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
-NAME_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}{_CF}][^{_CC}{_CF}]*$"
+# The spaces a name may have around it (trimmed): whitespace that is not a control character.
+_SP = " \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NAME_PATTERN = f"^[{_SP}]*[^{_WS}{_CC}{_CF}][^{_CC}{_CF}]*$"
 TEXT_PATTERN = f"^[^{_CC_BUT_TAB_LF}{_CF}]*$"
 NONBLANK_TEXT_PATTERN = f"^[{_WS}]*[^{_WS}{_CC}{_CF}][^{_CC_BUT_TAB_LF}{_CF}]*$"
 KEY_PATTERN = f"^[^{_CC}{_CF}]*$"

@@ -320,9 +320,10 @@ def function_block(function, summary, keys, extra_policy=(), timeout=None):
     out = [f"  {logical}:\n", "    Type: AWS::Serverless::Function\n"]
     out.append("    Properties:\n")
     out.append(f"      Description: {json.dumps(summary)}\n")
-    # The arm64 bootstrap `make package` built and `make rehearse` ran: `sam deploy`
-    # zips and uploads this folder as it is (no `sam build`, no second compile).
-    out.append(f"      CodeUri: ../target/lambda/{function}/\n      Handler: bootstrap\n")
+    # The zip of the arm64 bootstrap `make package` built and `make rehearse` ran: `sam
+    # deploy` uploads a file as it is (no `sam build`, no second compile, no zipping of its
+    # own), and `make deploy` checks the function's CodeSha256 against it.
+    out.append(f"      CodeUri: ../target/lambda/{function}.zip\n      Handler: bootstrap\n")
     out.append(f"      MemorySize: {MEMORY.get(function, MEMORY_DEFAULT)}\n")
     if timeout:
         out.append(f"      Timeout: {timeout}\n")
@@ -533,24 +534,7 @@ def openapi(rows):
             {"name": name, "in": "path", "required": True, "schema": o.PATH_PARAMS.get(name, {"type": "string", "format": "uuid"})}
             for name in re.findall(r"{(\w+)}", r["path"])
         ]
-        if fn in o.PAGED and spoken and spoken[0] == "partner-api":
-            params += [
-                {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
-            ]
-        elif fn in o.PAGED and not (spoken and spoken[0] in ("hosting", "portal")):
-            params += [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
-                {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-            ]
-        filters = o.DIALECT_FILTERS.get((fn, spoken and spoken[0]), o.FILTERS.get(fn, []))
-        params += [
-            {"name": q, "in": "query", **({"required": True} if q in o.REQUIRED_FILTERS.get((fn, spoken and spoken[0]), ()) else {}),
-             "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})}
-            for q in filters
-        ]
+        params += query_params(fn, spoken)
         if r["method"] == "POST":
             params.append({"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}})
         if (fn, spoken and spoken[0]) in o.DIALECT_DEPRECATED:
@@ -586,8 +570,35 @@ def openapi(rows):
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
+def query_params(fn, spoken):
+    """The query parameters an operation takes (its OpenAPI parameters `in: query`)."""
+    import openapi_schemas as o
+
+    params = []
+    if fn in o.PAGED and spoken and spoken[0] == "partner-api":
+        params += [
+            {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
+        ]
+    elif fn in o.PAGED and not (spoken and spoken[0] in ("hosting", "portal")):
+        params += [
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "take", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+            {"name": "skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
+            {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+        ]
+    filters = o.DIALECT_FILTERS.get((fn, spoken and spoken[0]), o.FILTERS.get(fn, []))
+    params += [
+        {"name": q, "in": "query", **({"required": True} if q in o.REQUIRED_FILTERS.get((fn, spoken and spoken[0]), ()) else {}),
+         "schema": o.FILTER_SCHEMAS.get(q, {"type": "string"})}
+        for q in filters
+    ]
+    return params
+
+
 def routes_rs(rows):
-    """shared/src/routes.rs: each path's methods, for the 405's Allow header."""
+    """shared/src/routes.rs: each path's methods, for the 405's Allow header; and the query
+    parameters each `/v1` operation takes, so any other is refused (shared/src/http.rs)."""
     by_path = {}
     for r in rows:
         by_path.setdefault(r["path"], []).append(r["method"])
@@ -595,6 +606,14 @@ def routes_rs(rows):
     for path in sorted(by_path):
         methods = ", ".join(f'"{m}"' for m in sorted(by_path[path]))
         lines.append(f'    ("{path}", &[{methods}]),')
+    lines.append("];")
+    lines += ["", "/// (method, `/v1` path template, the query parameters it takes): as the OpenAPI document declares them.",
+              "pub const QUERY: &[(&str, &str, &[&str])] = &["]
+    for r in sorted(rows, key=lambda r: (r["path"], r["method"])):
+        if not r["path"].startswith("/v1/") or is_console(r["path"]) or dialect(r["path"]):
+            continue
+        names = ", ".join(f'"{p["name"]}"' for p in query_params(r["function"], None))
+        lines.append(f'    ("{r["method"]}", "{r["path"]}", &[{names}]),')
     lines.append("];")
     return "\n".join(lines) + "\n"
 

@@ -149,6 +149,11 @@ if _FOREIGN:
         foreign = {k: v for k, v in params.items() if _FOREIGN.get(k) == v}
         if not foreign:
             return None
+        # Which foreign ids a request carried: the run checks afterwards that each was
+        # (FUZZ_FOREIGN_SEEN), so a pass that never put one in a path cannot pass.
+        if os.environ.get("FUZZ_FOREIGN_SEEN"):
+            with open(os.environ["FUZZ_FOREIGN_SEEN"], "a") as seen:
+                seen.write("".join(f"{name}\n" for name in foreign))
         status = response.status_code
         try:
             code = json.loads(response.content or b"null").get("errorCode")

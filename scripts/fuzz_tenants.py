@@ -12,6 +12,7 @@ A's key, and with B's key against A's ids, where only 404s may come back.
 import json
 import secrets
 import sys
+import time
 import urllib.request
 
 PERMISSIONS = [f"{r}:{a}" for r in ("clients", "licenses", "webhooks", "partners", "keys") for a in ("view", "edit", "create", "remove")]
@@ -42,14 +43,26 @@ def main(base, admin, out):
     license = call(base, a_key, "POST", "/v1/licenses", {"productId": product["id"], "tier": "t", "clientId": client["id"]})
     hook = call(base, a_key, "POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/fuzz", "events": ["*"]})
     key = call(base, a_key, "POST", "/v1/api-keys", {"permissions": ["clients:view"]})
+    mate = call(base, a_key, "POST", "/v1/teammates", {"username": f"fuzz-mate-{tag}", "password": secrets.token_urlsafe(16)})
     event = call(base, a_key, "GET", "/v1/events?limit=1")["data"][0]
+    # The hook's first attempts (its URL refuses connections) make an attempt to name.
+    deadline = time.monotonic() + 60
+    while not (attempts := call(base, a_key, "GET", f"/v1/webhooks/{hook['id']}/deliveries?limit=1")["data"]):
+        if time.monotonic() > deadline:
+            sys.exit("fuzz_tenants: the tenant's webhook made no delivery attempt in 60 s")
+        time.sleep(0.5)
     ids = {
         "partnerId": sub["id"],
         "clientId": client["id"],
+        "client_id": str(client["number"]),
         "username": client["username"],
+        "apiKey": client["apiKey"],
+        "searchTerm": client["email"],
         "licenseId": license["id"],
         "webhookId": hook["id"],
+        "attemptId": attempts[0]["id"],
         "keyId": key["id"],
+        "teammateId": mate["id"],
         "eventId": event["id"],
     }
     with open(out, "w") as f:

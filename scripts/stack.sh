@@ -319,9 +319,17 @@ print(p["id"], p["number"])' "$CLIENTELE_URL" "$ADMIN" "$(random_secret | tr -dc
   b_key=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["b_key"])' "$RUN_DIR/tenants.json") || return $?
   # Another tenant's ids first (the partner's own run may change them), on every
   # operation with a path parameter.
-  FUZZ_FOREIGN_IDS="$RUN_DIR/foreign-ids.json" FUZZ_EXAMPLES="${FUZZ_FOREIGN_EXAMPLES:-5}" \
+  rm -f "$RUN_DIR/foreign-seen"
+  FUZZ_FOREIGN_IDS="$RUN_DIR/foreign-ids.json" FUZZ_FOREIGN_SEEN="$RUN_DIR/foreign-seen" FUZZ_EXAMPLES="${FUZZ_FOREIGN_EXAMPLES:-5}" \
     fuzz foreign-ids "$b_key" --checks "$checks,foreign_ids_are_not_found" --phases examples,fuzzing \
       --include-path-regex '[{]' || return $?
+  # The pass checked something: every one of the other tenant's ids went into a path.
+  "$PY" -c 'import json, sys
+ids = set(json.load(open(sys.argv[1])))
+seen = set(open(sys.argv[2]).read().split()) if __import__("os").path.exists(sys.argv[2]) else set()
+if ids - seen:
+    sys.exit(f"the foreign-ids pass never sent {sorted(ids - seen)} in a path: it proved nothing of them")
+print(f"foreign ids: each of the {len(ids)} went into a path ({len(seen)} names seen)")' "$RUN_DIR/foreign-ids.json" "$RUN_DIR/foreign-seen" || return $?
   rm -rf "$RUN_DIR/.schemathesis"
   FUZZ_EXAMPLES="${FUZZ_PARTNER_EXAMPLES:-5}" fuzz partner "$a_key" --checks "$checks" --phases examples,coverage,fuzzing
 }
@@ -384,6 +392,8 @@ MSG
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       # The fuzzing's hooks themselves, against a small local server, then the fuzzing.
       (cd "$ROOT/infra" && "$PY" -m unittest test_schemathesis_hooks) || status=$?
+      # make deploy's check that it ships exactly the rehearsed bytes.
+      (cd "$ROOT/scripts" && "$PY" -m unittest test_shipping) || status=$?
     fi
     if [[ $status -eq 0 && -z "${E2E_FILTER:-}" ]]; then
       fuzz_all || status=$?
@@ -506,6 +516,8 @@ except urllib.error.HTTPError as e:
     in_process_stack
     rm -rf "$RUN_DIR/rehearse"
     "$PY" "$ROOT/scripts/rehearse.py" "$ROOT/target/lambda" "$RUN_DIR/env" "$BENCH_ADMIN_KEY" "$ROOT/target/lambda/package.json"
+    # What make deploy would ship: the zips, each holding exactly a bootstrap that ran.
+    "$PY" "$ROOT/scripts/shipping.py" check
     ;;
   bench)
     # Release builds of the measured functions and of the bench itself (the deploy profile).

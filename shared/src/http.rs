@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::app::App;
 use crate::auth::{self, Principal, Source};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::secrets;
 use crate::store::Page;
 use crate::store::idempotency::{IdempotencyClaim, StoredResponse};
@@ -598,6 +598,49 @@ where
     response
 }
 
+/// A `/v1` route takes the query parameters its OpenAPI operation declares
+/// ([`crate::routes::QUERY`]), each once: as an unknown body member is (API.md §1), a
+/// misspelt filter (`?staus=live`) or a repeated one is refused rather than ignored, so a
+/// list that looks filtered always is. The dialects' routes are left as their seeds were.
+///
+/// # Errors
+/// `validation_failed` naming each parameter the route does not take or got twice.
+fn declared_query(req: &Request) -> Result<(), ApiError> {
+    let params = req.query_string_parameters();
+    if params.is_empty() {
+        return Ok(());
+    }
+    let (method, path) = (req.method().as_str(), req.uri().path());
+    let segments: Vec<&str> = path.split('/').collect();
+    let matches = |template: &str| {
+        let parts: Vec<&str> = template.split('/').collect();
+        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    };
+    // The most literal template that matches (`/v1/clients/search` before `/v1/clients/{clientId}`).
+    let Some((_, _, takes)) = crate::routes::QUERY
+        .iter()
+        .filter(|(m, template, _)| *m == method && matches(template))
+        .min_by_key(|(_, template, _)| template.matches('{').count())
+    else {
+        return Ok(());
+    };
+    let mut errors: Vec<FieldError> = Vec::new();
+    let mut names: Vec<&str> = params.iter().map(|(name, _)| name).collect();
+    names.sort_unstable();
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 && names[i - 1] == *name {
+            continue;
+        }
+        if !takes.contains(name) {
+            let listed = if takes.is_empty() { "this route takes no query parameters".to_owned() } else { format!("this route takes {}", takes.join(", ")) };
+            errors.push(FieldError::new(*name, format!("is not a query parameter of this route ({listed})")));
+        } else if names.get(i + 1) == Some(name) {
+            errors.push(FieldError::new(*name, "is given more than once; give it once"));
+        }
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
 async fn serve_once<F, Fut>(app: &'static App, req: Request, request_id: &str, handler: F) -> Response<Body>
 where
     F: Fn(Ctx) -> Fut,
@@ -606,6 +649,9 @@ where
     let ctx = |req, principal| Ctx { app, req, request_id: request_id.to_owned(), principal };
     if body_of(&req).len() > MAX_BODY {
         return respond(request_id, Err(ApiError::PayloadTooLarge));
+    }
+    if let Err(e) = declared_query(&req) {
+        return respond(request_id, Err(e));
     }
     // A console link's exchange keeps no record: its token is its credential and works once
     // (API.md §5b), so a repeat is 401, whatever other credential the request carries.

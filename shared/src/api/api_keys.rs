@@ -84,6 +84,7 @@ pub async fn list_keys(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn revoke(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::KEYS_REMOVE)?;
+    cx.no_fields()?;
     let id = cx.id_param("keyId", "API key")?;
     let not_found = || ApiError::NotFound(format!("API key {id}"));
     let key = cx.app.store.api_key(&id).await?.ok_or_else(not_found)?;

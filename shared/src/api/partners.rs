@@ -113,21 +113,28 @@ async fn set_suspended(cx: Ctx, suspended: bool) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::PARTNERS_EDIT)?;
     cx.no_fields()?;
-    let partner = visible(&cx, &who).await?;
-    if who.partner.as_ref().is_some_and(|own| own.id == partner.id) {
-        return Err(ApiError::Forbidden("A partner cannot suspend or unsuspend itself".into()));
+    // Read again when a racing request turned the flag between the read and the write:
+    // of any number making the one change, one writes it and its event, and the others
+    // find it made.
+    for _ in 0..5 {
+        let partner = visible(&cx, &who).await?;
+        if who.partner.as_ref().is_some_and(|own| own.id == partner.id) {
+            return Err(ApiError::Forbidden("A partner cannot suspend or unsuspend itself".into()));
+        }
+        if partner.suspended == suspended {
+            // Already so: nothing changes, and no event says it did.
+            return Ok(Reply::ok(partner.view()));
+        }
+        let kind = if suspended { EventType::PartnerSuspended } else { EventType::PartnerUnsuspended };
+        let mut next = partner.clone();
+        next.suspended = suspended;
+        next.modified = now();
+        let event = Event::new(kind, &partner.path, &who.actor, &cx.request_id, next.view(), previous(&partner.view(), &next.view()));
+        if let Some(partner) = cx.app.store.set_partner_suspended(&partner, suspended, &next.modified, &event).await? {
+            return Ok(Reply::ok(partner.view()));
+        }
     }
-    if partner.suspended == suspended {
-        // Already so: nothing changes, and no event says it did.
-        return Ok(Reply::ok(partner.view()));
-    }
-    let kind = if suspended { EventType::PartnerSuspended } else { EventType::PartnerUnsuspended };
-    let mut next = partner.clone();
-    next.suspended = suspended;
-    next.modified = now();
-    let event = Event::new(kind, &partner.path, &who.actor, &cx.request_id, next.view(), previous(&partner.view(), &next.view()));
-    let partner = cx.app.store.set_partner_suspended(&partner, suspended, &next.modified, &event).await?;
-    Ok(Reply::ok(partner.view()))
+    Err(ApiError::Unavailable("too much contention on one partner".into()))
 }
 
 /// `PATCH /v1/partners/{partnerId}` `{ name?, type? }`: the admin, or a partner

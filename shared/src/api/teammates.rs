@@ -198,6 +198,7 @@ pub async fn update(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn remove(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::KEYS_REMOVE)?;
+    cx.no_fields()?;
     let expected = cx.if_match()?;
     let (cx, who) = (&cx, &who);
     let read = || async move { visible(cx, who).await };
@@ -225,6 +226,8 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     if cx.headers().contains_key("x-api-key") {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic alone, without an API key"));
     }
+    // It takes no fields: a body is refused before the password is judged (API.md §1).
+    cx.no_fields()?;
     let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password, &cx.source()).await?;
     let partner = who.partner.as_ref().ok_or(ApiError::Unauthenticated("Teammates belong to a partner"))?;
     let now = Utc::now();

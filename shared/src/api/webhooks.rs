@@ -194,6 +194,7 @@ pub async fn rotate_secret(cx: Ctx) -> Result<Reply, ApiError> {
 pub async fn delete(cx: Ctx) -> Result<Reply, ApiError> {
     let who = cx.principal().await?;
     who.require(Scope::WEBHOOKS_REMOVE)?;
+    cx.no_fields()?;
     let expected = cx.if_match()?;
     for _ in 0..16 {
         // Gone meanwhile: 404. Changed meanwhile: judged again on what is stored now.

@@ -62,6 +62,12 @@ pub fn normalized(s: &str) -> String {
     s.trim().nfc().collect()
 }
 
+/// `raw` without the spaces around it; a control character (a tab, a line feed) is not a
+/// space to trim but a character the strict rule refuses (API.md §5a), wherever it is.
+fn trim_spaces(raw: &str) -> &str {
+    raw.trim_matches(|c: char| c.is_whitespace() && !c.is_control())
+}
+
 /// A display name (client or partner): 1–200 characters, trimmed, no control characters.
 /// Names compare case-insensitively through [`Name::key`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +82,7 @@ impl Name {
         if raw.len() > Self::MAX * 4 + 64 {
             return Err(format!("must be at most {} characters", Self::MAX));
         }
-        let name = TextRule::Strict.clean(raw.trim())?;
+        let name = TextRule::Strict.clean(trim_spaces(raw))?;
         let len = name.chars().count();
         if len == 0 {
             Err("must not be empty".into())
@@ -114,7 +120,7 @@ impl Email {
         if raw.len() > 1024 {
             return Err(BAD.into());
         }
-        let s = TextRule::Strict.clean(raw.trim()).map_err(|_| BAD.to_owned())?;
+        let s = TextRule::Strict.clean(trim_spaces(raw)).map_err(|_| BAD.to_owned())?;
         let s = s.as_str();
         if s.len() > 254 || s.chars().any(char::is_whitespace) {
             return Err(BAD.into());
@@ -540,7 +546,12 @@ mod tests {
             assert!(Name::parse(invisible).is_err(), "{invisible:?} must be refused");
         }
         assert!(Name::parse(&"x".repeat(100_000)).is_err());
-        assert_eq!(Name::parse("  Acme ").unwrap().as_str(), "Acme");
+        assert_eq!(Name::parse("  Acme\u{a0}").unwrap().as_str(), "Acme");
+        for edged in ["Acme\n", "\tAcme", "Acme\r\n"] {
+            assert!(Name::parse(edged).is_err(), "{edged:?}: a control character at the edge is refused, not trimmed");
+        }
+        assert!(Email::parse("ana@example.com\n").is_err(), "likewise in an email");
+        assert_eq!(Email::parse(" ana@example.com ").unwrap().as_str(), "ana@example.com");
         assert_eq!(Name::parse("AcMe").unwrap().key(), "acme");
         assert!(Name::parse("   ").is_err());
         assert!(Name::parse(&"x".repeat(201)).is_err());

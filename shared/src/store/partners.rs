@@ -102,9 +102,14 @@ impl Store {
         }
     }
 
-    /// Sets a partner's `suspended` flag, with its event. Only the flag and
+    /// Sets a partner's `suspended` flag, with its event, if the flag is still as read
+    /// (`p`): `None` when another request turned it meanwhile, so of any number racing
+    /// to make the one change, one writes it and its one event. Only the flag and
     /// `modified` are written, so a concurrent rename is never undone.
-    pub async fn set_partner_suspended(&self, p: &Partner, suspended: bool, now: &str, event: &Event) -> Result<Partner, ApiError> {
+    ///
+    /// # Errors
+    /// 404 when the partner is gone.
+    pub async fn set_partner_suspended(&self, p: &Partner, suspended: bool, now: &str, event: &Event) -> Result<Option<Partner>, ApiError> {
         let t = self.table();
         let mut tx = Tx::new();
         tx.update(
@@ -113,21 +118,23 @@ impl Store {
             if suspended { "SET suspended = :s, modified = :m, suspendedAt = :m" } else { "SET suspended = :s, modified = :m" }.into(),
             Vec::new(),
             vec![(":s".into(), AttributeValue::Bool(suspended)), (":m".into(), s(now))],
-            Some(Cond::new("attribute_exists(pk)")),
+            Some(Cond::new("attribute_exists(pk) AND suspended = :was").value(":was", AttributeValue::Bool(p.suspended))),
             Some(Guard::Record),
         );
         add_event(&mut tx, t, event)?;
-        self.commit(tx).await.map_err(|e| match e {
-            Failed::Error(e) => e,
-            Failed::Condition(_) => ApiError::NotFound(format!("Partner {}", p.id)),
-        })?;
+        match self.commit(tx).await {
+            Ok(()) => {}
+            Err(Failed::Error(e)) => return Err(e),
+            Err(Failed::Condition(_)) if self.partner(&p.id).await?.is_some() => return Ok(None),
+            Err(Failed::Condition(_)) => return Err(ApiError::NotFound(format!("Partner {}", p.id))),
+        }
         let mut next = p.clone();
         next.suspended = suspended;
         next.modified = now.to_owned();
         if suspended {
             next.suspended_at = Some(now.to_owned());
         }
-        Ok(next)
+        Ok(Some(next))
     }
 
     /// Writes a partner's new name and type, moving its name claim when the name

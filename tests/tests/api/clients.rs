@@ -273,6 +273,12 @@ async fn clients_are_found_by_username_api_key_and_search_term() {
     app.find_client_by_username(&p.key, "nobody-here").await.problem(404, "not_found");
     app.lookup_client(&p.key, "cli_live_unknown").await.problem(404, "not_found");
     app.search_clients(&p.key, "nobody@example.com").await.problem(404, "not_found");
+    // API.md §3: the exact username or email, never a part of one.
+    let email = c["email"].as_str().unwrap();
+    for part in [&username[..username.len() - 1], &email[..email.find('@').unwrap()], &email[1..]] {
+        app.search_clients(&p.key, part).await.problem(404, "not_found");
+    }
+    app.find_client_by_username(&p.key, &username[..username.len() - 1]).await.problem(404, "not_found");
     app.call(Method::GET, "/v1/clients/search", &p.key, None).await.problem(400, "validation_failed");
 }
 

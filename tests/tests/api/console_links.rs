@@ -153,10 +153,16 @@ async fn a_console_link_opens_one_session_of_its_partner_holding_no_more_than_it
     }
     exchange("cl_madeUpTokenThatNoLinkHas0000000").await.problem(401, "unauthenticated");
     // An exchange keeps no idempotency record, whatever credential rides along: a repeat is 401.
-    let token = link_token(mint(&root.key, json!({})).await.expect(201));
+    // API.md §5b's defaults: the caller's own partner, for 300 s.
+    let minted = mint(&root.key, json!({})).await;
+    let expires = chrono::DateTime::parse_from_rfc3339(minted.expect(201)["expiresAt"].as_str().unwrap()).unwrap();
+    let lasts = (expires.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    assert!((270..=300).contains(&lasts), "a link lasts 300 s by default: {lasts} s left");
+    let token = link_token(minted.expect(201));
     let headers = [("x-api-key", root.key.as_str()), ("idempotency-key", "exchange-once"), ("content-type", "application/json")];
     let body = serde_json::to_vec(&json!({ "token": token })).unwrap();
-    app.raw(Method::POST, "/v1/console-links/exchange", &headers, Some(body.clone())).await.expect(200);
+    let entered = app.raw(Method::POST, "/v1/console-links/exchange", &headers, Some(body.clone())).await;
+    assert_eq!(entered.expect(200)["partnerId"], root.id.as_str(), "the caller's own partner by default");
     app.raw(Method::POST, "/v1/console-links/exchange", &headers, Some(body)).await.problem(401, "unauthenticated");
     // The admin names the partner, and its link works like any.
     let by_admin = mint(&app.admin, json!({ "partnerId": sub.id, "permissions": ["clients:view"] })).await;

@@ -213,22 +213,36 @@ async fn a_route_that_takes_no_body_refuses_a_bad_one_and_changes_nothing() {
     let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/hook", "events": ["*"] }))).await;
     let hid = hook.expect(201)["id"].as_str().unwrap().to_owned();
     let event = app.list_events(&p.key, "?limit=1").await.expect(200)["data"][0]["id"].as_str().unwrap().to_owned();
+    let kept_key = app.create_api_key(&p.key, json!({ "permissions": ["clients:view"] })).await;
+    let kept_key = kept_key.expect(201)["id"].as_str().unwrap().to_owned();
+    let (mate, username, password) = app.teammate_with(&p, &["clients:view"]).await;
     let json_type = ("content-type", "application/json");
-    for path in [
-        format!("/v1/partners/{}/suspend", sub.id),
-        format!("/v1/licenses/{lid}/revoke"),
-        format!("/v1/webhooks/{hid}/rotate-secret"),
-        format!("/v1/events/{event}/redeliver"),
+    let key = ("x-api-key", p.key.as_str());
+    let teammate = basic_auth(&username, &password);
+    let teammate = ("authorization", teammate.as_str());
+    for (method, path, auth) in [
+        (Method::POST, format!("/v1/partners/{}/suspend", sub.id), key),
+        (Method::POST, format!("/v1/licenses/{lid}/revoke"), key),
+        (Method::POST, format!("/v1/webhooks/{hid}/rotate-secret"), key),
+        (Method::POST, format!("/v1/events/{event}/redeliver"), key),
+        (Method::POST, "/v1/auth/token".to_owned(), teammate),
+        (Method::DELETE, format!("/v1/clients/{}", c["id"].as_str().unwrap()), key),
+        (Method::DELETE, format!("/v1/webhooks/{hid}"), key),
+        (Method::DELETE, format!("/v1/api-keys/{kept_key}"), key),
+        (Method::DELETE, format!("/v1/teammates/{mate}"), key),
     ] {
-        let key = ("x-api-key", p.key.as_str());
-        let malformed = app.raw(Method::POST, &path, &[key, json_type], Some(b"{bad".to_vec())).await;
+        let malformed = app.raw(method.clone(), &path, &[auth, json_type], Some(b"{bad".to_vec())).await;
         malformed.problem(400, "malformed_json");
-        let member = app.raw(Method::POST, &path, &[key, json_type], Some(br#"{"foo":1}"#.to_vec())).await;
+        let member = app.raw(method.clone(), &path, &[auth, json_type], Some(br#"{"foo":1}"#.to_vec())).await;
         member.problem(400, "validation_failed");
-        assert_eq!(member.error_fields(), ["foo"], "{path}");
-        let text = app.raw(Method::POST, &path, &[key, ("content-type", "text/plain")], Some(b"hello".to_vec())).await;
+        assert_eq!(member.error_fields(), ["foo"], "{method} {path}");
+        let text = app.raw(method.clone(), &path, &[auth, ("content-type", "text/plain")], Some(b"hello".to_vec())).await;
         text.problem(415, "unsupported_media_type");
     }
+    app.get_client(&p.key, c["id"].as_str().unwrap()).await.expect(200);
+    let keys = app.list_api_keys(&p.key, "?limit=100").await;
+    assert!(keys.expect(200)["data"].as_array().unwrap().iter().any(|k| k["id"] == kept_key.as_str()), "not revoked by a refused request");
+    app.raw(Method::GET, "/v1/clients", &[teammate], None).await.expect(200);
     assert_eq!(app.get_partner(&p.key, &sub.id).await.expect(200)["suspended"], false, "not suspended by a refused request");
     let licenses = app.client_licenses(&p.key, c["id"].as_str().unwrap()).await;
     assert_eq!(licenses.expect(200)["data"][0]["status"], "active", "not revoked by a refused request");
@@ -256,4 +270,40 @@ async fn a_request_with_two_credentials_is_401_whichever_is_good() {
     }
     app.raw(Method::GET, "/v1/clients", &[("x-api-key", &p.key)], None).await.expect(200);
     app.raw(Method::GET, "/v1/clients", &[("authorization", &basic)], None).await.expect(200);
+}
+
+/// A `/v1` route takes the query parameters its OpenAPI operation declares, each once
+/// (as an unknown body member is refused, API.md §1): a misspelt or repeated filter is a
+/// 400 naming it, never a list that only looks filtered. The dialects keep their seeds'
+/// leniency.
+#[tokio::test]
+async fn an_unknown_or_repeated_query_parameter_is_refused_by_name() {
+    let app = app();
+    let p = app.partner().await;
+    let c = app.client(&p).await;
+    let id = c["id"].as_str().unwrap();
+    for (path, named) in [
+        ("/v1/clients?staus=live".to_owned(), vec!["staus"]),
+        ("/v1/clients?status=demo&status=live".to_owned(), vec!["status"]),
+        ("/v1/clients?limit=1&limit=2&Status=live".to_owned(), vec!["Status", "limit"]),
+        (format!("/v1/clients/search?term={}&exact=1", c["username"].as_str().unwrap()), vec!["exact"]),
+        (format!("/v1/clients/{id}?expand=licenses"), vec!["expand"]),
+        ("/v1/events?type=client.created&partner=x".to_owned(), vec!["partner"]),
+    ] {
+        let res = app.call(Method::GET, &path, &p.key, None).await;
+        res.problem(400, "validation_failed");
+        let mut fields = res.error_fields();
+        fields.sort();
+        assert_eq!(fields, named, "{path}");
+    }
+    let status = app.call(Method::GET, "/v1/clients?status=demo&limit=5", &p.key, None).await;
+    assert_eq!(status.expect(200)["total"], 1, "the declared ones, once each, are taken");
+    app.call(Method::GET, &format!("/v1/clients/search?term={}", c["username"].as_str().unwrap()), &p.key, None).await.expect(200);
+    // A change refuses one too, and changes nothing.
+    let res = app.call(Method::DELETE, &format!("/v1/clients/{id}?force=true"), &p.key, None).await;
+    res.problem(400, "validation_failed");
+    app.get_client(&p.key, id).await.expect(200);
+    // Seed 001's list, verbatim, is left as its seed was.
+    let seed = app.call(Method::GET, &format!("/api/v1/clients?partner={}&foo=1", p.id), &p.key, None).await;
+    assert!(!seed.error_fields().iter().any(|f| f == "foo"), "{}", seed.body);
 }

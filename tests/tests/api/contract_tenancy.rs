@@ -221,3 +221,19 @@ async fn each_route_answers_403_without_its_permission_and_changes_nothing() {
     let keys_now = app.call(Method::GET, "/v1/api-keys?limit=100", &p.key, None).await;
     assert_eq!(keys_now.expect(200)["total"], 1 + keys.len(), "no key was created: the partner's own and the test's");
 }
+
+/// API.md §2: removing a teammate needs `keys:remove`, even for a key that holds every
+/// permission the teammate has (so it is not "acting above itself" that refuses it).
+#[tokio::test]
+async fn removing_a_teammate_needs_keys_remove() {
+    let app = app();
+    let p = app.partner().await;
+    let (id, username, password) = app.teammate_with(&p, &["clients:view"]).await;
+    let without = key_without(&p, "keys:remove").await;
+    let path = format!("/v1/teammates/{id}");
+    app.call(Method::DELETE, &path, &without, None).await.problem(403, "forbidden");
+    // Still there: the teammate signs in.
+    let signed_in = app.raw(Method::GET, "/v1/clients", &[("authorization", &crate::helpers::basic_auth(&username, &password))], None).await;
+    signed_in.expect(200);
+    app.call(Method::DELETE, &path, &app.key_with(&p, &["keys:remove", "clients:view"]).await, None).await.expect(204);
+}

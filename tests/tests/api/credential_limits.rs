@@ -568,6 +568,13 @@ async fn a_key_policy_denial_is_a_loud_500_not_an_outage() {
     };
     assert_eq!(res.status(), 500, "a policy denial is our fault, not the store's: never a 503 to retry");
     assert!(res.headers().get("retry-after").is_none());
+    // API.md §1: "`internal` 500 (no internals leaked)": the cause goes to the log alone.
+    let answer = crate::in_process::body(&res);
+    assert_eq!(answer["errorCode"], "internal", "{answer}");
+    let shown = answer.to_string();
+    for internal in ["AccessDenied", "gsi1", "get-client", "Query", "dynamodb", "access.tsv", "policy"] {
+        assert!(!shown.to_lowercase().contains(&internal.to_lowercase()), "the 500 names {internal}: {shown}");
+    }
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let line = text.lines().find(|l| l.contains("access_denied")).unwrap_or_else(|| panic!("an access_denied log line: {text}"));
     assert!(line.contains("get-client may not Query index gsi1"), "{line}");

@@ -165,16 +165,25 @@ async fn a_partner_can_be_renamed_and_retyped_and_its_old_name_is_free_at_once()
     patch_partner(&no_edit, &sub.id, json!({ "name": unique("z") })).await.problem(403, "forbidden");
 }
 
+/// An endpoint of `p` on `receiver` for `client.created`, its secret rotated once:
+/// (its id, the secret before, the secret now).
+async fn rotated_endpoint(p: &Partner, receiver: &Receiver) -> (String, String, String) {
+    let app = app();
+    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": receiver.url, "events": ["client.created"] }))).await;
+    let hook = hook.expect(201).clone();
+    let (id, old) = (hook["id"].as_str().unwrap().to_owned(), hook["secret"].as_str().unwrap().to_owned());
+    let rotated = app.call(Method::POST, &format!("/v1/webhooks/{id}/rotate-secret"), &p.key, None).await;
+    let new = rotated.expect(200)["secret"].as_str().unwrap().to_owned();
+    (id, old, new)
+}
+
 #[tokio::test]
 async fn a_rotated_webhook_secret_is_shown_once_and_both_secrets_sign_for_a_day() {
     let app = app();
     let p = app.partner().await;
     let receiver = Receiver::start().await;
-    let hook = app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": receiver.url, "events": ["client.created"] }))).await;
-    let hook = hook.expect(201).clone();
-    let (id, old) = (hook["id"].as_str().unwrap(), hook["secret"].as_str().unwrap().to_owned());
-    let rotated = app.call(Method::POST, &format!("/v1/webhooks/{id}/rotate-secret"), &p.key, None).await;
-    let new = rotated.expect(200)["secret"].as_str().unwrap().to_owned();
+    let (id, old, new) = rotated_endpoint(&p, &receiver).await;
+    let id = id.as_str();
     assert!(new.starts_with("whsec_") && new != old);
     let shown = app.call(Method::GET, &format!("/v1/webhooks/{id}"), &p.key, None).await;
     assert!(shown.expect(200).get("secret").is_none(), "the secret is shown only by create and rotate");
@@ -190,6 +199,35 @@ async fn a_rotated_webhook_secret_is_shown_once_and_both_secrets_sign_for_a_day(
     let no_edit = app.create_api_key(&p.key, json!({ "permissions": ["webhooks:view"] })).await;
     let no_edit = no_edit.expect(201)["key"].as_str().unwrap().to_owned();
     app.call(Method::POST, &format!("/v1/webhooks/{id}/rotate-secret"), &no_edit, None).await.problem(403, "forbidden");
+}
+
+/// API.md §5: the old secret signs "for 24 h" after a rotation, and then no more. The
+/// rotation's day is made to have passed (its end moved into the past in the table).
+#[tokio::test]
+async fn a_rotated_webhook_secret_stops_signing_when_its_day_is_over() {
+    let app = app();
+    let p = app.partner().await;
+    let receiver = Receiver::start().await;
+    let (id, old, new) = rotated_endpoint(&p, &receiver).await;
+
+    let ended = (chrono::Utc::now() - chrono::Duration::seconds(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let db = app.dynamodb().await;
+    db.update_item()
+        .table_name("clientele")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("WEBHOOK#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("#".into()))
+        .update_expression("SET previousUntil = :ended")
+        .condition_expression("attribute_exists(previousNonce)")
+        .expression_attribute_values(":ended", aws_sdk_dynamodb::types::AttributeValue::S(ended))
+        .send()
+        .await
+        .expect("the rotated endpoint keeps its previous secret's nonce and end");
+
+    let c = app.client(&p).await;
+    let got = receiver.wait_for(1, 30, |r| r.json()["data"]["object"]["id"] == c["id"]).await;
+    assert_eq!(got.len(), 1, "the delivery after the day");
+    assert!(got[0].signed_with(&new), "signed with the new secret: {:?}", got[0].headers);
+    assert!(!got[0].signed_with(&old), "and no longer with the old one: {:?}", got[0].headers);
 }
 
 /// Each credential and partner change, by its response's request id: the event of

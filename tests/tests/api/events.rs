@@ -203,3 +203,31 @@ async fn the_event_catalog_describes_every_type_and_real_events_fit_its_schemas(
         assert!(seen.contains(kind), "{kind} was checked against its schema: {seen:?}");
     }
 }
+
+/// API.md §5: "Events are kept at least 30 days": no event item carries a TTL sooner
+/// (DynamoDB's TTL removes an item once its `expiresAt` has passed).
+#[tokio::test]
+async fn an_event_is_kept_at_least_30_days() {
+    let app = app();
+    let p = app.partner().await;
+    app.client(&p).await;
+    let id = app.list_events(&p.key, "?type=client.created&limit=1").await.expect(200)["data"][0]["id"].as_str().unwrap().to_owned();
+    let item = app
+        .dynamodb()
+        .await
+        .get_item()
+        .table_name("clientele")
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("EVENT#{id}")))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("DynamoDB Local answers")
+        .item
+        .expect("the event's item");
+    if let Some(expires) = item.get("expiresAt") {
+        let at: i64 = expires.as_n().ok().and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("a TTL is a number: {expires:?}"));
+        let days = (at - chrono::Utc::now().timestamp()) as f64 / 86_400.0;
+        assert!(days >= 30.0, "the event expires in {days:.1} days");
+    }
+}

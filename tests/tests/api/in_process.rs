@@ -60,7 +60,7 @@ fn event_with_headers(method: &str, path: &str, params: &[(&str, &str)], query: 
     lambda_http::request::from_str(&raw.to_string()).expect("a valid event")
 }
 
-fn body(res: &lambda_http::Response<lambda_http::Body>) -> Value {
+pub(crate) fn body(res: &lambda_http::Response<lambda_http::Body>) -> Value {
     match res.body() {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
         _ => Value::Null,
@@ -136,11 +136,14 @@ async fn a_request_outside_the_functions_key_policy_never_reaches_the_table() {
     assert!(format!("{:?}", scan.expect_err("never a scan")).contains("Scan is allowed to no function"));
 }
 
-/// The App as a production deployment builds it: webhook URLs must be public.
+/// The App as a production deployment builds it: webhook URLs must be public, and
+/// nothing restricts them to loopback (which would refuse every URL here whatever the
+/// check of public addresses said).
 async fn production_app() -> &'static App {
     let local = lambda_app().await;
     let mut config = local.config.clone();
     config.allow_insecure_webhooks = false;
+    config.webhook_loopback_only = false;
     Box::leak(Box::new(App { store: local.store.clone(), config }))
 }
 
@@ -168,6 +171,8 @@ async fn in_production_a_webhook_url_reaching_a_private_address_is_refused_at_re
         .await;
         assert_eq!(res.status(), 400, "{url} must be refused: {}", body(&res));
         assert_eq!(body(&res)["errors"][0]["field"], "url", "{url}");
+        let why = body(&res)["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        assert!(!why.contains("loopback"), "{url}: refused by the public-address check, not the local stack's loopback rule: {why}");
     }
 }
 

@@ -21,6 +21,14 @@ async fn a_name_with_an_invisible_character_is_refused_naming_the_field() {
         res.problem(400, "validation_failed");
         assert_eq!(res.error_fields(), ["name"], "{invisible:?}");
     }
+    // A control character at either end is refused too, not trimmed away; spaces are trimmed.
+    for edged in [format!("{name}\n"), format!("\t{name}"), format!("{name}\r\n")] {
+        let res = app.create_client(&p.key, json!({ "name": edged, "email": unique_email() })).await;
+        res.problem(400, "validation_failed");
+        assert_eq!(res.error_fields(), ["name"], "{edged:?}");
+    }
+    let spaced = app.create_client(&p.key, json!({ "name": format!("  {name} 2 "), "email": unique_email() })).await;
+    assert_eq!(spaced.expect(201)["name"], format!("{name} 2").as_str());
 }
 
 #[tokio::test]

@@ -96,6 +96,11 @@ impl Answer {
         let wait: u64 = self.retry_after.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
         assert!(wait >= 1, "{what}: a 503 says when to retry: {:?}", self.retry_after);
         assert!(self.took < DEADLINE, "{what}: answered in {:?}, over the 10 s deadline", self.took);
+        // API.md §1: "the response leaks nothing": not the store's error, nor its names.
+        let shown = self.body.to_string().to_lowercase();
+        for internal in ["dynamodb", "throttl", "transactioncanceled", "timeout", "connect", "gsi", "clientele#", "pk", "sdk"] {
+            assert!(!shown.contains(internal), "{what}: the 503 names {internal:?}: {}", self.body);
+        }
     }
 }
 
