@@ -105,7 +105,7 @@ impl Reply {
         Self { status: StatusCode::CREATED, body: Some(Content::Json(body)), headers: vec![("location", location)] }
     }
 
-    /// A 201 for something created that has no URL of its own (a console link).
+    /// A 201 for something created that has no URL of its own (a console link, a product).
     pub fn created_here(body: Value) -> Self {
         Self { status: StatusCode::CREATED, body: Some(Content::Json(body)), headers: Vec::new() }
     }

@@ -142,7 +142,7 @@ fn client(kind: EventType, partner: &Partner) -> Result<Value, ApiError> {
         "status": status, "trialEndsAt": trial_ends_at, "suspended": suspended,
         "suspendedReason": if suspended { Some("sample") } else { None },
         "permissions": { "reports": ["view"] }, "quotas": { "apiCalls": { "limit": 1000, "period": "month" } },
-        "licenseCount": 1, "domainCount": 1, "apiKeyPrefix": "ck_client_AAAA", "apiKeyHash": "",
+        "licenseCount": 1, "domainCount": 1, "apiKeyPrefix": crate::secrets::visible_prefix(&format!("{}{}", crate::domain::client::CLIENT_KEY_PREFIX, "A".repeat(32))), "apiKeyHash": "",
         "created": SAMPLE_TIME, "modified": SAMPLE_TIME, "version": 1,
     }))?;
     Ok(c.view())
@@ -157,7 +157,7 @@ fn license(kind: EventType, partner: &Partner) -> Result<Value, ApiError> {
         "id": LICENSE, "number": 1, "productId": PRODUCT, "productName": "Sample product", "productSlug": "sample-product",
         "productNumber": 1, "clientNumber": 1, "tier": "pro", "clientId": CLIENT, "partnerPath": partner.path,
         "revoked": kind == EventType::LicenseRevoked, "expiresAt": null, "maxActivations": 3, "activations": activations,
-        "keyPrefix": "lk_AAAA", "keyHash": "", "created": SAMPLE_TIME, "modified": SAMPLE_TIME, "version": 1,
+        "keyPrefix": crate::secrets::visible_prefix(&format!("{}{}", crate::domain::license::LICENSE_KEY_PREFIX, "A".repeat(32))), "keyHash": "", "created": SAMPLE_TIME, "modified": SAMPLE_TIME, "version": 1,
     }))?;
     Ok(l.view())
 }

@@ -40,7 +40,8 @@ pub async fn create_product(cx: Ctx) -> Result<Reply, ApiError> {
         async move { cx.app.store.create_product(&product).await.map(|()| product) }
     })
     .await?;
-    Ok(Reply::created(product.view(), format!("/v1/products/{}", product.id)))
+    // No `Location`: a product has no URL of its own (the catalog is `GET /v1/products`).
+    Ok(Reply::created_here(product.view()))
 }
 
 /// `GET /v1/products`: any authenticated caller.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{ALL_PERMISSIONS, app, basic_auth, unique};
+use crate::helpers::{ALL_PERMISSIONS, app, basic_auth, unique, unique_email};
 
 /// Every route of infra/routes.tsv: (function, method, path).
 fn route_table() -> Vec<(String, String, String)> {
@@ -306,4 +306,35 @@ async fn an_unknown_or_repeated_query_parameter_is_refused_by_name() {
     // Seed 001's list, verbatim, is left as its seed was.
     let seed = app.call(Method::GET, &format!("/api/v1/clients?partner={}&foo=1", p.id), &p.key, None).await;
     assert!(!seed.error_fields().iter().any(|f| f == "foo"), "{}", seed.body);
+}
+
+/// A 201's `Location` names the created resource's own route: a GET of it answers the
+/// resource (or, for a key or teammate, which are never shown alone, 405 with the methods
+/// that route does serve); something with no route of its own (a product) has none.
+#[tokio::test]
+async fn a_201_location_names_the_route_of_what_was_created() {
+    let app = app();
+    let p = app.partner().await;
+    let c = app.client(&p).await;
+    let product = app.create_product(&app.admin, json!({ "name": unique("Loc"), "slug": unique("loc").to_lowercase() })).await;
+    assert!(product.expect(201).get("id").is_some());
+    assert_eq!(product.header("location"), None, "a product has no URL of its own");
+    let creates = [
+        app.create_partner(&p.key, json!({ "name": unique("loc-sub") })).await,
+        app.create_client(&p.key, json!({ "name": unique("Loc"), "email": unique_email() })).await,
+        app.create_license(&p.key, json!({ "productId": product.body["id"], "tier": "t", "clientId": c["id"] })).await,
+        app.call(Method::POST, "/v1/webhooks", &p.key, Some(json!({ "url": "http://127.0.0.1:9/loc", "events": ["*"] }))).await,
+        app.create_api_key(&p.key, json!({ "permissions": ["clients:view"] })).await,
+        app.create_teammate(&p.key, json!({ "username": unique("loc").to_lowercase(), "password": "a long enough password" })).await,
+    ];
+    for created in &creates {
+        let location = created.header("location").unwrap_or_else(|| panic!("a 201 with a URL of its own says it: {}", created.body));
+        assert!(location.ends_with(created.expect(201)["id"].as_str().unwrap()), "{location}");
+        let read = app.call(Method::GET, location, &p.key, None).await;
+        match read.status {
+            200 => assert_eq!(read.body["id"], created.body["id"], "{location}"),
+            405 => assert!(read.header("allow").is_some_and(|a| a.contains("DELETE")), "{location}: {:?}", read.header("allow")),
+            other => panic!("{location} answered {other}: {}", read.body),
+        }
+    }
 }

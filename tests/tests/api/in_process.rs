@@ -320,3 +320,36 @@ async fn a_password_reset_is_never_undone_by_a_self_change_in_flight() {
     );
     assert!(!clientele::auth::verify_password(old, &stored.password_hash));
 }
+
+/// API.md §5 "no event without its change": requests racing to suspend one partner (and
+/// then to unsuspend it), all in flight at once in one process, so that each reads the
+/// partner before any of them writes: one makes the change and writes its one event, the
+/// others find it made. (Through the local gateway, whose few instances run requests
+/// nearly one after another, such a race is rarely caught.)
+#[tokio::test]
+async fn racing_suspends_in_one_process_make_one_change_and_one_event() {
+    let lambda = lambda_app().await;
+    let app = app();
+    let p = app.partner().await;
+    let sub = app.sub_partner(&p).await;
+    for (action, kind, suspended) in [("suspend", "partner.suspended", true), ("unsuspend", "partner.unsuspended", false)] {
+        let path = format!("/v1/partners/{}/{action}", sub.id);
+        let calls = (0..16).map(|i| {
+            let request = event("POST", &path, &[("partnerId", sub.id.as_str())], &p.key, None);
+            async move {
+                let id = format!("race-{action}-{i}");
+                match action {
+                    "suspend" => clientele::http::serve(lambda, request, &id, clientele::api::partners::suspend).await,
+                    _ => clientele::http::serve(lambda, request, &id, clientele::api::partners::unsuspend).await,
+                }
+            }
+        });
+        for res in futures::future::join_all(calls).await {
+            assert_eq!(res.status(), 200, "{action}: {}", body(&res));
+            assert_eq!(body(&res)["suspended"], suspended, "{action}: every racer sees it done");
+        }
+        let page = app.list_events(&app.admin, &format!("?type={kind}&limit=100")).await;
+        let events = page.expect(200)["data"].as_array().unwrap().iter().filter(|e| e["data"]["object"]["id"] == sub.id.as_str()).count();
+        assert_eq!(events, 1, "{action}: one change, one {kind} event");
+    }
+}
