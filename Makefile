@@ -70,10 +70,17 @@ deploy-check: $(TOOLS)/.python
 	$(PY) infra/deploy_check.py
 
 # Every function built for Lambda's arm64 (cargo-lambda with zig, one invocation for the
-# workspace, the `deploy` profile) into target/lambda/<function>/bootstrap, the folders the
-# template's CodeUri names; prints the build time and sizes (target/lambda/package.json).
-package: $(TOOLS)/.python
+# workspace, the `deploy` profile) into target/lambda/<function>/bootstrap, each zipped
+# alone into target/lambda/<function>.zip, the file the template's CodeUri names; prints
+# the build time and sizes (target/lambda/package.json).
+package: $(TOOLS)/.python $(TOOLS)/.binutils
 	@scripts/package.sh
+
+# readelf (binutils) checks the bootstraps' C library needs; from the OS packages when missing.
+$(TOOLS)/.binutils:
+	@mkdir -p $(TOOLS)
+	@command -v readelf >/dev/null || { echo "installing binutils"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils; }
+	@touch $@
 
 # The bytes `make package` built, run: every arm64 bootstrap under qemu-user against
 # DynamoDB Local, a local Runtime API and the local Secrets Manager, then an end-to-end
@@ -153,7 +160,7 @@ expire-trials:
 # the Region, credentials and stack state checked; then make rehearse builds every function
 # for arm64 and runs it under qemu, and exactly those bytes ship: their zips are checked
 # against the rehearsal before the upload, and each function's CodeSha256 on AWS after it.
-# The secrets are created when missing (a new admin key goes to .deploy/<SECRETS>-admin-key,
+# The secrets are created when missing (a new admin key goes to .deploy/<account>-<Region>-<SECRETS>-admin-key,
 # mode 0600). STACK and SECRETS name them (default: clientele); ALARM_EMAIL,
 # ALARM_TOPIC_ARN, PARAMETERS: see scripts/deploy.sh.
 deploy: $(TOOLS)/.sam lint-template deploy-check

@@ -21,7 +21,7 @@
 # PARAMETERS more template parameters, as "Tracing=Active LogRetentionDays=90". The Region
 # and credentials are the AWS CLI's: AWS_REGION / AWS_PROFILE / AWS_ACCESS_KEY_ID..., and
 # samconfig.toml holds the rest. The admin key of a new deployment is written to
-# .deploy/<SECRETS>-admin-key (mode 0600), never to the output.
+# .deploy/<account>-<Region>-<SECRETS>-admin-key (mode 0600), never to the output.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -66,10 +66,14 @@ if what != "deploy":
 # one that holds anything is kept and named.
 cfn = session.client("cloudformation")
 try:
-    status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
-except botocore.exceptions.ClientError:
-    status = None
-if status and status.endswith("_IN_PROGRESS"):
+    found = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+except botocore.exceptions.ClientError as e:
+    if "does not exist" not in str(e):
+        sys.exit(f"make deploy: could not read stack {stack}: {e}")
+    found = None
+status = found and found["StackStatus"]
+# REVIEW_IN_PROGRESS: a first change set that was never run; `sam deploy` creates over it.
+if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
     sys.exit(f"make deploy: stack {stack} is {status}; wait for it to finish, then run make deploy again")
 if status in ("ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"):
     sys.exit(f"make deploy: stack {stack} is {status}; see its events in the CloudFormation console "
@@ -99,12 +103,18 @@ if status == "ROLLBACK_COMPLETE":
 
 # New accounts start with a low Lambda concurrency (as low as 10), shared by 61 functions,
 # the stream consumer and the schedules: the API would be throttled long before its own limits.
-limit = session.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
-if limit < 100:
+try:
+    limit = session.client("lambda").get_account_settings()["AccountLimit"]["ConcurrentExecutions"]
+except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
+    print(f"deploy: WARNING: could not read the account's Lambda concurrency ({e})", file=sys.stderr)
+    limit = None
+if limit is not None and limit < 100:
     print(f"deploy: WARNING: this account runs at most {limit} Lambda invocations at once; ask for more "
           "(Service Quotas, AWS Lambda, 'Concurrent executions', 1000 is the usual default) before real traffic",
           file=sys.stderr)
-if not os.environ.get("ALARM_TOPIC_ARN") and not os.environ.get("ALARM_EMAIL"):
+# `sam deploy` keeps a parameter's earlier value when it is not given again.
+kept = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (found or {}).get("Parameters", [])} if status != "ROLLBACK_COMPLETE" else {}
+if not any([os.environ.get("ALARM_TOPIC_ARN"), os.environ.get("ALARM_EMAIL"), kept.get("AlarmTopicArn"), kept.get("AlarmEmail")]):
     print("deploy: WARNING: the alarms notify the stack's own SNS topic, which nobody is subscribed to: "
           "give ALARM_EMAIL=<address> (or ALARM_TOPIC_ARN), or subscribe to the AlarmTopic output", file=sys.stderr)
 PY

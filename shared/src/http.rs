@@ -300,10 +300,12 @@ impl Ctx {
     /// # Errors
     /// `unauthenticated` when the credential is missing, bad or revoked.
     pub async fn principal(&self) -> Result<Principal, ApiError> {
-        match &self.principal {
-            Some(p) => Ok(p.clone()),
-            None => auth::authenticate(self.app, self.headers(), &self.source()).await,
-        }
+        let who = match &self.principal {
+            Some(p) => p.clone(),
+            None => auth::authenticate(self.app, self.headers(), &self.source()).await?,
+        };
+        declared_query(&self.req)?;
+        Ok(who)
     }
 
     /// Authenticates the caller while `also` reads what the request needs, given the
@@ -316,13 +318,15 @@ impl Ctx {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        match &self.principal {
+        let (who, found) = match &self.principal {
             Some(p) => {
                 let found = also(p.scope().to_owned()).await;
-                Ok((p.clone(), found))
+                (p.clone(), found)
             }
-            None => auth::authenticate_and(self.app, self.headers(), &self.source(), also).await,
-        }
+            None => auth::authenticate_and(self.app, self.headers(), &self.source(), also).await?,
+        };
+        declared_query(&self.req)?;
+        Ok((who, found))
     }
 
     /// The caller and the raw items of `extra` (keys with sort key `#`), read with its
@@ -331,10 +335,12 @@ impl Ctx {
     /// # Errors
     /// As [`Ctx::principal`]; the items' read comes back as it came.
     pub async fn principal_with_items(&self, extra: Vec<String>) -> Result<(Principal, Result<Vec<crate::store::Item>, ApiError>), ApiError> {
-        match &self.principal {
-            Some(p) => Ok((p.clone(), self.app.store.batch_get_items(&extra).await)),
-            None => auth::authenticate_with_items(self.app, self.headers(), &self.source(), extra).await,
-        }
+        let (who, items) = match &self.principal {
+            Some(p) => (p.clone(), self.app.store.batch_get_items(&extra).await),
+            None => auth::authenticate_with_items(self.app, self.headers(), &self.source(), extra).await?,
+        };
+        declared_query(&self.req)?;
+        Ok((who, items))
     }
 
     /// [`Ctx::principal_with_items`] and [`Ctx::principal_and`] at once
@@ -351,13 +357,15 @@ impl Ctx {
         F: FnOnce(String) -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        match &self.principal {
+        let (who, items, found) = match &self.principal {
             Some(p) => {
                 let (items, found) = tokio::join!(self.app.store.batch_get_items(&extra), also(p.scope().to_owned()));
-                Ok((p.clone(), items, found))
+                (p.clone(), items, found)
             }
-            None => auth::authenticate_with_items_and(self.app, self.headers(), &self.source(), extra, also).await,
-        }
+            None => auth::authenticate_with_items_and(self.app, self.headers(), &self.source(), extra, also).await?,
+        };
+        declared_query(&self.req)?;
+        Ok((who, items, found))
     }
 
     /// The caller, if `allowed` (its permission), the id its path names (`id`, as parsed), and the
@@ -601,7 +609,9 @@ where
 /// A `/v1` route takes the query parameters its OpenAPI operation declares
 /// ([`crate::routes::QUERY`]), each once: as an unknown body member is (API.md §1), a
 /// misspelt filter (`?staus=live`) or a repeated one is refused rather than ignored, so a
-/// list that looks filtered always is. The dialects' routes are left as their seeds were.
+/// list that looks filtered always is. Checked once the caller is authenticated (a bad
+/// credential is a 401 first), on every route that takes a credential; the public ones
+/// and the dialects' routes are left as they were.
 ///
 /// # Errors
 /// `validation_failed` naming each parameter the route does not take or got twice.
@@ -616,14 +626,17 @@ fn declared_query(req: &Request) -> Result<(), ApiError> {
         let parts: Vec<&str> = template.split('/').collect();
         parts.len() == segments.len() && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
     };
-    // The most literal template that matches (`/v1/clients/search` before `/v1/clients/{clientId}`).
-    let Some((_, _, takes)) = crate::routes::QUERY
-        .iter()
-        .filter(|(m, template, _)| *m == method && matches(template))
-        .min_by_key(|(_, template, _)| template.matches('{').count())
-    else {
+    // The templates that match, the most literal first (`/v1/clients/search` before
+    // `/v1/clients/{clientId}`); of equally literal ones (`/v1/clients/by-username/licenses`
+    // is two), a parameter any of them takes is taken.
+    let mut matching: Vec<&(&str, &str, &[&str])> = crate::routes::QUERY.iter().filter(|(m, template, _)| *m == method && matches(template)).collect();
+    let Some(fewest) = matching.iter().map(|(_, template, _)| template.matches('{').count()).min() else {
         return Ok(());
     };
+    matching.retain(|(_, template, _)| template.matches('{').count() == fewest);
+    let mut takes: Vec<&str> = matching.iter().flat_map(|(_, _, takes)| takes.iter().copied()).collect();
+    takes.sort_unstable();
+    takes.dedup();
     let mut errors: Vec<FieldError> = Vec::new();
     let mut names: Vec<&str> = params.iter().map(|(name, _)| name).collect();
     names.sort_unstable();
@@ -649,9 +662,6 @@ where
     let ctx = |req, principal| Ctx { app, req, request_id: request_id.to_owned(), principal };
     if body_of(&req).len() > MAX_BODY {
         return respond(request_id, Err(ApiError::PayloadTooLarge));
-    }
-    if let Err(e) = declared_query(&req) {
-        return respond(request_id, Err(e));
     }
     // A console link's exchange keeps no record: its token is its credential and works once
     // (API.md §5b), so a repeat is 401, whatever other credential the request carries.

@@ -226,9 +226,9 @@ pub async fn token(cx: Ctx) -> Result<Reply, ApiError> {
     if cx.headers().contains_key("x-api-key") {
         return Err(ApiError::Unauthenticated("Send teammate credentials with HTTP Basic alone, without an API key"));
     }
-    // It takes no fields: a body is refused before the password is judged (API.md §1).
-    cx.no_fields()?;
     let (who, password_generation) = auth::basic_teammate(cx.app, &username, &password, &cx.source()).await?;
+    // It takes no fields (API.md §1): a body is refused once the credentials are judged.
+    cx.no_fields()?;
     let partner = who.partner.as_ref().ok_or(ApiError::Unauthenticated("Teammates belong to a partner"))?;
     let now = Utc::now();
     let expires = now + Duration::from_std(cx.app.config.token_ttl).map_err(ApiError::internal)?;
