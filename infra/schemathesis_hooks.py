@@ -29,6 +29,7 @@ import json
 import re
 import uuid
 import os
+import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import schemathesis
@@ -146,7 +147,8 @@ if _FOREIGN:
     @schemathesis.check
     def foreign_ids_are_not_found(ctx, response, case):
         params = case.path_parameters or {}
-        foreign = {k: v for k, v in params.items() if _FOREIGN.get(k) == v}
+        # (A value may reach the case percent-encoded.)
+        foreign = {k: v for k, v in params.items() if _FOREIGN.get(k) in (v, urllib.parse.unquote(str(v)))}
         if not foreign:
             return None
         # Which foreign ids a request carried: the run checks afterwards that each was

@@ -57,7 +57,7 @@ def main(base, admin, out):
         "client_id": str(client["number"]),
         "username": client["username"],
         "apiKey": client["apiKey"],
-        "searchTerm": client["email"],
+        "searchTerm": client["username"],  # a path-safe term (an email's @ would be escaped in the path)
         "licenseId": license["id"],
         "webhookId": hook["id"],
         "attemptId": attempts[0]["id"],
