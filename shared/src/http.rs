@@ -620,35 +620,35 @@ fn declared_query(req: &Request) -> Result<(), ApiError> {
     if params.is_empty() {
         return Ok(());
     }
+    // Kept small (plain loops, no sorting): every function binary links it.
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let segments: Vec<&str> = path.split('/').collect();
     let matches = |template: &str| {
-        let parts: Vec<&str> = template.split('/').collect();
-        parts.len() == segments.len() && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+        let (mut parts, mut segments) = (template.split('/'), path.split('/'));
+        loop {
+            match (parts.next(), segments.next()) {
+                (None, None) => return true,
+                (Some(t), Some(s)) if t == s || (t.starts_with('{') && !s.is_empty()) => {}
+                _ => return false,
+            }
+        }
     };
-    // The templates that match, the most literal first (`/v1/clients/search` before
+    let routes = || crate::routes::QUERY.iter().filter(|(m, template, _)| *m == method && matches(template));
+    // The most literal templates that match (`/v1/clients/search` before
     // `/v1/clients/{clientId}`); of equally literal ones (`/v1/clients/by-username/licenses`
     // is two), a parameter any of them takes is taken.
-    let mut matching: Vec<&(&str, &str, &[&str])> = crate::routes::QUERY.iter().filter(|(m, template, _)| *m == method && matches(template)).collect();
-    let Some(fewest) = matching.iter().map(|(_, template, _)| template.matches('{').count()).min() else {
+    let Some(fewest) = routes().map(|(_, template, _)| template.matches('{').count()).min() else {
         return Ok(());
     };
-    matching.retain(|(_, template, _)| template.matches('{').count() == fewest);
-    let mut takes: Vec<&str> = matching.iter().flat_map(|(_, _, takes)| takes.iter().copied()).collect();
-    takes.sort_unstable();
-    takes.dedup();
+    let literal = || routes().filter(|(_, template, _)| template.matches('{').count() == fewest);
     let mut errors: Vec<FieldError> = Vec::new();
-    let mut names: Vec<&str> = params.iter().map(|(name, _)| name).collect();
-    names.sort_unstable();
-    for (i, name) in names.iter().enumerate() {
-        if i > 0 && names[i - 1] == *name {
+    for (i, (name, _)) in params.iter().enumerate() {
+        if params.iter().take(i).any(|(seen, _)| seen == name) {
             continue;
         }
-        if !takes.contains(name) {
-            let listed = if takes.is_empty() { "this route takes no query parameters".to_owned() } else { format!("this route takes {}", takes.join(", ")) };
-            errors.push(FieldError::new(*name, format!("is not a query parameter of this route ({listed})")));
-        } else if names.get(i + 1) == Some(name) {
-            errors.push(FieldError::new(*name, "is given more than once; give it once"));
+        if !literal().any(|(_, _, takes)| takes.contains(&name)) {
+            errors.push(FieldError::new(name, "is not a query parameter of this route (GET /v1/openapi.json lists each route's)"));
+        } else if params.all(name).is_some_and(|values| values.len() > 1) {
+            errors.push(FieldError::new(name, "is given more than once; give it once"));
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
