@@ -93,8 +93,9 @@ if status == "ROLLBACK_COMPLETE":
             if held:
                 print(f"deploy: the failed deploy's table {table} holds items; it is kept (delete it by hand if unwanted)")
                 continue
-            db.update_table(TableName=table, DeletionProtectionEnabled=False)
-            db.get_waiter("table_exists").wait(TableName=table)
+            if db.describe_table(TableName=table)["Table"].get("DeletionProtectionEnabled"):
+                db.update_table(TableName=table, DeletionProtectionEnabled=False)
+                db.get_waiter("table_exists").wait(TableName=table)
             db.delete_table(TableName=table)
             print(f"deploy: deleted the failed deploy's empty table {table}")
     cfn.delete_stack(StackName=stack)
