@@ -606,6 +606,20 @@ where
     response
 }
 
+/// Whether `path`, as it came, is one the route `template` (`/v1/clients/{clientId}`) serves:
+/// segment by segment, a `{name}` taking any non-empty one. `/v1/clients/` is no route (API
+/// Gateway sends it to `$default` too).
+pub(crate) fn route_matches(template: &str, path: &str) -> bool {
+    let (mut parts, mut segments) = (template.split('/'), path.split('/'));
+    loop {
+        match (parts.next(), segments.next()) {
+            (None, None) => return true,
+            (Some(t), Some(s)) if t == s || (t.starts_with('{') && !s.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// A `/v1` route takes the query parameters its OpenAPI operation declares
 /// ([`crate::routes::QUERY`]), each once: as an unknown body member is (API.md §1), a
 /// misspelt filter (`?staus=live`) or a repeated one is refused rather than ignored, so a
@@ -622,17 +636,7 @@ fn declared_query(req: &Request) -> Result<(), ApiError> {
     }
     // Kept small (plain loops, no sorting): every function binary links it.
     let (method, path) = (req.method().as_str(), req.uri().path());
-    let matches = |template: &str| {
-        let (mut parts, mut segments) = (template.split('/'), path.split('/'));
-        loop {
-            match (parts.next(), segments.next()) {
-                (None, None) => return true,
-                (Some(t), Some(s)) if t == s || (t.starts_with('{') && !s.is_empty()) => {}
-                _ => return false,
-            }
-        }
-    };
-    let routes = || crate::routes::QUERY.iter().filter(|(m, template, _)| *m == method && matches(template));
+    let routes = || crate::routes::QUERY.iter().filter(|(m, template, _)| *m == method && route_matches(template, path));
     // The most literal templates that match (`/v1/clients/search` before
     // `/v1/clients/{clientId}`); of equally literal ones (`/v1/clients/by-username/licenses`
     // is two), a parameter any of them takes is taken.
@@ -856,7 +860,16 @@ fn replay(request_id: &str, stored: StoredResponse) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use super::IfMatch;
+    use super::{IfMatch, route_matches};
+
+    #[test]
+    fn a_path_matches_a_route_segment_by_segment() {
+        assert!(route_matches("/v1/clients/{clientId}", "/v1/clients/abc"));
+        assert!(route_matches("/v1/clients/search", "/v1/clients/search"));
+        for path in ["/v1/clients/", "/v1/clients", "/v1/clients/abc/licenses", "/v1/partners/abc"] {
+            assert!(!route_matches("/v1/clients/{clientId}", path), "{path}");
+        }
+    }
 
     #[test]
     fn if_match_admits_the_versions_its_strong_tags_name() {

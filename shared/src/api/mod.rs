@@ -105,14 +105,9 @@ where
 fn allowed_methods(path: &str) -> String {
     // A path is matched as it came: `/v1/clients/` is no route (API Gateway routes it to
     // `$default` as well), so it is a 404, not a 405 naming the method it was sent with.
-    let segments: Vec<&str> = path.split('/').collect();
     crate::routes::ROUTES
         .iter()
-        .find(|(template, _)| {
-            let parts: Vec<&str> = template.split('/').collect();
-            parts.len() == segments.len()
-                && parts.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
-        })
+        .find(|(template, _)| crate::http::route_matches(template, path))
         .map(|(_, methods)| methods.join(", "))
         .unwrap_or_default()
 }
